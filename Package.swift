@@ -1,0 +1,71 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Targets follow DESIGN.md: C declarations, a pure protocol codec, transports, the shim, the
+// simulated device (with its PTX interpreter), the server, and thin executables.
+let package = Package(
+    name: "xpu-remote",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "xpushim", type: .dynamic, targets: ["XPUShim"]),
+        .library(name: "xpusim", type: .dynamic, targets: ["XPUSim"]),
+        .executable(name: "xpu-remote-server", targets: ["xpu-remote-server"]),
+        .executable(name: "xpu-run", targets: ["xpu-run"]),
+        .executable(name: "xpu-codegen", targets: ["xpu-codegen"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // Our own declaration of the CUDA driver API subset, plus result-code tables in C.
+        .target(name: "CXPUDriver"),
+        // Generated stubs for every driver entry point not served yet, and the shim's C helpers.
+        .target(name: "CXPUShimSupport", dependencies: ["CXPUDriver"]),
+        // Wire format: frames, handshake, per-call codecs (generated). No IO.
+        .target(name: "XPUProtocol", dependencies: ["CXPUDriver"]),
+        // Byte-stream transports: TCP and an in-memory pair for tests.
+        .target(name: "XPUTransport", dependencies: ["XPUProtocol"]),
+        // libxpushim.so: the driver API on the client, forwarding to a server.
+        .target(
+            name: "XPUShim",
+            dependencies: ["CXPUDriver", "CXPUShimSupport", "XPUProtocol", "XPUTransport"]
+        ),
+        // PTX front end and interpreter. No IO.
+        .target(name: "XPUPTX"),
+        // libxpusim.so: the driver API implemented on the CPU.
+        .target(name: "XPUSim", dependencies: ["CXPUDriver", "XPUPTX"]),
+        // The server: sessions, handle tables, dispatch onto a dlopen'ed driver.
+        .target(
+            name: "XPUServer",
+            dependencies: [
+                "CXPUDriver", "XPUProtocol", "XPUTransport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "XPURemoteServerCLI",
+            dependencies: [
+                "XPUServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "XPURunCLI",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // Reads proto/*.api and writes the generated codecs, shim exports and server dispatch.
+        .target(name: "XPUCodegen"),
+        .executableTarget(name: "xpu-remote-server", dependencies: ["XPURemoteServerCLI"]),
+        .executableTarget(name: "xpu-run", dependencies: ["XPURunCLI"]),
+        .executableTarget(name: "xpu-codegen", dependencies: ["XPUCodegen"]),
+        .testTarget(name: "XPUProtocolTests", dependencies: ["XPUProtocol", "XPUTransport", "XPUCodegen"]),
+        .testTarget(name: "XPUPTXTests", dependencies: ["XPUPTX"]),
+        .testTarget(name: "XPUSimTests", dependencies: ["XPUSim", "CXPUDriver"]),
+        .testTarget(name: "XPUEndToEndTests", dependencies: ["XPUProtocol", "XPUTransport"]),
+    ]
+)
