@@ -60,7 +60,10 @@ let package = Package(
         ),
         // Reads proto/*.api and writes the generated codecs, shim exports and server dispatch.
         .target(name: "XPUCodegen"),
-        .executableTarget(name: "xpu-remote-server", dependencies: ["XPURemoteServerCLI"]),
+        .executableTarget(
+            name: "xpu-remote-server",
+            dependencies: ["XPURemoteServerCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(name: "xpu-run", dependencies: ["XPURunCLI"]),
         .executableTarget(name: "xpu-codegen", dependencies: ["XPUCodegen"]),
         .testTarget(name: "XPUProtocolTests", dependencies: ["XPUProtocol", "XPUTransport", "XPUCodegen"]),

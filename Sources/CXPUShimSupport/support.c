@@ -1,1 +1,73 @@
 #include "CXPUShimSupport.h"
+
+#include <pthread.h>
+#include <string.h>
+
+/* cuGetProcAddress lookups (a linear scan: ~150 rows, asked a few times per program). */
+
+const struct xpu_proc_entry *xpu_proc_lookup(const char *name) {
+    if (name == NULL) return NULL;
+    for (size_t i = 0; i < xpu_proc_table_count; i++) {
+        if (strcmp(xpu_proc_table[i].name, name) == 0) return &xpu_proc_table[i];
+    }
+    return NULL;
+}
+
+/* Per-thread context stacks. */
+
+static _Thread_local uint64_t context_stack[XPU_CONTEXT_STACK_CAPACITY];
+static _Thread_local int context_depth;
+
+uint64_t xpu_context_current(void) {
+    return context_depth > 0 ? context_stack[context_depth - 1] : 0;
+}
+
+int xpu_context_push(uint64_t context) {
+    if (context_depth >= XPU_CONTEXT_STACK_CAPACITY) return 0;
+    context_stack[context_depth++] = context;
+    return 1;
+}
+
+uint64_t xpu_context_pop(void) {
+    return context_depth > 0 ? context_stack[--context_depth] : 0;
+}
+
+void xpu_context_set_current(uint64_t context) {
+    if (context == 0) {
+        (void)xpu_context_pop();
+    } else if (context_depth == 0) {
+        (void)xpu_context_push(context);
+    } else {
+        context_stack[context_depth - 1] = context;
+    }
+}
+
+void xpu_context_forget(uint64_t context) {
+    int kept = 0;
+    for (int i = 0; i < context_depth; i++) {
+        if (context_stack[i] != context) context_stack[kept++] = context_stack[i];
+    }
+    context_depth = kept;
+}
+
+/* The lane lock and fork handling. */
+
+static pthread_mutex_t lane_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
+static volatile uint64_t fork_generation;
+
+void xpu_lane_lock(void) { pthread_mutex_lock(&lane_mutex); }
+void xpu_lane_unlock(void) { pthread_mutex_unlock(&lane_mutex); }
+
+static void before_fork(void) { pthread_mutex_lock(&lane_mutex); }
+static void after_fork_in_parent(void) { pthread_mutex_unlock(&lane_mutex); }
+static void after_fork_in_child(void) {
+    fork_generation += 1;
+    pthread_mutex_unlock(&lane_mutex);
+}
+
+static void install(void) { pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child); }
+
+void xpu_install_fork_handlers(void) { pthread_once(&fork_handlers_once, install); }
+
+uint64_t xpu_fork_generation(void) { return fork_generation; }

@@ -1,1 +1,56 @@
+/*
+ * CXPUShimSupport.h: the shim's C helpers — what Swift cannot express portably or cheaply:
+ * per-thread context stacks, a fork-aware lane lock, and the tables generated from proto/.
+ */
+#ifndef CXPU_SHIM_SUPPORT_H
+#define CXPU_SHIM_SUPPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
 #include "CXPUDriver.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* cuGetProcAddress: a base name, the export it means, and its per-thread-default-stream form. */
+struct xpu_proc_entry {
+    const char *name;
+    void *function;
+    void *per_thread_function;
+};
+extern const struct xpu_proc_entry xpu_proc_table[];
+extern const size_t xpu_proc_table_count;
+/* The entry for `name`, or NULL when the shim does not serve it. */
+const struct xpu_proc_entry *xpu_proc_lookup(const char *name);
+
+/* Called by every unserved export (generated in unsupported.c); implemented in Swift. */
+int xpu_shim_unsupported(const char *name);
+
+/*
+ * The calling thread's context stack (CUDA keeps one per thread). Entries are session handles;
+ * 0 means no context. Push fails (returns 0) when the stack is full.
+ */
+#define XPU_CONTEXT_STACK_CAPACITY 256
+uint64_t xpu_context_current(void);
+int xpu_context_push(uint64_t context);
+uint64_t xpu_context_pop(void);
+void xpu_context_set_current(uint64_t context);
+/* Removes a destroyed context from the calling thread's stack. */
+void xpu_context_forget(uint64_t context);
+
+/*
+ * The lane lock serializes calls on the connection. It is held across fork() (pthread_atfork),
+ * so a child never inherits it locked; the child's fork generation differs from its parent's,
+ * which tells the shim that the inherited connection belongs to the parent.
+ */
+void xpu_lane_lock(void);
+void xpu_lane_unlock(void);
+void xpu_install_fork_handlers(void);
+uint64_t xpu_fork_generation(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CXPU_SHIM_SUPPORT_H */

@@ -1,0 +1,146 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Grid or block dimensions.
+public struct PTXDim3: Sendable, Hashable {
+    public var x: Int
+    public var y: Int
+    public var z: Int
+    public init(_ x: Int, _ y: Int = 1, _ z: Int = 1) {
+        self.x = x
+        self.y = y
+        self.z = z
+    }
+    public var count: Int { x * y * z }
+}
+
+/// One kernel launch, ready to run block by block. `runBlock` may be called concurrently from
+/// several threads for different blocks; the caller decides how blocks are spread over threads.
+public final class PTXLaunch: @unchecked Sendable {
+    public let kernel: PTXKernel
+    public let grid: PTXDim3
+    public let block: PTXDim3
+    public let dynamicSharedBytes: Int
+    public let memory: PTXMemoryMap
+    let parameters: [UInt8]
+    let template: [UInt64]
+    let smCount: Int
+
+    /// - Parameters:
+    ///   - parameters: the parameter buffer, laid out as `kernel.parameters` says (shorter buffers are zero-padded).
+    ///   - variableAddresses: device address of each `PTXModule.variables` entry, by index.
+    public init(
+        kernel: PTXKernel, grid: PTXDim3, block: PTXDim3, dynamicSharedBytes: Int = 0, parameters: [UInt8],
+        memory: PTXMemoryMap, variableAddresses: [UInt64] = [], smCount: Int = 1
+    ) {
+        self.kernel = kernel
+        self.grid = grid
+        self.block = block
+        self.dynamicSharedBytes = dynamicSharedBytes
+        self.memory = memory
+        var params = parameters
+        if params.count < kernel.parameterBufferSize {
+            params += Array(repeating: 0, count: kernel.parameterBufferSize - params.count)
+        }
+        self.parameters = params
+        self.smCount = max(1, smCount)
+        var template = kernel.initialRegisters
+        for r in kernel.relocations {
+            let base = r.variable < variableAddresses.count ? variableAddresses[r.variable] : 0
+            template[Int(r.register)] = base &+ UInt64(bitPattern: r.offset)
+        }
+        let s = Compiler.Special.self
+        template[Int(s.ntidX.rawValue)] = UInt64(block.x)
+        template[Int(s.ntidY.rawValue)] = UInt64(block.y)
+        template[Int(s.ntidZ.rawValue)] = UInt64(block.z)
+        template[Int(s.nctaidX.rawValue)] = UInt64(grid.x)
+        template[Int(s.nctaidY.rawValue)] = UInt64(grid.y)
+        template[Int(s.nctaidZ.rawValue)] = UInt64(grid.z)
+        template[Int(s.nwarpid.rawValue)] = UInt64((block.count + 31) / 32)
+        template[Int(s.nsmid.rawValue)] = UInt64(self.smCount)
+        template[Int(s.dynamicSmemSize.rawValue)] = UInt64(dynamicSharedBytes)
+        template[Int(s.totalSmemSize.rawValue)] = UInt64(kernel.staticSharedSize + dynamicSharedBytes)
+        self.template = template
+    }
+
+    public var blockCount: Int { grid.count }
+
+    /// Runs every block in order on the calling thread; returns the first fault.
+    public func run() -> PTXFault? {
+        for b in 0..<blockCount {
+            if let fault = runBlock(b) { return fault }
+        }
+        return nil
+    }
+
+    /// Runs one block (by linear index, x fastest) to completion.
+    public func runBlock(_ index: Int) -> PTXFault? {
+        let threads = block.count
+        let registerCount = kernel.registerFileSize
+        let sharedSize = ((kernel.staticSharedSize + 15) / 16 * 16) + dynamicSharedBytes
+        let localSize = kernel.localSize
+        let registers = UnsafeMutablePointer<UInt64>.allocate(capacity: threads * registerCount)
+        defer { registers.deallocate() }
+        let shared = UnsafeMutableRawPointer.allocate(byteCount: max(sharedSize, 16), alignment: 16)
+        defer { shared.deallocate() }
+        shared.initializeMemory(as: UInt8.self, repeating: 0, count: max(sharedSize, 16))
+        let local = UnsafeMutableRawPointer.allocate(byteCount: max(localSize * threads, 16), alignment: 16)
+        defer { local.deallocate() }
+        local.initializeMemory(as: UInt8.self, repeating: 0, count: max(localSize * threads, 16))
+
+        let bx = index % grid.x
+        let by = (index / grid.x) % grid.y
+        let bz = index / (grid.x * grid.y)
+        let s = Compiler.Special.self
+        template.withUnsafeBufferPointer { t in
+            for thread in 0..<threads {
+                let r = registers + thread * registerCount
+                r.initialize(from: t.baseAddress!, count: registerCount)
+                r[Int(s.tidX.rawValue)] = UInt64(thread % block.x)
+                r[Int(s.tidY.rawValue)] = UInt64((thread / block.x) % block.y)
+                r[Int(s.tidZ.rawValue)] = UInt64(thread / (block.x * block.y))
+                r[Int(s.ctaidX.rawValue)] = UInt64(bx)
+                r[Int(s.ctaidY.rawValue)] = UInt64(by)
+                r[Int(s.ctaidZ.rawValue)] = UInt64(bz)
+                r[Int(s.laneid.rawValue)] = UInt64(thread % 32)
+                r[Int(s.warpid.rawValue)] = UInt64(thread / 32)
+                r[Int(s.smid.rawValue)] = UInt64(index % smCount)
+            }
+        }
+
+        return kernel.code.withUnsafeBufferPointer { code in
+            kernel.vectorOperands.withUnsafeBufferPointer { vectors in
+                parameters.withUnsafeBytes { params in
+                    var machine = Machine(
+                        code: code.baseAddress!, vectors: vectors.baseAddress, params: params.baseAddress,
+                        paramSize: params.count, shared: shared, sharedSize: sharedSize, local: local,
+                        localSize: localSize, memory: memory)
+                    // Threads run until they exit or reach a barrier; when every live thread waits at
+                    // the barrier, the next phase starts.
+                    var pcs = [Int](repeating: 0, count: threads)
+                    var live = [Bool](repeating: true, count: threads)
+                    while true {
+                        var waiting = 0
+                        for thread in 0..<threads where live[thread] {
+                            do throws(PTXFault) {
+                                let r = registers + thread * registerCount
+                                machine.localBase = local + thread * localSize
+                                let (pc, atBarrier) = try machine.run(pc: pcs[thread], registers: r)
+                                pcs[thread] = pc
+                                if atBarrier { waiting += 1 } else { live[thread] = false }
+                            } catch {
+                                var fault = error
+                                fault.kernel = kernel.name
+                                return fault
+                            }
+                        }
+                        if waiting == 0 { return nil }
+                    }
+                }
+            }
+        }
+    }
+}

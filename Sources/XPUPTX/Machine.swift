@@ -1,0 +1,613 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+@inline(__always) func truncate(_ v: UInt64, _ bits: Int) -> UInt64 {
+    bits >= 64 ? v : v & ((1 &<< UInt64(bits)) &- 1)
+}
+
+@inline(__always) func signExtend(_ v: UInt64, _ bits: Int) -> Int64 {
+    let shift = UInt64(64 - bits)
+    return Int64(bitPattern: v &<< shift) &>> Int64(shift)
+}
+
+@inline(__always) func f32(_ v: UInt64) -> Float { Float(bitPattern: UInt32(truncatingIfNeeded: v)) }
+@inline(__always) func f16(_ v: UInt64) -> Float { Float(Float16(bitPattern: UInt16(truncatingIfNeeded: v))) }
+@inline(__always) func bits(_ f: Float) -> UInt64 { UInt64(f.bitPattern) }
+@inline(__always) func bits16(_ f: Float) -> UInt64 { UInt64(Float16(f).bitPattern) }
+
+extension ScalarType {
+    /// Width in bits of a register value of this type (a predicate is one bit).
+    @inline(__always) var registerBits: Int { self == .pred ? 1 : bits }
+}
+
+/// Striped locks that make global atomics atomic across blocks running on different threads.
+final class AtomicStripes: @unchecked Sendable {
+    static let shared = AtomicStripes()
+    static let count = 256
+    let locks: UnsafeMutablePointer<pthread_mutex_t>
+
+    init() {
+        locks = .allocate(capacity: AtomicStripes.count)
+        for i in 0..<AtomicStripes.count { pthread_mutex_init(locks + i, nil) }
+    }
+
+    @inline(__always) func withLock<T>(_ address: UInt64, _ body: () -> T) -> T {
+        let lock = locks + Int((address >> 3) % UInt64(AtomicStripes.count))
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        return body()
+    }
+}
+
+/// The interpreter state of one block: code, memories, and the thread being run.
+struct Machine {
+    let code: UnsafePointer<Instruction>
+    let vectors: UnsafePointer<Int32>?
+    let params: UnsafeRawPointer?
+    let paramSize: Int
+    let shared: UnsafeMutableRawPointer
+    let sharedSize: Int
+    let local: UnsafeMutableRawPointer
+    let localSize: Int
+    let memory: PTXMemoryMap
+    var localBase: UnsafeMutableRawPointer
+    // One-entry translation cache for global memory.
+    var cacheBase: UInt64 = 1
+    var cacheEnd: UInt64 = 0
+    var cachePointer: UnsafeMutableRawPointer?
+
+    init(
+        code: UnsafePointer<Instruction>, vectors: UnsafePointer<Int32>?, params: UnsafeRawPointer?, paramSize: Int,
+        shared: UnsafeMutableRawPointer, sharedSize: Int, local: UnsafeMutableRawPointer, localSize: Int,
+        memory: PTXMemoryMap
+    ) {
+        self.code = code
+        self.vectors = vectors
+        self.params = params
+        self.paramSize = paramSize
+        self.shared = shared
+        self.sharedSize = sharedSize
+        self.local = local
+        self.localSize = localSize
+        self.memory = memory
+        self.localBase = local
+    }
+
+    // MARK: Memory
+
+    /// Host memory for an access of `size` bytes at `address` in `space`; the bool says whether
+    /// the access is to global memory (which other blocks may touch concurrently).
+    @inline(__always)
+    mutating func resolve(_ address: UInt64, _ size: Int, _ space: StateSpace, line: Int32) throws(PTXFault)
+        -> (UnsafeMutableRawPointer, Bool)
+    {
+        if address & UInt64(size &- 1) != 0 {
+            throw PTXFault(kind: .misalignedAddress, address: address, line: Int(line), kernel: "")
+        }
+        switch space {
+        case .global, .const:
+            if address >= cacheBase, address &+ UInt64(size) <= cacheEnd {
+                return (cachePointer! + Int(address &- cacheBase), true)
+            }
+            guard let i = memory.index(containing: address) else {
+                throw PTXFault(kind: .illegalAddress, address: address, line: Int(line), kernel: "")
+            }
+            let region = memory.regions[i]
+            cacheBase = region.base
+            cacheEnd = region.base &+ UInt64(region.size)
+            cachePointer = region.pointer
+            guard address &+ UInt64(size) <= cacheEnd else {
+                throw PTXFault(kind: .illegalAddress, address: address, line: Int(line), kernel: "")
+            }
+            return (region.pointer + Int(address &- region.base), true)
+        case .shared:
+            guard address &+ UInt64(size) <= UInt64(sharedSize) else {
+                throw PTXFault(kind: .illegalAddress, address: address, line: Int(line), kernel: "")
+            }
+            return (shared + Int(address), false)
+        case .local:
+            guard address &+ UInt64(size) <= UInt64(localSize) else {
+                throw PTXFault(kind: .illegalAddress, address: address, line: Int(line), kernel: "")
+            }
+            return (localBase + Int(address), false)
+        case .param:
+            guard let params, address &+ UInt64(size) <= UInt64(paramSize) else {
+                throw PTXFault(kind: .illegalAddress, address: address, line: Int(line), kernel: "")
+            }
+            return (UnsafeMutableRawPointer(mutating: params) + Int(address), false)
+        case .generic, .reg:
+            if address &- GenericWindow.sharedBase < GenericWindow.windowSize {
+                return try resolve(address &- GenericWindow.sharedBase, size, .shared, line: line)
+            }
+            if address &- GenericWindow.localBase < GenericWindow.windowSize {
+                return try resolve(address &- GenericWindow.localBase, size, .local, line: line)
+            }
+            return try resolve(address, size, .global, line: line)
+        }
+    }
+
+    @inline(__always) static func load(_ p: UnsafeMutableRawPointer, _ type: ScalarType) -> UInt64 {
+        switch type.size {
+        case 1: return type.isSigned ? UInt64(bitPattern: Int64(p.load(as: Int8.self))) : UInt64(p.load(as: UInt8.self))
+        case 2:
+            return type.isSigned
+                ? UInt64(bitPattern: Int64(p.loadUnaligned(as: Int16.self))) : UInt64(p.loadUnaligned(as: UInt16.self))
+        case 4:
+            return type.isSigned
+                ? UInt64(bitPattern: Int64(p.loadUnaligned(as: Int32.self))) : UInt64(p.loadUnaligned(as: UInt32.self))
+        default: return p.loadUnaligned(as: UInt64.self)
+        }
+    }
+
+    @inline(__always) static func store(_ p: UnsafeMutableRawPointer, _ type: ScalarType, _ v: UInt64) {
+        switch type.size {
+        case 1: p.storeBytes(of: UInt8(truncatingIfNeeded: v), as: UInt8.self)
+        case 2: p.storeBytes(of: UInt16(truncatingIfNeeded: v), toByteOffset: 0, as: UInt16.self)
+        case 4: p.storeBytes(of: UInt32(truncatingIfNeeded: v), toByteOffset: 0, as: UInt32.self)
+        default: p.storeBytes(of: v, toByteOffset: 0, as: UInt64.self)
+        }
+    }
+
+    // MARK: Execution
+
+    /// Runs one thread from `pc` until it exits (returns false) or reaches a barrier (returns true),
+    /// with the pc to resume at.
+    mutating func run(pc start: Int, registers r: UnsafeMutablePointer<UInt64>) throws(PTXFault) -> (Int, Bool) {
+        var pc = start
+        while true {
+            let inst = code[pc]
+            if inst.guardRegister >= 0, (r[Int(inst.guardRegister)] & 1 != 0) == inst.guardNegated {
+                pc &+= 1
+                continue
+            }
+            let type = inst.type
+            switch inst.opcode {
+            case .bra:
+                pc = Int(inst.offset)
+                continue
+            case .exit:
+                return (pc, false)
+            case .barrier:
+                return (pc &+ 1, true)
+            case .trap:
+                throw PTXFault(kind: .trap, address: 0, line: Int(inst.line), kernel: "")
+            case .nop:
+                break
+            case .ld:
+                let width = Int(inst.vectorWidth)
+                let size = type.size
+                let address = r[Int(inst.a)] &+ UInt64(bitPattern: inst.offset)
+                let (p, _) = try resolve(address, size &* width, inst.space, line: inst.line)
+                if width == 1 {
+                    r[Int(inst.d)] = Machine.load(p, type)
+                } else {
+                    for k in 0..<width {
+                        r[Int(vectors![Int(inst.d) &+ k])] = Machine.load(p + k &* size, type)
+                    }
+                }
+            case .st:
+                let width = Int(inst.vectorWidth)
+                let size = type.size
+                let address = r[Int(inst.a)] &+ UInt64(bitPattern: inst.offset)
+                let (p, _) = try resolve(address, size &* width, inst.space, line: inst.line)
+                if width == 1 {
+                    Machine.store(p, type, r[Int(inst.b)])
+                } else {
+                    for k in 0..<width {
+                        Machine.store(p + k &* size, type, r[Int(vectors![Int(inst.b) &+ k])])
+                    }
+                }
+            case .atom:
+                let address = r[Int(inst.a)] &+ UInt64(bitPattern: inst.offset)
+                let (p, isGlobal) = try resolve(address, type.size, inst.space, line: inst.line)
+                let x = r[Int(inst.b)]
+                let y = inst.c >= 0 ? r[Int(inst.c)] : 0
+                let op = AtomicOp(rawValue: inst.mode)!
+                let old =
+                    isGlobal
+                    ? AtomicStripes.shared.withLock(address) { Machine.atomic(p, type, op, x, y) }
+                    : Machine.atomic(p, type, op, x, y)
+                r[Int(inst.d)] = old
+            case .unpack:
+                Machine.unpack(inst, r, vectors!)
+            default:
+                r[Int(inst.d)] = Machine.compute(inst, r, vectors)
+            }
+            pc &+= 1
+        }
+    }
+
+    static func atomic(_ p: UnsafeMutableRawPointer, _ type: ScalarType, _ op: AtomicOp, _ x: UInt64, _ y: UInt64) -> UInt64 {
+        let old = load(p, type)
+        let b = type.bits
+        var new: UInt64
+        switch op {
+        case .add:
+            switch type {
+            case .f32: new = bits(f32(old) + f32(x))
+            case .f64: new = (Double(bitPattern: old) + Double(bitPattern: x)).bitPattern
+            case .f16: new = bits16(f16(old) + f16(x))
+            default: new = old &+ x
+            }
+        case .min:
+            new = type.isSigned ? (signExtend(old, b) <= signExtend(x, b) ? old : x) : (truncate(old, b) <= truncate(x, b) ? old : x)
+        case .max:
+            new = type.isSigned ? (signExtend(old, b) >= signExtend(x, b) ? old : x) : (truncate(old, b) >= truncate(x, b) ? old : x)
+        case .exch: new = x
+        case .cas: new = truncate(old, b) == truncate(x, b) ? y : old
+        case .and: new = old & x
+        case .or: new = old | x
+        case .xor: new = old ^ x
+        case .inc: new = truncate(old, b) >= truncate(x, b) ? 0 : old &+ 1
+        case .dec: new = (truncate(old, b) == 0 || truncate(old, b) > truncate(x, b)) ? x : old &- 1
+        }
+        store(p, type, new)
+        return truncate(old, 64)
+    }
+
+    static func unpack(_ inst: Instruction, _ r: UnsafeMutablePointer<UInt64>, _ vectors: UnsafePointer<Int32>) {
+        let n = Int(inst.vectorWidth)
+        let elementBits = inst.type.bits / n
+        let v = r[Int(inst.a)]
+        for k in 0..<n {
+            let target = Int(vectors[Int(inst.d) &+ k])
+            r[target] = truncate(v >> UInt64(k * elementBits), elementBits)
+        }
+        r[Int(Compiler.Special.sink.rawValue)] = 0
+    }
+
+    /// Register-to-register instructions; returns the destination value.
+    @inline(__always)
+    static func compute(_ inst: Instruction, _ r: UnsafeMutablePointer<UInt64>, _ vectors: UnsafePointer<Int32>?) -> UInt64 {
+        let type = inst.type
+        let n = type.registerBits
+        let x = inst.a >= 0 ? r[Int(inst.a)] : 0
+        let y = inst.b >= 0 ? r[Int(inst.b)] : 0
+        switch inst.opcode {
+        case .mov: return x
+        case .add:
+            if inst.flags & 1 != 0, type == .s32 {
+                return truncate(UInt64(bitPattern: Swift.min(Swift.max(signExtend(x, 32) &+ signExtend(y, 32), Int64(Int32.min)), Int64(Int32.max))), 32)
+            }
+            return truncate(x &+ y, n)
+        case .sub:
+            if inst.flags & 1 != 0, type == .s32 {
+                return truncate(UInt64(bitPattern: Swift.min(Swift.max(signExtend(x, 32) &- signExtend(y, 32), Int64(Int32.min)), Int64(Int32.max))), 32)
+            }
+            return truncate(x &- y, n)
+        case .mulLo: return truncate(x &* y, n)
+        case .mulHi, .madHi:
+            var hi: UInt64
+            if n == 64 {
+                hi = type.isSigned
+                    ? UInt64(bitPattern: Int64(bitPattern: x).multipliedFullWidth(by: Int64(bitPattern: y)).high)
+                    : x.multipliedFullWidth(by: y).high
+            } else {
+                hi = type.isSigned
+                    ? UInt64(bitPattern: (signExtend(x, n) &* signExtend(y, n)) >> Int64(n))
+                    : (truncate(x, n) &* truncate(y, n)) >> UInt64(n)
+            }
+            if inst.opcode == .madHi { hi &+= r[Int(inst.c)] }
+            return truncate(hi, n)
+        case .mulWide, .madWide:
+            var product =
+                type.isSigned
+                ? UInt64(bitPattern: signExtend(x, n) &* signExtend(y, n)) : truncate(x, n) &* truncate(y, n)
+            if inst.opcode == .madWide { product &+= r[Int(inst.c)] }
+            return truncate(product, 2 * n)
+        case .madLo: return truncate(x &* y &+ r[Int(inst.c)], n)
+        case .mul24Lo, .mad24Lo, .mul24Hi:
+            let product =
+                type.isSigned
+                ? UInt64(bitPattern: signExtend(x, 24) &* signExtend(y, 24)) : truncate(x, 24) &* truncate(y, 24)
+            if inst.opcode == .mul24Hi { return truncate(product >> 16, 32) }
+            return truncate(product &+ (inst.opcode == .mad24Lo ? r[Int(inst.c)] : 0), 32)
+        case .sad:
+            let diff =
+                type.isSigned
+                ? UInt64(bitPattern: Swift.abs(signExtend(x, n) &- signExtend(y, n)))
+                : (truncate(x, n) > truncate(y, n) ? truncate(x, n) &- truncate(y, n) : truncate(y, n) &- truncate(x, n))
+            return truncate(diff &+ r[Int(inst.c)], n)
+        case .div, .rem:
+            if type.isSigned {
+                let a = signExtend(x, n)
+                let b = signExtend(y, n)
+                if b == 0 { return truncate(inst.opcode == .div ? ~0 : x, n) }
+                let q = inst.opcode == .div ? a.dividedReportingOverflow(by: b).partialValue : a.remainderReportingOverflow(dividingBy: b).partialValue
+                return truncate(UInt64(bitPattern: q), n)
+            }
+            let a = truncate(x, n)
+            let b = truncate(y, n)
+            if b == 0 { return truncate(inst.opcode == .div ? ~0 : a, n) }
+            return inst.opcode == .div ? a / b : a % b
+        case .abs: return truncate(UInt64(bitPattern: signExtend(x, n).magnitude == UInt64(1) << 63 ? signExtend(x, n) : Swift.abs(signExtend(x, n))), n)
+        case .neg: return truncate(0 &- x, n)
+        case .min, .max:
+            let less = type.isSigned ? signExtend(x, n) < signExtend(y, n) : truncate(x, n) < truncate(y, n)
+            return truncate((less == (inst.opcode == .min)) ? x : y, n)
+        case .and: return truncate(x & y, n)
+        case .or: return truncate(x | y, n)
+        case .xor: return truncate(x ^ y, n)
+        case .not: return truncate(~x, n)
+        case .cnot: return truncate(x, n) == 0 ? 1 : 0
+        case .shl:
+            let amount = truncate(y, 32)
+            return amount >= UInt64(n) ? 0 : truncate(x &<< amount, n)
+        case .shr:
+            let amount = truncate(y, 32)
+            if type.isSigned {
+                let v = signExtend(x, n)
+                return truncate(UInt64(bitPattern: v >> Int64(Swift.min(amount, 63))), n)
+            }
+            return amount >= UInt64(n) ? 0 : truncate(x, n) >> amount
+        case .popc: return UInt64(truncate(x, n).nonzeroBitCount)
+        case .clz: return UInt64(truncate(x, n).leadingZeroBitCount - (64 - n))
+        case .brev:
+            var v = truncate(x, n)
+            var out: UInt64 = 0
+            for _ in 0..<n { out = (out << 1) | (v & 1); v >>= 1 }
+            return out
+        case .bfe:
+            let pos = Int(y & 0xFF)
+            let len = Int(r[Int(inst.c)] & 0xFF)
+            let v = truncate(x, n)
+            if len == 0 { return 0 }
+            let field = pos >= n ? 0 : truncate(v >> UInt64(pos), Swift.min(len, 64))
+            if type.isSigned {
+                let msb = pos + len - 1 >= n ? (v >> UInt64(n - 1)) & 1 : (field >> UInt64(Swift.min(len, 64) - 1)) & 1
+                if len >= n { return v }
+                return truncate(msb != 0 ? field | (~0 << UInt64(Swift.min(len, 63))) : field, n)
+            }
+            return truncate(field, n)
+        case .bfi:
+            let pos = Int(r[Int(inst.c)] & 0xFF)
+            let len = Int(r[Int(inst.d2)] & 0xFF)
+            if len == 0 || pos >= n { return truncate(y, n) }
+            let mask = truncate(truncate(~0, Swift.min(len, 64)) << UInt64(pos), n)
+            return truncate((y & ~mask) | ((x << UInt64(pos)) & mask), n)
+        case .pack:
+            let count = Int(inst.vectorWidth)
+            let elementBits = n / count
+            var v: UInt64 = 0
+            for k in 0..<count { v |= truncate(r[Int(vectors![Int(inst.a) &+ k])], elementBits) << UInt64(k * elementBits) }
+            return v
+        case .unpack:
+            return r[Int(Compiler.Special.sink.rawValue)]
+        case .readClock:
+            var ts = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &ts)
+            return truncate(UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec), n)
+        case .fadd, .fsub, .fmul, .fdiv, .fmin, .fmax, .ffma:
+            return floatBinary(inst, x, y, inst.c >= 0 ? r[Int(inst.c)] : 0)
+        case .fabs, .fneg, .frcp, .fsqrt, .frsqrt, .fsin, .fcos, .fex2, .flg2, .ftanh:
+            return floatUnary(inst, x)
+        case .setp:
+            var result = compare(CompareOp(rawValue: inst.mode)!, type, x, y)
+            var other = !result
+            if inst.flags & 3 != 0 {
+                var c = r[Int(inst.c)] & 1 != 0
+                if inst.flags & 4 != 0 { c = !c }
+                switch inst.flags & 3 {
+                case 1: result = result && c; other = other && c
+                case 2: result = result || c; other = other || c
+                default: result = result != c; other = other != c
+                }
+            }
+            if inst.d2 >= 0 { r[Int(inst.d2)] = other ? 1 : 0 }
+            return result ? 1 : 0
+        case .selp: return r[Int(inst.c)] & 1 != 0 ? x : y
+        case .cvt: return convert(x, from: inst.sourceType, to: type, rounding: Rounding(rawValue: inst.mode)!, saturate: inst.flags & 1 != 0)
+        case .cvtaToGeneric:
+            switch inst.space {
+            case .shared: return truncate(x, 32) &+ GenericWindow.sharedBase
+            case .local: return truncate(x, 32) &+ GenericWindow.localBase
+            default: return x
+            }
+        case .cvtaFromGeneric:
+            switch inst.space {
+            case .shared: return truncate(x &- GenericWindow.sharedBase, n)
+            case .local: return truncate(x &- GenericWindow.localBase, n)
+            default: return x
+            }
+        case .bra, .ret, .exit, .barrier, .trap, .nop, .ld, .st, .atom: return x
+        }
+    }
+
+    // MARK: Floating point
+
+    @inline(__always) static func floatBinary(_ inst: Instruction, _ x: UInt64, _ y: UInt64, _ z: UInt64) -> UInt64 {
+        let sat = inst.flags & 1 != 0
+        switch inst.type {
+        case .f64:
+            let a = Double(bitPattern: x)
+            let b = Double(bitPattern: y)
+            var v: Double
+            switch inst.opcode {
+            case .fadd: v = a + b
+            case .fsub: v = a - b
+            case .fmul: v = a * b
+            case .fdiv: v = a / b
+            case .fmin: v = a.isNaN ? b : b.isNaN ? a : Swift.min(a, b)
+            case .fmax: v = a.isNaN ? b : b.isNaN ? a : Swift.max(a, b)
+            default: v = Double(bitPattern: z).addingProduct(a, b)
+            }
+            if sat { v = v.isNaN ? 0 : Swift.min(Swift.max(v, 0), 1) }
+            return v.bitPattern
+        default:
+            let half = inst.type == .f16
+            let a = half ? f16(x) : f32(x)
+            let b = half ? f16(y) : f32(y)
+            var v: Float
+            switch inst.opcode {
+            case .fadd: v = a + b
+            case .fsub: v = a - b
+            case .fmul: v = a * b
+            case .fdiv: v = a / b
+            case .fmin: v = a.isNaN ? b : b.isNaN ? a : Swift.min(a, b)
+            case .fmax: v = a.isNaN ? b : b.isNaN ? a : Swift.max(a, b)
+            default: v = (half ? f16(z) : f32(z)).addingProduct(a, b)
+            }
+            if sat { v = v.isNaN ? 0 : Swift.min(Swift.max(v, 0), 1) }
+            return half ? bits16(v) : bits(v)
+        }
+    }
+
+    @inline(__always) static func floatUnary(_ inst: Instruction, _ x: UInt64) -> UInt64 {
+        let sat = inst.flags & 1 != 0
+        if inst.type == .f64 {
+            let a = Double(bitPattern: x)
+            var v: Double
+            switch inst.opcode {
+            case .fabs: v = Swift.abs(a)
+            case .fneg: v = -a
+            case .frcp: v = 1 / a
+            case .fsqrt: v = a.squareRoot()
+            case .frsqrt: v = 1 / a.squareRoot()
+            case .fsin: v = sin(a)
+            case .fcos: v = cos(a)
+            case .fex2: v = exp2(a)
+            case .flg2: v = log2(a)
+            default: v = tanh(a)
+            }
+            if sat { v = v.isNaN ? 0 : Swift.min(Swift.max(v, 0), 1) }
+            return v.bitPattern
+        }
+        let half = inst.type == .f16
+        let a = half ? f16(x) : f32(x)
+        var v: Float
+        switch inst.opcode {
+        case .fabs: v = Swift.abs(a)
+        case .fneg: v = -a
+        case .frcp: v = 1 / a
+        case .fsqrt: v = a.squareRoot()
+        case .frsqrt: v = 1 / a.squareRoot()
+        case .fsin: v = sinf(a)
+        case .fcos: v = cosf(a)
+        case .fex2: v = exp2f(a)
+        case .flg2: v = log2f(a)
+        default: v = tanhf(a)
+        }
+        if sat { v = v.isNaN ? 0 : Swift.min(Swift.max(v, 0), 1) }
+        return half ? bits16(v) : bits(v)
+    }
+
+    static func compare(_ op: CompareOp, _ type: ScalarType, _ x: UInt64, _ y: UInt64) -> Bool {
+        if type.isFloat {
+            let a = type == .f64 ? Double(bitPattern: x) : type == .f16 ? Double(f16(x)) : Double(f32(x))
+            let b = type == .f64 ? Double(bitPattern: y) : type == .f16 ? Double(f16(y)) : Double(f32(y))
+            let unordered = a.isNaN || b.isNaN
+            switch op {
+            case .eq: return !unordered && a == b
+            case .ne: return !unordered && a != b
+            case .lt, .lo: return !unordered && a < b
+            case .le, .ls: return !unordered && a <= b
+            case .gt, .hi: return !unordered && a > b
+            case .ge, .hs: return !unordered && a >= b
+            case .equ: return unordered || a == b
+            case .neu: return unordered || a != b
+            case .ltu: return unordered || a < b
+            case .leu: return unordered || a <= b
+            case .gtu: return unordered || a > b
+            case .geu: return unordered || a >= b
+            case .num: return !unordered
+            case .nan: return unordered
+            }
+        }
+        let n = type.registerBits
+        let ua = truncate(x, n)
+        let ub = truncate(y, n)
+        let sa = type.isSigned ? signExtend(x, n) : Int64(bitPattern: ua)
+        let sb = type.isSigned ? signExtend(y, n) : Int64(bitPattern: ub)
+        let signed = type.isSigned
+        switch op {
+        case .eq, .equ: return ua == ub
+        case .ne, .neu: return ua != ub
+        case .lt, .ltu: return signed ? sa < sb : ua < ub
+        case .le, .leu: return signed ? sa <= sb : ua <= ub
+        case .gt, .gtu: return signed ? sa > sb : ua > ub
+        case .ge, .geu: return signed ? sa >= sb : ua >= ub
+        case .lo: return ua < ub
+        case .ls: return ua <= ub
+        case .hi: return ua > ub
+        case .hs: return ua >= ub
+        case .num: return true
+        case .nan: return false
+        }
+    }
+
+    // MARK: Conversion
+
+    static func round(_ v: Double, _ rounding: Rounding, defaultRule: FloatingPointRoundingRule) -> Double {
+        switch rounding {
+        case .rni, .rn: return v.rounded(.toNearestOrEven)
+        case .rzi, .rz: return v.rounded(.towardZero)
+        case .rmi, .rm: return v.rounded(.down)
+        case .rpi, .rp: return v.rounded(.up)
+        case .none: return v.rounded(defaultRule)
+        }
+    }
+
+    static func convert(_ x: UInt64, from: ScalarType, to: ScalarType, rounding: Rounding, saturate: Bool) -> UInt64 {
+        let toBits = to.registerBits
+        if !from.isFloat && !to.isFloat {
+            let fromBits = from.registerBits
+            if saturate {
+                let v: Double = from.isSigned ? Double(signExtend(x, fromBits)) : Double(truncate(x, fromBits))
+                return integer(v, to)
+            }
+            let value = from.isSigned ? UInt64(bitPattern: signExtend(x, fromBits)) : truncate(x, fromBits)
+            if to.isSigned { return UInt64(bitPattern: signExtend(value, toBits)) & (toBits >= 64 ? ~0 : (1 << UInt64(toBits)) - 1) }
+            return truncate(value, toBits)
+        }
+        if !from.isFloat {
+            // Integer to float: exact for 32-bit sources; 64-bit sources round to nearest.
+            let fromBits = from.registerBits
+            let value: Double = from.isSigned ? Double(signExtend(x, fromBits)) : Double(truncate(x, fromBits))
+            switch to {
+            case .f64:
+                if fromBits == 64 {
+                    return from.isSigned ? Double(Int64(bitPattern: x)).bitPattern : Double(x).bitPattern
+                }
+                return value.bitPattern
+            case .f16: return bits16(Float(value))
+            default:
+                if fromBits == 64 { return from.isSigned ? bits(Float(Int64(bitPattern: x))) : bits(Float(x)) }
+                return bits(Float(value))
+            }
+        }
+        let value: Double = from == .f64 ? Double(bitPattern: x) : from == .f16 ? Double(f16(x)) : Double(f32(x))
+        if !to.isFloat {
+            if value.isNaN { return 0 }
+            return integer(round(value, rounding, defaultRule: .towardZero), to)
+        }
+        var v = value
+        switch rounding {
+        case .rni, .rzi, .rmi, .rpi: v = round(v, rounding, defaultRule: .toNearestOrEven)
+        default: break
+        }
+        if saturate { v = v.isNaN ? 0 : Swift.min(Swift.max(v, 0), 1) }
+        switch to {
+        case .f64: return v.bitPattern
+        case .f16: return bits16(Float(v))
+        default: return bits(Float(v))
+        }
+    }
+
+    /// A float value (already integral) saturated into an integer type.
+    static func integer(_ v: Double, _ to: ScalarType) -> UInt64 {
+        let n = to.registerBits
+        if to.isSigned {
+            let lo = -pow(2.0, Double(n - 1))
+            let hi = pow(2.0, Double(n - 1))
+            if v <= lo { return truncate(UInt64(bitPattern: Int64(lo)), n) }
+            if v >= hi { return truncate(UInt64(bitPattern: n == 64 ? Int64.max : Int64(hi) - 1), n) }
+            return truncate(UInt64(bitPattern: Int64(v)), n)
+        }
+        if v <= 0 { return 0 }
+        if v >= pow(2.0, Double(n)) { return truncate(~0, n) }
+        return UInt64(v)
+    }
+}

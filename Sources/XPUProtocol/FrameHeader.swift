@@ -1,0 +1,82 @@
+/// The fixed 24-byte header in front of every frame (proto/PROTOCOL.md, "Framing").
+///
+/// ```
+/// offset size field
+///      0    4 length    payload bytes that follow the header
+///      4    2 call      CallID of the request this frame carries or answers
+///      6    2 flags     FrameFlags
+///      8    4 sequence  request number; a reply repeats it
+///     12    4 status    CUresult of the call (replies), 0 in requests
+///     16    8 context   requests: the calling thread's current context (session handle), 0 for none
+/// ```
+public struct FrameHeader: Hashable, Sendable {
+    public static let size = 24
+
+    public var length: UInt32
+    public var call: UInt16
+    public var flags: FrameFlags
+    public var sequence: UInt32
+    public var status: UInt32
+    public var context: UInt64
+
+    public init(
+        length: UInt32, call: UInt16, flags: FrameFlags = [], sequence: UInt32, status: UInt32 = 0, context: UInt64 = 0
+    ) {
+        self.length = length
+        self.call = call
+        self.flags = flags
+        self.sequence = sequence
+        self.status = status
+        self.context = context
+    }
+}
+
+/// Bits of the header's flags field.
+public struct FrameFlags: OptionSet, Hashable, Sendable {
+    public var rawValue: UInt16
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+    /// The frame answers a request.
+    public static let reply = FrameFlags(rawValue: 1 << 0)
+    /// Fire-and-forget: the sender awaits no reply; a failure is latched by the server and
+    /// returned by the session's next call that does get a reply.
+    public static let noReply = FrameFlags(rawValue: 1 << 1)
+
+    /// Flags this version defines; any other bit set is a malformed frame.
+    public static let known: FrameFlags = [.reply, .noReply]
+}
+
+extension FrameHeader {
+    public func encode(into writer: inout WireWriter) {
+        writer.write(length)
+        writer.write(call)
+        writer.write(flags.rawValue)
+        writer.write(sequence)
+        writer.write(status)
+        writer.write(context)
+    }
+
+    public var encoded: [UInt8] {
+        var writer = WireWriter(capacity: Self.size)
+        encode(into: &writer)
+        return writer.bytes
+    }
+
+    /// Decodes and validates a header: unknown flags or an oversized length fail here, before the
+    /// receiver allocates room for the payload.
+    public init(decoding bytes: [UInt8]) throws(ProtocolError) {
+        var reader = WireReader(bytes)
+        length = try reader.read()
+        call = try reader.read()
+        flags = FrameFlags(rawValue: try reader.read())
+        sequence = try reader.read()
+        status = try reader.read()
+        context = try reader.read()
+        guard FrameFlags.known.isSuperset(of: flags) else {
+            throw ProtocolError(.malformed, "unknown flag bits 0x\(String(flags.rawValue, radix: 16))")
+        }
+        guard Int(length) <= ProtocolLimits.maximumFrameBytes else {
+            throw ProtocolError(.tooLarge, "frame of \(length) bytes exceeds \(ProtocolLimits.maximumFrameBytes)")
+        }
+    }
+}

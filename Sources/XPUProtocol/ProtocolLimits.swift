@@ -1,0 +1,17 @@
+/// Sizes every peer enforces before it allocates anything (proto/PROTOCOL.md, "Limits").
+public enum ProtocolLimits {
+    /// The magic at the start of the handshake: "XPUR" read as a little-endian u32.
+    public static let magic: UInt32 = 0x5255_5058
+    /// The protocol version this build speaks; the handshake rejects any other.
+    public static let version: UInt16 = 1
+    /// Largest payload of one frame (the header's length field), bulk data included.
+    public static let maximumFrameBytes = 17 << 20
+    /// Largest byte blob carried in one frame; larger copies are split into chunks.
+    public static let maximumBulkBytes = 16 << 20
+    /// The chunk size the shim uses for copies (measured later by xpu-bench).
+    public static let copyChunkBytes = 4 << 20
+    /// Largest string field (symbol names, device names, the requested slice).
+    public static let maximumStringBytes = 4096
+    /// Largest kernel parameter block, as on the real driver (32 KiB since CUDA 12.1).
+    public static let maximumKernelParameterBytes = 32_764
+}

@@ -1,0 +1,53 @@
+/// Appends little-endian values to a growing byte buffer.
+///
+/// The writer is the only way the codec produces bytes, so every integer on the wire is
+/// little-endian by construction, whatever the host's byte order.
+public struct WireWriter: Sendable {
+    @usableFromInline var storage: [UInt8]
+
+    /// The bytes written so far.
+    public var bytes: [UInt8] { storage }
+
+    @inlinable
+    public init(capacity: Int = 64) {
+        storage = []
+        storage.reserveCapacity(capacity)
+    }
+
+    @inlinable
+    public mutating func write<T: FixedWidthInteger>(_ value: T) {
+        withUnsafeBytes(of: value.littleEndian) { storage.append(contentsOf: $0) }
+    }
+
+    @inlinable
+    public mutating func write(_ value: Float) { write(value.bitPattern) }
+
+    /// A length-prefixed (u32) UTF-8 string.
+    public mutating func write(_ value: String) {
+        var copy = value
+        copy.withUTF8 { utf8 in
+            write(UInt32(utf8.count))
+            storage.append(contentsOf: utf8)
+        }
+    }
+
+    /// A length-prefixed (u32) byte blob.
+    @inlinable
+    public mutating func write(bytes blob: some Collection<UInt8>) {
+        write(UInt32(blob.count))
+        storage.append(contentsOf: blob)
+    }
+
+    /// A length-prefixed (u32) byte blob copied from raw memory.
+    @inlinable
+    public mutating func write(raw: UnsafeRawBufferPointer) {
+        write(UInt32(raw.count))
+        storage.append(contentsOf: raw)
+    }
+
+    /// Raw bytes with no length prefix (fixed-size fields such as a UUID).
+    @inlinable
+    public mutating func writeFixed(_ blob: some Collection<UInt8>) {
+        storage.append(contentsOf: blob)
+    }
+}

@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import XPUServer
+import XPUTransport
+
+/// `xpu-remote-server`: serves the CUDA driver API to remote clients on this node's device.
+public struct RemoteServerCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "xpu-remote-server",
+        abstract: "Serve this node's accelerator (or a simulated one) to xpu-remote clients.",
+        discussion: """
+            Clients connect with the xpu-remote shim (XPU_SERVER=host:port, or xpu-run --server). \
+            Each client gets a session with its own contexts; everything a session holds is freed \
+            when it ends or its peer disappears. SIGTERM or SIGINT shut the server down gracefully.
+            """)
+
+    @Option(help: "Address to listen on, HOST:PORT. Port 0 picks a free port (printed at start).")
+    var listen: String = "127.0.0.1:7070"
+
+    @Option(help: "The device to serve: cuda (the real driver, libcuda.so.1) or sim (libxpusim.so).")
+    var device: ServerConfiguration.DeviceKind = .cuda
+
+    @Option(help: "Driver library to load instead of the default for --device.")
+    var driver: String?
+
+    @Option(help: "Memory of the simulated device, e.g. 16GiB, 512MiB (sim only; default 16GiB).")
+    var simMemory: String?
+
+    @Option(help: "Streaming multiprocessors of the simulated device (sim only; default 8).")
+    var simSms: Int?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    public init() {}
+
+    public func run() async throws {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "xpu-remote-server")
+        guard let endpoint = Endpoint(parsing: listen) else {
+            throw ValidationError("--listen must be HOST:PORT, got '\(listen)'")
+        }
+        if device == .sim {
+            if let simMemory { setenv("XPU_SIM_MEMORY", simMemory, 1) }
+            if let simSms { setenv("XPU_SIM_SMS", String(simSms), 1) }
+        } else if simMemory != nil || simSms != nil {
+            throw ValidationError("--sim-memory and --sim-sms apply to --device sim only")
+        }
+        let path = driver ?? Self.defaultDriverPath(for: device)
+        let loaded: Driver
+        do {
+            loaded = try Driver(path: path)
+        } catch {
+            logger.critical("cannot use the driver: \(error)")
+            throw ExitCode(2)
+        }
+        let server: RemoteServer
+        do {
+            server = try RemoteServer(
+                configuration: ServerConfiguration(listen: endpoint, device: device, driverPath: path), driver: loaded,
+                logger: logger)
+        } catch {
+            logger.critical("cannot listen: \(error)")
+            throw ExitCode(2)
+        }
+        logger.info("serving", metadata: ["driver": "\(path)", "driverVersion": "\(loaded.version)"])
+        // Scripts and tests wait for this line; with --listen HOST:0 it tells the real port.
+        FileHandle.standardOutput.write(Data("xpu-remote-server listening on \(server.endpoint)\n".utf8))
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    /// `libcuda.so.1` from the system for cuda; for sim, the `libxpusim.so` installed beside this
+    /// program (`../lib/` in a dist layout), else found on the library path.
+    static func defaultDriverPath(for device: ServerConfiguration.DeviceKind) -> String {
+        switch device {
+        case .cuda:
+            return "libcuda.so.1"
+        case .sim:
+            let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            let directory = executable.deletingLastPathComponent()
+            for candidate in ["../lib/libxpusim.so", "libxpusim.so"] {
+                let url = directory.appendingPathComponent(candidate).standardizedFileURL
+                if FileManager.default.fileExists(atPath: url.path) { return url.path }
+            }
+            return "libxpusim.so"
+        }
+    }
+}
+
+extension ServerConfiguration.DeviceKind: ExpressibleByArgument {}
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+

@@ -1,0 +1,42 @@
+import CXPUDriver
+import XPUProtocol
+
+/// What a replayed call produced: its status and, on success, the encoded reply.
+struct CallOutcome {
+    var status: CUresult
+    var payload: [UInt8]
+
+    static func failure(_ status: CUresult) -> CallOutcome { CallOutcome(status: status, payload: []) }
+}
+
+/// A call that stops with a driver status: a failed check (foreign handle, range outside the
+/// session's memory) or the driver's own error.
+struct CallFailure: Error {
+    var status: CUresult
+    init(_ status: CUresult) { self.status = status }
+}
+
+/// Throws unless the driver reported success.
+@inline(__always)
+func check(_ status: CUresult) throws(CallFailure) {
+    guard status == CUDA_SUCCESS else { throw CallFailure(status) }
+}
+
+/// Runs a call body and encodes its reply, or reports the status it stopped with.
+func perform<Reply: WireMessage>(_ body: () throws(CallFailure) -> Reply) -> CallOutcome {
+    do {
+        return CallOutcome(status: CUDA_SUCCESS, payload: try body().encoded)
+    } catch {
+        return .failure(error.status)
+    }
+}
+
+/// Room for a string the driver writes: what the client asked for, within the protocol's limit.
+func outputCapacity(_ requested: Int32) -> Int {
+    max(1, min(Int(requested), ProtocolLimits.maximumStringBytes))
+}
+
+/// The NUL-terminated text in a C character buffer the driver filled.
+func string(fromCBuffer buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}

@@ -1,0 +1,51 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CXPUDriver
+
+/// A driver library loaded with dlopen: the real `libcuda.so.1` or the simulated `libxpusim.so`.
+/// Both export the same C ABI, so the server replays calls on either through one table.
+public final class Driver: @unchecked Sendable {
+    let table: DriverTable
+    public let path: String
+    /// `cuDriverGetVersion` of the loaded driver.
+    public let version: Int32
+
+    public init(path: String) throws(DriverLoadError) {
+        guard let library = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+            throw DriverLoadError(message: "cannot load \(path): \(String(cString: dlerror()))")
+        }
+        table = try DriverTable { name in dlsym(library, name) }
+        self.path = path
+        let status = table.cuInit(0)
+        guard status == CUDA_SUCCESS else {
+            throw DriverLoadError(message: "cuInit on \(path) failed with \(resultName(status))")
+        }
+        var version: Int32 = 0
+        guard dlsym(library, "cuDriverGetVersion") != nil else {
+            throw DriverLoadError(missingSymbols: ["cuDriverGetVersion"])
+        }
+        let getVersion = unsafeBitCast(
+            dlsym(library, "cuDriverGetVersion"), to: (@convention(c) (UnsafeMutablePointer<Int32>?) -> CUresult).self)
+        _ = getVersion(&version)
+        self.version = version
+    }
+}
+
+/// The driver library could not be used.
+public struct DriverLoadError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+
+    init(message: String) { self.message = message }
+
+    init(missingSymbols: [String]) {
+        message = "the driver lacks \(missingSymbols.count) entry points: \(missingSymbols.joined(separator: ", "))"
+    }
+
+    public var description: String { message }
+}
+
+/// "CUDA_ERROR_INVALID_VALUE", for logs.
+func resultName(_ status: CUresult) -> String {
+    xpu_result_name(status).map { String(cString: $0) } ?? "CUresult \(status.rawValue)"
+}

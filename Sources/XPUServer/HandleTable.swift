@@ -1,0 +1,53 @@
+/// The kinds of driver object a session can name.
+enum HandleKind: Hashable, Sendable {
+    case context, stream, event, module, function
+}
+
+/// A session's driver objects by the ids it was given. Ids are minted per session and never
+/// reused, so a session can name only its own objects and a stale id never aliases a new one.
+struct HandleTable {
+    struct Entry {
+        var kind: HandleKind
+        var pointer: OpaquePointer
+        /// The context that owns the object (for a context, itself).
+        var context: UInt64
+        /// The module a function belongs to (0 otherwise).
+        var module: UInt64
+    }
+
+    private(set) var entries: [UInt64: Entry] = [:]
+    /// Starts above the driver's special stream values (0 NULL, 1 legacy, 2 per-thread).
+    private var nextID: UInt64 = 0x1000
+
+    mutating func insert(_ kind: HandleKind, _ pointer: OpaquePointer, context: UInt64, module: UInt64 = 0) -> UInt64 {
+        let id = nextID
+        nextID += 1
+        entries[id] = Entry(kind: kind, pointer: pointer, context: kind == .context ? id : context, module: module)
+        return id
+    }
+
+    func lookup(_ kind: HandleKind, _ id: UInt64) -> OpaquePointer? {
+        guard let entry = entries[id], entry.kind == kind else { return nil }
+        return entry.pointer
+    }
+
+    /// The id of a driver object, for answers that name one (cuPointerGetAttribute's context).
+    func id(of pointer: OpaquePointer, kind: HandleKind) -> UInt64? {
+        entries.first { $0.value.kind == kind && $0.value.pointer == pointer }?.key
+    }
+
+    /// Forgets an object and everything it owns (a context's objects, a module's functions).
+    mutating func remove(_ id: UInt64) {
+        guard let entry = entries.removeValue(forKey: id) else { return }
+        switch entry.kind {
+        case .context: entries = entries.filter { $0.value.context != id }
+        case .module: entries = entries.filter { $0.value.module != id }
+        default: break
+        }
+    }
+
+    /// Objects of one kind, for cleanup.
+    func all(_ kind: HandleKind) -> [(UInt64, Entry)] {
+        entries.filter { $0.value.kind == kind }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import XPUTransport
+
+/// Accepts sessions and serves each on its own thread until graceful shutdown, which stops
+/// accepting, ends every session (freeing what it held) and returns.
+public final class RemoteServer: Service, @unchecked Sendable {
+    public let configuration: ServerConfiguration
+    let driver: Driver
+    let listener: Listener
+    let logger: Logger
+    private let state = Mutex(State())
+
+    struct State {
+        var nextSession: UInt64 = 1
+        var open: [UInt64: any Transport] = [:]
+        var stopping = false
+    }
+
+    /// Binds the listening socket (so a bad address fails before anything starts).
+    public init(configuration: ServerConfiguration, driver: Driver, logger: Logger) throws(TransportError) {
+        self.configuration = configuration
+        self.driver = driver
+        self.logger = logger
+        self.listener = try Listener(binding: configuration.listen)
+    }
+
+    /// The address actually bound (the real port when 0 was asked for).
+    public var endpoint: Endpoint { listener.endpoint }
+
+    public func run() async throws {
+        let acceptor = Thread { [self] in acceptLoop() }
+        acceptor.name = "xpu-accept"
+        acceptor.start()
+        try? await gracefulShutdown()
+        logger.info("shutting down")
+        let open = state.withLock { state in
+            state.stopping = true
+            return Array(state.open.values)
+        }
+        listener.shutdown()
+        for transport in open { transport.shutdown() }
+        // Sessions free what they hold as their threads see the connection close.
+        for _ in 0..<100 where state.withLock({ !$0.open.isEmpty }) {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    private func acceptLoop() {
+        while true {
+            let transport: SocketTransport
+            do {
+                transport = try listener.accept()
+            } catch {
+                if !state.withLock({ $0.stopping }) { logger.error("accept failed: \(error)") }
+                return
+            }
+            let id: UInt64? = state.withLock { state in
+                guard !state.stopping else { return nil }
+                let id = state.nextSession
+                state.nextSession += 1
+                state.open[id] = transport
+                return id
+            }
+            guard let id else {
+                transport.shutdown()
+                return
+            }
+            let connection = Connection(transport: transport, driver: driver, sessionID: id, logger: logger)
+            let thread = Thread { [self] in
+                connection.run()
+                state.withLock { _ = $0.open.removeValue(forKey: id) }
+            }
+            thread.name = "xpu-session-\(id)"
+            thread.start()
+        }
+    }
+}

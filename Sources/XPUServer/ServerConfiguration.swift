@@ -1,0 +1,22 @@
+import XPUTransport
+
+/// How `xpu-remote-server` runs; filled from its command line.
+public struct ServerConfiguration: Sendable {
+    public enum DeviceKind: String, Sendable, CaseIterable {
+        /// The real driver, `libcuda.so.1`.
+        case cuda
+        /// The simulated device, `libxpusim.so`.
+        case sim
+    }
+
+    public var listen: Endpoint
+    public var device: DeviceKind
+    /// The driver library to load; nil for the default of `device`.
+    public var driverPath: String?
+
+    public init(listen: Endpoint, device: DeviceKind, driverPath: String? = nil) {
+        self.listen = listen
+        self.device = device
+        self.driverPath = driverPath
+    }
+}

@@ -1,0 +1,234 @@
+import CXPUDriver
+import XPUProtocol
+
+extension Session {
+    /// Replays the calls whose handling is written by hand (`custom` in proto/cuda-driver.api).
+    func dispatchCustom(_ call: CallID, _ reader: inout WireReader) throws(ProtocolError) -> CallOutcome {
+        switch call {
+        case .initialize:
+            let request = try decode(InitializeRequest.self, &reader)
+            return perform { () throws(CallFailure) in
+                try check(table.cuInit(request.flags))
+                return InitializeReply()
+            }
+        case .primaryCtxRetain:
+            let request = try decode(PrimaryCtxRetainRequest.self, &reader)
+            return perform { () throws(CallFailure) in PrimaryCtxRetainReply(context: try retainPrimary(request.device)) }
+        case .primaryCtxRelease:
+            let request = try decode(PrimaryCtxReleaseRequest.self, &reader)
+            return perform { () throws(CallFailure) in
+                try releasePrimary(request.device)
+                return PrimaryCtxReleaseReply()
+            }
+        case .primaryCtxSetFlags:
+            let request = try decode(PrimaryCtxSetFlagsRequest.self, &reader)
+            return perform { () throws(CallFailure) in
+                try checkDevice(request.device)
+                primaryContexts[request.device, default: PrimaryContext()].flags = request.flags
+                return PrimaryCtxSetFlagsReply()
+            }
+        case .primaryCtxGetState:
+            let request = try decode(PrimaryCtxGetStateRequest.self, &reader)
+            return perform { () throws(CallFailure) in
+                try checkDevice(request.device)
+                let primary = primaryContexts[request.device] ?? PrimaryContext()
+                return PrimaryCtxGetStateReply(flags: primary.flags, active: primary.references > 0 ? 1 : 0)
+            }
+        case .primaryCtxReset:
+            let request = try decode(PrimaryCtxResetRequest.self, &reader)
+            return perform { () throws(CallFailure) in
+                try checkDevice(request.device)
+                if let primary = primaryContexts[request.device], primary.context != 0 { destroyContext(primary.context) }
+                primaryContexts[request.device]?.references = 0
+                primaryContexts[request.device]?.context = 0
+                return PrimaryCtxResetReply()
+            }
+        case .memcpyHtoD:
+            let request = try decode(MemcpyHtoDRequest.self, &reader)
+            return perform { () throws(CallFailure) in
+                try copyToDevice(request)
+                return MemcpyHtoDReply()
+            }
+        case .memcpyDtoH:
+            let request = try decode(MemcpyDtoHRequest.self, &reader)
+            guard request.count <= UInt64(ProtocolLimits.maximumBulkBytes) else {
+                throw ProtocolError(.tooLarge, "device-to-host chunk of \(request.count) bytes")
+            }
+            return perform { () throws(CallFailure) in MemcpyDtoHReply(data: try copyToHost(request)) }
+        case .pointerGetAttribute:
+            let request = try decode(PointerGetAttributeRequest.self, &reader)
+            return perform { () throws(CallFailure) in PointerGetAttributeReply(value: try pointerAttribute(request)) }
+        case .moduleLoad:
+            let request = try decode(ModuleLoadRequest.self, &reader)
+            return perform { () throws(CallFailure) in try loadModule(request.image) }
+        case .launchKernel:
+            let request = try decode(LaunchKernelRequest.self, &reader)
+            return perform { () throws(CallFailure) in
+                try launch(request)
+                return LaunchKernelReply()
+            }
+        default:
+            throw ProtocolError(.unknownCall, "call \(call) is not served")
+        }
+    }
+
+    private func decode<Request: WireMessage>(_: Request.Type, _ reader: inout WireReader) throws(ProtocolError) -> Request {
+        let request = try Request(from: &reader)
+        try reader.expectEnd()
+        return request
+    }
+
+    private func checkDevice(_ device: Int32) throws(CallFailure) {
+        var count: Int32 = 0
+        try check(table.cuDeviceGetCount(&count))
+        guard device >= 0, device < count else { throw CallFailure(CUDA_ERROR_INVALID_DEVICE) }
+    }
+
+    /// The session's private stand-in for the device's primary context, created on first retain.
+    private func retainPrimary(_ device: Int32) throws(CallFailure) -> UInt64 {
+        try checkDevice(device)
+        var primary = primaryContexts[device] ?? PrimaryContext()
+        if primary.context == 0 {
+            var context: CUcontext?
+            try check(table.cuCtxCreate_v2(&context, primary.flags, device))
+            // cuCtxCreate pushed the context on this thread; the next call selects its own.
+            currentContext = .max
+            primary.context = register(.context, context)
+        }
+        primary.references += 1
+        primaryContexts[device] = primary
+        return primary.context
+    }
+
+    private func releasePrimary(_ device: Int32) throws(CallFailure) {
+        try checkDevice(device)
+        guard var primary = primaryContexts[device], primary.references > 0 else {
+            throw CallFailure(CUDA_ERROR_INVALID_CONTEXT)
+        }
+        primary.references -= 1
+        primaryContexts[device] = primary
+        if primary.references == 0 {
+            destroyContext(primary.context)
+            primaryContexts[device]?.context = 0
+        }
+    }
+
+    private func destroyContext(_ id: UInt64) {
+        guard let pointer = handles.lookup(.context, id) else { return }
+        for allocation in memory.allocations where allocation.context == id && !allocation.isGlobal {
+            selectContext(id)
+            _ = table.cuMemFree_v2(allocation.start)
+        }
+        _ = table.cuCtxDestroy_v2(pointer)
+        currentContext = .max
+        release(.context, id)
+    }
+
+    private func copyToDevice(_ request: MemcpyHtoDRequest) throws(CallFailure) {
+        guard UInt64(request.data.count) <= request.remainingBytes else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
+        try checkRange(request.destination, count: request.remainingBytes, elementSize: 1)
+        let count = request.data.count
+        if request.asynchronous != 0 {
+            let stream = try handle(.stream, request.stream)
+            try check(
+                request.data.withUnsafeBytes { bytes in
+                    let status = table.cuMemcpyHtoDAsync_v2(request.destination, bytes.baseAddress, count, stream)
+                    // The staging buffer dies with this call: finish the copy first (protocol version 1).
+                    return status == CUDA_SUCCESS ? table.cuStreamSynchronize(stream) : status
+                })
+        } else {
+            try check(
+                request.data.withUnsafeBytes { bytes in
+                    table.cuMemcpyHtoD_v2(request.destination, bytes.baseAddress, count)
+                })
+        }
+    }
+
+    private func copyToHost(_ request: MemcpyDtoHRequest) throws(CallFailure) -> [UInt8] {
+        guard request.count <= request.remainingBytes else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
+        try checkRange(request.source, count: request.remainingBytes, elementSize: 1)
+        var data = [UInt8](repeating: 0, count: Int(request.count))
+        let count = data.count
+        if request.asynchronous != 0 {
+            let stream = try handle(.stream, request.stream)
+            try check(
+                data.withUnsafeMutableBytes { bytes in
+                    let status = table.cuMemcpyDtoHAsync_v2(bytes.baseAddress, request.source, count, stream)
+                    return status == CUDA_SUCCESS ? table.cuStreamSynchronize(stream) : status
+                })
+        } else {
+            try check(
+                data.withUnsafeMutableBytes { bytes in
+                    table.cuMemcpyDtoH_v2(bytes.baseAddress, request.source, count)
+                })
+        }
+        return data
+    }
+
+    private func pointerAttribute(_ request: PointerGetAttributeRequest) throws(CallFailure) -> UInt64 {
+        // Only the session's own memory may be asked about.
+        try checkRange(request.pointer, count: 1, elementSize: 1)
+        var value: UInt64 = 0
+        let attribute = CUpointer_attribute(rawValue: numericCast(request.attribute))
+        try check(table.cuPointerGetAttribute(&value, attribute, request.pointer))
+        if attribute == CU_POINTER_ATTRIBUTE_CONTEXT {
+            // A driver context pointer means nothing to the client: answer with its handle.
+            guard let pointer = OpaquePointer(bitPattern: UInt(value)) else { return 0 }
+            return handles.id(of: pointer, kind: .context) ?? 0
+        }
+        return value
+    }
+
+    /// Loads a module and answers with every kernel's name and parameter layout.
+    private func loadModule(_ image: [UInt8]) throws(CallFailure) -> ModuleLoadReply {
+        var image = image
+        if image.last != 0 { image.append(0) }  // PTX text must end in NUL; binary formats carry their size
+        var module: CUmodule?
+        try check(image.withUnsafeBytes { bytes in table.cuModuleLoadData(&module, bytes.baseAddress) })
+        var count: UInt32 = 0
+        var status = table.cuModuleGetFunctionCount(&count, module)
+        var functions = [CUfunction?](repeating: nil, count: Int(count))
+        if status == CUDA_SUCCESS { status = table.cuModuleEnumerateFunctions(&functions, count, module) }
+        guard status == CUDA_SUCCESS else {
+            _ = table.cuModuleUnload(module)
+            throw CallFailure(status)
+        }
+        let moduleID = register(.module, module)
+        var kernels: [Kernel] = []
+        for function in functions {
+            var name: UnsafePointer<CChar>?
+            try check(table.cuFuncGetName(&name, function))
+            var parameters: [KernelParameter] = []
+            var index = 0
+            while true {
+                var offset = 0
+                var size = 0
+                guard table.cuFuncGetParamInfo(function, index, &offset, &size) == CUDA_SUCCESS else { break }
+                parameters.append(KernelParameter(offset: UInt32(offset), size: UInt32(size)))
+                index += 1
+            }
+            let functionID = register(.function, function, module: moduleID)
+            kernelLayouts[functionID] = parameters
+            kernels.append(Kernel(function: functionID, name: name.map { String(cString: $0) } ?? "", parameters: parameters))
+        }
+        return ModuleLoadReply(module: moduleID, kernels: kernels)
+    }
+
+    private func launch(_ request: LaunchKernelRequest) throws(CallFailure) {
+        let function = try handle(.function, request.function)
+        guard let layout = kernelLayouts[request.function] else { throw CallFailure(CUDA_ERROR_INVALID_HANDLE) }
+        let expected = layout.map { Int($0.offset) + Int($0.size) }.max() ?? 0
+        guard request.parameters.count == expected else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
+        let stream = try handle(.stream, request.stream)
+        var block = request.parameters
+        let status = block.withUnsafeMutableBytes { bytes in
+            var arguments: [UnsafeMutableRawPointer?] = layout.map { bytes.baseAddress! + Int($0.offset) }
+            return arguments.withUnsafeMutableBufferPointer { pointers in
+                table.cuLaunchKernel(
+                    function, request.gridX, request.gridY, request.gridZ, request.blockX, request.blockY, request.blockZ,
+                    request.sharedMemBytes, stream, layout.isEmpty ? nil : pointers.baseAddress, nil)
+            }
+        }
+        try check(status)
+    }
+}

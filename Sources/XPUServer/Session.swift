@@ -1,0 +1,131 @@
+import CXPUDriver
+import Logging
+import XPUProtocol
+
+/// One client's session: the objects it created, the memory it may touch, and the replay of its
+/// calls on the driver. Used by its connection thread only, so it needs no lock.
+final class Session {
+    let id: UInt64
+    let client: String
+    let table: DriverTable
+    let logger: Logger
+    var handles = HandleTable()
+    var memory = AllocationMap()
+    /// The context last made current on this thread (session handle; 0 for none).
+    var currentContext: UInt64 = 0
+    /// Primary contexts, one private context per device for this session.
+    var primaryContexts: [Int32: PrimaryContext] = [:]
+    /// Parameter layouts of the session's kernels, by function handle.
+    var kernelLayouts: [UInt64: [KernelParameter]] = [:]
+
+    struct PrimaryContext {
+        var context: UInt64 = 0
+        var references = 0
+        var flags: UInt32 = 0
+    }
+
+    var driver: DriverTable { table }
+
+    init(id: UInt64, client: String, driver: Driver, logger: Logger) {
+        self.id = id
+        self.client = client
+        self.table = driver.table
+        self.logger = logger
+    }
+
+    /// Makes the request's context current before replaying it. An id the session does not own
+    /// leaves no context current, so the driver itself answers CUDA_ERROR_INVALID_CONTEXT to
+    /// calls that need one, and calls that don't (device queries) still work.
+    func selectContext(_ context: UInt64) {
+        let resolved = context == 0 ? 0 : (handles.lookup(.context, context) == nil ? 0 : context)
+        guard resolved != currentContext else { return }
+        _ = table.cuCtxSetCurrent(handles.lookup(.context, resolved))
+        currentContext = resolved
+    }
+
+    // Checks and bookkeeping used by the generated dispatch (proto/cuda-driver.api annotations).
+
+    /// The driver object behind a session handle. 0 is NULL; the stream ids 1 and 2 are the
+    /// driver's legacy and per-thread default streams.
+    func handle(_ kind: HandleKind, _ id: UInt64) throws(CallFailure) -> OpaquePointer? {
+        if id == 0 { return nil }
+        if kind == .stream, id <= 2 { return OpaquePointer(bitPattern: UInt(id)) }
+        guard let pointer = handles.lookup(kind, id) else {
+            throw CallFailure(kind == .context ? CUDA_ERROR_INVALID_CONTEXT : CUDA_ERROR_INVALID_HANDLE)
+        }
+        return pointer
+    }
+
+    func register(_ kind: HandleKind, _ pointer: OpaquePointer?, module: UInt64 = 0) -> UInt64 {
+        guard let pointer else { return 0 }
+        return handles.insert(kind, pointer, context: currentContext, module: module)
+    }
+
+    func release(_ kind: HandleKind, _ id: UInt64) {
+        if kind == .context {
+            memory.removeAll(ownedBy: id)
+            kernelLayouts = kernelLayouts.filter { handles.entries[$0.key]?.context != id }
+            for (device, primary) in primaryContexts where primary.context == id { primaryContexts[device] = nil }
+            if currentContext == id { currentContext = 0 }
+        }
+        if kind == .module {
+            kernelLayouts = kernelLayouts.filter { handles.entries[$0.key]?.module != id }
+        }
+        handles.remove(id)
+    }
+
+    /// [start, start + count * elementSize) must lie inside one of the session's allocations.
+    func checkRange(_ start: UInt64, count: UInt64, elementSize: Int) throws(CallFailure) {
+        let (length, overflow) = count.multipliedReportingOverflow(by: UInt64(elementSize))
+        guard !overflow else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
+        guard length > 0 else { return }
+        guard memory.contains(start: start, length: length) else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
+    }
+
+    func checkAllocationStart(_ start: UInt64) throws(CallFailure) {
+        guard let allocation = memory.allocation(startingAt: start), !allocation.isGlobal else {
+            throw CallFailure(CUDA_ERROR_INVALID_VALUE)
+        }
+    }
+
+    func recordAllocation(_ start: UInt64, bytes: UInt64) {
+        memory.insert(.init(start: start, bytes: bytes, context: currentContext, isGlobal: false))
+    }
+
+    func recordGlobal(_ start: UInt64, bytes: UInt64) {
+        memory.insert(.init(start: start, bytes: bytes, context: currentContext, isGlobal: true))
+    }
+
+    func forgetAllocation(_ start: UInt64) {
+        memory.remove(startingAt: start)
+    }
+
+    /// Frees everything the session still holds, whatever state the client left it in: its
+    /// memory, events, streams, modules and contexts (each with its own context current).
+    func releaseEverything() {
+        var freed: UInt64 = 0
+        for allocation in memory.allocations where !allocation.isGlobal {
+            selectContext(allocation.context)
+            if table.cuMemFree_v2(allocation.start) == CUDA_SUCCESS { freed += allocation.bytes }
+        }
+        for kind in [HandleKind.event, .stream, .module] {
+            for (_, entry) in handles.all(kind) {
+                selectContext(entry.context)
+                switch kind {
+                case .event: _ = table.cuEventDestroy_v2(entry.pointer)
+                case .stream: _ = table.cuStreamDestroy_v2(entry.pointer)
+                default: _ = table.cuModuleUnload(entry.pointer)
+                }
+            }
+        }
+        selectContext(0)
+        let contexts = handles.all(.context)
+        for (_, entry) in contexts { _ = table.cuCtxDestroy_v2(entry.pointer) }
+        logger.info(
+            "session released",
+            metadata: ["session": "\(id)", "freedBytes": "\(freed)", "contexts": "\(contexts.count)"])
+        handles = HandleTable()
+        memory = AllocationMap()
+        currentContext = 0
+    }
+}

@@ -1,0 +1,103 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CXPUDriver
+import CXPUShimSupport
+import XPUProtocol
+import XPUTransport
+
+/// cuInit opens the session: the shim connects lazily here, never at load time, because
+/// LD_PRELOAD puts it into every child process of the application.
+@c @implementation public func cuInit(_ Flags: UInt32) -> CUresult {
+    xpu_install_fork_handlers()
+    let opened = Lane.shared.locked { lane in Session.ensureOpen(lane) }
+    guard opened == CUDA_SUCCESS else { return opened }
+    let outcome: (CUresult, [UInt8])
+    do {
+        outcome = try Lane.shared.locked { lane throws(ShimFailure) in
+            try lane.exchange([(CallID.initialize, InitializeRequest(flags: Flags).encoded, false)])[0]
+        }
+    } catch {
+        return error.status
+    }
+    if outcome.0 == CUDA_SUCCESS { Lane.shared.locked { lane in lane.initialized = true } }
+    return outcome.0
+}
+
+/// Answered from the handshake, so it works before cuInit as on a real driver.
+@c @implementation public func cuDriverGetVersion(_ driverVersion: UnsafeMutablePointer<Int32>?) -> CUresult {
+    guard let driverVersion else { return CUDA_ERROR_INVALID_VALUE }
+    xpu_install_fork_handlers()
+    return Lane.shared.locked { lane in
+        let opened = Session.ensureOpen(lane)
+        if opened == CUDA_SUCCESS { driverVersion.pointee = lane.driverVersion }
+        return opened
+    }
+}
+
+enum Session {
+    /// Opens the session unless this process (not a forked parent) already has one. Lock held.
+    static func ensureOpen(_ lane: Lane) -> CUresult {
+        if (try? lane.openChannel()) != nil { return CUDA_SUCCESS }
+        if case .lost(let status) = lane.connection { return status }
+        return open(lane)
+    }
+
+    /// The server named by XPU_SERVER (default 127.0.0.1:7070).
+    static func serverEndpoint() -> Endpoint? {
+        guard let raw = getenv("XPU_SERVER") else { return Endpoint(host: "127.0.0.1", port: 7070) }
+        return Endpoint(parsing: String(cString: raw))
+    }
+
+    /// Connects and shakes hands (lock held). Failures are logged and leave the lane uninitialized,
+    /// so the application sees a machine with no device (CUDA_ERROR_NO_DEVICE) and may retry.
+    static func open(_ lane: Lane) -> CUresult {
+        guard let endpoint = serverEndpoint() else {
+            ShimLog.log(.error, "XPU_SERVER must be host:port, got '\(String(cString: getenv("XPU_SERVER")))'")
+            return CUDA_ERROR_INVALID_VALUE
+        }
+        let channel: FrameChannel
+        do {
+            channel = FrameChannel(transport: try SocketTransport.connect(to: endpoint))
+        } catch {
+            ShimLog.log(.error, "cannot reach xpu-remote-server at \(endpoint): \(error)")
+            return CUDA_ERROR_NO_DEVICE
+        }
+        let hello = Hello(
+            features: Features.supported.rawValue, clientCUDAVersion: 13000, slice: environment("XPU_SLICE"),
+            client: "\(processName()) pid \(getpid())")
+        do {
+            try channel.send(FrameHeader(length: 0, call: CallID.handshake.rawValue, sequence: 0), payload: hello.encoded)
+            let (header, payload) = try channel.receive()
+            let welcome = try Welcome(decoding: payload)
+            guard header.status == CUDA_SUCCESS.rawValue else {
+                ShimLog.log(.error, "xpu-remote-server at \(endpoint) refused the session: \(welcome.reason)")
+                return CUresult(rawValue: header.status)
+            }
+            ShimLog.log(.info, "session \(welcome.session) open on \(endpoint)")
+            lane.driverVersion = welcome.driverVersion
+        } catch {
+            ShimLog.log(.error, "handshake with \(endpoint) failed: \(error)")
+            return CUDA_ERROR_NO_DEVICE
+        }
+        let driverVersion = lane.driverVersion
+        lane.forgetSession()
+        lane.driverVersion = driverVersion
+        lane.sequence = 0
+        lane.connection = .open(channel, generation: xpu_fork_generation())
+        return CUDA_SUCCESS
+    }
+
+    static func environment(_ name: String) -> String {
+        getenv(name).map { String(cString: $0) } ?? ""
+    }
+
+    static func processName() -> String {
+        guard let file = fopen("/proc/self/comm", "r") else { return "?" }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 64)
+        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return "?" }
+        let bytes = buffer.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,191 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CXPUDriver
+import CXPUShimSupport
+import XPUProtocol
+
+// Host memory from cuMemAllocHost stays on the client: the server never reads it directly, so
+// page-locking it here would buy nothing. The shim remembers it for cuPointerGetAttribute.
+
+@c @implementation public func cuMemAllocHost_v2(_ pp: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ bytesize: Int) -> CUresult {
+    guard let pp, bytesize > 0 else { return CUDA_ERROR_INVALID_VALUE }
+    if let refusal = requireContext() { return refusal }
+    var memory: UnsafeMutableRawPointer?
+    guard posix_memalign(&memory, 4096, bytesize) == 0, let memory else { return CUDA_ERROR_OUT_OF_MEMORY }
+    Lane.shared.locked { lane in lane.hostAllocations[UInt(bitPattern: memory)] = bytesize }
+    pp.pointee = memory
+    return CUDA_SUCCESS
+}
+
+@c @implementation public func cuMemFreeHost(_ p: UnsafeMutableRawPointer?) -> CUresult {
+    if let refusal = requireContext() { return refusal }
+    let known = Lane.shared.locked { lane in lane.hostAllocations.removeValue(forKey: UInt(bitPattern: p)) != nil }
+    guard known else { return CUDA_ERROR_INVALID_VALUE }
+    free(p)
+    return CUDA_SUCCESS
+}
+
+// Copies move in chunks of ProtocolLimits.copyChunkBytes. Host-to-device chunks but the last are
+// fire-and-forget, so a large copy streams without a round trip per chunk; device-to-host chunk
+// requests are all sent before the first reply is read. Asynchronous copies complete before the
+// reply in protocol version 1 (the server synchronizes the stream), which is stronger ordering
+// than CUDA requires and always correct.
+
+@c @implementation public func cuMemcpyHtoD_v2(_ dstDevice: CUdeviceptr, _ srcHost: UnsafeRawPointer?, _ ByteCount: Int) -> CUresult {
+    copyToDevice(dstDevice, srcHost, ByteCount, stream: 0, asynchronous: false)
+}
+
+@c @implementation public func cuMemcpyHtoD_v2_ptds(_ dstDevice: CUdeviceptr, _ srcHost: UnsafeRawPointer?, _ ByteCount: Int) -> CUresult {
+    copyToDevice(dstDevice, srcHost, ByteCount, stream: 0, asynchronous: false)
+}
+
+@c @implementation public func cuMemcpyHtoDAsync_v2(
+    _ dstDevice: CUdeviceptr, _ srcHost: UnsafeRawPointer?, _ ByteCount: Int, _ hStream: CUstream?
+) -> CUresult {
+    copyToDevice(dstDevice, srcHost, ByteCount, stream: Shim.wire(hStream), asynchronous: true)
+}
+
+@c @implementation public func cuMemcpyHtoDAsync_v2_ptsz(
+    _ dstDevice: CUdeviceptr, _ srcHost: UnsafeRawPointer?, _ ByteCount: Int, _ hStream: CUstream?
+) -> CUresult {
+    copyToDevice(dstDevice, srcHost, ByteCount, stream: Shim.wire(hStream), asynchronous: true)
+}
+
+@c @implementation public func cuMemcpyDtoH_v2(_ dstHost: UnsafeMutableRawPointer?, _ srcDevice: CUdeviceptr, _ ByteCount: Int) -> CUresult {
+    copyToHost(dstHost, srcDevice, ByteCount, stream: 0, asynchronous: false)
+}
+
+@c @implementation public func cuMemcpyDtoH_v2_ptds(_ dstHost: UnsafeMutableRawPointer?, _ srcDevice: CUdeviceptr, _ ByteCount: Int) -> CUresult {
+    copyToHost(dstHost, srcDevice, ByteCount, stream: 0, asynchronous: false)
+}
+
+@c @implementation public func cuMemcpyDtoHAsync_v2(
+    _ dstHost: UnsafeMutableRawPointer?, _ srcDevice: CUdeviceptr, _ ByteCount: Int, _ hStream: CUstream?
+) -> CUresult {
+    copyToHost(dstHost, srcDevice, ByteCount, stream: Shim.wire(hStream), asynchronous: true)
+}
+
+@c @implementation public func cuMemcpyDtoHAsync_v2_ptsz(
+    _ dstHost: UnsafeMutableRawPointer?, _ srcDevice: CUdeviceptr, _ ByteCount: Int, _ hStream: CUstream?
+) -> CUresult {
+    copyToHost(dstHost, srcDevice, ByteCount, stream: Shim.wire(hStream), asynchronous: true)
+}
+
+private func copyToDevice(
+    _ destination: CUdeviceptr, _ source: UnsafeRawPointer?, _ count: Int, stream: UInt64, asynchronous: Bool
+) -> CUresult {
+    guard count > 0 else { return requireInitialized() ?? CUDA_SUCCESS }
+    guard let source else { return CUDA_ERROR_INVALID_VALUE }
+    let chunk = ProtocolLimits.copyChunkBytes
+    var frames: [(call: CallID, payload: [UInt8], noReply: Bool)] = []
+    var offset = 0
+    while offset < count {
+        let length = min(chunk, count - offset)
+        let request = MemcpyHtoDRequest(
+            destination: destination &+ UInt64(offset), remainingBytes: UInt64(count - offset), stream: stream,
+            asynchronous: asynchronous ? 1 : 0,
+            data: Array(UnsafeRawBufferPointer(start: source + offset, count: length)))
+        offset += length
+        frames.append((CallID.memcpyHtoD, request.encoded, offset < count))
+    }
+    do {
+        return try Lane.shared.locked { lane throws(ShimFailure) in
+            _ = try lane.channel()
+            return try lane.exchange(frames)[0].0
+        }
+    } catch {
+        return error.status
+    }
+}
+
+private func copyToHost(
+    _ destination: UnsafeMutableRawPointer?, _ source: CUdeviceptr, _ count: Int, stream: UInt64, asynchronous: Bool
+) -> CUresult {
+    guard count > 0 else { return requireInitialized() ?? CUDA_SUCCESS }
+    guard let destination else { return CUDA_ERROR_INVALID_VALUE }
+    let chunk = ProtocolLimits.copyChunkBytes
+    var frames: [(call: CallID, payload: [UInt8], noReply: Bool)] = []
+    var offset = 0
+    while offset < count {
+        let length = min(chunk, count - offset)
+        let request = MemcpyDtoHRequest(
+            source: source &+ UInt64(offset), count: UInt64(length), remainingBytes: UInt64(count - offset),
+            stream: stream, asynchronous: asynchronous ? 1 : 0)
+        frames.append((CallID.memcpyDtoH, request.encoded, false))
+        offset += length
+    }
+    let replies: [(CUresult, [UInt8])]
+    do {
+        replies = try Lane.shared.locked { lane throws(ShimFailure) in
+            _ = try lane.channel()
+            return try lane.exchange(frames)
+        }
+    } catch {
+        return error.status
+    }
+    offset = 0
+    for (status, payload) in replies {
+        guard status == CUDA_SUCCESS else { return status }
+        guard let reply = try? MemcpyDtoHReply(decoding: payload), reply.data.count == min(chunk, count - offset) else {
+            return Lane.shared.locked { lane in ShimFailure.lost(lane, "malformed device-to-host reply").status }
+        }
+        reply.data.withUnsafeBytes { (destination + offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        offset += reply.data.count
+    }
+    return CUDA_SUCCESS
+}
+
+@c @implementation public func cuPointerGetAttribute(
+    _ data: UnsafeMutableRawPointer?, _ attribute: CUpointer_attribute, _ ptr: CUdeviceptr
+) -> CUresult {
+    guard let data else { return CUDA_ERROR_INVALID_VALUE }
+    if let refusal = requireInitialized() { return refusal }
+    // Host allocations of this process are answered here.
+    let host: (base: UInt, size: Int)? = Lane.shared.locked { lane in
+        lane.hostAllocations.first { base, size in UInt(ptr) >= base && UInt(ptr) < base + UInt(size) }
+            .map { ($0.key, $0.value) }
+    }
+    if let host {
+        switch attribute {
+        case CU_POINTER_ATTRIBUTE_MEMORY_TYPE: data.storeBytes(of: UInt32(CU_MEMORYTYPE_HOST.rawValue), as: UInt32.self)
+        case CU_POINTER_ATTRIBUTE_HOST_POINTER: data.storeBytes(of: UInt64(ptr), as: UInt64.self)
+        case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR: data.storeBytes(of: UInt64(host.base), as: UInt64.self)
+        case CU_POINTER_ATTRIBUTE_RANGE_SIZE: data.storeBytes(of: UInt64(host.size), as: UInt64.self)
+        default: return CUDA_ERROR_NOT_SUPPORTED
+        }
+        return CUDA_SUCCESS
+    }
+    guard let size = PointerAttributeSize.of(attribute) else { return CUDA_ERROR_NOT_SUPPORTED }
+    return Shim.perform(PointerGetAttributeRequest(attribute: UInt32(attribute.rawValue), pointer: ptr)) { reply in
+        if size == 4 {
+            data.storeBytes(of: UInt32(truncatingIfNeeded: reply.value), as: UInt32.self)
+        } else {
+            data.storeBytes(of: reply.value, as: UInt64.self)
+        }
+    }
+}
+
+/// The bytes `cuPointerGetAttribute` writes for each attribute the shim forwards.
+enum PointerAttributeSize {
+    static func of(_ attribute: CUpointer_attribute) -> Int? {
+        switch attribute {
+        case CU_POINTER_ATTRIBUTE_MEMORY_TYPE, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL: 4
+        case CU_POINTER_ATTRIBUTE_CONTEXT, CU_POINTER_ATTRIBUTE_DEVICE_POINTER, CU_POINTER_ATTRIBUTE_HOST_POINTER,
+            CU_POINTER_ATTRIBUTE_RANGE_START_ADDR, CU_POINTER_ATTRIBUTE_RANGE_SIZE:
+            8
+        default: nil
+        }
+    }
+}
+
+/// CUDA_ERROR_NOT_INITIALIZED before cuInit, else nil.
+func requireInitialized() -> CUresult? {
+    Lane.shared.locked { lane in lane.refusal() }
+}
+
+/// As `requireInitialized`, and CUDA_ERROR_INVALID_CONTEXT when the thread has no current context.
+func requireContext() -> CUresult? {
+    if let refusal = requireInitialized() { return refusal }
+    return xpu_context_current() == 0 ? CUDA_ERROR_INVALID_CONTEXT : nil
+}

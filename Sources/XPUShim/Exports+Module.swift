@@ -1,0 +1,194 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CXPUDriver
+import XPUProtocol
+
+// A module-load reply carries every kernel's name and parameter layout: cuModuleGetFunction and
+// the function queries are answered here, and cuLaunchKernel packs kernelParams with no extra
+// round trip.
+
+@c @implementation public func cuModuleLoadData(_ module: UnsafeMutablePointer<CUmodule?>?, _ image: UnsafeRawPointer?) -> CUresult {
+    guard let module, let image else { return CUDA_ERROR_INVALID_VALUE }
+    if let refusal = requireContext() { return refusal }
+    guard let size = ModuleImage.size(of: image) else {
+        ShimLog.log(.warn, "module image larger than \(ProtocolLimits.maximumBulkBytes) bytes is not supported")
+        return CUDA_ERROR_NOT_SUPPORTED
+    }
+    let request = ModuleLoadRequest(image: Array(UnsafeRawBufferPointer(start: image, count: size)))
+    return Shim.perform(request) { reply in
+        Lane.shared.locked { lane in
+            var functions: [UInt64] = []
+            for kernel in reply.kernels {
+                lane.kernels[kernel.function] = KernelInfo(
+                    module: reply.module, name: strdup(kernel.name), parameters: kernel.parameters)
+                functions.append(kernel.function)
+            }
+            lane.moduleKernels[reply.module] = functions
+        }
+        module.pointee = CUmodule(bitPattern: UInt(reply.module))
+    }
+}
+
+/// JIT options only shape compilation and its logs; the image is loaded as by cuModuleLoadData.
+@c @implementation public func cuModuleLoadDataEx(
+    _ module: UnsafeMutablePointer<CUmodule?>?, _ image: UnsafeRawPointer?, _ numOptions: UInt32,
+    _ options: UnsafeMutablePointer<CUjit_option>?, _ optionValues: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> CUresult {
+    cuModuleLoadData(module, image)
+}
+
+@c @implementation public func cuModuleGetFunction(
+    _ hfunc: UnsafeMutablePointer<CUfunction?>?, _ hmod: CUmodule?, _ name: UnsafePointer<CChar>?
+) -> CUresult {
+    guard let hfunc, let name else { return CUDA_ERROR_INVALID_VALUE }
+    if let refusal = requireInitialized() { return refusal }
+    return Lane.shared.locked { lane in
+        guard let functions = lane.moduleKernels[Shim.wire(hmod)] else { return CUDA_ERROR_INVALID_HANDLE }
+        guard let match = functions.first(where: { function in
+            guard let kernel = lane.kernels[function] else { return false }
+            return strcmp(kernel.name, name) == 0
+        }) else {
+            return CUDA_ERROR_NOT_FOUND
+        }
+        hfunc.pointee = CUfunction(bitPattern: UInt(match))
+        return CUDA_SUCCESS
+    }
+}
+
+@c @implementation public func cuModuleGetFunctionCount(_ count: UnsafeMutablePointer<UInt32>?, _ mod: CUmodule?) -> CUresult {
+    guard let count else { return CUDA_ERROR_INVALID_VALUE }
+    if let refusal = requireInitialized() { return refusal }
+    return Lane.shared.locked { lane in
+        guard let functions = lane.moduleKernels[Shim.wire(mod)] else { return CUDA_ERROR_INVALID_HANDLE }
+        count.pointee = UInt32(functions.count)
+        return CUDA_SUCCESS
+    }
+}
+
+@c @implementation public func cuModuleEnumerateFunctions(
+    _ functions: UnsafeMutablePointer<CUfunction?>?, _ numFunctions: UInt32, _ mod: CUmodule?
+) -> CUresult {
+    guard let functions else { return CUDA_ERROR_INVALID_VALUE }
+    if let refusal = requireInitialized() { return refusal }
+    return Lane.shared.locked { lane in
+        guard let known = lane.moduleKernels[Shim.wire(mod)] else { return CUDA_ERROR_INVALID_HANDLE }
+        guard Int(numFunctions) >= known.count else { return CUDA_ERROR_INVALID_VALUE }
+        for (index, function) in known.enumerated() { functions[index] = CUfunction(bitPattern: UInt(function)) }
+        return CUDA_SUCCESS
+    }
+}
+
+@c @implementation public func cuFuncGetName(_ name: UnsafeMutablePointer<UnsafePointer<CChar>?>?, _ hfunc: CUfunction?) -> CUresult {
+    guard let name else { return CUDA_ERROR_INVALID_VALUE }
+    if let refusal = requireInitialized() { return refusal }
+    return Lane.shared.locked { lane in
+        guard let kernel = lane.kernels[Shim.wire(hfunc)] else { return CUDA_ERROR_INVALID_HANDLE }
+        name.pointee = UnsafePointer(kernel.name)
+        return CUDA_SUCCESS
+    }
+}
+
+@c @implementation public func cuFuncGetParamInfo(
+    _ function: CUfunction?, _ paramIndex: Int, _ paramOffset: UnsafeMutablePointer<Int>?, _ paramSize: UnsafeMutablePointer<Int>?
+) -> CUresult {
+    if let refusal = requireInitialized() { return refusal }
+    return Lane.shared.locked { lane in
+        guard let kernel = lane.kernels[Shim.wire(function)] else { return CUDA_ERROR_INVALID_HANDLE }
+        guard paramIndex >= 0, paramIndex < kernel.parameters.count else { return CUDA_ERROR_INVALID_VALUE }
+        paramOffset?.pointee = Int(kernel.parameters[paramIndex].offset)
+        paramSize?.pointee = Int(kernel.parameters[paramIndex].size)
+        return CUDA_SUCCESS
+    }
+}
+
+@c @implementation public func cuLaunchKernel(
+    _ f: CUfunction?, _ gridDimX: UInt32, _ gridDimY: UInt32, _ gridDimZ: UInt32,
+    _ blockDimX: UInt32, _ blockDimY: UInt32, _ blockDimZ: UInt32, _ sharedMemBytes: UInt32, _ hStream: CUstream?,
+    _ kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> CUresult {
+    if let refusal = requireInitialized() { return refusal }
+    let function = Shim.wire(f)
+    guard let kernel = Lane.shared.locked({ lane in lane.kernels[function] }) else { return CUDA_ERROR_INVALID_HANDLE }
+    let parameters: [UInt8]
+    switch KernelArguments.pack(kernel, kernelParams: kernelParams, extra: extra) {
+    case .success(let block): parameters = block
+    case .failure(let failure): return failure.status
+    }
+    let request = LaunchKernelRequest(
+        function: function, gridX: gridDimX, gridY: gridDimY, gridZ: gridDimZ, blockX: blockDimX, blockY: blockDimY,
+        blockZ: blockDimZ, sharedMemBytes: sharedMemBytes, stream: Shim.wire(hStream), parameters: parameters)
+    return Shim.perform(request) { _ in }
+}
+
+@c @implementation public func cuLaunchKernel_ptsz(
+    _ f: CUfunction?, _ gridDimX: UInt32, _ gridDimY: UInt32, _ gridDimZ: UInt32,
+    _ blockDimX: UInt32, _ blockDimY: UInt32, _ blockDimZ: UInt32, _ sharedMemBytes: UInt32, _ hStream: CUstream?,
+    _ kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> CUresult {
+    cuLaunchKernel(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes, hStream, kernelParams, extra)
+}
+
+/// Packs a launch's arguments into the kernel's parameter block, by the layout from the server.
+enum KernelArguments {
+    static func pack(
+        _ kernel: KernelInfo, kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+        extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+    ) -> Result<[UInt8], ShimFailure> {
+        var block = [UInt8](repeating: 0, count: kernel.parameterBytes)
+        if let kernelParams {
+            guard extra == nil else { return .failure(ShimFailure(CUDA_ERROR_INVALID_VALUE)) }
+            for (index, parameter) in kernel.parameters.enumerated() {
+                guard let argument = kernelParams[index] else { return .failure(ShimFailure(CUDA_ERROR_INVALID_VALUE)) }
+                block.withUnsafeMutableBytes { bytes in
+                    (bytes.baseAddress! + Int(parameter.offset)).copyMemory(from: argument, byteCount: Int(parameter.size))
+                }
+            }
+            return .success(block)
+        }
+        guard let extra else {
+            return kernel.parameters.isEmpty ? .success([]) : .failure(ShimFailure(CUDA_ERROR_INVALID_VALUE))
+        }
+        // extra: key/value pointer pairs ending with CU_LAUNCH_PARAM_END.
+        var buffer: UnsafeRawPointer?
+        var size: Int?
+        var index = 0
+        while let key = extra[index], UInt(bitPattern: key) != 0, index < 64 {
+            let value = extra[index + 1]
+            switch UInt(bitPattern: key) {
+            case 1: buffer = value.map(UnsafeRawPointer.init)
+            case 2: size = value?.load(as: Int.self)
+            default: return .failure(ShimFailure(CUDA_ERROR_INVALID_VALUE))
+            }
+            index += 2
+        }
+        guard let buffer, let size, size >= 0, size <= ProtocolLimits.maximumKernelParameterBytes else {
+            return .failure(ShimFailure(CUDA_ERROR_INVALID_VALUE))
+        }
+        return .success(Array(UnsafeRawBufferPointer(start: buffer, count: size)))
+    }
+}
+
+/// How big a module image is: CUDA passes only a pointer, so the format tells the length.
+enum ModuleImage {
+    /// The image's byte count, or nil when it exceeds what one frame may carry.
+    static func size(of image: UnsafeRawPointer) -> Int? {
+        let size: Int
+        let magic = image.loadUnaligned(as: UInt32.self)
+        if magic == 0xBA55_ED50 {
+            // Fatbinary container: u32 magic, u16 version, u16 header size, u64 payload size.
+            size = Int(image.loadUnaligned(fromByteOffset: 6, as: UInt16.self))
+                + Int(image.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        } else if magic == 0x464C_457F {
+            // ELF (cubin): the section header table ends the file.
+            let sectionHeaders = Int(image.loadUnaligned(fromByteOffset: 0x28, as: UInt64.self))
+            let entrySize = Int(image.loadUnaligned(fromByteOffset: 0x3A, as: UInt16.self))
+            let count = Int(image.loadUnaligned(fromByteOffset: 0x3C, as: UInt16.self))
+            size = sectionHeaders + entrySize * count
+        } else {
+            // PTX text, NUL-terminated; the terminator travels too.
+            size = strlen(image.assumingMemoryBound(to: CChar.self)) + 1
+        }
+        return size <= ProtocolLimits.maximumBulkBytes ? size : nil
+    }
+}

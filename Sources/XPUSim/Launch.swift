@@ -1,0 +1,166 @@
+import CXPUDriver
+import Glibc
+import XPUPTX
+
+/// Runs the blocks of launches on a fixed set of threads: the stream worker that owns a launch plus
+/// helpers shared by all launches, at most min(simulated SMs, host cores) at a time.
+final class BlockScheduler: @unchecked Sendable {
+    final class Job {
+        let launch: PTXLaunch
+        let total: Int
+        var next = 0
+        var finished = 0
+        var fault: PTXFault?
+        init(_ launch: PTXLaunch) {
+            self.launch = launch
+            self.total = launch.blockCount
+        }
+    }
+
+    static let shared: BlockScheduler = {
+        let sms = driver.withLock { $0.configuration.smCount }
+        let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        return BlockScheduler(helpers: max(0, min(sms, cores) - 1))
+    }()
+
+    private let lock = ConditionLock()
+    private var jobs: [Job] = []
+
+    init(helpers: Int) {
+        for _ in 0..<helpers {
+            let t = startThread { [self] in self.helperLoop() }
+            pthread_detach(t)
+        }
+    }
+
+    /// Runs every block; returns the first fault (later blocks are skipped after a fault).
+    func run(_ launch: PTXLaunch) -> PTXFault? {
+        let job = Job(launch)
+        guard job.total > 0 else { return nil }
+        lock.withLock {
+            jobs.append(job)
+            lock.broadcast()
+        }
+        lock.lock()
+        while job.next < job.total {
+            runOne(job)
+        }
+        while job.finished < job.total { lock.wait() }
+        jobs.removeAll { $0 === job }
+        lock.unlock()
+        return job.fault
+    }
+
+    /// Claims and runs one block of `job`; the lock is held on entry and on return.
+    private func runOne(_ job: Job) {
+        let index = job.next
+        job.next += 1
+        lock.unlock()
+        let fault = job.launch.runBlock(index)
+        lock.lock()
+        job.finished += 1
+        if let fault, job.fault == nil {
+            job.fault = fault
+            job.finished += job.total - job.next
+            job.next = job.total
+        }
+        if job.finished == job.total { lock.broadcast() }
+    }
+
+    private func helperLoop() {
+        lock.lock()
+        while true {
+            if let job = jobs.first(where: { $0.next < $0.total }) {
+                runOne(job)
+            } else {
+                lock.wait()
+            }
+        }
+    }
+}
+
+struct ParameterBytes: @unchecked Sendable {
+    var bytes: [UInt8]
+}
+
+func launchKernel(
+    _ f: CUfunction?, grid: (UInt32, UInt32, UInt32), block: (UInt32, UInt32, UInt32), sharedMemBytes: UInt32,
+    stream hStream: CUstream?, kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+    extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> CUresult {
+    api { () throws(Failure) in
+        let function = try lookupFunction(f)
+        let (context, stream) = try resolveStream(hStream)
+        guard function.contextHandle == context.handle else { throw Failure(CUDA_ERROR_INVALID_HANDLE) }
+        let kernel = function.kernel
+        let threads = Int(block.0) * Int(block.1) * Int(block.2)
+        guard grid.0 >= 1, grid.1 >= 1, grid.2 >= 1, grid.0 <= 2_147_483_647, grid.1 <= 65535, grid.2 <= 65535,
+            block.0 >= 1, block.1 >= 1, block.2 >= 1, block.0 <= 1024, block.1 <= 1024, block.2 <= 64,
+            threads <= min(1024, kernel.maxThreadsPerBlock)
+        else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
+        guard kernel.staticSharedSize + Int(sharedMemBytes) <= 227 * 1024 else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
+
+        // Marshal the parameter buffer with the kernel's layout.
+        var bytes = [UInt8](repeating: 0, count: kernel.parameterBufferSize)
+        if kernelParams != nil, extra != nil { throw Failure(CUDA_ERROR_INVALID_VALUE) }
+        if let kernelParams {
+            for (i, p) in kernel.parameters.enumerated() {
+                guard let source = kernelParams[i] else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
+                bytes.withUnsafeMutableBytes { raw in
+                    raw.baseAddress!.advanced(by: p.offset).copyMemory(from: source, byteCount: p.size)
+                }
+            }
+        } else if let extra {
+            var buffer: UnsafeMutableRawPointer?
+            var size: Int?
+            var i = 0
+            while let key = extra[i] {
+                switch UInt(bitPattern: key) {
+                case 1: buffer = extra[i + 1]
+                case 2: size = extra[i + 1]?.load(as: Int.self)
+                default: throw Failure(CUDA_ERROR_INVALID_VALUE)
+                }
+                i += 2
+            }
+            guard let buffer, let size else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
+            bytes.withUnsafeMutableBytes { raw in
+                raw.baseAddress!.copyMemory(from: buffer, byteCount: min(size, raw.count))
+            }
+        } else if !kernel.parameters.isEmpty {
+            throw Failure(CUDA_ERROR_INVALID_VALUE)
+        }
+
+        let parameters = ParameterBytes(bytes: bytes)
+        let memory = context.device.memory
+        let sticky = context.sticky
+        let smCount = context.device.smCount
+        context.enqueue(on: stream) {
+            let launch = PTXLaunch(
+                kernel: kernel, grid: PTXDim3(Int(grid.0), Int(grid.1), Int(grid.2)),
+                block: PTXDim3(Int(block.0), Int(block.1), Int(block.2)), dynamicSharedBytes: Int(sharedMemBytes),
+                parameters: parameters.bytes, memory: memory.snapshot, variableAddresses: function.variableAddresses,
+                smCount: smCount)
+            if let fault = BlockScheduler.shared.run(launch) {
+                log("kernel fault: \(fault)")
+                switch fault.kind {
+                case .illegalAddress: sticky.set(CUDA_ERROR_ILLEGAL_ADDRESS)
+                case .misalignedAddress: sticky.set(CUDA_ERROR_MISALIGNED_ADDRESS)
+                case .illegalInstruction: sticky.set(CUDA_ERROR_ILLEGAL_INSTRUCTION)
+                case .trap: sticky.set(CUDA_ERROR_LAUNCH_FAILED)
+                }
+            }
+        }
+    }
+}
+
+@c @implementation public func cuLaunchKernel(_ f: CUfunction?, _ gridDimX: UInt32, _ gridDimY: UInt32, _ gridDimZ: UInt32, _ blockDimX: UInt32, _ blockDimY: UInt32, _ blockDimZ: UInt32, _ sharedMemBytes: UInt32, _ hStream: CUstream?, _ kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> CUresult {
+    launchKernel(
+        f, grid: (gridDimX, gridDimY, gridDimZ), block: (blockDimX, blockDimY, blockDimZ), sharedMemBytes: sharedMemBytes,
+        stream: hStream, kernelParams: kernelParams, extra: extra)
+}
+
+@c @implementation public func cuLaunchKernel_ptsz(_ f: CUfunction?, _ gridDimX: UInt32, _ gridDimY: UInt32, _ gridDimZ: UInt32, _ blockDimX: UInt32, _ blockDimY: UInt32, _ blockDimZ: UInt32, _ sharedMemBytes: UInt32, _ hStream: CUstream?, _ kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> CUresult {
+    launchKernel(
+        f, grid: (gridDimX, gridDimY, gridDimZ), block: (blockDimX, blockDimY, blockDimZ), sharedMemBytes: sharedMemBytes,
+        stream: hStream, kernelParams: kernelParams, extra: extra)
+}

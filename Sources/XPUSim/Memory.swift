@@ -1,0 +1,215 @@
+import CXPUDriver
+import Glibc
+import Synchronization
+import XPUPTX
+
+/// Device memory is charged in units of `DeviceMemory.granularity` bytes (512 B): every allocation
+/// is rounded up to it, device addresses are aligned to it, and cuMemGetInfo reports the rounded
+/// total. That is finer than a real GPU's 2 MiB pages, so small quotas stay exact and testable.
+final class Allocation: @unchecked Sendable {
+    let base: UInt64
+    let size: Int
+    let charged: Int
+    let pointer: UnsafeMutableRawPointer
+    /// Handle of the context that owns it (freed with the context); 0 for none.
+    let context: UInt
+
+    init(base: UInt64, size: Int, charged: Int, pointer: UnsafeMutableRawPointer, context: UInt) {
+        self.base = base
+        self.size = size
+        self.charged = charged
+        self.pointer = pointer
+        self.context = context
+    }
+
+    deinit { free(pointer) }
+}
+
+/// The memory of one device, shared by all its contexts.
+final class DeviceMemory: Sendable {
+    static let granularity = 512
+    let capacity: Int
+    /// Start of this device's device-address range (devices do not overlap, as with UVA).
+    let addressBase: UInt64
+    let addressLimit: UInt64
+
+    struct State {
+        var used = 0
+        var allocations: [UInt64: Allocation] = [:]
+        /// The allocations as kernels see them; a launch takes a copy.
+        var map = PTXMemoryMap()
+    }
+
+    let state = Mutex(State())
+
+    init(ordinal: Int32, capacity: Int) {
+        self.capacity = capacity
+        self.addressBase = 0x7F00_0000_0000 &- UInt64(ordinal) &* 0x0100_0000_0000 &* 4
+        self.addressLimit = addressBase + 0x0100_0000_0000 * 4
+    }
+
+    static func charge(_ size: Int) -> Int { (size + granularity - 1) / granularity * granularity }
+
+    var used: Int { state.withLock { $0.used } }
+
+    func allocate(_ size: Int, context: UInt) throws(Failure) -> Allocation {
+        guard size > 0 else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
+        let charged = DeviceMemory.charge(size)
+        return try state.withLock { state throws(Failure) -> Allocation in
+            guard charged <= capacity - state.used else { throw Failure(CUDA_ERROR_OUT_OF_MEMORY) }
+            // First fit in the device's address range, so addresses are reused as on a GPU.
+            var cursor = addressBase
+            for region in state.map.regions {
+                if region.base >= cursor, region.base - cursor >= UInt64(charged) { break }
+                cursor = max(cursor, region.base + UInt64(DeviceMemory.charge(region.size)))
+            }
+            guard cursor + UInt64(charged) <= addressLimit else { throw Failure(CUDA_ERROR_OUT_OF_MEMORY) }
+            guard let pointer = calloc(1, size) else { throw Failure(CUDA_ERROR_OUT_OF_MEMORY) }
+            let allocation = Allocation(base: cursor, size: size, charged: charged, pointer: pointer, context: context)
+            state.used += charged
+            state.allocations[cursor] = allocation
+            state.map.insert(PTXMemoryRegion(base: cursor, size: size, pointer: pointer, owner: allocation))
+            return allocation
+        }
+    }
+
+    /// Frees the allocation that starts at `base`.
+    func free(_ base: UInt64) throws(Failure) {
+        try state.withLock { state throws(Failure) in
+            guard let allocation = state.allocations.removeValue(forKey: base) else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
+            state.used -= allocation.charged
+            state.map.remove(base: base)
+        }
+    }
+
+    /// Frees every allocation owned by a context.
+    func freeAll(context: UInt) {
+        state.withLock { state in
+            for (base, allocation) in state.allocations where allocation.context == context {
+                state.allocations[base] = nil
+                state.used -= allocation.charged
+                state.map.remove(base: base)
+            }
+        }
+    }
+
+    /// The live allocation that contains `address ..< address + count`, if any.
+    func find(_ address: UInt64, count: Int) -> Allocation? {
+        state.withLock { state in
+            guard let i = state.map.index(containing: address) else { return nil }
+            let region = state.map.regions[i]
+            guard address - region.base + UInt64(count) <= UInt64(region.size) else { return nil }
+            return region.owner as? Allocation
+        }
+    }
+
+    var snapshot: PTXMemoryMap { state.withLock { $0.map } }
+}
+
+/// Page-locked host memory from cuMemAllocHost (page-aligned host memory, tracked by address).
+final class HostAllocation: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+    let size: Int
+    let context: UInt
+
+    init(pointer: UnsafeMutableRawPointer, size: Int, context: UInt) {
+        self.pointer = pointer
+        self.size = size
+        self.context = context
+    }
+
+    deinit { free(pointer) }
+}
+
+/// A device range checked to lie inside one live allocation; keeps the allocation alive.
+struct DeviceRange: @unchecked Sendable {
+    var allocation: Allocation
+    var pointer: UnsafeMutableRawPointer
+}
+
+func deviceRange(_ address: CUdeviceptr, _ count: Int, in context: Context) throws(Failure) -> DeviceRange {
+    guard let a = context.device.memory.find(UInt64(address), count: count) else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
+    return DeviceRange(allocation: a, pointer: a.pointer + Int(UInt64(address) - a.base))
+}
+
+@c @implementation public func cuMemGetInfo_v2(_ free: UnsafeMutablePointer<Int>?, _ total: UnsafeMutablePointer<Int>?) -> CUresult {
+    api { () throws(Failure) in
+        let context = try currentContext()
+        let memory = context.device.memory
+        guard let free, let total else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
+        total.pointee = memory.capacity
+        free.pointee = memory.capacity - memory.used
+    }
+}
+
+@c @implementation public func cuMemAlloc_v2(_ dptr: UnsafeMutablePointer<CUdeviceptr>?, _ bytesize: Int) -> CUresult {
+    api { () throws(Failure) in
+        let context = try currentContext()
+        guard let dptr else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
+        let allocation = try context.device.memory.allocate(bytesize, context: context.handle)
+        dptr.pointee = CUdeviceptr(allocation.base)
+    }
+}
+
+@c @implementation public func cuMemFree_v2(_ dptr: CUdeviceptr) -> CUresult {
+    api { () throws(Failure) in
+        let context = try currentContext()
+        try context.device.memory.free(UInt64(dptr))
+    }
+}
+
+@c @implementation public func cuMemAllocHost_v2(_ pp: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ bytesize: Int) -> CUresult {
+    api { () throws(Failure) in
+        let context = try currentContext()
+        guard let pp, bytesize > 0 else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
+        var pointer: UnsafeMutableRawPointer?
+        guard posix_memalign(&pointer, 4096, bytesize) == 0, let pointer else { throw Failure(CUDA_ERROR_OUT_OF_MEMORY) }
+        let allocation = HostAllocation(pointer: pointer, size: bytesize, context: context.handle)
+        driver.withLock { $0.hostAllocations[UInt(bitPattern: pointer)] = allocation }
+        pp.pointee = pointer
+    }
+}
+
+@c @implementation public func cuMemFreeHost(_ p: UnsafeMutableRawPointer?) -> CUresult {
+    api { () throws(Failure) in
+        _ = try currentContext()
+        let removed = driver.withLock { $0.hostAllocations.removeValue(forKey: UInt(bitPattern: p)) }
+        guard removed != nil else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
+    }
+}
+
+@c @implementation public func cuPointerGetAttribute(_ data: UnsafeMutableRawPointer?, _ attribute: CUpointer_attribute, _ ptr: CUdeviceptr) -> CUresult {
+    api { () throws(Failure) in
+        try initializedRegistry()
+        guard let data else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
+        let address = UInt64(ptr)
+        let (devices, hosts) = driver.withLock { ($0.devices, Array($0.hostAllocations.values)) }
+        var base: UInt64 = 0
+        var size = 0
+        var context: UInt = 0
+        var ordinal: Int32 = 0
+        var isHost = false
+        if let (d, a) = devices.lazy.compactMap({ d in d.memory.find(address, count: 0).map { (d, $0) } }).first {
+            (base, size, context, ordinal) = (a.base, a.size, a.context, d.ordinal)
+        } else if let h = hosts.first(where: { address >= UInt64(UInt(bitPattern: $0.pointer)) && address < UInt64(UInt(bitPattern: $0.pointer)) + UInt64($0.size) }) {
+            (base, size, context, isHost) = (UInt64(UInt(bitPattern: h.pointer)), h.size, h.context, true)
+        } else {
+            throw Failure(CUDA_ERROR_INVALID_VALUE)
+        }
+        switch attribute {
+        case CU_POINTER_ATTRIBUTE_CONTEXT: data.storeBytes(of: context.opaque, as: OpaquePointer?.self)
+        case CU_POINTER_ATTRIBUTE_MEMORY_TYPE:
+            data.storeBytes(of: (isHost ? CU_MEMORYTYPE_HOST : CU_MEMORYTYPE_DEVICE).rawValue, as: UInt32.self)
+        case CU_POINTER_ATTRIBUTE_DEVICE_POINTER: data.storeBytes(of: ptr, as: CUdeviceptr.self)
+        case CU_POINTER_ATTRIBUTE_HOST_POINTER:
+            guard isHost else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
+            data.storeBytes(of: UnsafeMutableRawPointer(bitPattern: UInt(address)), as: UnsafeMutableRawPointer?.self)
+        case CU_POINTER_ATTRIBUTE_IS_MANAGED: data.storeBytes(of: false, as: Bool.self)
+        case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL: data.storeBytes(of: ordinal, as: Int32.self)
+        case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR: data.storeBytes(of: CUdeviceptr(base), as: CUdeviceptr.self)
+        case CU_POINTER_ATTRIBUTE_RANGE_SIZE: data.storeBytes(of: size, as: Int.self)
+        case CU_POINTER_ATTRIBUTE_MAPPED: data.storeBytes(of: true, as: Bool.self)
+        default: throw Failure(CUDA_ERROR_INVALID_VALUE)
+        }
+    }
+}

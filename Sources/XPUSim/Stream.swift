@@ -1,0 +1,154 @@
+import CXPUDriver
+import Glibc
+import Synchronization
+
+/// A stream: work runs in order on the stream's own worker thread, asynchronously to the host.
+/// A work item may also wait for other streams' completions first (legacy-stream ordering).
+final class Stream: @unchecked Sendable {
+    struct Work {
+        var dependencies: [Completion]
+        var body: () -> Void
+        var completion: Completion
+    }
+
+    /// The handle the application sees (0 for a context's legacy stream).
+    let handle: UInt
+    /// Created without CU_STREAM_NON_BLOCKING: ordered against the legacy stream.
+    let blocking: Bool
+    /// The owning context's handle.
+    let contextHandle: UInt
+    let sticky: StickyError
+    private let lock = ConditionLock()
+    private var queue: [Work] = []
+    private var head = 0
+    private var stopping = false
+    private var tailCompletion = Completion.finished
+    private var thread: pthread_t?
+
+    init(handle: UInt, blocking: Bool, contextHandle: UInt, sticky: StickyError) {
+        self.handle = handle
+        self.contextHandle = contextHandle
+        self.blocking = blocking
+        self.sticky = sticky
+    }
+
+    /// The completion of the last work enqueued (done when the stream is idle).
+    var tail: Completion { lock.withLock { tailCompletion } }
+
+    /// Appends work; `body` is skipped when the context is already broken by a fault.
+    @discardableResult
+    func enqueue(after dependencies: [Completion] = [], _ body: @escaping () -> Void) -> Completion {
+        let completion = Completion()
+        lock.withLock {
+            if thread == nil {
+                thread = startThread { [self] in self.workerLoop() }
+            }
+            queue.append(Work(dependencies: dependencies, body: body, completion: completion))
+            tailCompletion = completion
+            lock.broadcast()
+        }
+        return completion
+    }
+
+    private func workerLoop() {
+        while true {
+            lock.lock()
+            while head == queue.count && !stopping { lock.wait() }
+            if head == queue.count {
+                lock.unlock()
+                return
+            }
+            let work = queue[head]
+            head += 1
+            if head > 64, head * 2 > queue.count {
+                queue.removeFirst(head)
+                head = 0
+            }
+            lock.unlock()
+            for d in work.dependencies { d.wait() }
+            if !sticky.isSet { work.body() }
+            work.completion.signal()
+        }
+    }
+
+    /// Finishes queued work and ends the worker thread.
+    func shutdown() {
+        let t: pthread_t? = lock.withLock {
+            stopping = true
+            lock.broadcast()
+            return thread
+        }
+        if let t { pthread_join(t, nil) }
+    }
+}
+
+/// Resolves a stream argument: 0, CU_STREAM_LEGACY and CU_STREAM_PER_THREAD name the current
+/// context's legacy stream (the per-thread stream is served by the legacy stream, which orders at
+/// least as strictly); other values must be live streams.
+func resolveStream(_ hStream: CUstream?) throws(Failure) -> (Context, Stream) {
+    let handle = UInt(handle: hStream)
+    if handle <= 2 {
+        let context = try currentContext()
+        return (context, context.legacy)
+    }
+    let found = try driver.withLock { registry throws(Failure) -> (Context, Stream)? in
+        guard registry.initialized else { throw Failure(CUDA_ERROR_NOT_INITIALIZED) }
+        guard let stream = registry.streams[handle], let owner = registry.contexts[stream.contextHandle] else { return nil }
+        return (owner, stream)
+    }
+    guard let found else { throw Failure(CUDA_ERROR_INVALID_HANDLE) }
+    try found.0.sticky.check()
+    return found
+}
+
+@c @implementation public func cuStreamCreate(_ phStream: UnsafeMutablePointer<CUstream?>?, _ Flags: UInt32) -> CUresult {
+    api { () throws(Failure) in
+        let context = try currentContext()
+        guard let phStream, Flags & ~CU_STREAM_NON_BLOCKING.rawValue == 0 else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
+        let handle = driver.withLock { $0.mintHandle() }
+        let stream = Stream(
+            handle: handle, blocking: Flags & CU_STREAM_NON_BLOCKING.rawValue == 0, contextHandle: context.handle,
+            sticky: context.sticky)
+        context.members.withLock { $0.streams.append(stream) }
+        driver.withLock { $0.streams[handle] = stream }
+        phStream.pointee = handle.opaque
+    }
+}
+
+@c @implementation public func cuStreamDestroy_v2(_ hStream: CUstream?) -> CUresult {
+    api { () throws(Failure) in
+        try initializedRegistry()
+        let handle = UInt(handle: hStream)
+        guard handle > 2, let stream = driver.withLock({ $0.streams.removeValue(forKey: handle) }) else {
+            throw Failure(CUDA_ERROR_INVALID_HANDLE)
+        }
+        let owner = stream.contextHandle
+        if let context = driver.withLock({ $0.contexts[owner] }) {
+            context.members.withLock { $0.streams.removeAll { $0 === stream } }
+        }
+        // Work already queued still completes (as CUDA does); the worker exits afterwards.
+        let t = startThread { stream.shutdown() }
+        pthread_detach(t)
+    }
+}
+
+func streamSynchronize(_ hStream: CUstream?) -> CUresult {
+    api { () throws(Failure) in
+        let (context, stream) = try resolveStream(hStream)
+        stream.tail.wait()
+        try context.sticky.check()
+    }
+}
+
+func streamQuery(_ hStream: CUstream?) -> CUresult {
+    api { () throws(Failure) in
+        let (context, stream) = try resolveStream(hStream)
+        try context.sticky.check()
+        guard stream.tail.isDone else { throw Failure(CUDA_ERROR_NOT_READY) }
+    }
+}
+
+@c @implementation public func cuStreamSynchronize(_ hStream: CUstream?) -> CUresult { streamSynchronize(hStream) }
+@c @implementation public func cuStreamSynchronize_ptsz(_ hStream: CUstream?) -> CUresult { streamSynchronize(hStream) }
+@c @implementation public func cuStreamQuery(_ hStream: CUstream?) -> CUresult { streamQuery(hStream) }
+@c @implementation public func cuStreamQuery_ptsz(_ hStream: CUstream?) -> CUresult { streamQuery(hStream) }

@@ -1,0 +1,75 @@
+import XPUProtocol
+
+/// Frames over a transport: a 24-byte header, then `length` payload bytes.
+///
+/// Not synchronized: each side gives a channel to one user at a time (the shim's lane lock, the
+/// server's session thread).
+public final class FrameChannel: @unchecked Sendable {
+    public let transport: any Transport
+
+    public init(transport: any Transport) {
+        self.transport = transport
+    }
+
+    public func send(_ header: FrameHeader, payload: [UInt8]) throws(TransportError) {
+        var header = header
+        header.length = UInt32(payload.count)
+        var writer = WireWriter(capacity: FrameHeader.size + payload.count)
+        header.encode(into: &writer)
+        writer.writeFixed(payload)
+        let bytes = writer.bytes
+        try Self.send(bytes, over: transport)
+    }
+
+    /// The next frame. A header that fails validation throws `ProtocolError` before any payload
+    /// is read or allocated.
+    public func receive() throws(FrameError) -> (FrameHeader, [UInt8]) {
+        var headerBytes = [UInt8](repeating: 0, count: FrameHeader.size)
+        do {
+            try Self.fill(&headerBytes, from: transport)
+        } catch {
+            throw .transport(error)
+        }
+        let header: FrameHeader
+        do {
+            header = try FrameHeader(decoding: headerBytes)
+        } catch {
+            throw .protocolViolation(error)
+        }
+        var payload = [UInt8](repeating: 0, count: Int(header.length))
+        do {
+            try Self.fill(&payload, from: transport)
+        } catch {
+            throw .transport(error)
+        }
+        return (header, payload)
+    }
+
+    static func send(_ bytes: [UInt8], over transport: any Transport) throws(TransportError) {
+        let result: Result<Void, TransportError> = bytes.withUnsafeBytes { raw in
+            Result { () throws(TransportError) in try transport.send(raw) }
+        }
+        try result.get()
+    }
+
+    static func fill(_ bytes: inout [UInt8], from transport: any Transport) throws(TransportError) {
+        guard !bytes.isEmpty else { return }
+        let result: Result<Void, TransportError> = bytes.withUnsafeMutableBytes { raw in
+            Result { () throws(TransportError) in try transport.receive(into: raw) }
+        }
+        try result.get()
+    }
+}
+
+/// Why a frame could not be received.
+public enum FrameError: Error, Hashable, Sendable, CustomStringConvertible {
+    case transport(TransportError)
+    case protocolViolation(ProtocolError)
+
+    public var description: String {
+        switch self {
+        case .transport(let error): "\(error)"
+        case .protocolViolation(let error): "\(error)"
+        }
+    }
+}

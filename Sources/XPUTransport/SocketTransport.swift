@@ -1,0 +1,104 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A transport over a connected stream socket (TCP, or a Unix socket pair in tests).
+///
+/// Plain blocking IO: the shim calls from the application's own threads and the server gives each
+/// session a thread, so no event loop is needed on either side.
+public final class SocketTransport: Transport, @unchecked Sendable {
+    /// The socket; immutable after init. `shutdown` wakes a blocked peer without racing `close`.
+    public let descriptor: Int32
+
+    public init(descriptor: Int32) {
+        self.descriptor = descriptor
+    }
+
+    deinit {
+        close(descriptor)
+    }
+
+    public func send(_ bytes: UnsafeRawBufferPointer) throws(TransportError) {
+        var offset = 0
+        while offset < bytes.count {
+            // MSG_NOSIGNAL: a vanished peer must not kill the application with SIGPIPE.
+            let sent = Glibc.send(descriptor, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+            if sent < 0 {
+                if errno == EINTR { continue }
+                throw TransportError(errno == EPIPE || errno == ECONNRESET ? .closed : .io, "send: \(errorText())")
+            }
+            offset += sent
+        }
+    }
+
+    public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) {
+        var offset = 0
+        while offset < buffer.count {
+            let received = recv(descriptor, buffer.baseAddress! + offset, buffer.count - offset, 0)
+            if received == 0 { throw TransportError(.closed, "peer closed the connection") }
+            if received < 0 {
+                if errno == EINTR { continue }
+                throw TransportError(errno == ECONNRESET ? .closed : .io, "recv: \(errorText())")
+            }
+            offset += received
+        }
+    }
+
+    public func shutdown() {
+        _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR))
+    }
+
+    /// A connected pair of transports in this process, for tests of everything above the bytes.
+    public static func pair() throws(TransportError) -> (SocketTransport, SocketTransport) {
+        var descriptors: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &descriptors) == 0 else {
+            throw TransportError(.io, "socketpair: \(errorText())")
+        }
+        return (SocketTransport(descriptor: descriptors[0]), SocketTransport(descriptor: descriptors[1]))
+    }
+
+    /// Connects over TCP to `host:port`, trying every address the name resolves to.
+    public static func connect(to endpoint: Endpoint) throws(TransportError) -> SocketTransport {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(endpoint.host, String(endpoint.port), &hints, &list)
+        guard status == 0, let list else {
+            throw TransportError(.badAddress, "cannot resolve \(endpoint): \(String(cString: gai_strerror(status)))")
+        }
+        defer { freeaddrinfo(list) }
+        var lastError = "no address"
+        var cursor: UnsafeMutablePointer<addrinfo>? = list
+        while let info = cursor {
+            cursor = info.pointee.ai_next
+            let descriptor = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), 0)
+            if descriptor < 0 {
+                lastError = errorText()
+                continue
+            }
+            if Glibc.connect(descriptor, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 {
+                configureStream(descriptor)
+                return SocketTransport(descriptor: descriptor)
+            }
+            lastError = errorText()
+            close(descriptor)
+        }
+        throw TransportError(.connectionFailed, "cannot connect to \(endpoint): \(lastError)")
+    }
+
+    /// Latency first (no Nagle delay on small frames), and socket buffers large enough for bulk copies.
+    static func configureStream(_ descriptor: Int32) {
+        var one: Int32 = 1
+        _ = setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        var buffer: Int32 = 4 << 20
+        _ = setsockopt(descriptor, SOL_SOCKET, SO_SNDBUF, &buffer, socklen_t(MemoryLayout<Int32>.size))
+        _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &buffer, socklen_t(MemoryLayout<Int32>.size))
+    }
+}
+
+func errorText() -> String { String(cString: strerror(errno)) }

@@ -1,0 +1,35 @@
+/// A reliable, ordered byte stream between a client and a server.
+///
+/// Frames are built on top by `FrameChannel`; a transport only moves bytes. Implementations: TCP
+/// (`SocketTransport.connect`), and a connected socket pair for tests (`SocketTransport.pair`).
+/// Later transports (TLS, shared memory, RDMA) conform to the same protocol.
+public protocol Transport: AnyObject, Sendable {
+    /// Writes all of `bytes`, or throws.
+    func send(_ bytes: UnsafeRawBufferPointer) throws(TransportError)
+    /// Fills all of `buffer`, or throws (`.closed` when the peer ends the stream first).
+    func receive(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError)
+    /// Ends the stream in both directions; pending and later calls fail. Idempotent.
+    func shutdown()
+}
+
+/// A failure of the byte stream itself.
+public struct TransportError: Error, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        let name: String
+        public static let closed = Code(name: "closed by peer")
+        public static let connectionFailed = Code(name: "connection failed")
+        public static let io = Code(name: "I/O error")
+        public static let badAddress = Code(name: "bad address")
+        public var description: String { name }
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code): \(message)" }
+}

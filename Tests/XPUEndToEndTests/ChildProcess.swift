@@ -1,0 +1,214 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// How a child process ended.
+enum ExitStatus: Hashable, Sendable, CustomStringConvertible {
+    case exited(Int32)
+    case signaled(Int32)
+
+    init(waitStatus: Int32) {
+        if waitStatus & 0x7f == 0 {
+            self = .exited((waitStatus >> 8) & 0xff)
+        } else {
+            self = .signaled(waitStatus & 0x7f)
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .exited(let code): "exit \(code)"
+        case .signaled(let signal): "signal \(signal)"
+        }
+    }
+}
+
+/// What a finished (or timed-out) program produced.
+struct ProgramOutput: Sendable {
+    var status: ExitStatus?
+    var stdout: String
+    var stderr: String
+
+    var timedOut: Bool { status == nil }
+}
+
+/// Bytes a child writes to one pipe, collected by a reader thread.
+final class OutputCollector: Sendable {
+    private struct State {
+        var bytes: [UInt8] = []
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+
+    /// Starts a thread that reads `fd` to end of file, then closes it.
+    func start(reading fd: Int32) {
+        Thread.detachNewThread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    state.withLock { $0.bytes.append(contentsOf: buffer[0..<n]) }
+                } else if n < 0 && errno == EINTR {
+                    continue
+                } else {
+                    break
+                }
+            }
+            close(fd)
+            state.withLock { $0.closed = true }
+        }
+    }
+
+    var text: String { state.withLock { String(decoding: $0.bytes, as: UTF8.self) } }
+    var isClosed: Bool { state.withLock { $0.closed } }
+}
+
+/// A child process in its own process group, with stdout and stderr collected.
+///
+/// Spawned with `posix_spawn` so that the whole group (for example `xpu-run` and the program it
+/// starts) can be signalled at once, and so that no pipe of one child leaks into another.
+final class ChildProcess: Sendable {
+    let pid: pid_t
+    let command: String
+    let stdout = OutputCollector()
+    let stderr = OutputCollector()
+    private let reaped = Mutex<ExitStatus?>(nil)
+    private static let spawnLock = NSLock()
+
+    init(_ executable: String, _ arguments: [String], environment: [String: String]) throws {
+        command = ([executable] + arguments).joined(separator: " ")
+        // Pipes are made close-on-exec under a lock held across the spawn, so that no child
+        // started from another thread inherits this child's pipe ends.
+        Self.spawnLock.lock()
+        defer { Self.spawnLock.unlock() }
+        var outPipe: [Int32] = [-1, -1]
+        var errPipe: [Int32] = [-1, -1]
+        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
+            throw E2EError("pipe failed: errno \(errno)")
+        }
+        for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setpgroup(&attributes, 0)
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGPIPE, SIGTERM, SIGINT, SIGHUP] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for p in argv { free(p) }
+            for p in envp { free(p) }
+        }
+        var child: pid_t = 0
+        let rc = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
+        close(outPipe[1])
+        close(errPipe[1])
+        guard rc == 0 else {
+            close(outPipe[0])
+            close(errPipe[0])
+            throw E2EError("cannot start \(executable): \(String(cString: strerror(rc)))")
+        }
+        pid = child
+        stdout.start(reading: outPipe[0])
+        stderr.start(reading: errPipe[0])
+    }
+
+    /// The exit status if the process has ended, reaping it once.
+    func poll() -> ExitStatus? {
+        reaped.withLock { status in
+            if let status { return status }
+            var raw: Int32 = 0
+            let rc = waitpid(pid, &raw, WNOHANG)
+            if rc == pid { status = ExitStatus(waitStatus: raw) }
+            return status
+        }
+    }
+
+    /// Waits until the process ends or `timeout` passes; nil on timeout.
+    func wait(timeout: Duration) -> ExitStatus? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let status = poll() { return status }
+            usleep(5_000)
+        }
+        return poll()
+    }
+
+    /// Waits until stdout contains `text`; false on timeout or if the process ended first.
+    func waitForOutput(containing text: String, timeout: Duration) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if stdout.text.contains(text) { return true }
+            if poll() != nil { return stdout.text.contains(text) }
+            usleep(5_000)
+        }
+        return false
+    }
+
+    /// Sends `signal` to the child's whole process group.
+    func signalGroup(_ signal: Int32) {
+        if poll() == nil { kill(-pid, signal) }
+    }
+
+    /// Ends the process: SIGTERM (if asked), then SIGKILL to the group after `grace`.
+    @discardableResult
+    func stop(terminateFirst: Bool = true, grace: Duration = .seconds(5)) -> ExitStatus? {
+        if let status = poll() {
+            kill(-pid, SIGKILL)  // leftovers in the group, if any
+            return status
+        }
+        if terminateFirst {
+            kill(pid, SIGTERM)
+            if let status = wait(timeout: grace) {
+                kill(-pid, SIGKILL)
+                return status
+            }
+        }
+        kill(-pid, SIGKILL)
+        return wait(timeout: .seconds(5))
+    }
+
+    /// Waits for the end and the full output; on timeout kills the group and returns status nil.
+    func finish(timeout: Duration) -> ProgramOutput {
+        var status = wait(timeout: timeout)
+        if status == nil {
+            stop(terminateFirst: false)
+            status = nil
+        } else {
+            kill(-pid, SIGKILL)  // a grandchild still holding the pipes must not hang us
+        }
+        // The readers end when every writer is gone; give them a moment.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !(stdout.isClosed && stderr.isClosed) && ContinuousClock.now < deadline {
+            usleep(2_000)
+        }
+        return ProgramOutput(status: status, stdout: stdout.text, stderr: stderr.text)
+    }
+}
+
+struct E2EError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

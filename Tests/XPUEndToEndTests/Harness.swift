@@ -1,0 +1,289 @@
+import Foundation
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Everything the end-to-end tests share: the built binaries in dist/, the C test programs
+/// compiled once against the real `cuda.h`, and a directory that makes the simulated device
+/// the process's `libcuda.so.1` for direct runs.
+///
+/// Environment knobs: `XPU_DIST` (default `<package>/dist`), `XPU_CUDA_H` (path of `cuda.h`;
+/// default: the `nvidia-cuda-runtime` wheel), `CC` (default `cc`), `XPU_E2E_TIMEOUT` (seconds
+/// per program run, default 300).
+struct Harness: Sendable {
+    static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The C programs in Tests/programs, by name without `.c`.
+    static let programNames = [
+        "device_query", "memory", "streams_events", "vector_add", "error_paths", "hold_and_copy",
+        "meminfo",
+    ]
+
+    /// Built once per test process; a failure (missing dist, compile error) fails every test.
+    static let shared: Result<Harness, E2EError> = Result { () throws(E2EError) in try Harness() }
+
+    static func get() throws -> Harness { try shared.get() }
+
+    let dist: URL
+    let serverBinary: String
+    let runBinary: String
+    let workDirectory: URL
+    /// Holds `libcuda.so.1 -> <dist>/lib/libxpusim.so`.
+    let directLibraryDirectory: String
+    let programTimeout: Duration
+    private let programs: [String: String]
+
+    private init() throws(E2EError) {
+        let env = ProcessInfo.processInfo.environment
+        dist =
+            env["XPU_DIST"].map { URL(fileURLWithPath: $0) }
+            ?? Self.packageRoot.appendingPathComponent("dist")
+        serverBinary = dist.appendingPathComponent("bin/xpu-remote-server").path
+        runBinary = dist.appendingPathComponent("bin/xpu-run").path
+        let shim = dist.appendingPathComponent("lib/libcuda.so.1").path
+        let sim = dist.appendingPathComponent("lib/libxpusim.so").path
+        let missing = [serverBinary, runBinary, shim, sim].filter {
+            !FileManager.default.isExecutableFile(atPath: $0) && !FileManager.default.fileExists(atPath: $0)
+        }
+        guard missing.isEmpty else {
+            throw E2EError(
+                "missing \(missing.joined(separator: ", ")): run scripts/build.sh first")
+        }
+        programTimeout = .seconds(Int(env["XPU_E2E_TIMEOUT"] ?? "") ?? 300)
+
+        let include = try Self.cudaIncludeDirectory()
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("xpu-e2e-\(getpid())")
+        workDirectory = work
+        Self.workDirectoryToRemove.withLock { $0 = work.path }
+        atexit { Harness.removeWorkDirectory() }
+        do {
+            try? FileManager.default.removeItem(at: work)
+            let libDirectory = work.appendingPathComponent("direct-lib")
+            try FileManager.default.createDirectory(at: libDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(
+                atPath: libDirectory.appendingPathComponent("libcuda.so.1").path,
+                withDestinationPath: sim)
+            directLibraryDirectory = libDirectory.path
+        } catch {
+            throw E2EError("cannot prepare a work directory: \(error)")
+        }
+
+        let cc = env["CC"] ?? "cc"
+        let sources = Self.packageRoot.appendingPathComponent("Tests/programs")
+        var built: [String: String] = [:]
+        for name in Self.programNames {
+            let output = work.appendingPathComponent(name).path
+            let arguments = [
+                "-O1", "-I\(include)", sources.appendingPathComponent("\(name).c").path,
+                "-L\(dist.appendingPathComponent("lib").path)", "-l:libcuda.so.1", "-ldl", "-o", output,
+            ]
+            let result = try Self.runTool(cc, arguments, timeout: .seconds(120))
+            guard result.status == .exited(0) else {
+                throw E2EError(
+                    "compiling \(name).c failed (\(result.status.map(String.init(describing:)) ?? "timeout")):\n"
+                        + result.stdout + result.stderr)
+            }
+            built[name] = output
+        }
+        programs = built
+    }
+
+    func program(_ name: String) -> String { programs[name]! }
+
+    /// Runs a program directly on the simulated device.
+    func runDirect(_ name: String, _ arguments: [String] = []) throws -> ProgramOutput {
+        try startDirect(name, arguments).finish(timeout: programTimeout)
+    }
+
+    func startDirect(_ name: String, _ arguments: [String] = []) throws -> ChildProcess {
+        var env = Self.baseEnvironment()
+        env["LD_LIBRARY_PATH"] = [directLibraryDirectory, env["LD_LIBRARY_PATH"]]
+            .compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ":")
+        env["XPU_SIM_MEMORY"] = "1GiB"
+        return try ChildProcess(program(name), arguments, environment: env)
+    }
+
+    /// Runs a program through `xpu-run` against `server`.
+    func runRemote(_ name: String, _ arguments: [String] = [], server: Server) throws -> ProgramOutput {
+        try startRemote(name, arguments, server: server).finish(timeout: programTimeout)
+    }
+
+    func startRemote(_ name: String, _ arguments: [String] = [], server: Server) throws -> ChildProcess {
+        try ChildProcess(
+            runBinary, ["--server", server.address, "--", program(name)] + arguments,
+            environment: Self.baseEnvironment())
+    }
+
+    /// The test process's environment without anything that would pick a driver for the child.
+    static func baseEnvironment() -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        for key in ["LD_PRELOAD", "XPU_SERVER", "XPU_POOL", "XPU_SLICE"] { env[key] = nil }
+        return env
+    }
+
+    /// Runs a helper tool found on PATH (or by absolute path) to completion.
+    static func runTool(_ tool: String, _ arguments: [String], timeout: Duration) throws(E2EError)
+        -> ProgramOutput
+    {
+        let path: String
+        if tool.contains("/") {
+            path = tool
+        } else {
+            let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+                .split(separator: ":").map(String.init)
+            guard
+                let found = directories.map({ "\($0)/\(tool)" })
+                    .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+            else { throw E2EError("\(tool) not found on PATH") }
+            path = found
+        }
+        do {
+            return try ChildProcess(path, arguments, environment: baseEnvironment()).finish(timeout: timeout)
+        } catch let error as E2EError {
+            throw error
+        } catch {
+            throw E2EError("\(error)")
+        }
+    }
+
+    /// The include directory holding the real `cuda.h` (PyPI wheel nvidia-cuda-runtime).
+    static func cudaIncludeDirectory() throws(E2EError) -> String {
+        if let header = ProcessInfo.processInfo.environment["XPU_CUDA_H"], !header.isEmpty {
+            return URL(fileURLWithPath: header).deletingLastPathComponent().path
+        }
+        let script = """
+            import glob, os, site, sys, sysconfig
+            roots = []
+            try:
+                import nvidia.cu13 as m
+                roots += [os.path.join(p, "include") for p in m.__path__]
+            except ImportError:
+                pass
+            dirs = set(site.getsitepackages() + [site.getusersitepackages(), sysconfig.get_paths()["purelib"]])
+            for d in sorted(dirs):
+                roots += sorted(glob.glob(os.path.join(d, "nvidia", "*", "include")), reverse=True)
+            for r in roots:
+                if os.path.isfile(os.path.join(r, "cuda.h")):
+                    print(r)
+                    sys.exit(0)
+            sys.exit(1)
+            """
+        let result = try runTool("python3", ["-c", script], timeout: .seconds(60))
+        let path = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard result.status == .exited(0), !path.isEmpty else {
+            throw E2EError(
+                "cuda.h not found: install the nvidia-cuda-runtime wheel or set XPU_CUDA_H\n\(result.stderr)")
+        }
+        return path
+    }
+
+    private static let workDirectoryToRemove = Mutex<String?>(nil)
+
+    private static func removeWorkDirectory() {
+        if let path = workDirectoryToRemove.withLock({ $0 }) {
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
+}
+
+/// An `xpu-remote-server` on a free local port, serving the simulated device.
+final class Server: Sendable {
+    let process: ChildProcess
+    let address: String
+
+    init(harness: Harness) throws {
+        process = try ChildProcess(
+            harness.serverBinary,
+            ["--listen", "127.0.0.1:0", "--device", "sim", "--sim-memory", "1GiB"],
+            environment: Harness.baseEnvironment())
+        let prefix = "xpu-remote-server listening on "
+        var found: String?
+        let deadline = ContinuousClock.now + .seconds(60)
+        while found == nil && ContinuousClock.now < deadline {
+            found =
+                process.stdout.text.split(separator: "\n").lazy
+                .compactMap { line -> String? in
+                    guard let range = line.range(of: prefix) else { return nil }
+                    return String(line[range.upperBound...]).trimmingCharacters(in: .whitespaces)
+                }
+                .first
+            if found == nil {
+                if process.poll() != nil { break }
+                usleep(10_000)
+            }
+        }
+        guard let found, found.hasPrefix("127.0.0.1:"), Int(found.dropFirst("127.0.0.1:".count)) != nil
+        else {
+            let status = process.stop()
+            throw E2EError(
+                "xpu-remote-server did not report its port (\(status.map(String.init(describing:)) ?? "running"))\n"
+                    + "stdout:\n\(process.stdout.text)\nstderr:\n\(process.stderr.text)")
+        }
+        address = found
+    }
+
+    /// Ends the server with SIGTERM (SIGKILL after a grace period); returns how it ended.
+    @discardableResult
+    func stop() -> ExitStatus? { process.stop(terminateFirst: true, grace: .seconds(10)) }
+
+    deinit { process.stop(terminateFirst: true, grace: .seconds(2)) }
+}
+
+/// Records a failure unless both runs printed the same thing and ended the same way.
+func expectSameBehaviour(
+    _ name: String, direct: ProgramOutput, remote: ProgramOutput,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
+    #expect(
+        !direct.timedOut, "\(name): direct run timed out\n\(direct.stdout)", sourceLocation: sourceLocation)
+    #expect(
+        !remote.timedOut, "\(name): remote run timed out\n\(remote.stdout)", sourceLocation: sourceLocation)
+    #expect(
+        direct.status == .exited(0),
+        "\(name): direct run ended with \(direct.status.map(String.init(describing:)) ?? "timeout")\n\(direct.stdout)\nstderr:\n\(direct.stderr)",
+        sourceLocation: sourceLocation)
+    if direct.stdout != remote.stdout {
+        Issue.record(
+            "\(name): stdout differs (direct vs remote)\n\(lineDiff(direct.stdout, remote.stdout))\nremote stderr:\n\(remote.stderr)",
+            sourceLocation: sourceLocation)
+    }
+    #expect(
+        direct.status == remote.status,
+        "\(name): direct \(direct.status.map(String.init(describing:)) ?? "timeout"), remote \(remote.status.map(String.init(describing:)) ?? "timeout")\nremote stderr:\n\(remote.stderr)",
+        sourceLocation: sourceLocation)
+}
+
+/// A unified-style diff of two texts, line by line (LCS; the outputs are small).
+func lineDiff(_ a: String, _ b: String) -> String {
+    let x = a.split(separator: "\n", omittingEmptySubsequences: false)
+    let y = b.split(separator: "\n", omittingEmptySubsequences: false)
+    var lcs = [[Int]](repeating: [Int](repeating: 0, count: y.count + 1), count: x.count + 1)
+    for i in stride(from: x.count - 1, through: 0, by: -1) {
+        for j in stride(from: y.count - 1, through: 0, by: -1) {
+            lcs[i][j] = x[i] == y[j] ? lcs[i + 1][j + 1] + 1 : max(lcs[i + 1][j], lcs[i][j + 1])
+        }
+    }
+    var lines = ["--- direct", "+++ remote"]
+    var i = 0
+    var j = 0
+    while i < x.count || j < y.count {
+        if i < x.count && j < y.count && x[i] == y[j] {
+            lines.append("  \(x[i])")
+            i += 1
+            j += 1
+        } else if j < y.count && (i == x.count || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            lines.append("+ \(y[j])")
+            j += 1
+        } else {
+            lines.append("- \(x[i])")
+            i += 1
+        }
+    }
+    return lines.joined(separator: "\n")
+}

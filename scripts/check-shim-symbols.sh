@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# scripts/check-shim-symbols.sh DIST_DIR: checks the shim that scripts/build.sh put in DIST_DIR.
+#
+#   1. DIST_DIR/lib/libxpushim.so exports (nm -D --defined-only) only symbols matching
+#      ALLOWED_EXPORTS below, plus the version-node names the version script defines (absolute
+#      symbols that `readelf -V` lists as version definitions). Anything else fails: a leaked
+#      Swift runtime or C helper symbol would override the host program's own.
+#   2. ldd shows no dependency on the Swift runtime (libswift*, libFoundation*, libdispatch,
+#      libBlocksRuntime): the shim must load on hosts without a Swift toolchain.
+#   3. Every name in proto/cuda-exports.txt is exported (an application may look any of them up).
+#
+# Prints a summary and exits 1 on any failure, 2 on a usage error.
+set -euo pipefail
+
+ALLOWED_EXPORTS='^(cu|xpu_)'
+FORBIDDEN_DEPENDENCIES='lib(swift[A-Za-z0-9_]*|Foundation[A-Za-z0-9_]*|dispatch|BlocksRuntime)\.so'
+
+if [[ $# -ne 1 ]]; then
+    echo "usage: $0 DIST_DIR   (checks DIST_DIR/lib/libxpushim.so)" >&2
+    exit 2
+fi
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LIB="$1/lib/libxpushim.so"
+EXPORT_LIST="${XPU_EXPORT_LIST:-$ROOT/proto/cuda-exports.txt}"
+
+if [[ ! -f "$LIB" ]]; then
+    echo "check-shim-symbols: FAIL: $LIB does not exist (run scripts/build.sh first)" >&2
+    exit 1
+fi
+for tool in nm readelf ldd; do
+    command -v "$tool" > /dev/null || { echo "check-shim-symbols: FAIL: $tool is not installed" >&2; exit 1; }
+done
+
+failures=0
+fail() {
+    echo "check-shim-symbols: FAIL: $*"
+    failures=$((failures + 1))
+}
+
+# Defined dynamic symbols, without @VERSION suffixes: "TYPE NAME" per line.
+# Only global and weak symbols are exported: entries the linker demoted to local (lowercase types,
+# the statically linked Swift runtime's metadata for one) stay in .dynsym but resolve nothing.
+symbols=$(nm -D --defined-only "$LIB" | awk '{ name = $NF; sub(/@.*/, "", name); type = $(NF - 1); if (type ~ /^[A-Zuvw]$/) print type, name }' | sort -u)
+# Version definitions of the library (names of the version nodes; index 1 is the file itself).
+version_nodes=$(readelf -V --wide "$LIB" 2> /dev/null \
+    | awk '/Version definition section/ { d = 1; next } /Version needs section|Version symbols section/ { d = 0 } d && /Name:/ { for (i = 1; i <= NF; i++) if ($i == "Name:") print $(i + 1) }' \
+    | sort -u)
+
+exported=$(awk '{ print $2 }' <<< "$symbols" | sort -u)
+unexpected=()
+while read -r type name; do
+    [[ -z "$name" ]] && continue
+    if [[ "$name" =~ $ALLOWED_EXPORTS ]]; then
+        continue
+    fi
+    if [[ "$type" == "A" ]] && grep -qxF -- "$name" <<< "$version_nodes"; then
+        continue  # a version node the linker defines, e.g. the version script's node name
+    fi
+    unexpected+=("$name ($type)")
+done <<< "$symbols"
+if [[ ${#unexpected[@]} -gt 0 ]]; then
+    fail "${#unexpected[@]} exported symbols outside ${ALLOWED_EXPORTS}:"
+    printf '    %s\n' "${unexpected[@]:0:40}"
+    [[ ${#unexpected[@]} -le 40 ]] || echo "    ... and $((${#unexpected[@]} - 40)) more"
+fi
+
+forbidden=$(ldd "$LIB" 2>&1 | grep -E "$FORBIDDEN_DEPENDENCIES" || true)
+if [[ -n "$forbidden" ]]; then
+    fail "links the Swift runtime dynamically:"
+    sed 's/^[[:space:]]*/    /' <<< "$forbidden"
+fi
+
+cu_count=$(grep -c '^cu' <<< "$exported" || true)
+missing=()
+expected_count=0
+if [[ -f "$EXPORT_LIST" ]]; then
+    mapfile -t expected < <(grep -vE '^[[:space:]]*(#|$)' "$EXPORT_LIST" | awk '{ print $1 }' | sort -u)
+    expected_count=${#expected[@]}
+    mapfile -t missing < <(comm -23 <(printf '%s\n' "${expected[@]}") <(printf '%s\n' "$exported"))
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        fail "${#missing[@]} of $expected_count driver entry points in ${EXPORT_LIST#"$ROOT"/} are not exported:"
+        printf '    %s\n' "${missing[@]:0:40}"
+        [[ ${#missing[@]} -le 40 ]] || echo "    ... and $((${#missing[@]} - 40)) more"
+    fi
+else
+    fail "export list $EXPORT_LIST not found"
+fi
+
+dependencies=$(ldd "$LIB" 2>&1 | awk '$2 == "=>" { printf "%s ", $1 }' || true)
+echo "check-shim-symbols: $LIB"
+echo "    exported: $(wc -l <<< "$exported" | tr -d ' ') symbols, $cu_count cu*, $(grep -c '^xpu_' <<< "$exported" || true) xpu_*"
+echo "    driver entry points: $((expected_count - ${#missing[@]})) of $expected_count from the export list"
+echo "    depends on: ${dependencies:-nothing}"
+if [[ $failures -gt 0 ]]; then
+    echo "check-shim-symbols: FAILED ($failures problems)"
+    exit 1
+fi
+echo "check-shim-symbols: OK"
