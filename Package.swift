@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "xpu-remote-server", targets: ["xpu-remote-server"]),
         .executable(name: "xpu-run", targets: ["xpu-run"]),
         .executable(name: "xpu-codegen", targets: ["xpu-codegen"]),
+        .executable(name: "xpu-bench", targets: ["xpu-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -58,6 +59,16 @@ let package = Package(
             name: "XPURunCLI",
             dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // Placement of slices on devices across servers (the pool's policies). No IO.
+        .target(name: "XPUPlacement"),
+        // xpu-bench's subcommands, one per file.
+        .target(
+            name: "XPUBenchCLI",
+            dependencies: [
+                "XPUPlacement", "XPUPTX", "XPUProtocol", "XPUTransport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         // Reads proto/*.api and writes the generated codecs, shim exports and server dispatch.
         .target(name: "XPUCodegen"),
         .executableTarget(
@@ -66,9 +77,14 @@ let package = Package(
         ),
         .executableTarget(name: "xpu-run", dependencies: ["XPURunCLI"]),
         .executableTarget(name: "xpu-codegen", dependencies: ["XPUCodegen"]),
+        .executableTarget(
+            name: "xpu-bench",
+            dependencies: ["XPUBenchCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .testTarget(name: "XPUProtocolTests", dependencies: ["XPUProtocol", "XPUTransport", "XPUCodegen"]),
         .testTarget(name: "XPUPTXTests", dependencies: ["XPUPTX"]),
         .testTarget(name: "XPUSimTests", dependencies: ["XPUSim", "CXPUDriver"]),
         .testTarget(name: "XPUEndToEndTests", dependencies: ["XPUProtocol", "XPUTransport"]),
+        .testTarget(name: "XPUPlacementTests", dependencies: ["XPUPlacement"]),
     ]
 )

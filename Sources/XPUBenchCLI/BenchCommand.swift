@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `xpu-bench`: measurements of xpu-remote, each printed beside a baseline measured in the same run.
+public struct BenchCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "xpu-bench",
+        abstract: "Measure xpu-remote: every figure beside a baseline measured in the same run.",
+        subcommands: [PoolSimCommand.self, InterpreterCommand.self])
+
+    public init() {}
+}

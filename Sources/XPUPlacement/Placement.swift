@@ -1,0 +1,1 @@
+// Placeholder: the placement policies arrive with the pool issue.
