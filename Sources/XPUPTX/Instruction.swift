@@ -7,27 +7,60 @@ public enum Opcode: UInt8, Sendable {
     // Integer arithmetic (width and signedness from `type`).
     case mov, add, sub, mulLo, mulHi, mulWide, madLo, madHi, madWide, mul24Lo, mul24Hi, mad24Lo
     case div, rem, abs, neg, min, max, sad
-    case and, or, xor, not, cnot, shl, shr, popc, clz, brev, bfe, bfi
+    case and, or, xor, not, cnot, shl, shr, popc, clz, brev, bfe, bfi, bfind, prmt
     /// `mov` of `{a, b}` into one wider register, and the reverse.
     case pack, unpack
     // Floating point (precision from `type`).
     case fadd, fsub, fmul, ffma, fdiv, fabs, fneg, fmin, fmax, frcp, fsqrt, frsqrt
     case fsin, fcos, fex2, flg2, ftanh
     // Comparison and selection.
-    case setp, selp
+    case setp, selp, slct
     // Conversion.
     case cvt, cvtaToGeneric, cvtaFromGeneric
     // Memory.
     case ld, st, atom
+    /// Copies `c` bytes of local memory from offset `a` to offset `b` (raw numbers, not registers):
+    /// call arguments and results moving between caller and callee slots.
+    case copyLocal
     // Control.
-    case bra, ret, exit, barrier, trap, nop
+    case bra, exit, barrier, trap, nop
+    /// `d` = return address, jump to `offset`.
+    case call
+    /// Jump to the address in register `a` (the function's link register).
+    case ret
     case readClock
+    // Warp collectives: every lane of the warp that reaches one stops there, and the block runner
+    // executes it for those lanes together (see `WarpCollective`).
+    case shfl, vote, activemask, warpSync, redux, matchAny
+
+    /// Whether the lanes of a warp meet at this instruction.
+    public var isWarpCollective: Bool {
+        switch self {
+        case .shfl, .vote, .activemask, .warpSync, .redux, .matchAny: true
+        default: false
+        }
+    }
 }
 
 /// Comparison operators of `setp`.
 public enum CompareOp: UInt8, Sendable {
     case eq, ne, lt, le, gt, ge, lo, ls, hi, hs
     case equ, neu, ltu, leu, gtu, geu, num, nan
+}
+
+/// Modes of `shfl.sync`.
+public enum ShuffleMode: UInt8, Sendable {
+    case up, down, bfly, idx
+}
+
+/// Modes of `vote.sync`.
+public enum VoteMode: UInt8, Sendable {
+    case all, any, uni, ballot
+}
+
+/// Block-wide reductions of `bar.red` (mode of a `barrier` instruction; `none` for `bar.sync`).
+public enum BarrierReduction: UInt8, Sendable {
+    case none, popc, and, or
 }
 
 /// Rounding modifiers of `cvt` and floating-point instructions.
@@ -49,7 +82,8 @@ public struct Instruction: Sendable {
     /// CompareOp, Rounding or AtomicOp raw value, depending on the opcode.
     public var mode: UInt8 = 0
     /// setp's boolean combination (0 none, 1 and, 2 or, 3 xor); bit 2: the combining source is negated.
-    /// For cvt and float ops: 1 = `.sat`.
+    /// For cvt and float ops: 1 = `.sat`. For vote and bar.red: 1 = the predicate source is negated.
+    /// For bfind: 1 = `.shiftamt`.
     public var flags: UInt8 = 0
     public var space: StateSpace = .generic
     /// Vector width of ld/st/mov-pack (1, 2, 4); vector elements are in `Program.vectorOperands`.

@@ -3,7 +3,7 @@ public enum ScalarType: UInt8, Sendable, Hashable, CaseIterable {
     case b8, b16, b32, b64, b128
     case u8, u16, u32, u64
     case s8, s16, s32, s64
-    case f16, f16x2, bf16, f32, f64
+    case f16, f16x2, bf16, bf16x2, f32, f64
     case pred
 
     init?(suffix: Substring) {
@@ -24,6 +24,7 @@ public enum ScalarType: UInt8, Sendable, Hashable, CaseIterable {
         case "f16": self = .f16
         case "f16x2": self = .f16x2
         case "bf16": self = .bf16
+        case "bf16x2": self = .bf16x2
         case "f32": self = .f32
         case "f64": self = .f64
         case "pred": self = .pred
@@ -36,14 +37,16 @@ public enum ScalarType: UInt8, Sendable, Hashable, CaseIterable {
         switch self {
         case .b8, .u8, .s8, .pred: 1
         case .b16, .u16, .s16, .f16, .bf16: 2
-        case .b32, .u32, .s32, .f32, .f16x2: 4
+        case .b32, .u32, .s32, .f32, .f16x2, .bf16x2: 4
         case .b64, .u64, .s64, .f64: 8
         case .b128: 16
         }
     }
     public var bits: Int { size * 8 }
     public var isSigned: Bool { self == .s8 || self == .s16 || self == .s32 || self == .s64 }
-    public var isFloat: Bool { self == .f16 || self == .f32 || self == .f64 || self == .bf16 || self == .f16x2 }
+    public var isFloat: Bool {
+        self == .f16 || self == .f32 || self == .f64 || self == .bf16 || self == .f16x2 || self == .bf16x2
+    }
 }
 
 /// A PTX state space.

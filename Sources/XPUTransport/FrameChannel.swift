@@ -28,7 +28,8 @@ public final class FrameChannel: @unchecked Sendable {
         do {
             try Self.fill(&headerBytes, from: transport)
         } catch {
-            throw .transport(error)
+            guard error.code == .closedMidMessage else { throw .transport(error) }
+            throw .protocolViolation(ProtocolError(.truncated, "frame header cut short: \(error.message)"))
         }
         let header: FrameHeader
         do {
@@ -40,7 +41,8 @@ public final class FrameChannel: @unchecked Sendable {
         do {
             try Self.fill(&payload, from: transport)
         } catch {
-            throw .transport(error)
+            guard error.code == .closed || error.code == .closedMidMessage else { throw .transport(error) }
+            throw .protocolViolation(ProtocolError(.truncated, "frame of \(header.length) bytes cut short: \(error.message)"))
         }
         return (header, payload)
     }

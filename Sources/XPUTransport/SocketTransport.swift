@@ -39,7 +39,11 @@ public final class SocketTransport: Transport, @unchecked Sendable {
         var offset = 0
         while offset < buffer.count {
             let received = recv(descriptor, buffer.baseAddress! + offset, buffer.count - offset, 0)
-            if received == 0 { throw TransportError(.closed, "peer closed the connection") }
+            if received == 0 {
+                throw offset == 0
+                    ? TransportError(.closed, "peer closed the connection")
+                    : TransportError(.closedMidMessage, "peer closed the connection after \(offset) of \(buffer.count) bytes")
+            }
             if received < 0 {
                 if errno == EINTR { continue }
                 throw TransportError(errno == ECONNRESET ? .closed : .io, "recv: \(errorText())")
@@ -102,3 +106,10 @@ public final class SocketTransport: Transport, @unchecked Sendable {
 }
 
 func errorText() -> String { String(cString: strerror(errno)) }
+
+extension SocketTransport {
+    /// Ends only the sending direction: the peer reads end of stream, replies can still arrive.
+    public func shutdownWrite() {
+        _ = Glibc.shutdown(descriptor, Int32(SHUT_WR))
+    }
+}

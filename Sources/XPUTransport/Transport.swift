@@ -17,6 +17,8 @@ public struct TransportError: Error, Hashable, Sendable, CustomStringConvertible
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         let name: String
         public static let closed = Code(name: "closed by peer")
+        /// The peer closed the stream part-way through a message.
+        public static let closedMidMessage = Code(name: "closed by peer mid-message")
         public static let connectionFailed = Code(name: "connection failed")
         public static let io = Code(name: "I/O error")
         public static let badAddress = Code(name: "bad address")

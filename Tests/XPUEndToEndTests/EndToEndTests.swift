@@ -16,7 +16,7 @@ import Testing
 struct EndToEndTests {
     @Test(
         "Same output directly and through the server",
-        arguments: ["device_query", "memory", "streams_events", "vector_add", "error_paths", "meminfo"])
+        arguments: ["device_query", "memory", "streams_events", "vector_add", "error_paths", "meminfo", "threads"])
     func differential(program: String) throws {
         let harness = try Harness.get()
         let direct = try harness.runDirect(program)

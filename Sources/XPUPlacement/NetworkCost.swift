@@ -1,0 +1,31 @@
+/// The cost of reaching a GPU server from where the workload runs: a tie-breaker between
+/// otherwise equal placements, or a weight subtracted from the policy's score.
+public protocol NetworkCostModel: Sendable {
+    /// Cost of reaching `server` from the client at `origin` (a node name; `nil` when unknown).
+    /// 0 means local.
+    func cost(from origin: String?, to server: Node) -> Double
+}
+
+/// Every server is equally far: the trace replay, where clients have no location.
+public struct UniformNetworkCost: NetworkCostModel {
+    public init() {}
+    public func cost(from origin: String?, to server: Node) -> Double { 0 }
+}
+
+/// Costs read from a table of (client, server) pairs, as the directory measures them; pairs not
+/// in the table cost `unknown`, and a client on the server itself costs 0.
+public struct TableNetworkCost: NetworkCostModel {
+    public var costs: [String: [String: Double]]
+    public var unknown: Double
+
+    public init(costs: [String: [String: Double]], unknown: Double = 1) {
+        self.costs = costs
+        self.unknown = unknown
+    }
+
+    public func cost(from origin: String?, to server: Node) -> Double {
+        guard let origin else { return unknown }
+        if origin == server.name { return 0 }
+        return costs[origin]?[server.name] ?? unknown
+    }
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The project's test command (README): every check CI runs, in order, failing on the first error.
+#   1. generated code matches proto/ (codegen drift), the export list matches the wheel's cuda.h
+#   2. our C header agrees with NVIDIA's cuda.h (ABI check)
+#   3. release build into dist/, and the shim exports only API symbols with no Swift runtime
+#   4. the Swift test suites: codecs, codegen, PTX interpreter, simulated device, placement, and
+#      the end-to-end suites (C programs direct on libxpusim.so vs through shim -> TCP -> server)
+#   5. bounded fuzzing runs, when their scripts exist (XPU_FUZZ_SECONDS, default 30; 0 skips)
+# Needs: Swift 6.3, cc, python3 with the PyPI wheels nvidia-cuda-runtime and nvidia-cuda-nvcc
+# (.ci/run installs them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+python3 -c 'import nvidia.cu13' 2>/dev/null || {
+    echo "test.sh: the PyPI wheels nvidia-cuda-runtime and nvidia-cuda-nvcc are missing (pip install them; .ci/run does)" >&2
+    exit 1
+}
+
+step "generated code is up to date (scripts/codegen.sh --check)"
+scripts/codegen.sh --check
+python3 scripts/extract-cuda-exports.py --check
+
+step "our header agrees with cuda.h (Tests/ABI/check-abi.sh)"
+Tests/ABI/check-abi.sh
+
+step "release build into dist/ (scripts/build.sh)"
+scripts/build.sh
+
+step "the shim exports only the API and links no Swift runtime"
+scripts/check-shim-symbols.sh dist
+
+step "swift test"
+swift test --parallel --num-workers 2 2>&1 | tee .build/test-output.txt
+# --parallel prints XCTest's summary; Swift Testing's closing line is what CI reads.
+grep -E "^✔ Test run with [0-9]+ tests" .build/test-output.txt >/dev/null
+
+fuzz_seconds=${XPU_FUZZ_SECONDS:-30}
+if [ "$fuzz_seconds" != 0 ]; then
+    for fuzz in scripts/fuzz-*.sh; do
+        [ -e "$fuzz" ] || continue
+        step "bounded fuzzing: $fuzz ($fuzz_seconds s)"
+        "$fuzz" "$fuzz_seconds"
+    done
+fi
+
+step "all checks passed"
