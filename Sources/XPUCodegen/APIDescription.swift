@@ -70,6 +70,10 @@ public struct RemoteCall: Hashable, Sendable {
     public var aliases: [String]
     /// The shim calls a hand-written `Shim.completed<Symbol>` after success (client-side state).
     public var hook: Bool
+    /// Fire-and-forget: the shim validates what it can locally and sends without awaiting a reply.
+    public var isAsync: Bool = false
+    /// The answer never changes during a session: the shim keeps the first successful reply.
+    public var isCached: Bool = false
 }
 
 /// A field of a generated message type.

@@ -26,14 +26,24 @@ public enum APIParser {
                 let parameters = try parseParameters(parameterText, fail)
                 var aliases: [String] = []
                 var tailWords = tail.split(separator: " ").map(String.init)
-                let hook = tailWords.first == "hook"
-                if hook { tailWords.removeFirst() }
+                var options = Set<String>()
+                while let word = tailWords.first, ["hook", "async", "cached"].contains(word) {
+                    options.insert(word)
+                    tailWords.removeFirst()
+                }
                 if !tailWords.isEmpty {
-                    guard tailWords.first == "alias", tailWords.count > 1 else { throw fail("expected '[hook] [alias <symbol>...]'") }
+                    guard tailWords.first == "alias", tailWords.count > 1 else {
+                        throw fail("expected '[hook] [async] [cached] [alias <symbol>...]'")
+                    }
                     aliases = Array(tailWords.dropFirst())
                 }
-                api.remoteCalls.append(
-                    RemoteCall(id: id, symbol: symbol, parameters: parameters, aliases: aliases, hook: hook))
+                let call = RemoteCall(
+                    id: id, symbol: symbol, parameters: parameters, aliases: aliases, hook: options.contains("hook"),
+                    isAsync: options.contains("async"), isCached: options.contains("cached"))
+                if call.isAsync, parameters.contains(where: { $0.direction == .output }) {
+                    throw fail("an async call cannot have outputs")
+                }
+                api.remoteCalls.append(call)
             case "custom":
                 let (idText, signature) = rest.splitFirstWord()
                 guard let id = UInt16(idText) else { throw fail("expected a call id, got '\(idText)'") }

@@ -33,17 +33,77 @@ public enum ShimEmitter {
         let inputs = call.parameters.filter { $0.direction == .input }
         let arguments = inputs.map { "\($0.name): \(wireValue($0))" }.joined(separator: ", ")
         let type = SwiftNames.messageType(remote: call.symbol)
+        if call.isAsync {
+            // Fire-and-forget: what the server would refuse is refused here, so argument errors
+            // come back at the call as CUDA returns them.
+            out.line("    if let refusal = Shim.requireContext() { return refusal }")
+            for parameter in inputs { emitLocalCheck(&out, parameter) }
+            out.line("    let status = Shim.post(\(type)Request(\(arguments)))")
+            let bookkeeping = inputs.compactMap { bookkeepingStatement($0, prefix: "") }
+            if bookkeeping.isEmpty && !call.hook {
+                out.line("    return status")
+            } else {
+                out.line("    guard status == CUDA_SUCCESS else { return status }")
+                for statement in bookkeeping { out.line("    \(statement)") }
+                if call.hook { out.line("    Shim.completed\(type)(\(type)Request(\(arguments)))") }
+                out.line("    return status")
+            }
+            out.line("}")
+            return
+        }
         out.line("    let request = \(type)Request(\(arguments))")
         let outputs = call.parameters.filter { $0.direction == .output }
-        if outputs.isEmpty && !call.hook {
-            out.line("    return Shim.perform(request) { _ in }")
+        let cached = call.isCached ? ", cached: true" : ""
+        let bookkeeping = call.parameters.compactMap { bookkeepingStatement($0, prefix: $0.direction == .input ? "request." : "reply.") }
+        if outputs.isEmpty && !call.hook && bookkeeping.isEmpty {
+            out.line("    return Shim.perform(request\(cached)) { _ in }")
         } else {
-            out.line("    return Shim.perform(request) { reply in")
+            out.line("    return Shim.perform(request\(cached)) { reply in")
             for output in outputs { out.line("        \(store(output, in: call))") }
+            for statement in bookkeeping { out.line("        \(statement)") }
             if call.hook { out.line("        Shim.completed\(type)(request, reply)") }
             out.line("    }")
         }
         out.line("}")
+    }
+
+    /// The local check of a fire-and-forget call's input, if it has one.
+    private static func emitLocalCheck(_ out: inout GeneratedFile, _ parameter: Parameter) {
+        let name = parameter.name
+        if case .handle(let kind) = parameter.type {
+            out.line("    if let refusal = Shim.checkHandle(.\(kind.serverKind), \(name)) { return refusal }")
+        }
+        switch parameter.annotation {
+        case .range(let expression)?:
+            let parts = expression.split(separator: "*").map(String.init)
+            let elementSize = parts.count > 1 ? parts[1] : "1"
+            out.line(
+                "    if let refusal = Shim.checkRange(\(name), count: UInt64(truncatingIfNeeded: \(parts[0])), elementSize: \(elementSize)) { return refusal }")
+        case .free?:
+            out.line("    if let refusal = Shim.checkAllocationStart(\(name)) { return refusal }")
+        default:
+            break
+        }
+    }
+
+    /// What the shim records after a successful call, from an annotation (`prefix` is where the
+    /// value lives: `request.`/`reply.` in a sync call's closure, nothing for a local parameter).
+    private static func bookkeepingStatement(_ parameter: Parameter, prefix: String) -> String? {
+        let name = parameter.name
+        switch parameter.annotation {
+        case .alloc(let bytes)?:
+            return "Shim.recordAllocation(\(prefix)\(name), bytes: UInt64(truncatingIfNeeded: request.\(bytes)))"
+        case .global(let bytes)?:
+            return "Shim.recordGlobal(\(prefix)\(name), bytes: \(prefix)\(bytes))"
+        case .free?:
+            return "Shim.forgetAllocation(\(prefix)\(name))"
+        case .release?:
+            guard case .handle(let kind) = parameter.type else { return nil }
+            let id = prefix.isEmpty ? "Shim.wire(\(name))" : "\(prefix)\(name)"
+            return "Shim.forget(.\(kind.serverKind), \(id))"
+        default:
+            return nil
+        }
     }
 
     /// The wire value of an input parameter.

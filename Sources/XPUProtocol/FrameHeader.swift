@@ -80,3 +80,27 @@ extension FrameHeader {
         }
     }
 }
+
+extension WireWriter {
+    /// Appends a whole frame: the header with its length filled in, then the payload the body
+    /// writes. Frames queue back to back in one buffer and leave in one send.
+    @inlinable
+    public mutating func appendFrame(_ header: FrameHeader, payload body: (inout WireWriter) -> Void) {
+        let start = storage.count
+        header.encode(into: &self)
+        body(&self)
+        let length = UInt32(storage.count - start - FrameHeader.size)
+        withUnsafeBytes(of: length.littleEndian) { bytes in
+            for index in 0..<4 { storage[start + index] = bytes[index] }
+        }
+    }
+
+    /// Forgets the bytes written, keeping the capacity (the buffer is reused for the next batch).
+    @inlinable
+    public mutating func removeAll() {
+        storage.removeAll(keepingCapacity: true)
+    }
+
+    @inlinable
+    public var count: Int { storage.count }
+}

@@ -5,6 +5,8 @@ import XPUProtocol
 struct CallOutcome {
     var status: CUresult
     var payload: [UInt8]
+    /// Bulk data sent after `payload` straight from this buffer (a device-to-host chunk).
+    var bulk: [UInt8] = []
 
     static func failure(_ status: CUresult) -> CallOutcome { CallOutcome(status: status, payload: []) }
 }

@@ -112,13 +112,18 @@ final class Connection: @unchecked Sendable {
                 outcome = .failure(status)
                 latched = nil
             }
-            do {
-                try channel.send(
-                    FrameHeader(length: 0, call: header.call, flags: .reply, sequence: header.sequence, status: outcome.status.rawValue),
-                    payload: outcome.payload)
-            } catch {
-                throw .transport(error)
+            let reply = FrameHeader(
+                length: 0, call: header.call, flags: .reply, sequence: header.sequence, status: outcome.status.rawValue)
+            let sent: Result<Void, TransportError> = outcome.bulk.withUnsafeBytes { bulk in
+                Result { () throws(TransportError) in
+                    if bulk.isEmpty {
+                        try channel.send(reply, payload: outcome.payload)
+                    } else {
+                        try channel.send(reply, payload: outcome.payload, bulk: bulk)
+                    }
+                }
             }
+            if case .failure(let error) = sent { throw .transport(error) }
         }
     }
 }

@@ -26,6 +26,18 @@ struct HandleTable {
         return id
     }
 
+    /// Handles the client mints itself (streams, events) carry the top bit, so they never meet
+    /// the ids minted here.
+    static func isClientMinted(_ id: UInt64) -> Bool { id & (1 << 63) != 0 }
+
+    /// Registers an object under the id the client chose; false if that id is not the client's
+    /// to choose or already names something.
+    mutating func insert(_ kind: HandleKind, _ pointer: OpaquePointer, context: UInt64, clientID: UInt64) -> Bool {
+        guard Self.isClientMinted(clientID), entries[clientID] == nil else { return false }
+        entries[clientID] = Entry(kind: kind, pointer: pointer, context: context, module: 0)
+        return true
+    }
+
     func lookup(_ kind: HandleKind, _ id: UInt64) -> OpaquePointer? {
         guard let entry = entries[id], entry.kind == kind else { return nil }
         return entry.pointer

@@ -17,8 +17,23 @@ extension Session {
         case .primaryCtxRelease:
             let request = try decode(PrimaryCtxReleaseRequest.self, &reader)
             return perform { () throws(CallFailure) in
-                try releasePrimary(request.device)
-                return PrimaryCtxReleaseReply()
+                PrimaryCtxReleaseReply(destroyed: try releasePrimary(request.device) ? 1 : 0)
+            }
+        case .streamCreate:
+            let request = try decode(StreamCreateRequest.self, &reader)
+            return perform { () throws(CallFailure) in
+                var stream: CUstream?
+                try check(table.cuStreamCreate(&stream, request.flags))
+                try adopt(.stream, stream, clientID: request.stream)
+                return StreamCreateReply()
+            }
+        case .eventCreate:
+            let request = try decode(EventCreateRequest.self, &reader)
+            return perform { () throws(CallFailure) in
+                var event: CUevent?
+                try check(table.cuEventCreate(&event, request.flags))
+                try adopt(.event, event, clientID: request.event)
+                return EventCreateReply()
             }
         case .primaryCtxSetFlags:
             let request = try decode(PrimaryCtxSetFlagsRequest.self, &reader)
@@ -44,9 +59,28 @@ extension Session {
                 return PrimaryCtxResetReply()
             }
         case .memcpyHtoD:
-            let request = try decode(MemcpyHtoDRequest.self, &reader)
+            // Decoded in place: the data is used where it arrived, not copied into a message.
+            let destination: UInt64 = try reader.read()
+            let remainingBytes: UInt64 = try reader.read()
+            let stream: UInt64 = try reader.read()
+            let asynchronous: UInt8 = try reader.read()
+            let count = Int(try reader.read(UInt32.self))
+            guard count <= ProtocolLimits.maximumBulkBytes else {
+                throw ProtocolError(.tooLarge, "blob of \(count) bytes exceeds \(ProtocolLimits.maximumBulkBytes)")
+            }
+            guard reader.remaining == count else {
+                throw ProtocolError(reader.remaining < count ? .truncated : .malformed, "copy data of \(reader.remaining) bytes, \(count) announced")
+            }
+            let start = reader.offset
             return perform { () throws(CallFailure) in
-                try copyToDevice(request)
+                let copied: Result<Void, CallFailure> = reader.bytes.withUnsafeBytes { payload in
+                    Result { () throws(CallFailure) in
+                        try copyToDevice(
+                            destination: destination, data: UnsafeRawBufferPointer(rebasing: payload[start...]),
+                            remainingBytes: remainingBytes, stream: stream, asynchronous: asynchronous != 0)
+                    }
+                }
+                try copied.get()
                 return MemcpyHtoDReply()
             }
         case .memcpyDtoH:
@@ -54,7 +88,15 @@ extension Session {
             guard request.count <= UInt64(ProtocolLimits.maximumBulkBytes) else {
                 throw ProtocolError(.tooLarge, "device-to-host chunk of \(request.count) bytes")
             }
-            return perform { () throws(CallFailure) in MemcpyDtoHReply(data: try copyToHost(request)) }
+            do {
+                let data = try copyToHost(request)
+                // The reply is `bytes data`: its u32 count, then the data sent from where it lies.
+                var prefix = WireWriter(capacity: 4)
+                prefix.write(UInt32(data.count))
+                return CallOutcome(status: CUDA_SUCCESS, payload: prefix.bytes, bulk: data)
+            } catch {
+                return .failure(error.status)
+            }
         case .pointerGetAttribute:
             let request = try decode(PointerGetAttributeRequest.self, &reader)
             return perform { () throws(CallFailure) in PointerGetAttributeReply(value: try pointerAttribute(request)) }
@@ -100,7 +142,18 @@ extension Session {
         return primary.context
     }
 
-    private func releasePrimary(_ device: Int32) throws(CallFailure) {
+    /// Registers a stream or event the driver just created under the id the client minted; an id
+    /// that is not the client's to choose destroys the object again.
+    private func adopt(_ kind: HandleKind, _ pointer: OpaquePointer?, clientID: UInt64) throws(CallFailure) {
+        guard let pointer else { throw CallFailure(CUDA_ERROR_UNKNOWN) }
+        guard handles.insert(kind, pointer, context: currentContext, clientID: clientID) else {
+            _ = kind == .stream ? table.cuStreamDestroy_v2(pointer) : table.cuEventDestroy_v2(pointer)
+            throw CallFailure(CUDA_ERROR_INVALID_VALUE)
+        }
+    }
+
+    /// Returns whether the context was destroyed (its count reached zero).
+    private func releasePrimary(_ device: Int32) throws(CallFailure) -> Bool {
         try checkDevice(device)
         guard var primary = primaryContexts[device], primary.references > 0 else {
             throw CallFailure(CUDA_ERROR_INVALID_CONTEXT)
@@ -110,7 +163,9 @@ extension Session {
         if primary.references == 0 {
             destroyContext(primary.context)
             primaryContexts[device]?.context = 0
+            return true
         }
+        return false
     }
 
     private func destroyContext(_ id: UInt64) {
@@ -124,23 +179,19 @@ extension Session {
         release(.context, id)
     }
 
-    private func copyToDevice(_ request: MemcpyHtoDRequest) throws(CallFailure) {
-        guard UInt64(request.data.count) <= request.remainingBytes else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
-        try checkRange(request.destination, count: request.remainingBytes, elementSize: 1)
-        let count = request.data.count
-        if request.asynchronous != 0 {
-            let stream = try handle(.stream, request.stream)
-            try check(
-                request.data.withUnsafeBytes { bytes in
-                    let status = table.cuMemcpyHtoDAsync_v2(request.destination, bytes.baseAddress, count, stream)
-                    // The staging buffer dies with this call: finish the copy first (protocol version 1).
-                    return status == CUDA_SUCCESS ? table.cuStreamSynchronize(stream) : status
-                })
+    private func copyToDevice(
+        destination: UInt64, data: UnsafeRawBufferPointer, remainingBytes: UInt64, stream streamID: UInt64, asynchronous: Bool
+    ) throws(CallFailure) {
+        guard UInt64(data.count) <= remainingBytes else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
+        try checkRange(destination, count: remainingBytes, elementSize: 1)
+        if asynchronous {
+            let stream = try handle(.stream, streamID)
+            try check(table.cuMemcpyHtoDAsync_v2(destination, data.baseAddress, data.count, stream))
+            // The data lives in the received frame, which is gone after this call: finish the
+            // copy first (protocol version 1).
+            try check(table.cuStreamSynchronize(stream))
         } else {
-            try check(
-                request.data.withUnsafeBytes { bytes in
-                    table.cuMemcpyHtoD_v2(request.destination, bytes.baseAddress, count)
-                })
+            try check(table.cuMemcpyHtoD_v2(destination, data.baseAddress, data.count))
         }
     }
 
@@ -207,9 +258,16 @@ extension Session {
                 parameters.append(KernelParameter(offset: UInt32(offset), size: UInt32(size)))
                 index += 1
             }
+            var maxThreads: Int32 = 0
+            var staticShared: Int32 = 0
+            try check(table.cuFuncGetAttribute(&maxThreads, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, function))
+            try check(table.cuFuncGetAttribute(&staticShared, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, function))
             let functionID = register(.function, function, module: moduleID)
             kernelLayouts[functionID] = parameters
-            kernels.append(Kernel(function: functionID, name: name.map { String(cString: $0) } ?? "", parameters: parameters))
+            kernels.append(
+                Kernel(
+                    function: functionID, name: name.map { String(cString: $0) } ?? "", parameters: parameters,
+                    maxThreadsPerBlock: UInt32(clamping: maxThreads), staticSharedBytes: UInt32(clamping: staticShared)))
         }
         return ModuleLoadReply(module: moduleID, kernels: kernels)
     }

@@ -20,7 +20,7 @@ import XPUProtocol
 
 @c @implementation public func cuCtxPushCurrent_v2(_ ctx: CUcontext?) -> CUresult {
     let id = Shim.wire(ctx)
-    guard id != 0, isLive(id) else { return initializedOr(CUDA_ERROR_INVALID_CONTEXT) }
+    guard id != 0, Shim.checkHandle(.context, ctx) == nil else { return initializedOr(CUDA_ERROR_INVALID_CONTEXT) }
     return xpu_context_push(id) == 1 ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY
 }
 
@@ -35,7 +35,7 @@ import XPUProtocol
 @c @implementation public func cuCtxSetCurrent(_ ctx: CUcontext?) -> CUresult {
     guard isInitialized() else { return CUDA_ERROR_NOT_INITIALIZED }
     let id = Shim.wire(ctx)
-    guard id == 0 || isLive(id) else { return CUDA_ERROR_INVALID_CONTEXT }
+    guard id == 0 || Shim.checkHandle(.context, ctx) == nil else { return CUDA_ERROR_INVALID_CONTEXT }
     xpu_context_set_current(id)
     return CUDA_SUCCESS
 }
@@ -53,13 +53,16 @@ import XPUProtocol
 @c @implementation public func cuDevicePrimaryCtxRetain(_ pctx: UnsafeMutablePointer<CUcontext?>?, _ dev: CUdevice) -> CUresult {
     guard let pctx else { return CUDA_ERROR_INVALID_VALUE }
     return Shim.perform(PrimaryCtxRetainRequest(device: dev)) { reply in
-        Lane.shared.locked { lane in lane.liveContexts.insert(reply.context) }
+        Shim.remember(context: reply.context, device: dev)
+        Lane.shared.locked { lane in lane.primaryContexts[dev] = reply.context }
         pctx.pointee = CUcontext(bitPattern: UInt(reply.context))
     }
 }
 
 @c @implementation public func cuDevicePrimaryCtxRelease_v2(_ dev: CUdevice) -> CUresult {
-    Shim.perform(PrimaryCtxReleaseRequest(device: dev)) { _ in }
+    Shim.perform(PrimaryCtxReleaseRequest(device: dev)) { reply in
+        if reply.destroyed != 0 { forgetPrimary(dev) }
+    }
 }
 
 @c @implementation public func cuDevicePrimaryCtxSetFlags_v2(_ dev: CUdevice, _ flags: UInt32) -> CUresult {
@@ -77,15 +80,17 @@ import XPUProtocol
 }
 
 @c @implementation public func cuDevicePrimaryCtxReset_v2(_ dev: CUdevice) -> CUresult {
-    Shim.perform(PrimaryCtxResetRequest(device: dev)) { _ in }
+    Shim.perform(PrimaryCtxResetRequest(device: dev)) { _ in forgetPrimary(dev) }
+}
+
+/// The server destroyed the session's primary context of `device`: forget it and what it held.
+private func forgetPrimary(_ device: CUdevice) {
+    let id = Lane.shared.locked { lane in lane.primaryContexts.removeValue(forKey: device) }
+    if let id { Shim.forget(.context, id) }
 }
 
 private func isInitialized() -> Bool {
     Lane.shared.locked { lane in (try? lane.channel()) != nil }
-}
-
-private func isLive(_ context: UInt64) -> Bool {
-    Lane.shared.locked { lane in lane.liveContexts.contains(context) }
 }
 
 /// `status`, unless the driver is not initialized (which CUDA reports first).

@@ -4,6 +4,7 @@ import Glibc
 import CXPUDriver
 import CXPUShimSupport
 import XPUProtocol
+import XPUTransport
 
 // Host memory from cuMemAllocHost stays on the client: the server never reads it directly, so
 // page-locking it here would buy nothing. The shim remembers it for cuPointerGetAttribute.
@@ -77,22 +78,39 @@ private func copyToDevice(
 ) -> CUresult {
     guard count > 0 else { return requireInitialized() ?? CUDA_SUCCESS }
     guard let source else { return CUDA_ERROR_INVALID_VALUE }
-    let chunk = ProtocolLimits.copyChunkBytes
-    var frames: [(call: CallID, payload: [UInt8], noReply: Bool)] = []
-    var offset = 0
-    while offset < count {
-        let length = min(chunk, count - offset)
-        let request = MemcpyHtoDRequest(
-            destination: destination &+ UInt64(offset), remainingBytes: UInt64(count - offset), stream: stream,
-            asynchronous: asynchronous ? 1 : 0,
-            data: Array(UnsafeRawBufferPointer(start: source + offset, count: length)))
-        offset += length
-        frames.append((CallID.memcpyHtoD, request.encoded, offset < count))
+    // An asynchronous copy is fire-and-forget: its argument errors are found here.
+    let fireAndForget = asynchronous && !Lane.strict
+    if fireAndForget {
+        if let refusal = Shim.requireContext() { return refusal }
+        if let refusal = Shim.checkRange(destination, count: UInt64(count), elementSize: 1) { return refusal }
+        if let refusal = Shim.checkHandle(.stream, stream) { return refusal }
     }
+    let chunk = ProtocolLimits.copyChunkBytes
     do {
         return try Lane.shared.locked { lane throws(ShimFailure) in
-            _ = try lane.channel()
-            return try lane.exchange(frames)[0].0
+            let channel = try lane.channel()
+            try lane.flush()
+            let context = xpu_context_current()
+            var offset = 0
+            while offset < count {
+                let length = min(chunk, count - offset)
+                let last = offset + length == count
+                lane.sequence &+= 1
+                let prefix = MemcpyHtoDRequest.framePrefix(
+                    sequence: lane.sequence, flags: fireAndForget || !last ? .noReply : [], context: context,
+                    destination: destination &+ UInt64(offset), remainingBytes: UInt64(count - offset), stream: stream,
+                    asynchronous: asynchronous, dataCount: length)
+                // The data goes from the application's memory to the socket, copied by no one else.
+                let sent: Result<Void, TransportError> = prefix.withUnsafeBytes { prefix in
+                    Result { () throws(TransportError) in
+                        try channel.transport.send(parts: [prefix, UnsafeRawBufferPointer(start: source + offset, count: length)])
+                    }
+                }
+                if case .failure(let error) = sent { throw ShimFailure.lost(lane, "connection to the server lost: \(error)") }
+                offset += length
+            }
+            if fireAndForget { return CUDA_SUCCESS }
+            return try lane.awaitReply(lane.sequence).0
         }
     } catch {
         return error.status
@@ -105,35 +123,41 @@ private func copyToHost(
     guard count > 0 else { return requireInitialized() ?? CUDA_SUCCESS }
     guard let destination else { return CUDA_ERROR_INVALID_VALUE }
     let chunk = ProtocolLimits.copyChunkBytes
-    var frames: [(call: CallID, payload: [UInt8], noReply: Bool)] = []
-    var offset = 0
-    while offset < count {
-        let length = min(chunk, count - offset)
-        let request = MemcpyDtoHRequest(
-            source: source &+ UInt64(offset), count: UInt64(length), remainingBytes: UInt64(count - offset),
-            stream: stream, asynchronous: asynchronous ? 1 : 0)
-        frames.append((CallID.memcpyDtoH, request.encoded, false))
-        offset += length
-    }
-    let replies: [(CUresult, [UInt8])]
     do {
-        replies = try Lane.shared.locked { lane throws(ShimFailure) in
-            _ = try lane.channel()
-            return try lane.exchange(frames)
+        return try Lane.shared.locked { lane throws(ShimFailure) in
+            let channel = try lane.channel()
+            // Every chunk is requested before the first reply is read (pipelined).
+            var sequences: [UInt32] = []
+            var offset = 0
+            let context = xpu_context_current()
+            while offset < count {
+                let length = min(chunk, count - offset)
+                lane.sequence &+= 1
+                sequences.append(lane.sequence)
+                let request = MemcpyDtoHRequest(
+                    source: source &+ UInt64(offset), count: UInt64(length), remainingBytes: UInt64(count - offset),
+                    stream: stream, asynchronous: asynchronous ? 1 : 0)
+                lane.pending.appendFrame(
+                    FrameHeader(length: 0, call: CallID.memcpyDtoH.rawValue, sequence: lane.sequence, context: context)
+                ) { writer in request.encode(into: &writer) }
+                offset += length
+            }
+            try lane.flush()
+            // Each reply's data lands directly in the application's buffer.
+            var status = CUDA_SUCCESS
+            offset = 0
+            for sequence in sequences {
+                let length = min(chunk, count - offset)
+                let target = UnsafeMutableRawBufferPointer(start: destination + offset, count: length)
+                let chunkStatus = try lane.awaitBulkReply(sequence, into: target, channel: channel)
+                if status == CUDA_SUCCESS { status = chunkStatus }
+                offset += length
+            }
+            return status
         }
     } catch {
         return error.status
     }
-    offset = 0
-    for (status, payload) in replies {
-        guard status == CUDA_SUCCESS else { return status }
-        guard let reply = try? MemcpyDtoHReply(decoding: payload), reply.data.count == min(chunk, count - offset) else {
-            return Lane.shared.locked { lane in ShimFailure.lost(lane, "malformed device-to-host reply").status }
-        }
-        reply.data.withUnsafeBytes { (destination + offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        offset += reply.data.count
-    }
-    return CUDA_SUCCESS
 }
 
 @c @implementation public func cuPointerGetAttribute(

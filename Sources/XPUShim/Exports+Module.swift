@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CXPUDriver
+import CXPUShimSupport
 import XPUProtocol
 
 // A module-load reply carries every kernel's name and parameter layout: cuModuleGetFunction and
@@ -16,15 +17,19 @@ import XPUProtocol
         return CUDA_ERROR_NOT_SUPPORTED
     }
     let request = ModuleLoadRequest(image: Array(UnsafeRawBufferPointer(start: image, count: size)))
+    let context = xpu_context_current()
     return Shim.perform(request) { reply in
         Lane.shared.locked { lane in
             var functions: [UInt64] = []
             for kernel in reply.kernels {
                 lane.kernels[kernel.function] = KernelInfo(
-                    module: reply.module, name: strdup(kernel.name), parameters: kernel.parameters)
+                    module: reply.module, name: strdup(kernel.name), parameters: kernel.parameters,
+                    maxThreadsPerBlock: kernel.maxThreadsPerBlock, staticSharedBytes: kernel.staticSharedBytes)
+                lane.handles.insert(.function, kernel.function, context: context)
                 functions.append(kernel.function)
             }
             lane.moduleKernels[reply.module] = functions
+            lane.handles.insert(.module, reply.module, context: context)
         }
         module.pointee = CUmodule(bitPattern: UInt(reply.module))
     }
@@ -107,18 +112,34 @@ import XPUProtocol
     _ blockDimX: UInt32, _ blockDimY: UInt32, _ blockDimZ: UInt32, _ sharedMemBytes: UInt32, _ hStream: CUstream?,
     _ kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
 ) -> CUresult {
-    if let refusal = requireInitialized() { return refusal }
+    // A launch is fire-and-forget: everything the driver checks at the call is checked here.
+    if let refusal = Shim.requireContext() { return refusal }
+    let context = xpu_context_current()
     let function = Shim.wire(f)
-    guard let kernel = Lane.shared.locked({ lane in lane.kernels[function] }) else { return CUDA_ERROR_INVALID_HANDLE }
+    let stream = Shim.wire(hStream)
+    let found = Lane.shared.locked { lane -> (KernelInfo, Bool, Int32)? in
+        guard let kernel = lane.kernels[function], lane.handles.context(of: .function, function) == context else { return nil }
+        let streamInContext = stream <= 2 || lane.handles.context(of: .stream, stream) == context
+        return (kernel, streamInContext, lane.contextDevices[context] ?? 0)
+    }
+    guard let (kernel, streamInContext, device) = found, streamInContext else { return CUDA_ERROR_INVALID_HANDLE }
+    let limits: LaunchLimits
+    switch LaunchLimits.of(device: device) {
+    case .success(let known): limits = known
+    case .failure(let failure): return failure.status
+    }
+    guard limits.admit(grid: (gridDimX, gridDimY, gridDimZ), block: (blockDimX, blockDimY, blockDimZ),
+        sharedMemBytes: sharedMemBytes, kernel: kernel)
+    else { return CUDA_ERROR_INVALID_VALUE }
     let parameters: [UInt8]
     switch KernelArguments.pack(kernel, kernelParams: kernelParams, extra: extra) {
     case .success(let block): parameters = block
     case .failure(let failure): return failure.status
     }
-    let request = LaunchKernelRequest(
-        function: function, gridX: gridDimX, gridY: gridDimY, gridZ: gridDimZ, blockX: blockDimX, blockY: blockDimY,
-        blockZ: blockDimZ, sharedMemBytes: sharedMemBytes, stream: Shim.wire(hStream), parameters: parameters)
-    return Shim.perform(request) { _ in }
+    return Shim.post(
+        LaunchKernelRequest(
+            function: function, gridX: gridDimX, gridY: gridDimY, gridZ: gridDimZ, blockX: blockDimX, blockY: blockDimY,
+            blockZ: blockDimZ, sharedMemBytes: sharedMemBytes, stream: stream, parameters: parameters))
 }
 
 @c @implementation public func cuLaunchKernel_ptsz(
@@ -190,5 +211,46 @@ enum ModuleImage {
             size = strlen(image.assumingMemoryBound(to: CChar.self)) + 1
         }
         return size <= ProtocolLimits.maximumBulkBytes ? size : nil
+    }
+}
+
+/// A device's launch limits, read once per device (device attributes never change).
+struct LaunchLimits {
+    var maxThreadsPerBlock: UInt32
+    var block: (UInt32, UInt32, UInt32)
+    var grid: (UInt32, UInt32, UInt32)
+    var sharedBytesPerBlock: UInt32
+
+    /// Guarded by the lane lock.
+    nonisolated(unsafe) static var known: [Int32: LaunchLimits] = [:]
+
+    static func of(device: Int32) -> Result<LaunchLimits, ShimFailure> {
+        if let limits = Lane.shared.locked({ _ in known[device] }) { return .success(limits) }
+        let attributes: [CUdevice_attribute] = [
+            CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y,
+            CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y,
+            CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+        ]
+        var values: [UInt32] = []
+        for attribute in attributes {
+            var value: Int32 = 0
+            let status = cuDeviceGetAttribute(&value, attribute, device)
+            guard status == CUDA_SUCCESS else { return .failure(ShimFailure(status)) }
+            values.append(UInt32(clamping: value))
+        }
+        let limits = LaunchLimits(
+            maxThreadsPerBlock: values[0], block: (values[1], values[2], values[3]), grid: (values[4], values[5], values[6]),
+            sharedBytesPerBlock: values[7])
+        Lane.shared.locked { _ in known[device] = limits }
+        return .success(limits)
+    }
+
+    func admit(grid: (UInt32, UInt32, UInt32), block: (UInt32, UInt32, UInt32), sharedMemBytes: UInt32, kernel: KernelInfo) -> Bool {
+        let threads = UInt64(block.0) * UInt64(block.1) * UInt64(block.2)
+        return grid.0 >= 1 && grid.1 >= 1 && grid.2 >= 1 && block.0 >= 1 && block.1 >= 1 && block.2 >= 1
+            && grid.0 <= self.grid.0 && grid.1 <= self.grid.1 && grid.2 <= self.grid.2
+            && block.0 <= self.block.0 && block.1 <= self.block.1 && block.2 <= self.block.2
+            && threads <= UInt64(min(maxThreadsPerBlock, kernel.maxThreadsPerBlock))
+            && UInt64(kernel.staticSharedBytes) + UInt64(sharedMemBytes) <= UInt64(sharedBytesPerBlock)
     }
 }

@@ -10,6 +10,10 @@ import XPUTransport
 ///
 /// One lane per process for now: calls from all threads are serialized by the lane lock (a C
 /// mutex, held across fork so a child never inherits it locked). Every field is guarded by it.
+///
+/// Fire-and-forget frames queue in `pending` and leave together: with the next call that waits
+/// for a reply, when the queue passes `flushBytes`, or when the flusher finds them older than
+/// `flushDelay` (so work starts even if the program makes no further call).
 final class Lane: @unchecked Sendable {
     enum Connection {
         /// cuInit has not succeeded in this process (or this is a forked child that has not called it).
@@ -19,20 +23,44 @@ final class Lane: @unchecked Sendable {
         case lost(CUresult)
     }
 
+    static let flushBytes = 256 << 10
+    static let flushDelayNanoseconds: UInt64 = 1_000_000
+    /// `XPU_STRICT_SYNC=1`: every call waits for its reply (debugging; errors surface at the call).
+    static let strict = getenv("XPU_STRICT_SYNC").map { String(cString: $0) == "1" } ?? false
+
     var connection = Connection.uninitialized
     /// cuInit succeeded on this connection. (cuDriverGetVersion may open the connection earlier.)
     var initialized = false
     /// The server driver's version, from the handshake.
     var driverVersion: Int32 = 0
     var sequence: UInt32 = 0
+    /// Encoded fire-and-forget frames not sent yet, and when the oldest was queued.
+    var pending = WireWriter(capacity: flushBytes + (64 << 10))
+    var pendingSince: UInt64 = 0
+    var flusherGeneration: UInt64?
     /// Kernels by function handle, from module-load replies.
     var kernels: [UInt64: KernelInfo] = [:]
     /// Function handles of each module, in the server's enumeration order.
     var moduleKernels: [UInt64: [UInt64]] = [:]
-    /// Contexts this session created or retained and has not destroyed.
-    var liveContexts: Set<UInt64> = []
+    /// Handles this session holds, with the context each belongs to (for local validation).
+    var handles = HandleSets()
+    /// The device of each context, and the session's primary context of each device.
+    var contextDevices: [UInt64: Int32] = [:]
+    var primaryContexts: [Int32: UInt64] = [:]
+    /// Device memory of this session, as the server tracks it.
+    var memory = AllocationMap()
+    /// Replies to `cached` calls, by call and encoded request.
+    var cache: [CacheKey: [UInt8]] = [:]
+    /// Handles the shim mints itself (streams, events): the top bit keeps them apart from the
+    /// server's.
+    var nextClientHandle: UInt64 = 1 << 63
     /// Host allocations from cuMemAllocHost: base address → size.
     var hostAllocations: [UInt: Int] = [:]
+
+    struct CacheKey: Hashable {
+        var call: UInt16
+        var request: [UInt8]
+    }
 
     static let shared = Lane()
 
@@ -89,13 +117,49 @@ final class Lane: @unchecked Sendable {
     func forgetSession() {
         connection = .uninitialized
         initialized = false
+        pending.removeAll()
         kernels = [:]
         moduleKernels = [:]
-        liveContexts = []
+        handles = HandleSets()
+        contextDevices = [:]
+        primaryContexts = [:]
+        memory = AllocationMap()
+        cache = [:]
     }
 
-    /// Sends requests and collects the replies of those that want one, in order. Lock held.
-    /// Fire-and-forget frames (`noReply`) get no answer; a failure among them is latched by the
+    func mintHandle() -> UInt64 {
+        nextClientHandle += 1
+        return nextClientHandle
+    }
+
+    /// Queues a fire-and-forget request (lock held); in strict mode it waits for the reply instead.
+    func post<R: CallRequest>(_ request: R) throws(ShimFailure) -> CUresult {
+        if Self.strict { return try exchange([(R.call, request.encoded, false)])[0].0 }
+        let context = xpu_context_current()
+        if pending.count == 0 { pendingSince = monotonicNanoseconds() }
+        sequence &+= 1
+        pending.appendFrame(
+            FrameHeader(length: 0, call: R.call.rawValue, flags: .noReply, sequence: sequence, context: context)
+        ) { writer in request.encode(into: &writer) }
+        if pending.count >= Self.flushBytes { try flush() }
+        startFlusher()
+        return CUDA_SUCCESS
+    }
+
+    /// Sends everything queued. Lock held.
+    func flush() throws(ShimFailure) {
+        guard pending.count > 0 else { return }
+        let channel = try openChannel()
+        do {
+            try channel.sendRaw(pending.bytes)
+        } catch {
+            throw ShimFailure.lost(self, "connection to the server lost: \(error)")
+        }
+        pending.removeAll()
+    }
+
+    /// Sends requests (after whatever is queued) and collects the replies of those that want
+    /// one, in order. Lock held. A failure among fire-and-forget frames is latched by the
     /// server and returned in the next reply.
     func exchange(_ frames: [(call: CallID, payload: [UInt8], noReply: Bool)]) throws(ShimFailure) -> [(CUresult, [UInt8])] {
         let channel = try openChannel()
@@ -106,13 +170,10 @@ final class Lane: @unchecked Sendable {
             let header = FrameHeader(
                 length: 0, call: frame.call.rawValue, flags: frame.noReply ? [.noReply] : [], sequence: sequence,
                 context: context)
-            do {
-                try channel.send(header, payload: frame.payload)
-            } catch {
-                throw ShimFailure.lost(self, "connection to the server lost: \(error)")
-            }
+            pending.appendFrame(header) { writer in writer.writeFixed(frame.payload) }
             if !frame.noReply { expected.append(sequence) }
         }
+        try flush()
         var replies: [(CUresult, [UInt8])] = []
         for sequence in expected {
             let (header, payload) = try receive(channel)
@@ -124,6 +185,49 @@ final class Lane: @unchecked Sendable {
         return replies
     }
 
+    /// Reads the reply to `sequence` (the next one due). Lock held.
+    func awaitReply(_ sequence: UInt32) throws(ShimFailure) -> (CUresult, [UInt8]) {
+        let (header, payload) = try receive(try openChannel())
+        guard header.flags.contains(.reply), header.sequence == sequence else {
+            throw ShimFailure.lost(self, "reply \(header.sequence) out of sequence (expected \(sequence))")
+        }
+        return (CUresult(rawValue: header.status), payload)
+    }
+
+    /// Reads a bulk reply (u32 count, then the data) straight into `target`, which must be
+    /// exactly the size the reply carries. Lock held.
+    func awaitBulkReply(_ sequence: UInt32, into target: UnsafeMutableRawBufferPointer, channel: FrameChannel) throws(ShimFailure) -> CUresult {
+        do {
+            let header = try channel.receiveHeader()
+            guard header.flags.contains(.reply), header.sequence == sequence else {
+                throw ShimFailure.lost(self, "reply \(header.sequence) out of sequence (expected \(sequence))")
+            }
+            guard header.status == CUDA_SUCCESS.rawValue else {
+                // A failed chunk carries no data; skip whatever payload there is.
+                let discard = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(header.length), alignment: 1)
+                defer { discard.deallocate() }
+                try channel.receivePayload(into: discard)
+                return CUresult(rawValue: header.status)
+            }
+            guard Int(header.length) == 4 + target.count else {
+                throw ShimFailure.lost(self, "device-to-host reply of \(header.length) bytes for \(target.count)")
+            }
+            let countBytes = UnsafeMutableRawBufferPointer.allocate(byteCount: 4, alignment: 4)
+            defer { countBytes.deallocate() }
+            try channel.receivePayload(into: countBytes)
+            let count = UInt32(littleEndian: countBytes.load(as: UInt32.self))
+            guard Int(count) == target.count else {
+                throw ShimFailure.lost(self, "device-to-host reply carries \(count) bytes for \(target.count)")
+            }
+            try channel.receivePayload(into: target)
+            return CUDA_SUCCESS
+        } catch let failure as ShimFailure {
+            throw failure
+        } catch {
+            throw ShimFailure.lost(self, "connection to the server lost: \(error)")
+        }
+    }
+
     private func receive(_ channel: FrameChannel) throws(ShimFailure) -> (FrameHeader, [UInt8]) {
         do {
             return try channel.receive()
@@ -131,14 +235,72 @@ final class Lane: @unchecked Sendable {
             throw ShimFailure.lost(self, "connection to the server lost: \(error)")
         }
     }
+
+    /// Starts the thread that sends queued frames that have waited `flushDelay` (once per process).
+    private func startFlusher() {
+        let generation = xpu_fork_generation()
+        guard flusherGeneration != generation else { return }
+        flusherGeneration = generation
+        var thread = pthread_t()
+        _ = pthread_create(&thread, nil, { _ in
+            Lane.shared.runFlusher()
+            return nil
+        }, nil)
+        pthread_detach(thread)
+    }
+
+    private func runFlusher() {
+        let generation = xpu_fork_generation()
+        while true {
+            usleep(UInt32(Self.flushDelayNanoseconds / 2000))
+            let keepGoing: Bool = locked { lane in
+                guard lane.flusherGeneration == generation else { return false }
+                if lane.pending.count > 0, monotonicNanoseconds() - lane.pendingSince >= Self.flushDelayNanoseconds {
+                    _ = try? lane.flush()
+                }
+                return true
+            }
+            if !keepGoing { return }
+        }
+    }
 }
 
-/// Client-side knowledge of a kernel: enough to marshal `kernelParams` with no round trip.
+/// The handles a session holds, by kind, each with the context it belongs to.
+struct HandleSets {
+    enum Kind: Hashable { case context, stream, event, module, function }
+
+    private var owners: [Kind: [UInt64: UInt64]] = [:]
+
+    mutating func insert(_ kind: Kind, _ id: UInt64, context: UInt64) {
+        owners[kind, default: [:]][id] = context
+    }
+
+    mutating func remove(_ kind: Kind, _ id: UInt64) {
+        owners[kind]?[id] = nil
+        if kind == .context {
+            // A destroyed context takes its objects with it.
+            for other in owners.keys { owners[other] = owners[other]?.filter { $0.value != id } }
+        }
+    }
+
+    func context(of kind: Kind, _ id: UInt64) -> UInt64? {
+        owners[kind]?[id]
+    }
+
+    func contains(_ kind: Kind, _ id: UInt64) -> Bool {
+        owners[kind]?[id] != nil
+    }
+}
+
+/// Client-side knowledge of a kernel: enough to marshal `kernelParams` and check a launch with
+/// no round trip.
 struct KernelInfo {
     var module: UInt64
     /// The name as a C string that lives as long as the module (cuFuncGetName returns it).
     var name: UnsafeMutablePointer<CChar>
     var parameters: [KernelParameter]
+    var maxThreadsPerBlock: UInt32
+    var staticSharedBytes: UInt32
 
     /// Bytes of the packed parameter block.
     var parameterBytes: Int {
@@ -160,4 +322,10 @@ struct ShimFailure: Error {
         lane.connection = .lost(CUDA_ERROR_DEVICE_UNAVAILABLE)
         return ShimFailure(CUDA_ERROR_DEVICE_UNAVAILABLE)
     }
+}
+
+func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }

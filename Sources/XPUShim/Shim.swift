@@ -4,19 +4,24 @@ import Glibc
 import CXPUDriver
 import CXPUShimSupport
 import XPUProtocol
-import XPUTransport
 
-/// What the exports (generated and hand-written) share: one round trip, handle conversion, and
-/// the client-side effects of calls that change the shim's own state.
+/// What the exports (generated and hand-written) share: round trips and fire-and-forget posts,
+/// handle conversion, local validation, and the client-side effects of calls.
 enum Shim {
     /// Sends `request`, waits for its reply, and on success hands the decoded reply to `onSuccess`
-    /// (outside the lane lock, so it may take the lock itself).
-    static func perform<R: CallRequest>(_ request: R, _ onSuccess: (R.Reply) -> Void) -> CUresult {
+    /// (outside the lane lock, so it may take the lock itself). A `cached` call is answered from
+    /// the first successful reply to the same request.
+    static func perform<R: CallRequest>(_ request: R, cached: Bool = false, _ onSuccess: (R.Reply) -> Void) -> CUresult {
         let outcome: (CUresult, [UInt8])
         do {
             outcome = try Lane.shared.locked { lane throws(ShimFailure) in
                 _ = try lane.channel()
-                return try lane.exchange([(R.call, request.encoded, false)])[0]
+                let encoded = request.encoded
+                let key = Lane.CacheKey(call: R.call.rawValue, request: encoded)
+                if cached, let reply = lane.cache[key] { return (CUDA_SUCCESS, reply) }
+                let result = try lane.exchange([(R.call, encoded, false)])[0]
+                if cached, result.0 == CUDA_SUCCESS { lane.cache[key] = result.1 }
+                return result
             }
         } catch {
             return error.status
@@ -30,7 +35,20 @@ enum Shim {
         }
     }
 
-    /// A handle as it travels: the session-local id the server minted (0 for NULL).
+    /// Queues a fire-and-forget request. Its arguments were checked locally; a failure on the
+    /// server comes back with the next reply, as CUDA reports asynchronous errors.
+    static func post<R: CallRequest>(_ request: R) -> CUresult {
+        do {
+            return try Lane.shared.locked { lane throws(ShimFailure) in
+                _ = try lane.channel()
+                return try lane.post(request)
+            }
+        } catch {
+            return error.status
+        }
+    }
+
+    /// A handle as it travels: the session-local id (0 for NULL).
     static func wire(_ handle: OpaquePointer?) -> UInt64 {
         UInt64(UInt(bitPattern: handle))
     }
@@ -49,23 +67,91 @@ enum Shim {
         destination[utf8.count] = 0
     }
 
+    // Local checks before a fire-and-forget call, mirroring the server's (and the driver's).
+
+    /// CUDA_ERROR_NOT_INITIALIZED before cuInit, CUDA_ERROR_INVALID_CONTEXT without a current context.
+    static func requireContext() -> CUresult? {
+        if let refusal = Lane.shared.locked({ lane in lane.refusal() }) { return refusal }
+        return xpu_context_current() == 0 ? CUDA_ERROR_INVALID_CONTEXT : nil
+    }
+
+    static func checkHandle(_ kind: HandleSets.Kind, _ handle: OpaquePointer?) -> CUresult? {
+        checkHandle(kind, wire(handle))
+    }
+
+    static func checkHandle(_ kind: HandleSets.Kind, _ id: UInt64) -> CUresult? {
+        if kind == .stream, id <= 2 { return nil }  // NULL, legacy and per-thread default streams
+        let known = Lane.shared.locked { lane in lane.handles.contains(kind, id) }
+        if known { return nil }
+        return kind == .context ? CUDA_ERROR_INVALID_CONTEXT : CUDA_ERROR_INVALID_HANDLE
+    }
+
+    static func checkRange(_ start: CUdeviceptr, count: UInt64, elementSize: UInt64) -> CUresult? {
+        let (length, overflow) = count.multipliedReportingOverflow(by: elementSize)
+        guard !overflow else { return CUDA_ERROR_INVALID_VALUE }
+        guard length > 0 else { return nil }
+        let inside = Lane.shared.locked { lane in lane.memory.contains(start: start, length: length) }
+        return inside ? nil : CUDA_ERROR_INVALID_VALUE
+    }
+
+    static func checkAllocationStart(_ start: CUdeviceptr) -> CUresult? {
+        let allocation = Lane.shared.locked { lane in lane.memory.allocation(startingAt: start) }
+        guard let allocation, !allocation.isGlobal else { return CUDA_ERROR_INVALID_VALUE }
+        return nil
+    }
+
+    // Bookkeeping of what the session holds (annotations in proto/cuda-driver.api).
+
+    static func recordAllocation(_ start: CUdeviceptr, bytes: UInt64) {
+        let context = xpu_context_current()
+        Lane.shared.locked { lane in
+            lane.memory.insert(.init(start: start, bytes: bytes, context: context, isGlobal: false))
+        }
+    }
+
+    static func recordGlobal(_ start: CUdeviceptr, bytes: UInt64) {
+        let context = xpu_context_current()
+        Lane.shared.locked { lane in lane.memory.insert(.init(start: start, bytes: bytes, context: context, isGlobal: true)) }
+    }
+
+    static func forgetAllocation(_ start: CUdeviceptr) {
+        Lane.shared.locked { lane in lane.memory.remove(startingAt: start) }
+    }
+
+    static func forget(_ kind: HandleSets.Kind, _ id: UInt64) {
+        Lane.shared.locked { lane in
+            lane.handles.remove(kind, id)
+            if kind == .context {
+                lane.memory.removeAll(ownedBy: id)
+                lane.contextDevices[id] = nil
+            }
+        }
+    }
+
+    static func remember(context id: UInt64, device: Int32) {
+        Lane.shared.locked { lane in
+            lane.handles.insert(.context, id, context: id)
+            lane.contextDevices[id] = device
+        }
+    }
+
     // Hooks of remote calls that also change client-side state (`hook` in proto/cuda-driver.api).
 
     /// cuCtxCreate makes the new context current on the calling thread.
     static func completedCuCtxCreate_v2(_ request: CuCtxCreate_v2Request, _ reply: CuCtxCreate_v2Reply) {
-        Lane.shared.locked { lane in lane.liveContexts.insert(reply.pctx) }
+        remember(context: reply.pctx, device: request.dev)
         _ = xpu_context_push(reply.pctx)
     }
 
     static func completedCuCtxDestroy_v2(_ request: CuCtxDestroy_v2Request, _ reply: CuCtxDestroy_v2Reply) {
-        Lane.shared.locked { lane in lane.liveContexts.remove(request.ctx) }
         xpu_context_forget(request.ctx)
     }
 
-    static func completedCuModuleUnload(_ request: CuModuleUnloadRequest, _ reply: CuModuleUnloadReply) {
+    static func completedCuModuleUnload(_ request: CuModuleUnloadRequest) {
         Lane.shared.locked { lane in
             for function in lane.moduleKernels.removeValue(forKey: request.hmod) ?? [] {
                 if let kernel = lane.kernels.removeValue(forKey: function) { free(kernel.name) }
+                lane.handles.remove(.function, function)
             }
         }
     }

@@ -75,3 +75,51 @@ public enum FrameError: Error, Hashable, Sendable, CustomStringConvertible {
         }
     }
 }
+
+extension FrameChannel {
+    /// Sends bytes that already hold whole encoded frames (a batch queued by the shim).
+    public func sendRaw(_ bytes: [UInt8]) throws(TransportError) {
+        try Self.send(bytes, over: transport)
+    }
+}
+
+extension FrameChannel {
+    /// Sends a frame whose payload is `payload` followed by `bulk`, read straight from memory the
+    /// caller owns (copy data, a device-to-host reply) with no intermediate copy.
+    public func send(_ header: FrameHeader, payload: [UInt8], bulk: UnsafeRawBufferPointer) throws(TransportError) {
+        var header = header
+        header.length = UInt32(payload.count + bulk.count)
+        let prefix = header.encoded + payload
+        let result: Result<Void, TransportError> = prefix.withUnsafeBytes { prefix in
+            Result { () throws(TransportError) in try transport.send(parts: [prefix, bulk]) }
+        }
+        try result.get()
+    }
+
+    /// Reads just a frame's header; the caller then reads exactly `length` payload bytes with
+    /// `receivePayload(into:)` (to land bulk data where it belongs without a copy).
+    public func receiveHeader() throws(FrameError) -> FrameHeader {
+        var headerBytes = [UInt8](repeating: 0, count: FrameHeader.size)
+        do {
+            try Self.fill(&headerBytes, from: transport)
+        } catch {
+            guard error.code == .closedMidMessage else { throw .transport(error) }
+            throw .protocolViolation(ProtocolError(.truncated, "frame header cut short: \(error.message)"))
+        }
+        do {
+            return try FrameHeader(decoding: headerBytes)
+        } catch {
+            throw .protocolViolation(error)
+        }
+    }
+
+    public func receivePayload(into buffer: UnsafeMutableRawBufferPointer) throws(FrameError) {
+        guard buffer.count > 0 else { return }
+        do {
+            try transport.receive(into: buffer)
+        } catch {
+            guard error.code == .closed || error.code == .closedMidMessage else { throw .transport(error) }
+            throw .protocolViolation(ProtocolError(.truncated, "payload cut short: \(error.message)"))
+        }
+    }
+}

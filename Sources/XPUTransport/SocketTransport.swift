@@ -35,6 +35,33 @@ public final class SocketTransport: Transport, @unchecked Sendable {
         }
     }
 
+    public func send(parts: [UnsafeRawBufferPointer]) throws(TransportError) {
+        var vectors = parts.filter { $0.count > 0 }.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
+        var first = 0
+        while first < vectors.count {
+            let sent = vectors[first...].withUnsafeMutableBufferPointer { remaining -> Int in
+                var message = msghdr()
+                message.msg_iov = remaining.baseAddress
+                message.msg_iovlen = min(remaining.count, 1024)  // IOV_MAX on Linux
+                return sendmsg(descriptor, &message, Int32(MSG_NOSIGNAL))
+            }
+            if sent < 0 {
+                if errno == EINTR { continue }
+                throw TransportError(errno == EPIPE || errno == ECONNRESET ? .closed : .io, "sendmsg: \(errorText())")
+            }
+            // Skip what went out; a partly sent buffer continues from where it stopped.
+            var left = sent
+            while first < vectors.count, left >= vectors[first].iov_len {
+                left -= vectors[first].iov_len
+                first += 1
+            }
+            if left > 0 {
+                vectors[first].iov_base += left
+                vectors[first].iov_len -= left
+            }
+        }
+    }
+
     public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) {
         var offset = 0
         while offset < buffer.count {

@@ -6,6 +6,9 @@
 public protocol Transport: AnyObject, Sendable {
     /// Writes all of `bytes`, or throws.
     func send(_ bytes: UnsafeRawBufferPointer) throws(TransportError)
+    /// Writes several buffers as one stream, in order (a frame's header and its bulk data straight
+    /// from the caller's memory, without first copying them together).
+    func send(parts: [UnsafeRawBufferPointer]) throws(TransportError)
     /// Fills all of `buffer`, or throws (`.closed` when the peer ends the stream first).
     func receive(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError)
     /// Ends the stream in both directions; pending and later calls fail. Idempotent.
@@ -34,4 +37,10 @@ public struct TransportError: Error, Hashable, Sendable, CustomStringConvertible
     }
 
     public var description: String { "\(code): \(message)" }
+}
+
+extension Transport {
+    public func send(parts: [UnsafeRawBufferPointer]) throws(TransportError) {
+        for part in parts where part.count > 0 { try send(part) }
+    }
 }

@@ -58,14 +58,15 @@ struct GoldenVectorTests {
             call: .memcpyHtoD, flags: .noReply, sequence: 5, context: 0x1000,
             MemcpyHtoDRequest(destination: 0x7F00_0000_0000, remainingBytes: 8, stream: 0x1001, asynchronous: 1, data: [1, 2, 3, 4])),
         vector(
-            "moduleLoad-reply", "module 0x1002 with kernel vadd(ptr, ptr, ptr, int) at function 0x1003", call: .moduleLoad,
+            "moduleLoad-reply", "module 0x1002 with kernel vadd(ptr, ptr, ptr, int) at function 0x1003, up to 1024 threads, no static shared memory", call: .moduleLoad,
             flags: .reply, sequence: 6,
             ModuleLoadReply(
                 module: 0x1002,
                 kernels: [
                     Kernel(
                         function: 0x1003, name: "vadd",
-                        parameters: [.init(offset: 0, size: 8), .init(offset: 8, size: 8), .init(offset: 16, size: 8), .init(offset: 24, size: 4)])
+                        parameters: [.init(offset: 0, size: 8), .init(offset: 8, size: 8), .init(offset: 16, size: 8), .init(offset: 24, size: 4)],
+                        maxThreadsPerBlock: 1024, staticSharedBytes: 0)
                 ])),
         vector(
             "launchKernel-request", "launch 0x1003 on a 4x1x1 grid of 256x1x1 blocks, default stream, 28 parameter bytes",
@@ -117,4 +118,21 @@ struct GoldenVectorTests {
     }
 
     struct VectorError: Error { var token: String }
+}
+
+@Suite("Bulk frames")
+struct BulkFrameTests {
+    @Test("a copy frame sent as prefix plus data is byte for byte the encoded request")
+    func prefixMatchesEncoding() throws {
+        let data: [UInt8] = Array(0..<100)
+        let request = MemcpyHtoDRequest(destination: 0x7F00_0000_0000, remainingBytes: 300, stream: 5, asynchronous: 1, data: data)
+        var whole = WireWriter()
+        whole.appendFrame(FrameHeader(length: 0, call: CallID.memcpyHtoD.rawValue, flags: .noReply, sequence: 9, context: 3)) {
+            request.encode(into: &$0)
+        }
+        let prefix = MemcpyHtoDRequest.framePrefix(
+            sequence: 9, flags: .noReply, context: 3, destination: 0x7F00_0000_0000, remainingBytes: 300, stream: 5,
+            asynchronous: true, dataCount: data.count)
+        #expect(prefix + data == whole.bytes)
+    }
 }

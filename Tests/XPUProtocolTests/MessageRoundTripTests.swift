@@ -18,8 +18,9 @@ struct MessageRoundTripTests {
         ModuleLoadReply(
             module: 0x1003,
             kernels: [
-                Kernel(function: 0x1004, name: "vadd", parameters: [.init(offset: 0, size: 8), .init(offset: 8, size: 8), .init(offset: 24, size: 4)]),
-                Kernel(function: 0x1005, name: "empty", parameters: []),
+                Kernel(function: 0x1004, name: "vadd", parameters: [.init(offset: 0, size: 8), .init(offset: 8, size: 8), .init(offset: 24, size: 4)],
+                    maxThreadsPerBlock: 1024, staticSharedBytes: 0),
+                Kernel(function: 0x1005, name: "empty", parameters: [], maxThreadsPerBlock: 256, staticSharedBytes: 4096),
             ]),
         LaunchKernelRequest(
             function: 0x1004, gridX: 4, gridY: 1, gridZ: 1, blockX: 256, blockY: 1, blockZ: 1, sharedMemBytes: 0, stream: 0,

@@ -33,11 +33,11 @@ public enum CallID: UInt16, Hashable, Sendable, CaseIterable {
     case cuMemsetD8Async = 39
     case cuMemsetD32Async = 40
     case pointerGetAttribute = 41
-    case cuStreamCreate = 50
+    case streamCreate = 50
     case cuStreamDestroy_v2 = 51
     case cuStreamSynchronize = 52
     case cuStreamQuery = 53
-    case cuEventCreate = 60
+    case eventCreate = 60
     case cuEventRecord = 61
     case cuEventSynchronize = 62
     case cuEventQuery = 63
@@ -74,11 +74,15 @@ public struct Kernel: WireMessage, Hashable {
     public var function: UInt64
     public var name: String
     public var parameters: [KernelParameter]
+    public var maxThreadsPerBlock: UInt32
+    public var staticSharedBytes: UInt32
 
-    public init(function: UInt64, name: String, parameters: [KernelParameter]) {
+    public init(function: UInt64, name: String, parameters: [KernelParameter], maxThreadsPerBlock: UInt32, staticSharedBytes: UInt32) {
         self.function = function
         self.name = name
         self.parameters = parameters
+        self.maxThreadsPerBlock = maxThreadsPerBlock
+        self.staticSharedBytes = staticSharedBytes
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -88,6 +92,8 @@ public struct Kernel: WireMessage, Hashable {
         for element in parameters {
             element.encode(into: &writer)
         }
+        writer.write(maxThreadsPerBlock)
+        writer.write(staticSharedBytes)
     }
 
     public init(from reader: inout WireReader) throws(ProtocolError) {
@@ -106,6 +112,8 @@ public struct Kernel: WireMessage, Hashable {
             parametersElements.append(element)
         }
         parameters = parametersElements
+        maxThreadsPerBlock = try reader.read()
+        staticSharedBytes = try reader.read()
     }
 }
 
@@ -837,41 +845,6 @@ public struct CuMemsetD32AsyncRequest: CallRequest, Hashable {
     }
 }
 
-// cuStreamCreate
-public struct CuStreamCreateReply: WireMessage, Hashable {
-    public var phStream: UInt64
-
-    public init(phStream: UInt64) {
-        self.phStream = phStream
-    }
-
-    public func encode(into writer: inout WireWriter) {
-        writer.write(phStream)
-    }
-
-    public init(from reader: inout WireReader) throws(ProtocolError) {
-        phStream = try reader.read()
-    }
-}
-
-public struct CuStreamCreateRequest: CallRequest, Hashable {
-    public typealias Reply = CuStreamCreateReply
-    public static var call: CallID { .cuStreamCreate }
-    public var Flags: UInt32
-
-    public init(Flags: UInt32) {
-        self.Flags = Flags
-    }
-
-    public func encode(into writer: inout WireWriter) {
-        writer.write(Flags)
-    }
-
-    public init(from reader: inout WireReader) throws(ProtocolError) {
-        Flags = try reader.read()
-    }
-}
-
 // cuStreamDestroy_v2
 public struct CuStreamDestroy_v2Reply: WireMessage, Hashable {
 
@@ -962,41 +935,6 @@ public struct CuStreamQueryRequest: CallRequest, Hashable {
 
     public init(from reader: inout WireReader) throws(ProtocolError) {
         hStream = try reader.read()
-    }
-}
-
-// cuEventCreate
-public struct CuEventCreateReply: WireMessage, Hashable {
-    public var phEvent: UInt64
-
-    public init(phEvent: UInt64) {
-        self.phEvent = phEvent
-    }
-
-    public func encode(into writer: inout WireWriter) {
-        writer.write(phEvent)
-    }
-
-    public init(from reader: inout WireReader) throws(ProtocolError) {
-        phEvent = try reader.read()
-    }
-}
-
-public struct CuEventCreateRequest: CallRequest, Hashable {
-    public typealias Reply = CuEventCreateReply
-    public static var call: CallID { .cuEventCreate }
-    public var Flags: UInt32
-
-    public init(Flags: UInt32) {
-        self.Flags = Flags
-    }
-
-    public func encode(into writer: inout WireWriter) {
-        writer.write(Flags)
-    }
-
-    public init(from reader: inout WireReader) throws(ProtocolError) {
-        Flags = try reader.read()
     }
 }
 
@@ -1348,14 +1286,18 @@ public struct PrimaryCtxRetainRequest: CallRequest, Hashable {
 
 // PrimaryCtxRelease
 public struct PrimaryCtxReleaseReply: WireMessage, Hashable {
+    public var destroyed: UInt8
 
-    public init() {
+    public init(destroyed: UInt8) {
+        self.destroyed = destroyed
     }
 
     public func encode(into writer: inout WireWriter) {
+        writer.write(destroyed)
     }
 
     public init(from reader: inout WireReader) throws(ProtocolError) {
+        destroyed = try reader.read()
     }
 }
 
@@ -1616,6 +1558,76 @@ public struct PointerGetAttributeRequest: CallRequest, Hashable {
     public init(from reader: inout WireReader) throws(ProtocolError) {
         attribute = try reader.read()
         pointer = try reader.read()
+    }
+}
+
+// StreamCreate
+public struct StreamCreateReply: WireMessage, Hashable {
+
+    public init() {
+    }
+
+    public func encode(into writer: inout WireWriter) {
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+    }
+}
+
+public struct StreamCreateRequest: CallRequest, Hashable {
+    public typealias Reply = StreamCreateReply
+    public static var call: CallID { .streamCreate }
+    public var stream: UInt64
+    public var flags: UInt32
+
+    public init(stream: UInt64, flags: UInt32) {
+        self.stream = stream
+        self.flags = flags
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(stream)
+        writer.write(flags)
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+        stream = try reader.read()
+        flags = try reader.read()
+    }
+}
+
+// EventCreate
+public struct EventCreateReply: WireMessage, Hashable {
+
+    public init() {
+    }
+
+    public func encode(into writer: inout WireWriter) {
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+    }
+}
+
+public struct EventCreateRequest: CallRequest, Hashable {
+    public typealias Reply = EventCreateReply
+    public static var call: CallID { .eventCreate }
+    public var event: UInt64
+    public var flags: UInt32
+
+    public init(event: UInt64, flags: UInt32) {
+        self.event = event
+        self.flags = flags
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(event)
+        writer.write(flags)
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+        event = try reader.read()
+        flags = try reader.read()
     }
 }
 

@@ -177,14 +177,6 @@ extension Session {
                 try check(driver.cuMemsetD32Async(request.dstDevice, request.ui, Int(truncatingIfNeeded: request.N), hStream))
                 return CuMemsetD32AsyncReply()
             }
-        case .cuStreamCreate:
-            let request = try CuStreamCreateRequest(from: &reader)
-            try reader.expectEnd()
-            return perform { () throws(CallFailure) in
-                var phStream: CUstream? = nil
-                try check(driver.cuStreamCreate(&phStream, request.Flags))
-                return CuStreamCreateReply(phStream: register(.stream, phStream))
-            }
         case .cuStreamDestroy_v2:
             let request = try CuStreamDestroy_v2Request(from: &reader)
             try reader.expectEnd()
@@ -209,14 +201,6 @@ extension Session {
                 let hStream: CUstream? = try handle(.stream, request.hStream)
                 try check(driver.cuStreamQuery(hStream))
                 return CuStreamQueryReply()
-            }
-        case .cuEventCreate:
-            let request = try CuEventCreateRequest(from: &reader)
-            try reader.expectEnd()
-            return perform { () throws(CallFailure) in
-                var phEvent: CUevent? = nil
-                try check(driver.cuEventCreate(&phEvent, request.Flags))
-                return CuEventCreateReply(phEvent: register(.event, phEvent))
             }
         case .cuEventRecord:
             let request = try CuEventRecordRequest(from: &reader)

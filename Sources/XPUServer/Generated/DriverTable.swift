@@ -25,11 +25,9 @@ struct DriverTable: @unchecked Sendable {
     let cuMemsetD32_v2: @convention(c) (CUdeviceptr, UInt32, Int) -> CUresult
     let cuMemsetD8Async: @convention(c) (CUdeviceptr, UInt8, Int, CUstream?) -> CUresult
     let cuMemsetD32Async: @convention(c) (CUdeviceptr, UInt32, Int, CUstream?) -> CUresult
-    let cuStreamCreate: @convention(c) (UnsafeMutablePointer<CUstream?>?, UInt32) -> CUresult
     let cuStreamDestroy_v2: @convention(c) (CUstream?) -> CUresult
     let cuStreamSynchronize: @convention(c) (CUstream?) -> CUresult
     let cuStreamQuery: @convention(c) (CUstream?) -> CUresult
-    let cuEventCreate: @convention(c) (UnsafeMutablePointer<CUevent?>?, UInt32) -> CUresult
     let cuEventRecord: @convention(c) (CUevent?, CUstream?) -> CUresult
     let cuEventSynchronize: @convention(c) (CUevent?) -> CUresult
     let cuEventQuery: @convention(c) (CUevent?) -> CUresult
@@ -45,6 +43,8 @@ struct DriverTable: @unchecked Sendable {
     let cuMemcpyDtoH_v2: @convention(c) (UnsafeMutableRawPointer?, CUdeviceptr, Int) -> CUresult
     let cuMemcpyDtoHAsync_v2: @convention(c) (UnsafeMutableRawPointer?, CUdeviceptr, Int, CUstream?) -> CUresult
     let cuModuleLoadData: @convention(c) (UnsafeMutablePointer<CUmodule?>?, UnsafeRawPointer?) -> CUresult
+    let cuStreamCreate: @convention(c) (UnsafeMutablePointer<CUstream?>?, UInt32) -> CUresult
+    let cuEventCreate: @convention(c) (UnsafeMutablePointer<CUevent?>?, UInt32) -> CUresult
     let cuModuleGetFunctionCount: @convention(c) (UnsafeMutablePointer<UInt32>?, CUmodule?) -> CUresult
     let cuModuleEnumerateFunctions: @convention(c) (UnsafeMutablePointer<CUfunction?>?, UInt32, CUmodule?) -> CUresult
     let cuFuncGetName: @convention(c) (UnsafeMutablePointer<UnsafePointer<CChar>?>?, CUfunction?) -> CUresult
@@ -82,11 +82,9 @@ struct DriverTable: @unchecked Sendable {
         let cuMemsetD32_v2 = load("cuMemsetD32_v2", (@convention(c) (CUdeviceptr, UInt32, Int) -> CUresult).self)
         let cuMemsetD8Async = load("cuMemsetD8Async", (@convention(c) (CUdeviceptr, UInt8, Int, CUstream?) -> CUresult).self)
         let cuMemsetD32Async = load("cuMemsetD32Async", (@convention(c) (CUdeviceptr, UInt32, Int, CUstream?) -> CUresult).self)
-        let cuStreamCreate = load("cuStreamCreate", (@convention(c) (UnsafeMutablePointer<CUstream?>?, UInt32) -> CUresult).self)
         let cuStreamDestroy_v2 = load("cuStreamDestroy_v2", (@convention(c) (CUstream?) -> CUresult).self)
         let cuStreamSynchronize = load("cuStreamSynchronize", (@convention(c) (CUstream?) -> CUresult).self)
         let cuStreamQuery = load("cuStreamQuery", (@convention(c) (CUstream?) -> CUresult).self)
-        let cuEventCreate = load("cuEventCreate", (@convention(c) (UnsafeMutablePointer<CUevent?>?, UInt32) -> CUresult).self)
         let cuEventRecord = load("cuEventRecord", (@convention(c) (CUevent?, CUstream?) -> CUresult).self)
         let cuEventSynchronize = load("cuEventSynchronize", (@convention(c) (CUevent?) -> CUresult).self)
         let cuEventQuery = load("cuEventQuery", (@convention(c) (CUevent?) -> CUresult).self)
@@ -102,6 +100,8 @@ struct DriverTable: @unchecked Sendable {
         let cuMemcpyDtoH_v2 = load("cuMemcpyDtoH_v2", (@convention(c) (UnsafeMutableRawPointer?, CUdeviceptr, Int) -> CUresult).self)
         let cuMemcpyDtoHAsync_v2 = load("cuMemcpyDtoHAsync_v2", (@convention(c) (UnsafeMutableRawPointer?, CUdeviceptr, Int, CUstream?) -> CUresult).self)
         let cuModuleLoadData = load("cuModuleLoadData", (@convention(c) (UnsafeMutablePointer<CUmodule?>?, UnsafeRawPointer?) -> CUresult).self)
+        let cuStreamCreate = load("cuStreamCreate", (@convention(c) (UnsafeMutablePointer<CUstream?>?, UInt32) -> CUresult).self)
+        let cuEventCreate = load("cuEventCreate", (@convention(c) (UnsafeMutablePointer<CUevent?>?, UInt32) -> CUresult).self)
         let cuModuleGetFunctionCount = load("cuModuleGetFunctionCount", (@convention(c) (UnsafeMutablePointer<UInt32>?, CUmodule?) -> CUresult).self)
         let cuModuleEnumerateFunctions = load("cuModuleEnumerateFunctions", (@convention(c) (UnsafeMutablePointer<CUfunction?>?, UInt32, CUmodule?) -> CUresult).self)
         let cuFuncGetName = load("cuFuncGetName", (@convention(c) (UnsafeMutablePointer<UnsafePointer<CChar>?>?, CUfunction?) -> CUresult).self)
@@ -129,11 +129,9 @@ struct DriverTable: @unchecked Sendable {
         self.cuMemsetD32_v2 = cuMemsetD32_v2!
         self.cuMemsetD8Async = cuMemsetD8Async!
         self.cuMemsetD32Async = cuMemsetD32Async!
-        self.cuStreamCreate = cuStreamCreate!
         self.cuStreamDestroy_v2 = cuStreamDestroy_v2!
         self.cuStreamSynchronize = cuStreamSynchronize!
         self.cuStreamQuery = cuStreamQuery!
-        self.cuEventCreate = cuEventCreate!
         self.cuEventRecord = cuEventRecord!
         self.cuEventSynchronize = cuEventSynchronize!
         self.cuEventQuery = cuEventQuery!
@@ -149,6 +147,8 @@ struct DriverTable: @unchecked Sendable {
         self.cuMemcpyDtoH_v2 = cuMemcpyDtoH_v2!
         self.cuMemcpyDtoHAsync_v2 = cuMemcpyDtoHAsync_v2!
         self.cuModuleLoadData = cuModuleLoadData!
+        self.cuStreamCreate = cuStreamCreate!
+        self.cuEventCreate = cuEventCreate!
         self.cuModuleGetFunctionCount = cuModuleGetFunctionCount!
         self.cuModuleEnumerateFunctions = cuModuleEnumerateFunctions!
         self.cuFuncGetName = cuFuncGetName!

@@ -7,7 +7,7 @@ import XPUProtocol
 @c @implementation public func cuDeviceGet(_ device: UnsafeMutablePointer<CUdevice>?, _ ordinal: Int32) -> CUresult {
     guard let device else { return CUDA_ERROR_INVALID_VALUE }
     let request = CuDeviceGetRequest(ordinal: ordinal)
-    return Shim.perform(request) { reply in
+    return Shim.perform(request, cached: true) { reply in
         device.pointee = reply.device
     }
 }
@@ -15,7 +15,7 @@ import XPUProtocol
 @c @implementation public func cuDeviceGetCount(_ count: UnsafeMutablePointer<Int32>?) -> CUresult {
     guard let count else { return CUDA_ERROR_INVALID_VALUE }
     let request = CuDeviceGetCountRequest()
-    return Shim.perform(request) { reply in
+    return Shim.perform(request, cached: true) { reply in
         count.pointee = reply.count
     }
 }
@@ -23,7 +23,7 @@ import XPUProtocol
 @c @implementation public func cuDeviceGetName(_ name: UnsafeMutablePointer<CChar>?, _ len: Int32, _ dev: CUdevice) -> CUresult {
     guard let name else { return CUDA_ERROR_INVALID_VALUE }
     let request = CuDeviceGetNameRequest(len: len, dev: dev)
-    return Shim.perform(request) { reply in
+    return Shim.perform(request, cached: true) { reply in
         Shim.store(string: reply.name, to: name, capacity: len)
     }
 }
@@ -31,7 +31,7 @@ import XPUProtocol
 @c @implementation public func cuDeviceGetUuid_v2(_ uuid: UnsafeMutablePointer<CUuuid>?, _ dev: CUdevice) -> CUresult {
     guard let uuid else { return CUDA_ERROR_INVALID_VALUE }
     let request = CuDeviceGetUuid_v2Request(dev: dev)
-    return Shim.perform(request) { reply in
+    return Shim.perform(request, cached: true) { reply in
         Shim.store(uuid: reply.uuid, to: uuid)
     }
 }
@@ -43,7 +43,7 @@ import XPUProtocol
 @c @implementation public func cuDeviceTotalMem_v2(_ bytes: UnsafeMutablePointer<Int>?, _ dev: CUdevice) -> CUresult {
     guard let bytes else { return CUDA_ERROR_INVALID_VALUE }
     let request = CuDeviceTotalMem_v2Request(dev: dev)
-    return Shim.perform(request) { reply in
+    return Shim.perform(request, cached: true) { reply in
         bytes.pointee = Int(truncatingIfNeeded: reply.bytes)
     }
 }
@@ -51,7 +51,7 @@ import XPUProtocol
 @c @implementation public func cuDeviceGetAttribute(_ pi: UnsafeMutablePointer<Int32>?, _ attrib: CUdevice_attribute, _ dev: CUdevice) -> CUresult {
     guard let pi else { return CUDA_ERROR_INVALID_VALUE }
     let request = CuDeviceGetAttributeRequest(attrib: UInt32(truncatingIfNeeded: attrib.rawValue), dev: dev)
-    return Shim.perform(request) { reply in
+    return Shim.perform(request, cached: true) { reply in
         pi.pointee = reply.pi
     }
 }
@@ -59,7 +59,7 @@ import XPUProtocol
 @c @implementation public func cuDeviceComputeCapability(_ major: UnsafeMutablePointer<Int32>?, _ minor: UnsafeMutablePointer<Int32>?, _ dev: CUdevice) -> CUresult {
     guard let major, let minor else { return CUDA_ERROR_INVALID_VALUE }
     let request = CuDeviceComputeCapabilityRequest(dev: dev)
-    return Shim.perform(request) { reply in
+    return Shim.perform(request, cached: true) { reply in
         major.pointee = reply.major
         minor.pointee = reply.minor
     }
@@ -77,6 +77,7 @@ import XPUProtocol
 @c @implementation public func cuCtxDestroy_v2(_ ctx: CUcontext?) -> CUresult {
     let request = CuCtxDestroy_v2Request(ctx: Shim.wire(ctx))
     return Shim.perform(request) { reply in
+        Shim.forget(.context, request.ctx)
         Shim.completedCuCtxDestroy_v2(request, reply)
     }
 }
@@ -108,12 +109,17 @@ import XPUProtocol
     let request = CuMemAlloc_v2Request(bytesize: UInt64(UInt(bitPattern: bytesize)))
     return Shim.perform(request) { reply in
         dptr.pointee = reply.dptr
+        Shim.recordAllocation(reply.dptr, bytes: UInt64(truncatingIfNeeded: request.bytesize))
     }
 }
 
 @c @implementation public func cuMemFree_v2(_ dptr: CUdeviceptr) -> CUresult {
-    let request = CuMemFree_v2Request(dptr: dptr)
-    return Shim.perform(request) { _ in }
+    if let refusal = Shim.requireContext() { return refusal }
+    if let refusal = Shim.checkAllocationStart(dptr) { return refusal }
+    let status = Shim.post(CuMemFree_v2Request(dptr: dptr))
+    guard status == CUDA_SUCCESS else { return status }
+    Shim.forgetAllocation(dptr)
+    return status
 }
 
 @c @implementation public func cuMemcpyDtoD_v2(_ dstDevice: CUdeviceptr, _ srcDevice: CUdeviceptr, _ ByteCount: Int) -> CUresult {
@@ -126,8 +132,12 @@ import XPUProtocol
 }
 
 @c @implementation public func cuMemcpyDtoDAsync_v2(_ dstDevice: CUdeviceptr, _ srcDevice: CUdeviceptr, _ ByteCount: Int, _ hStream: CUstream?) -> CUresult {
-    let request = CuMemcpyDtoDAsync_v2Request(dstDevice: dstDevice, srcDevice: srcDevice, ByteCount: UInt64(UInt(bitPattern: ByteCount)), hStream: Shim.wire(hStream))
-    return Shim.perform(request) { _ in }
+    if let refusal = Shim.requireContext() { return refusal }
+    if let refusal = Shim.checkRange(dstDevice, count: UInt64(truncatingIfNeeded: ByteCount), elementSize: 1) { return refusal }
+    if let refusal = Shim.checkRange(srcDevice, count: UInt64(truncatingIfNeeded: ByteCount), elementSize: 1) { return refusal }
+    if let refusal = Shim.checkHandle(.stream, hStream) { return refusal }
+    let status = Shim.post(CuMemcpyDtoDAsync_v2Request(dstDevice: dstDevice, srcDevice: srcDevice, ByteCount: UInt64(UInt(bitPattern: ByteCount)), hStream: Shim.wire(hStream)))
+    return status
 }
 
 @c @implementation public func cuMemcpyDtoDAsync_v2_ptsz(_ dstDevice: CUdeviceptr, _ srcDevice: CUdeviceptr, _ ByteCount: Int, _ hStream: CUstream?) -> CUresult {
@@ -153,8 +163,11 @@ import XPUProtocol
 }
 
 @c @implementation public func cuMemsetD8Async(_ dstDevice: CUdeviceptr, _ uc: UInt8, _ N: Int, _ hStream: CUstream?) -> CUresult {
-    let request = CuMemsetD8AsyncRequest(dstDevice: dstDevice, uc: uc, N: UInt64(UInt(bitPattern: N)), hStream: Shim.wire(hStream))
-    return Shim.perform(request) { _ in }
+    if let refusal = Shim.requireContext() { return refusal }
+    if let refusal = Shim.checkRange(dstDevice, count: UInt64(truncatingIfNeeded: N), elementSize: 1) { return refusal }
+    if let refusal = Shim.checkHandle(.stream, hStream) { return refusal }
+    let status = Shim.post(CuMemsetD8AsyncRequest(dstDevice: dstDevice, uc: uc, N: UInt64(UInt(bitPattern: N)), hStream: Shim.wire(hStream)))
+    return status
 }
 
 @c @implementation public func cuMemsetD8Async_ptsz(_ dstDevice: CUdeviceptr, _ uc: UInt8, _ N: Int, _ hStream: CUstream?) -> CUresult {
@@ -162,25 +175,24 @@ import XPUProtocol
 }
 
 @c @implementation public func cuMemsetD32Async(_ dstDevice: CUdeviceptr, _ ui: UInt32, _ N: Int, _ hStream: CUstream?) -> CUresult {
-    let request = CuMemsetD32AsyncRequest(dstDevice: dstDevice, ui: ui, N: UInt64(UInt(bitPattern: N)), hStream: Shim.wire(hStream))
-    return Shim.perform(request) { _ in }
+    if let refusal = Shim.requireContext() { return refusal }
+    if let refusal = Shim.checkRange(dstDevice, count: UInt64(truncatingIfNeeded: N), elementSize: 4) { return refusal }
+    if let refusal = Shim.checkHandle(.stream, hStream) { return refusal }
+    let status = Shim.post(CuMemsetD32AsyncRequest(dstDevice: dstDevice, ui: ui, N: UInt64(UInt(bitPattern: N)), hStream: Shim.wire(hStream)))
+    return status
 }
 
 @c @implementation public func cuMemsetD32Async_ptsz(_ dstDevice: CUdeviceptr, _ ui: UInt32, _ N: Int, _ hStream: CUstream?) -> CUresult {
     cuMemsetD32Async(dstDevice, ui, N, hStream)
 }
 
-@c @implementation public func cuStreamCreate(_ phStream: UnsafeMutablePointer<CUstream?>?, _ Flags: UInt32) -> CUresult {
-    guard let phStream else { return CUDA_ERROR_INVALID_VALUE }
-    let request = CuStreamCreateRequest(Flags: Flags)
-    return Shim.perform(request) { reply in
-        phStream.pointee = CUstream(bitPattern: UInt(reply.phStream))
-    }
-}
-
 @c @implementation public func cuStreamDestroy_v2(_ hStream: CUstream?) -> CUresult {
-    let request = CuStreamDestroy_v2Request(hStream: Shim.wire(hStream))
-    return Shim.perform(request) { _ in }
+    if let refusal = Shim.requireContext() { return refusal }
+    if let refusal = Shim.checkHandle(.stream, hStream) { return refusal }
+    let status = Shim.post(CuStreamDestroy_v2Request(hStream: Shim.wire(hStream)))
+    guard status == CUDA_SUCCESS else { return status }
+    Shim.forget(.stream, Shim.wire(hStream))
+    return status
 }
 
 @c @implementation public func cuStreamSynchronize(_ hStream: CUstream?) -> CUresult {
@@ -201,17 +213,12 @@ import XPUProtocol
     cuStreamQuery(hStream)
 }
 
-@c @implementation public func cuEventCreate(_ phEvent: UnsafeMutablePointer<CUevent?>?, _ Flags: UInt32) -> CUresult {
-    guard let phEvent else { return CUDA_ERROR_INVALID_VALUE }
-    let request = CuEventCreateRequest(Flags: Flags)
-    return Shim.perform(request) { reply in
-        phEvent.pointee = CUevent(bitPattern: UInt(reply.phEvent))
-    }
-}
-
 @c @implementation public func cuEventRecord(_ hEvent: CUevent?, _ hStream: CUstream?) -> CUresult {
-    let request = CuEventRecordRequest(hEvent: Shim.wire(hEvent), hStream: Shim.wire(hStream))
-    return Shim.perform(request) { _ in }
+    if let refusal = Shim.requireContext() { return refusal }
+    if let refusal = Shim.checkHandle(.event, hEvent) { return refusal }
+    if let refusal = Shim.checkHandle(.stream, hStream) { return refusal }
+    let status = Shim.post(CuEventRecordRequest(hEvent: Shim.wire(hEvent), hStream: Shim.wire(hStream)))
+    return status
 }
 
 @c @implementation public func cuEventRecord_ptsz(_ hEvent: CUevent?, _ hStream: CUstream?) -> CUresult {
@@ -241,15 +248,22 @@ import XPUProtocol
 }
 
 @c @implementation public func cuEventDestroy_v2(_ hEvent: CUevent?) -> CUresult {
-    let request = CuEventDestroy_v2Request(hEvent: Shim.wire(hEvent))
-    return Shim.perform(request) { _ in }
+    if let refusal = Shim.requireContext() { return refusal }
+    if let refusal = Shim.checkHandle(.event, hEvent) { return refusal }
+    let status = Shim.post(CuEventDestroy_v2Request(hEvent: Shim.wire(hEvent)))
+    guard status == CUDA_SUCCESS else { return status }
+    Shim.forget(.event, Shim.wire(hEvent))
+    return status
 }
 
 @c @implementation public func cuModuleUnload(_ hmod: CUmodule?) -> CUresult {
-    let request = CuModuleUnloadRequest(hmod: Shim.wire(hmod))
-    return Shim.perform(request) { reply in
-        Shim.completedCuModuleUnload(request, reply)
-    }
+    if let refusal = Shim.requireContext() { return refusal }
+    if let refusal = Shim.checkHandle(.module, hmod) { return refusal }
+    let status = Shim.post(CuModuleUnloadRequest(hmod: Shim.wire(hmod)))
+    guard status == CUDA_SUCCESS else { return status }
+    Shim.forget(.module, Shim.wire(hmod))
+    Shim.completedCuModuleUnload(CuModuleUnloadRequest(hmod: Shim.wire(hmod)))
+    return status
 }
 
 @c @implementation public func cuModuleGetGlobal_v2(_ dptr: UnsafeMutablePointer<CUdeviceptr>?, _ bytes: UnsafeMutablePointer<Int>?, _ hmod: CUmodule?, _ name: UnsafePointer<CChar>?) -> CUresult {
@@ -258,13 +272,14 @@ import XPUProtocol
     return Shim.perform(request) { reply in
         dptr.pointee = reply.dptr
         bytes.pointee = Int(truncatingIfNeeded: reply.bytes)
+        Shim.recordGlobal(reply.dptr, bytes: reply.bytes)
     }
 }
 
 @c @implementation public func cuFuncGetAttribute(_ pi: UnsafeMutablePointer<Int32>?, _ attrib: CUfunction_attribute, _ hfunc: CUfunction?) -> CUresult {
     guard let pi else { return CUDA_ERROR_INVALID_VALUE }
     let request = CuFuncGetAttributeRequest(attrib: UInt32(truncatingIfNeeded: attrib.rawValue), hfunc: Shim.wire(hfunc))
-    return Shim.perform(request) { reply in
+    return Shim.perform(request, cached: true) { reply in
         pi.pointee = reply.pi
     }
 }
