@@ -13,6 +13,8 @@ let package = Package(
         .executable(name: "xpu-run", targets: ["xpu-run"]),
         .executable(name: "xpu-codegen", targets: ["xpu-codegen"]),
         .executable(name: "xpu-bench", targets: ["xpu-bench"]),
+        // For bench/codec (a separate package of ordo-one benchmarks over the codec).
+        .library(name: "XPUProtocol", targets: ["XPUProtocol"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -65,7 +67,7 @@ let package = Package(
         .target(
             name: "XPUBenchCLI",
             dependencies: [
-                "XPUPlacement", "XPUPTX", "XPUProtocol", "XPUTransport",
+                "CXPUDriver", "XPUPlacement", "XPUPTX", "XPUProtocol", "XPUTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

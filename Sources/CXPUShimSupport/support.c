@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 #include "CXPUShimSupport.h"
 
 #include <pthread.h>
@@ -52,7 +53,8 @@ void xpu_context_forget(uint64_t context) {
 
 /* The lane lock and fork handling. */
 
-static pthread_mutex_t lane_mutex = PTHREAD_MUTEX_INITIALIZER;
+/* Recursive: a call's bookkeeping runs under the lock that sent it, and may use helpers that lock. */
+static pthread_mutex_t lane_mutex = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
 static volatile uint64_t fork_generation;
 
@@ -63,7 +65,13 @@ static void before_fork(void) { pthread_mutex_lock(&lane_mutex); }
 static void after_fork_in_parent(void) { pthread_mutex_unlock(&lane_mutex); }
 static void after_fork_in_child(void) {
     fork_generation += 1;
-    pthread_mutex_unlock(&lane_mutex);
+    /* The child's thread has a new id, so it does not own the recursive lock its parent thread
+     * took in before_fork: make a fresh, unlocked one instead of unlocking. */
+    pthread_mutexattr_t attributes;
+    pthread_mutexattr_init(&attributes);
+    pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&lane_mutex, &attributes);
+    pthread_mutexattr_destroy(&attributes);
 }
 
 static void install(void) { pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child); }

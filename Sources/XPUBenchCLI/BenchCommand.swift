@@ -5,7 +5,10 @@ public struct BenchCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "xpu-bench",
         abstract: "Measure xpu-remote: every figure beside a baseline measured in the same run.",
-        subcommands: [PoolSimCommand.self, InterpreterCommand.self])
+        subcommands: [
+            PoolSimCommand.self, InterpreterCommand.self, LatencyCommand.self, LaunchCommand.self,
+            BandwidthCommand.self, AllCommand.self,
+        ])
 
     public init() {}
 }

@@ -35,19 +35,22 @@ public enum ShimEmitter {
         let type = SwiftNames.messageType(remote: call.symbol)
         if call.isAsync {
             // Fire-and-forget: what the server would refuse is refused here, so argument errors
-            // come back at the call as CUDA returns them.
-            out.line("    if let refusal = Shim.requireContext() { return refusal }")
+            // come back at the call as CUDA returns them. Checks, send and bookkeeping happen
+            // under one hold of the lane lock, atomic with respect to other threads' calls.
+            out.line("    return Lane.shared.locked { _ in")
+            out.line("        if let refusal = Shim.requireContext() { return refusal }")
             for parameter in inputs { emitLocalCheck(&out, parameter) }
-            out.line("    let status = Shim.post(\(type)Request(\(arguments)))")
+            out.line("        let status = Shim.post(\(type)Request(\(arguments)))")
             let bookkeeping = inputs.compactMap { bookkeepingStatement($0, prefix: "") }
             if bookkeeping.isEmpty && !call.hook {
-                out.line("    return status")
+                out.line("        return status")
             } else {
-                out.line("    guard status == CUDA_SUCCESS else { return status }")
-                for statement in bookkeeping { out.line("    \(statement)") }
-                if call.hook { out.line("    Shim.completed\(type)(\(type)Request(\(arguments)))") }
-                out.line("    return status")
+                out.line("        guard status == CUDA_SUCCESS else { return status }")
+                for statement in bookkeeping { out.line("        \(statement)") }
+                if call.hook { out.line("        Shim.completed\(type)(\(type)Request(\(arguments)))") }
+                out.line("        return status")
             }
+            out.line("    }")
             out.line("}")
             return
         }
@@ -71,16 +74,16 @@ public enum ShimEmitter {
     private static func emitLocalCheck(_ out: inout GeneratedFile, _ parameter: Parameter) {
         let name = parameter.name
         if case .handle(let kind) = parameter.type {
-            out.line("    if let refusal = Shim.checkHandle(.\(kind.serverKind), \(name)) { return refusal }")
+            out.line("        if let refusal = Shim.checkHandle(.\(kind.serverKind), \(name)) { return refusal }")
         }
         switch parameter.annotation {
         case .range(let expression)?:
             let parts = expression.split(separator: "*").map(String.init)
             let elementSize = parts.count > 1 ? parts[1] : "1"
             out.line(
-                "    if let refusal = Shim.checkRange(\(name), count: UInt64(truncatingIfNeeded: \(parts[0])), elementSize: \(elementSize)) { return refusal }")
+                "        if let refusal = Shim.checkRange(\(name), count: UInt64(truncatingIfNeeded: \(parts[0])), elementSize: \(elementSize)) { return refusal }")
         case .free?:
-            out.line("    if let refusal = Shim.checkAllocationStart(\(name)) { return refusal }")
+            out.line("        if let refusal = Shim.checkAllocationStart(\(name)) { return refusal }")
         default:
             break
         }

@@ -24,6 +24,8 @@ struct Compiler {
 
     /// Local memory a thread may use (the CUDA limit), so a huge `.local` array fails the load.
     static let maximumLocalBytes = 512 * 1024
+    /// Kernel parameter bytes (the CUDA limit since 12.1).
+    static let maximumParameterBytes = 32764
 
     /// Where a function parameter lives: a slot in local memory (`.param`) or a register (`.reg`).
     enum Slot {
@@ -96,6 +98,9 @@ struct Compiler {
             parameters.append(PTXParameter(name: p.name, offset: offset, size: p.byteSize, alignment: p.alignment))
             entryFrame.symbols[p.name] = (.param, UInt64(offset))
             paramEnd = offset + p.byteSize
+        }
+        guard paramEnd <= Compiler.maximumParameterBytes else {
+            throw fail("parameters of '\(entry.name)' take \(paramEnd) bytes; the limit is \(Compiler.maximumParameterBytes)", .unsupported)
         }
         // Module-scope shared variables come first; every function sees them at the same offsets.
         var moduleSymbols: [String: (space: StateSpace, address: UInt64)] = [:]

@@ -78,6 +78,19 @@ public final class PTXLaunch: @unchecked Sendable {
 
     /// Runs one block (by linear index, x fastest) to completion.
     public func runBlock(_ index: Int) -> PTXFault? {
+        var steps = 0
+        return runBlock(index, steps: &steps)
+    }
+
+    /// Runs one block and adds the thread-instructions it executed to `steps`.
+    ///
+    /// Execution model: the lanes of a warp run one after another, each until it exits, waits at a
+    /// block barrier, or reaches a warp collective (`shfl`, `vote`, `activemask`, `bar.warp.sync`,
+    /// `redux`, `match`). The lanes waiting at the same collective then execute it together, so
+    /// values move between lanes as on a GPU, and go on. This is the independent-thread scheduling
+    /// of Volta and later: between collectives the order of lanes is unobservable to correct code.
+    /// When every thread of the block waits at a barrier or has exited, the barrier opens.
+    public func runBlock(_ index: Int, steps: inout Int) -> PTXFault? {
         let threads = block.count
         let registerCount = kernel.registerFileSize
         let sharedSize = ((kernel.staticSharedSize + 15) / 16 * 16) + dynamicSharedBytes
@@ -118,26 +131,50 @@ public final class PTXLaunch: @unchecked Sendable {
                         code: code.baseAddress!, vectors: vectors.baseAddress, params: params.baseAddress,
                         paramSize: params.count, shared: shared, sharedSize: sharedSize, local: local,
                         localSize: localSize, memory: memory)
-                    // Threads run until they exit or reach a barrier; when every live thread waits at
-                    // the barrier, the next phase starts.
                     var pcs = [Int](repeating: 0, count: threads)
-                    var live = [Bool](repeating: true, count: threads)
+                    var stops = [Machine.Stop?](repeating: nil, count: threads)
+                    let warps = (threads + 31) / 32
                     while true {
-                        var waiting = 0
-                        for thread in 0..<threads where live[thread] {
-                            do throws(PTXFault) {
-                                let r = registers + thread * registerCount
-                                machine.localBase = local + thread * localSize
-                                let (pc, atBarrier) = try machine.run(pc: pcs[thread], registers: r)
-                                pcs[thread] = pc
-                                if atBarrier { waiting += 1 } else { live[thread] = false }
-                            } catch {
-                                var fault = error
-                                fault.kernel = kernel.name
-                                return fault
+                        for warp in 0..<warps {
+                            let first = warp * 32
+                            let lanes = first..<min(first + 32, threads)
+                            while true {
+                                for thread in lanes where stops[thread] == nil {
+                                    do throws(PTXFault) {
+                                        machine.localBase = local + thread * localSize
+                                        (pcs[thread], stops[thread]) = try machine.run(
+                                            pc: pcs[thread], registers: registers + thread * registerCount, steps: &steps)
+                                    } catch {
+                                        var fault = error
+                                        fault.kernel = kernel.name
+                                        return fault
+                                    }
+                                }
+                                // The lanes at the earliest collective execute it together.
+                                var pc = Int.max
+                                for thread in lanes where stops[thread] == .warp { pc = min(pc, pcs[thread]) }
+                                if pc == Int.max { break }
+                                var group: UInt32 = 0
+                                for thread in lanes where stops[thread] == .warp && pcs[thread] == pc {
+                                    group |= 1 << UInt32(thread - first)
+                                }
+                                WarpCollective.execute(
+                                    code[pc], lanes: group, firstThread: first, threads: threads, registers: registers,
+                                    registerCount: registerCount)
+                                steps &+= group.nonzeroBitCount
+                                for thread in lanes where group & (1 << UInt32(thread - first)) != 0 {
+                                    pcs[thread] = pc + 1
+                                    stops[thread] = nil
+                                }
                             }
                         }
-                        if waiting == 0 { return nil }
+                        // Every thread waits at a barrier or has exited.
+                        var waiting = false
+                        for thread in 0..<threads where stops[thread] == .barrier { waiting = true; break }
+                        if !waiting { return nil }
+                        BarrierReduction.apply(
+                            code: code.baseAddress!, pcs: pcs, stops: stops, registers: registers, registerCount: registerCount)
+                        for thread in 0..<threads where stops[thread] == .barrier { stops[thread] = nil }
                     }
                 }
             }

@@ -14,9 +14,9 @@ import Darwin
 }
 
 @inline(__always) func f32(_ v: UInt64) -> Float { Float(bitPattern: UInt32(truncatingIfNeeded: v)) }
-@inline(__always) func f16(_ v: UInt64) -> Float { Float(Float16(bitPattern: UInt16(truncatingIfNeeded: v))) }
+@inline(__always) func f16(_ v: UInt64) -> Float { FloatFormat.decode(v, .f16) }
 @inline(__always) func bits(_ f: Float) -> UInt64 { UInt64(f.bitPattern) }
-@inline(__always) func bits16(_ f: Float) -> UInt64 { UInt64(Float16(f).bitPattern) }
+@inline(__always) func bits16(_ f: Float) -> UInt64 { FloatFormat.encode(Double(f), .f16, .rn, sat: false) }
 
 extension ScalarType {
     /// Width in bits of a register value of this type (a predicate is one bit).
@@ -153,12 +153,25 @@ struct Machine {
 
     // MARK: Execution
 
-    /// Runs one thread from `pc` until it exits (returns false) or reaches a barrier (returns true),
-    /// with the pc to resume at.
-    mutating func run(pc start: Int, registers r: UnsafeMutablePointer<UInt64>) throws(PTXFault) -> (Int, Bool) {
+    /// Why a thread stopped running.
+    enum Stop {
+        /// The thread exited.
+        case exit
+        /// At `bar.sync`; the pc is past the barrier.
+        case barrier
+        /// At a warp collective; the pc is the collective, which the block runner executes.
+        case warp
+    }
+
+    /// Runs one thread from `pc` until it exits, reaches a barrier or a warp collective; returns
+    /// the pc to resume at and why it stopped. `steps` counts the instructions executed.
+    mutating func run(pc start: Int, registers r: UnsafeMutablePointer<UInt64>, steps: inout Int) throws(PTXFault) -> (Int, Stop) {
         var pc = start
+        var executed = 0
+        defer { steps &+= executed }
         while true {
             let inst = code[pc]
+            executed &+= 1
             if inst.guardRegister >= 0, (r[Int(inst.guardRegister)] & 1 != 0) == inst.guardNegated {
                 pc &+= 1
                 continue
@@ -168,10 +181,20 @@ struct Machine {
             case .bra:
                 pc = Int(inst.offset)
                 continue
+            case .call:
+                r[Int(inst.d)] = UInt64(pc &+ 1)
+                pc = Int(inst.offset)
+                continue
+            case .ret:
+                pc = Int(truncatingIfNeeded: r[Int(inst.a)])
+                continue
             case .exit:
-                return (pc, false)
+                return (pc, .exit)
             case .barrier:
-                return (pc &+ 1, true)
+                return (pc &+ 1, .barrier)
+            case .shfl, .vote, .activemask, .warpSync, .redux, .matchAny:
+                executed &-= 1  // counted when the warp executes it
+                return (pc, .warp)
             case .trap:
                 throw PTXFault(kind: .trap, address: 0, line: Int(inst.line), kernel: "")
             case .nop:
@@ -200,6 +223,14 @@ struct Machine {
                         Machine.store(p + k &* size, type, r[Int(vectors![Int(inst.b) &+ k])])
                     }
                 }
+            case .copyLocal:
+                let from = UInt64(UInt32(bitPattern: inst.a))
+                let to = UInt64(UInt32(bitPattern: inst.b))
+                let size = Int(inst.c)
+                guard from &+ UInt64(size) <= UInt64(localSize), to &+ UInt64(size) <= UInt64(localSize) else {
+                    throw PTXFault(kind: .illegalAddress, address: to, line: Int(inst.line), kernel: "")
+                }
+                (localBase + Int(to)).copyMemory(from: localBase + Int(from), byteCount: size)
             case .atom:
                 let address = r[Int(inst.a)] &+ UInt64(bitPattern: inst.offset)
                 let (p, isGlobal) = try resolve(address, type.size, inst.space, line: inst.line)
@@ -362,6 +393,29 @@ struct Machine {
                 return truncate(msb != 0 ? field | (~0 << UInt64(Swift.min(len, 63))) : field, n)
             }
             return truncate(field, n)
+        case .bfind:
+            // Position of the most significant non-sign bit; .shiftamt gives the left shift that
+            // brings it to the top instead. No such bit: all ones.
+            let v = type.isSigned && signExtend(x, n) < 0 ? truncate(~x, n) : truncate(x, n)
+            if v == 0 { return 0xFFFF_FFFF }
+            let position = UInt64(63 - v.leadingZeroBitCount)
+            return inst.flags & 1 != 0 ? UInt64(n - 1) - position : position
+        case .prmt:
+            // Each selector nibble picks one byte of {b, a}; bit 3 of the nibble replicates its sign.
+            let pool = (truncate(y, 32) << 32) | truncate(x, 32)
+            let selectors = r[Int(inst.c)]
+            var result: UInt64 = 0
+            for k in 0..<4 {
+                let selector = (selectors >> UInt64(4 * k)) & 0xF
+                var byte = (pool >> ((selector & 7) * 8)) & 0xFF
+                if selector & 8 != 0 { byte = byte & 0x80 != 0 ? 0xFF : 0 }
+                result |= byte << UInt64(8 * k)
+            }
+            return result
+        case .slct:
+            let c = r[Int(inst.c)]
+            let takeA = inst.sourceType == .f32 ? !(f32(c) < 0) : signExtend(c, 32) >= 0
+            return takeA ? x : y
         case .bfi:
             let pos = Int(r[Int(inst.c)] & 0xFF)
             let len = Int(r[Int(inst.d2)] & 0xFF)
@@ -399,7 +453,15 @@ struct Machine {
             if inst.d2 >= 0 { r[Int(inst.d2)] = other ? 1 : 0 }
             return result ? 1 : 0
         case .selp: return r[Int(inst.c)] & 1 != 0 ? x : y
-        case .cvt: return convert(x, from: inst.sourceType, to: type, rounding: Rounding(rawValue: inst.mode)!, saturate: inst.flags & 1 != 0)
+        case .cvt:
+            let rounding = Rounding(rawValue: inst.mode)!
+            if type == .f16x2 || type == .bf16x2 {
+                let element: ScalarType = type == .f16x2 ? .f16 : .bf16
+                let hi = convert(x, from: .f32, to: element, rounding: rounding, saturate: inst.flags & 1 != 0)
+                let lo = convert(y, from: .f32, to: element, rounding: rounding, saturate: inst.flags & 1 != 0)
+                return (hi << 16) | lo
+            }
+            return convert(x, from: inst.sourceType, to: type, rounding: rounding, saturate: inst.flags & 1 != 0)
         case .cvtaToGeneric:
             switch inst.space {
             case .shared: return truncate(x, 32) &+ GenericWindow.sharedBase
@@ -412,7 +474,9 @@ struct Machine {
             case .local: return truncate(x &- GenericWindow.localBase, n)
             default: return x
             }
-        case .bra, .ret, .exit, .barrier, .trap, .nop, .ld, .st, .atom: return x
+        case .bra, .ret, .exit, .barrier, .trap, .nop, .ld, .st, .atom, .call, .copyLocal, .shfl, .vote, .activemask,
+            .warpSync, .redux, .matchAny:
+            return x
         }
     }
 
@@ -436,23 +500,49 @@ struct Machine {
             }
             if sat { v = v.isNaN ? 0 : Swift.min(Swift.max(v, 0), 1) }
             return v.bitPattern
+        case .f16x2, .bf16x2:
+            // Two independent halves in one 32-bit register.
+            let element: ScalarType = inst.type == .f16x2 ? .f16 : .bf16
+            let lo = floatBinary(inst.opcode, element, x & 0xFFFF, y & 0xFFFF, z & 0xFFFF, sat: sat)
+            let hi = floatBinary(inst.opcode, element, (x >> 16) & 0xFFFF, (y >> 16) & 0xFFFF, (z >> 16) & 0xFFFF, sat: sat)
+            return (hi << 16) | lo
         default:
-            let half = inst.type == .f16
-            let a = half ? f16(x) : f32(x)
-            let b = half ? f16(y) : f32(y)
-            var v: Float
-            switch inst.opcode {
+            return floatBinary(inst.opcode, inst.type, x, y, z, sat: sat)
+        }
+    }
+
+    /// f32, f16 and bf16 arithmetic. f32 is computed in single precision; 16-bit types in double
+    /// (exact for their sums and products) and rounded once to the type.
+    @inline(__always) static func floatBinary(_ opcode: Opcode, _ type: ScalarType, _ x: UInt64, _ y: UInt64, _ z: UInt64, sat: Bool) -> UInt64 {
+        if type != .f32 {
+            let a = Double(FloatFormat.decode(x, type))
+            let b = Double(FloatFormat.decode(y, type))
+            var v: Double
+            switch opcode {
             case .fadd: v = a + b
             case .fsub: v = a - b
             case .fmul: v = a * b
             case .fdiv: v = a / b
             case .fmin: v = a.isNaN ? b : b.isNaN ? a : Swift.min(a, b)
             case .fmax: v = a.isNaN ? b : b.isNaN ? a : Swift.max(a, b)
-            default: v = (half ? f16(z) : f32(z)).addingProduct(a, b)
+            default: v = Double(FloatFormat.decode(z, type)).addingProduct(a, b)
             }
-            if sat { v = v.isNaN ? 0 : Swift.min(Swift.max(v, 0), 1) }
-            return half ? bits16(v) : bits(v)
+            return FloatFormat.encode(v, type, .rn, sat: sat)
         }
+        let a = f32(x)
+        let b = f32(y)
+        var v: Float
+        switch opcode {
+        case .fadd: v = a + b
+        case .fsub: v = a - b
+        case .fmul: v = a * b
+        case .fdiv: v = a / b
+        case .fmin: v = a.isNaN ? b : b.isNaN ? a : Swift.min(a, b)
+        case .fmax: v = a.isNaN ? b : b.isNaN ? a : Swift.max(a, b)
+        default: v = f32(z).addingProduct(a, b)
+        }
+        if sat { v = v.isNaN ? 0 : Swift.min(Swift.max(v, 0), 1) }
+        return bits(v)
     }
 
     @inline(__always) static func floatUnary(_ inst: Instruction, _ x: UInt64) -> UInt64 {
@@ -475,12 +565,22 @@ struct Machine {
             if sat { v = v.isNaN ? 0 : Swift.min(Swift.max(v, 0), 1) }
             return v.bitPattern
         }
-        let half = inst.type == .f16
-        let a = half ? f16(x) : f32(x)
+        if inst.type == .f16x2 || inst.type == .bf16x2 {
+            let element: ScalarType = inst.type == .f16x2 ? .f16 : .bf16
+            return (floatUnary(inst.opcode, element, (x >> 16) & 0xFFFF, sat: sat) << 16)
+                | floatUnary(inst.opcode, element, x & 0xFFFF, sat: sat)
+        }
+        return floatUnary(inst.opcode, inst.type, x, sat: sat)
+    }
+
+    @inline(__always) static func floatUnary(_ opcode: Opcode, _ type: ScalarType, _ x: UInt64, sat: Bool) -> UInt64 {
+        // abs and neg only touch the sign bit (NaN payloads survive, as on the GPU).
+        let sign: UInt64 = type == .f32 ? 0x8000_0000 : 0x8000
+        if opcode == .fabs { return x & ~sign & (sign << 1 &- 1) }
+        if opcode == .fneg { return (x ^ sign) & (sign << 1 &- 1) }
+        let a = FloatFormat.decode(x, type)
         var v: Float
-        switch inst.opcode {
-        case .fabs: v = Swift.abs(a)
-        case .fneg: v = -a
+        switch opcode {
         case .frcp: v = 1 / a
         case .fsqrt: v = a.squareRoot()
         case .frsqrt: v = 1 / a.squareRoot()
@@ -491,13 +591,13 @@ struct Machine {
         default: v = tanhf(a)
         }
         if sat { v = v.isNaN ? 0 : Swift.min(Swift.max(v, 0), 1) }
-        return half ? bits16(v) : bits(v)
+        return type == .f32 ? bits(v) : FloatFormat.encode(Double(v), type, .rn, sat: false)
     }
 
     static func compare(_ op: CompareOp, _ type: ScalarType, _ x: UInt64, _ y: UInt64) -> Bool {
         if type.isFloat {
-            let a = type == .f64 ? Double(bitPattern: x) : type == .f16 ? Double(f16(x)) : Double(f32(x))
-            let b = type == .f64 ? Double(bitPattern: y) : type == .f16 ? Double(f16(y)) : Double(f32(y))
+            let a = type == .f64 ? Double(bitPattern: x) : Double(FloatFormat.decode(x, type))
+            let b = type == .f64 ? Double(bitPattern: y) : Double(FloatFormat.decode(y, type))
             let unordered = a.isNaN || b.isNaN
             switch op {
             case .eq: return !unordered && a == b
@@ -563,37 +663,36 @@ struct Machine {
             return truncate(value, toBits)
         }
         if !from.isFloat {
-            // Integer to float: exact for 32-bit sources; 64-bit sources round to nearest.
+            // Integer to float. Sources up to 53 bits are exact in a double, which is then rounded
+            // once with the instruction's mode; 64-bit sources round to nearest.
             let fromBits = from.registerBits
-            let value: Double = from.isSigned ? Double(signExtend(x, fromBits)) : Double(truncate(x, fromBits))
-            switch to {
-            case .f64:
-                if fromBits == 64 {
-                    return from.isSigned ? Double(Int64(bitPattern: x)).bitPattern : Double(x).bitPattern
-                }
-                return value.bitPattern
-            case .f16: return bits16(Float(value))
-            default:
-                if fromBits == 64 { return from.isSigned ? bits(Float(Int64(bitPattern: x))) : bits(Float(x)) }
-                return bits(Float(value))
+            if fromBits == 64 {
+                let d = from.isSigned ? Double(Int64(bitPattern: x)) : Double(x)
+                if to == .f64 { return d.bitPattern }
+                return FloatFormat.encode(d, to, rounding, sat: saturate)
             }
+            let value: Double = from.isSigned ? Double(signExtend(x, fromBits)) : Double(truncate(x, fromBits))
+            if to == .f64 { return value.bitPattern }
+            return FloatFormat.encode(value, to, rounding, sat: saturate)
         }
-        let value: Double = from == .f64 ? Double(bitPattern: x) : from == .f16 ? Double(f16(x)) : Double(f32(x))
+        let value: Double = from == .f64 ? Double(bitPattern: x) : Double(FloatFormat.decode(x, from))
         if !to.isFloat {
             if value.isNaN { return 0 }
             return integer(round(value, rounding, defaultRule: .towardZero), to)
         }
         var v = value
+        var mode = rounding
         switch rounding {
-        case .rni, .rzi, .rmi, .rpi: v = round(v, rounding, defaultRule: .toNearestOrEven)
+        case .rni, .rzi, .rmi, .rpi:
+            v = round(v, rounding, defaultRule: .toNearestOrEven)
+            mode = .rn
         default: break
         }
-        if saturate { v = v.isNaN ? 0 : Swift.min(Swift.max(v, 0), 1) }
-        switch to {
-        case .f64: return v.bitPattern
-        case .f16: return bits16(Float(v))
-        default: return bits(Float(v))
+        if to == .f64 {
+            if saturate { v = v.isNaN ? 0 : Swift.min(Swift.max(v, 0), 1) }
+            return v.bitPattern
         }
+        return FloatFormat.encode(v, to, mode, sat: saturate)
     }
 
     /// A float value (already integral) saturated into an integer type.

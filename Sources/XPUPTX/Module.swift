@@ -112,12 +112,16 @@ public struct PTXModule: Sendable {
         }
         self.variables = variables
         var kernels: [PTXKernel] = []
-        var seen: Set<String> = []
-        for function in parsed.functions where function.hasBody {
-            guard seen.insert(function.name).inserted else {
+        var functions: [String: ParsedFunction] = [:]
+        for function in parsed.functions {
+            if let earlier = functions[function.name], earlier.hasBody, function.hasBody {
                 throw PTXError(code: .duplicate, line: function.line, message: "function '\(function.name)' defined twice")
             }
-            var compiler = Compiler(module: parsed, function: function, variableIndex: variableIndex)
+            if function.hasBody || functions[function.name] == nil { functions[function.name] = function }
+        }
+        for function in parsed.functions where function.hasBody {
+            // Every body is lowered, called or not, so an unknown instruction fails the load.
+            var compiler = Compiler(module: parsed, entry: function, functions: functions, variableIndex: variableIndex)
             let lowered = try compiler.lower()
             if function.isEntry { kernels.append(lowered) }
         }

@@ -1,7 +1,13 @@
 /// Recursive-descent parser from tokens to `ParsedModule`.
 struct Parser {
+    /// Limits that keep hostile or corrupt text from asking for unbounded memory or recursion.
+    static let maximumRegisters = 1 << 16
+    static let maximumVariableBytes = 1 << 32
+    static let maximumNesting = 16
+
     private var tokens: [Token]
     private var position = 0
+    private var depth = 0
 
     init(tokens: [Token]) { self.tokens = tokens }
 
@@ -45,7 +51,7 @@ struct Parser {
         guard current.kind == .number, case .integer(let v) = try Parser.number(current.text, line: current.line)
         else { throw error("expected an integer, found '\(current.text)'") }
         _ = advance()
-        return negative ? -Int64(bitPattern: v) : Int64(bitPattern: v)
+        return negative ? 0 &- Int64(bitPattern: v) : Int64(bitPattern: v)
     }
 
     /// Skips the rest of the current line (for `.loc`, `.file`, `.target` and friends).
@@ -157,7 +163,10 @@ struct Parser {
         while current.kind == .identifier, current.text.hasPrefix(".") {
             let attr = advance().text
             switch attr {
-            case ".align": alignment = Int(try integer())
+            case ".align":
+                let a = try integer()
+                guard a > 0, a <= 4096, a & (a - 1) == 0 else { throw error("bad alignment \(a)") }
+                alignment = Int(a)
             case ".v2": vectorWidth = 2
             case ".v4": vectorWidth = 4
             case ".v8": vectorWidth = 8
@@ -172,9 +181,13 @@ struct Parser {
         var count: Int?
         while accept("[") {
             if accept("]") { count = 0; continue }
-            let n = Int(try integer())
+            let n = try integer()
             try expect("]")
-            count = (count ?? 1) * n
+            let (product, overflow) = Int64(count ?? 1).multipliedReportingOverflow(by: n)
+            guard n > 0, !overflow, product * Int64(type.size * vectorWidth) <= Int64(Parser.maximumVariableBytes) else {
+                throw error("array '\(name)' has a bad or too large size", .unsupported)
+            }
+            count = Int(product)
         }
         var v = ParsedVariable(
             name: name, space: space, type: type, alignment: alignment == 0 ? type.size * vectorWidth : alignment,
@@ -189,6 +202,9 @@ struct Parser {
     private mutating func parseInitializer() throws(PTXError) -> [Immediate] {
         var values: [Immediate] = []
         if accept("{") {
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= Parser.maximumNesting else { throw error("initializer nested too deeply") }
             repeat {
                 if current.isPunct("}") { break }
                 values += try parseInitializer()
@@ -203,7 +219,7 @@ struct Parser {
         var value = try Parser.number(advance().text, line: current.line)
         if negative {
             switch value {
-            case .integer(let v): value = .integer(UInt64(bitPattern: -Int64(bitPattern: v)))
+            case .integer(let v): value = .integer(UInt64(bitPattern: 0 &- Int64(bitPattern: v)))
             case .decimal(let d): value = .decimal(-d)
             case .f32Bits(let b): value = .f32Bits(b ^ 0x8000_0000)
             case .f64Bits(let b): value = .f64Bits(b ^ 0x8000_0000_0000_0000)
@@ -225,7 +241,7 @@ struct Parser {
                 let t = try identifier()
                 guard let type = ScalarType(suffix: t.dropFirst()) else { throw error("bad type '\(t)'") }
                 let name = try identifier()
-                params.append(ParsedVariable(name: name, space: .param, type: type, alignment: type.size, line: current.line))
+                params.append(ParsedVariable(name: name, space: .reg, type: type, alignment: type.size, line: current.line))
             } else {
                 params.append(try parseVariable())
             }
@@ -292,10 +308,16 @@ struct Parser {
                 repeat {
                     let name = try identifier()
                     if accept("<") {
-                        let n = Int(try integer())
+                        let n = try integer()
                         try expect(">")
-                        for k in 0..<n { function.registers.append(("\(name)\(k)", type)) }
+                        guard n >= 0, function.registers.count + Int(n) <= Parser.maximumRegisters else {
+                            throw error("more than \(Parser.maximumRegisters) registers in '\(function.name)'", .unsupported)
+                        }
+                        for k in 0..<Int(n) { function.registers.append(("\(name)\(k)", type)) }
                     } else {
+                        guard function.registers.count < Parser.maximumRegisters else {
+                            throw error("more than \(Parser.maximumRegisters) registers in '\(function.name)'", .unsupported)
+                        }
                         function.registers.append((name, type))
                     }
                 } while accept(",")
@@ -350,6 +372,9 @@ struct Parser {
             return .vector(names)
         }
         if accept("(") {
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= Parser.maximumNesting else { throw error("operand list nested too deeply") }
             var items: [Operand] = []
             if !current.isPunct(")") {
                 repeat { items.append(try parseOperand()) } while accept(",")
@@ -376,7 +401,7 @@ struct Parser {
             let value = try Parser.number(advance().text, line: current.line)
             guard negative else { return .immediate(value) }
             switch value {
-            case .integer(let v): return .immediate(.integer(UInt64(bitPattern: -Int64(bitPattern: v))))
+            case .integer(let v): return .immediate(.integer(UInt64(bitPattern: 0 &- Int64(bitPattern: v))))
             case .decimal(let d): return .immediate(.decimal(-d))
             case .f32Bits(let b): return .immediate(.f32Bits(b ^ 0x8000_0000))
             case .f64Bits(let b): return .immediate(.f64Bits(b ^ 0x8000_0000_0000_0000))

@@ -17,7 +17,9 @@ enum Immediate: Equatable {
         case (.integer(let v), _): v
         case (.decimal(let d), .f64): d.bitPattern
         case (.decimal(let d), .f16): UInt64(Float16(d).bitPattern)
-        case (.decimal(let d), _): type.isFloat ? UInt64(Float(d).bitPattern) : UInt64(bitPattern: Int64(d))
+        case (.decimal(let d), .bf16): FloatFormat.encode(d, .bf16, .rn, sat: false)
+        case (.decimal(let d), _):
+            type.isFloat ? UInt64(Float(d).bitPattern) : UInt64(bitPattern: Int64(exactly: d.rounded(.towardZero)) ?? 0)
         case (.f32Bits(let b), .f64): Double(Float(bitPattern: b)).bitPattern
         case (.f32Bits(let b), _): UInt64(b)
         case (.f64Bits(let b), .f32): UInt64(Float(Double(bitPattern: b)).bitPattern)

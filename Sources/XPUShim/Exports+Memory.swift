@@ -80,14 +80,14 @@ private func copyToDevice(
     guard let source else { return CUDA_ERROR_INVALID_VALUE }
     // An asynchronous copy is fire-and-forget: its argument errors are found here.
     let fireAndForget = asynchronous && !Lane.strict
-    if fireAndForget {
-        if let refusal = Shim.requireContext() { return refusal }
-        if let refusal = Shim.checkRange(destination, count: UInt64(count), elementSize: 1) { return refusal }
-        if let refusal = Shim.checkHandle(.stream, stream) { return refusal }
-    }
     let chunk = ProtocolLimits.copyChunkBytes
     do {
         return try Lane.shared.locked { lane throws(ShimFailure) in
+            if fireAndForget {
+                if let refusal = Shim.requireContext() { return refusal }
+                if let refusal = Shim.checkRange(destination, count: UInt64(count), elementSize: 1) { return refusal }
+                if let refusal = Shim.checkHandle(.stream, stream) { return refusal }
+            }
             let channel = try lane.channel()
             try lane.flush()
             let context = xpu_context_current()

@@ -112,7 +112,18 @@ import XPUProtocol
     _ blockDimX: UInt32, _ blockDimY: UInt32, _ blockDimZ: UInt32, _ sharedMemBytes: UInt32, _ hStream: CUstream?,
     _ kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
 ) -> CUresult {
-    // A launch is fire-and-forget: everything the driver checks at the call is checked here.
+    // A launch is fire-and-forget: everything the driver checks at the call is checked here,
+    // under the same hold of the lane lock as the send.
+    Lane.shared.locked { _ in
+        launch(f, (gridDimX, gridDimY, gridDimZ), (blockDimX, blockDimY, blockDimZ), sharedMemBytes, hStream, kernelParams, extra)
+    }
+}
+
+private func launch(
+    _ f: CUfunction?, _ grid: (UInt32, UInt32, UInt32), _ block: (UInt32, UInt32, UInt32), _ sharedMemBytes: UInt32,
+    _ hStream: CUstream?, _ kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+    _ extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> CUresult {
     if let refusal = Shim.requireContext() { return refusal }
     let context = xpu_context_current()
     let function = Shim.wire(f)
@@ -128,9 +139,9 @@ import XPUProtocol
     case .success(let known): limits = known
     case .failure(let failure): return failure.status
     }
-    guard limits.admit(grid: (gridDimX, gridDimY, gridDimZ), block: (blockDimX, blockDimY, blockDimZ),
-        sharedMemBytes: sharedMemBytes, kernel: kernel)
-    else { return CUDA_ERROR_INVALID_VALUE }
+    guard limits.admit(grid: grid, block: block, sharedMemBytes: sharedMemBytes, kernel: kernel) else {
+        return CUDA_ERROR_INVALID_VALUE
+    }
     let parameters: [UInt8]
     switch KernelArguments.pack(kernel, kernelParams: kernelParams, extra: extra) {
     case .success(let block): parameters = block
@@ -138,8 +149,8 @@ import XPUProtocol
     }
     return Shim.post(
         LaunchKernelRequest(
-            function: function, gridX: gridDimX, gridY: gridDimY, gridZ: gridDimZ, blockX: blockDimX, blockY: blockDimY,
-            blockZ: blockDimZ, sharedMemBytes: sharedMemBytes, stream: stream, parameters: parameters))
+            function: function, gridX: grid.0, gridY: grid.1, gridZ: grid.2, blockX: block.0, blockY: block.1,
+            blockZ: block.2, sharedMemBytes: sharedMemBytes, stream: stream, parameters: parameters))
 }
 
 @c @implementation public func cuLaunchKernel_ptsz(

@@ -8,14 +8,16 @@ import XPUProtocol
 
 @c @implementation public func cuStreamCreate(_ phStream: UnsafeMutablePointer<CUstream?>?, _ Flags: UInt32) -> CUresult {
     guard let phStream, Flags & ~CU_STREAM_NON_BLOCKING.rawValue == 0 else { return CUDA_ERROR_INVALID_VALUE }
-    if let refusal = Shim.requireContext() { return refusal }
-    let context = xpu_context_current()
-    let id = Lane.shared.locked { lane in lane.mintHandle() }
-    let status = Shim.post(StreamCreateRequest(stream: id, flags: Flags))
-    guard status == CUDA_SUCCESS else { return status }
-    Lane.shared.locked { lane in lane.handles.insert(.stream, id, context: context) }
-    phStream.pointee = CUstream(bitPattern: UInt(id))
-    return CUDA_SUCCESS
+    return Lane.shared.locked { lane in
+        if let refusal = Shim.requireContext() { return refusal }
+        let context = xpu_context_current()
+        let id = lane.mintHandle()
+        let status = Shim.post(StreamCreateRequest(stream: id, flags: Flags))
+        guard status == CUDA_SUCCESS else { return status }
+        lane.handles.insert(.stream, id, context: context)
+        phStream.pointee = CUstream(bitPattern: UInt(id))
+        return CUDA_SUCCESS
+    }
 }
 
 @c @implementation public func cuEventCreate(_ phEvent: UnsafeMutablePointer<CUevent?>?, _ Flags: UInt32) -> CUresult {
@@ -25,12 +27,14 @@ import XPUProtocol
     if Flags & CU_EVENT_INTERPROCESS.rawValue != 0, Flags & CU_EVENT_DISABLE_TIMING.rawValue == 0 {
         return CUDA_ERROR_INVALID_VALUE
     }
-    if let refusal = Shim.requireContext() { return refusal }
-    let context = xpu_context_current()
-    let id = Lane.shared.locked { lane in lane.mintHandle() }
-    let status = Shim.post(EventCreateRequest(event: id, flags: Flags))
-    guard status == CUDA_SUCCESS else { return status }
-    Lane.shared.locked { lane in lane.handles.insert(.event, id, context: context) }
-    phEvent.pointee = CUevent(bitPattern: UInt(id))
-    return CUDA_SUCCESS
+    return Lane.shared.locked { lane in
+        if let refusal = Shim.requireContext() { return refusal }
+        let context = xpu_context_current()
+        let id = lane.mintHandle()
+        let status = Shim.post(EventCreateRequest(event: id, flags: Flags))
+        guard status == CUDA_SUCCESS else { return status }
+        lane.handles.insert(.event, id, context: context)
+        phEvent.pointee = CUevent(bitPattern: UInt(id))
+        return CUDA_SUCCESS
+    }
 }

@@ -8,30 +8,32 @@ import XPUProtocol
 /// What the exports (generated and hand-written) share: round trips and fire-and-forget posts,
 /// handle conversion, local validation, and the client-side effects of calls.
 enum Shim {
-    /// Sends `request`, waits for its reply, and on success hands the decoded reply to `onSuccess`
-    /// (outside the lane lock, so it may take the lock itself). A `cached` call is answered from
-    /// the first successful reply to the same request.
+    /// Sends `request`, waits for its reply, and on success hands the decoded reply to `onSuccess`.
+    /// All of it happens under one hold of the lane lock, so the shim's bookkeeping of a call is
+    /// atomic with the call (another thread never sees a freed address still recorded, or a new
+    /// one not yet). A `cached` call is answered from the first successful reply to the request.
     static func perform<R: CallRequest>(_ request: R, cached: Bool = false, _ onSuccess: (R.Reply) -> Void) -> CUresult {
-        let outcome: (CUresult, [UInt8])
         do {
-            outcome = try Lane.shared.locked { lane throws(ShimFailure) in
+            return try Lane.shared.locked { lane throws(ShimFailure) in
                 _ = try lane.channel()
                 let encoded = request.encoded
                 let key = Lane.CacheKey(call: R.call.rawValue, request: encoded)
-                if cached, let reply = lane.cache[key] { return (CUDA_SUCCESS, reply) }
-                let result = try lane.exchange([(R.call, encoded, false)])[0]
-                if cached, result.0 == CUDA_SUCCESS { lane.cache[key] = result.1 }
-                return result
+                var outcome: (CUresult, [UInt8])
+                if cached, let reply = lane.cache[key] {
+                    outcome = (CUDA_SUCCESS, reply)
+                } else {
+                    outcome = try lane.exchange([(R.call, encoded, false)])[0]
+                    if cached, outcome.0 == CUDA_SUCCESS { lane.cache[key] = outcome.1 }
+                }
+                guard outcome.0 == CUDA_SUCCESS else { return outcome.0 }
+                guard let reply = try? R.Reply(decoding: outcome.1) else {
+                    throw ShimFailure.lost(lane, "malformed reply to \(R.call)")
+                }
+                onSuccess(reply)
+                return CUDA_SUCCESS
             }
         } catch {
             return error.status
-        }
-        guard outcome.0 == CUDA_SUCCESS else { return outcome.0 }
-        do {
-            onSuccess(try R.Reply(decoding: outcome.1))
-            return CUDA_SUCCESS
-        } catch {
-            return Lane.shared.locked { lane in ShimFailure.lost(lane, "malformed reply to \(R.call): \(error)").status }
         }
     }
 

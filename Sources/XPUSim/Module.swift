@@ -66,20 +66,52 @@ func lookupFunction(_ hfunc: CUfunction?) throws(Failure) -> Function {
     return function
 }
 
+/// `__fatBinC_Wrapper_t`, which points at a fatbinary (what host code registers with cudart).
+private let fatbinWrapperMagic: UInt32 = 0x4662_43B1
+
+/// The PTX text of an image: NUL-terminated PTX, a fatbinary with a PTX entry, or a fatbinary
+/// wrapper pointing at one. Cubins (ELF) cannot run here.
+func moduleSource(_ image: UnsafeRawPointer) throws(Failure) -> String {
+    let magic = image.loadUnaligned(as: UInt32.self)
+    if magic == fatbinWrapperMagic, let inner = image.loadUnaligned(fromByteOffset: 8, as: UnsafeRawPointer?.self) {
+        return try moduleSource(inner)
+    }
+    if magic == FatBinary.magic {
+        guard let size = FatBinary.size(ofContainerAt: image) else { throw Failure(CUDA_ERROR_INVALID_IMAGE) }
+        let fatbin: FatBinary
+        do throws(FatBinary.FormatError) {
+            fatbin = try FatBinary(UnsafeRawBufferPointer(start: image, count: size))
+        } catch {
+            log("cuModuleLoadData: \(error)")
+            throw Failure(CUDA_ERROR_INVALID_IMAGE)
+        }
+        guard let entry = fatbin.bestPTX else {
+            log("fatbinary has no PTX entry (only cubins, which cannot run on the simulated device); build with -gencode ...,code=compute_XX")
+            throw Failure(CUDA_ERROR_NO_BINARY_FOR_GPU)
+        }
+        if entry.compression == .zstd, !Zstd.isAvailable {
+            log("fatbinary PTX is zstd-compressed and libzstd.so.1 is not installed; install it or build with -no-compress or -compress-mode=speed")
+            throw Failure(CUDA_ERROR_INVALID_IMAGE)
+        }
+        do throws(FatBinary.FormatError) {
+            return try entry.text(zstd: Zstd.decode)
+        } catch {
+            log("cuModuleLoadData: \(error)")
+            throw Failure(CUDA_ERROR_INVALID_IMAGE)
+        }
+    }
+    if magic == 0x464C_457F {
+        log("cubin (ELF) images cannot run on the simulated device; load PTX text")
+        throw Failure(CUDA_ERROR_INVALID_IMAGE)
+    }
+    return String(cString: image.assumingMemoryBound(to: CChar.self))
+}
+
 func loadModule(_ module: UnsafeMutablePointer<CUmodule?>?, _ image: UnsafeRawPointer?) -> CUresult {
     api { () throws(Failure) in
         let context = try currentContext()
         guard let module, let image else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
-        let magic = image.loadUnaligned(as: UInt32.self)
-        if magic == 0xBA55_ED50 || magic == 0x466C_6243 {
-            log("fatbinary images are not supported yet; load PTX text")
-            throw Failure(CUDA_ERROR_INVALID_IMAGE)
-        }
-        if magic == 0x464C_457F {
-            log("cubin (ELF) images cannot run on the simulated device; load PTX text")
-            throw Failure(CUDA_ERROR_INVALID_IMAGE)
-        }
-        let source = String(cString: image.assumingMemoryBound(to: CChar.self))
+        let source = try moduleSource(image)
         let ptx: PTXModule
         do {
             ptx = try PTXModule(source: source)

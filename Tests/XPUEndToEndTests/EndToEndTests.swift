@@ -16,19 +16,25 @@ import Testing
 struct EndToEndTests {
     @Test(
         "Same output directly and through the server",
-        arguments: ["device_query", "memory", "streams_events", "vector_add", "error_paths", "meminfo", "threads"])
+        arguments: [
+            "device_query", "memory", "streams_events", "vector_add", "error_paths", "meminfo", "threads", "async_semantics",
+        ])
     func differential(program: String) throws {
         let harness = try Harness.get()
         let direct = try harness.runDirect(program)
         let server = try Server(harness: harness)
         let remote: ProgramOutput
+        let strict: ProgramOutput
         do {
             remote = try harness.runRemote(program, server: server)
+            // XPU_STRICT_SYNC=1 makes every call wait for its reply: same behaviour, only slower.
+            strict = try harness.runRemote(program, server: server, environment: ["XPU_STRICT_SYNC": "1"])
         } catch {
             server.stop()
             throw error
         }
         expectSameBehaviour(program, direct: direct, remote: remote)
+        expectSameBehaviour(program + " (strict)", direct: direct, remote: strict)
         expectCleanStop(server)
     }
 
@@ -52,19 +58,21 @@ struct EndToEndTests {
         expectCleanStop(server)
     }
 
-    @Test("A client killed mid-copy gets all its memory freed")
-    func killedClientReleasesMemory() throws {
+    @Test(
+        "A client killed mid-copy, or with calls still queued, gets all its memory freed",
+        arguments: ["hold_and_copy", "launch_storm"])
+    func killedClientReleasesMemory(program: String) throws {
         let harness = try Harness.get()
         let server = try Server(harness: harness)
         defer { server.stop() }
 
         let free0 = try #require(try freeMemory(harness, server), "meminfo before")
 
-        let holder = try harness.startRemote("hold_and_copy", ["256"], server: server)
+        let holder = try harness.startRemote(program, ["256"], server: server)
         defer { holder.stop(terminateFirst: false) }
         try #require(
             holder.waitForOutput(containing: "ready", timeout: .seconds(120)),
-            "hold_and_copy never said ready\nstdout:\n\(holder.stdout.text)\nstderr:\n\(holder.stderr.text)")
+            "\(program) never said ready\nstdout:\n\(holder.stdout.text)\nstderr:\n\(holder.stderr.text)")
 
         let held = try #require(try freeMemory(harness, server), "meminfo while held")
         #expect(free0 >= held + 256 << 20, "free while 256 MiB is held: \(held), before: \(free0)")

@@ -22,7 +22,7 @@ struct Harness: Sendable {
     /// The C programs in Tests/programs, by name without `.c`.
     static let programNames = [
         "device_query", "memory", "streams_events", "vector_add", "error_paths", "hold_and_copy",
-        "meminfo", "threads", "fork_session", "unsupported",
+        "meminfo", "threads", "fork_session", "unsupported", "async_semantics", "launch_storm",
     ]
 
     /// Built once per test process; a failure (missing dist, compile error) fails every test.
@@ -110,14 +110,18 @@ struct Harness: Sendable {
     }
 
     /// Runs a program through `xpu-run` against `server`.
-    func runRemote(_ name: String, _ arguments: [String] = [], server: Server) throws -> ProgramOutput {
-        try startRemote(name, arguments, server: server).finish(timeout: programTimeout)
+    func runRemote(
+        _ name: String, _ arguments: [String] = [], server: Server, environment: [String: String] = [:]
+    ) throws -> ProgramOutput {
+        try startRemote(name, arguments, server: server, environment: environment).finish(timeout: programTimeout)
     }
 
-    func startRemote(_ name: String, _ arguments: [String] = [], server: Server) throws -> ChildProcess {
+    func startRemote(
+        _ name: String, _ arguments: [String] = [], server: Server, environment: [String: String] = [:]
+    ) throws -> ChildProcess {
         try ChildProcess(
             runBinary, ["--server", server.address, "--", program(name)] + arguments,
-            environment: Self.baseEnvironment())
+            environment: Self.baseEnvironment().merging(environment) { $1 })
     }
 
     /// The test process's environment without anything that would pick a driver for the child.

@@ -395,6 +395,9 @@ func loadVectorAdd() throws -> CUmodule? {
             let bad = ".version 8.0\n.target sm_80\n.address_size 64\n.visible .entry k()\n{\n  bogus.op;\n}\n"
             #expect(bad.withCString { cuModuleLoadData(&module, $0) } == CUDA_ERROR_INVALID_PTX)
             var fatbin: [UInt32] = [0xBA55_ED50, 0x0010_0001, 0, 0]
+            #expect(cuModuleLoadDataEx(&module, &fatbin, 0, nil, nil) == CUDA_ERROR_NO_BINARY_FOR_GPU)
+            // 64 bytes of entry that are all zero: an entry header cannot be 0 bytes long.
+            fatbin = [0xBA55_ED50, 0x0010_0001, 64, 0] + Array(repeating: 0, count: 16)
             #expect(cuModuleLoadDataEx(&module, &fatbin, 0, nil, nil) == CUDA_ERROR_INVALID_IMAGE)
         }
     }

@@ -40,7 +40,8 @@ void xpu_context_set_current(uint64_t context);
 void xpu_context_forget(uint64_t context);
 
 /*
- * The lane lock serializes calls on the connection. It is held across fork() (pthread_atfork),
+ * The lane lock serializes calls on the connection (recursive: a call's checks, send and
+ * bookkeeping happen under one hold, through helpers that also lock). It is held across fork() (pthread_atfork),
  * so a child never inherits it locked; the child's fork generation differs from its parent's,
  * which tells the shim that the inherited connection belongs to the parent.
  */

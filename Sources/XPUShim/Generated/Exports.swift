@@ -114,12 +114,14 @@ import XPUProtocol
 }
 
 @c @implementation public func cuMemFree_v2(_ dptr: CUdeviceptr) -> CUresult {
-    if let refusal = Shim.requireContext() { return refusal }
-    if let refusal = Shim.checkAllocationStart(dptr) { return refusal }
-    let status = Shim.post(CuMemFree_v2Request(dptr: dptr))
-    guard status == CUDA_SUCCESS else { return status }
-    Shim.forgetAllocation(dptr)
-    return status
+    return Lane.shared.locked { _ in
+        if let refusal = Shim.requireContext() { return refusal }
+        if let refusal = Shim.checkAllocationStart(dptr) { return refusal }
+        let status = Shim.post(CuMemFree_v2Request(dptr: dptr))
+        guard status == CUDA_SUCCESS else { return status }
+        Shim.forgetAllocation(dptr)
+        return status
+    }
 }
 
 @c @implementation public func cuMemcpyDtoD_v2(_ dstDevice: CUdeviceptr, _ srcDevice: CUdeviceptr, _ ByteCount: Int) -> CUresult {
@@ -132,12 +134,14 @@ import XPUProtocol
 }
 
 @c @implementation public func cuMemcpyDtoDAsync_v2(_ dstDevice: CUdeviceptr, _ srcDevice: CUdeviceptr, _ ByteCount: Int, _ hStream: CUstream?) -> CUresult {
-    if let refusal = Shim.requireContext() { return refusal }
-    if let refusal = Shim.checkRange(dstDevice, count: UInt64(truncatingIfNeeded: ByteCount), elementSize: 1) { return refusal }
-    if let refusal = Shim.checkRange(srcDevice, count: UInt64(truncatingIfNeeded: ByteCount), elementSize: 1) { return refusal }
-    if let refusal = Shim.checkHandle(.stream, hStream) { return refusal }
-    let status = Shim.post(CuMemcpyDtoDAsync_v2Request(dstDevice: dstDevice, srcDevice: srcDevice, ByteCount: UInt64(UInt(bitPattern: ByteCount)), hStream: Shim.wire(hStream)))
-    return status
+    return Lane.shared.locked { _ in
+        if let refusal = Shim.requireContext() { return refusal }
+        if let refusal = Shim.checkRange(dstDevice, count: UInt64(truncatingIfNeeded: ByteCount), elementSize: 1) { return refusal }
+        if let refusal = Shim.checkRange(srcDevice, count: UInt64(truncatingIfNeeded: ByteCount), elementSize: 1) { return refusal }
+        if let refusal = Shim.checkHandle(.stream, hStream) { return refusal }
+        let status = Shim.post(CuMemcpyDtoDAsync_v2Request(dstDevice: dstDevice, srcDevice: srcDevice, ByteCount: UInt64(UInt(bitPattern: ByteCount)), hStream: Shim.wire(hStream)))
+        return status
+    }
 }
 
 @c @implementation public func cuMemcpyDtoDAsync_v2_ptsz(_ dstDevice: CUdeviceptr, _ srcDevice: CUdeviceptr, _ ByteCount: Int, _ hStream: CUstream?) -> CUresult {
@@ -163,11 +167,13 @@ import XPUProtocol
 }
 
 @c @implementation public func cuMemsetD8Async(_ dstDevice: CUdeviceptr, _ uc: UInt8, _ N: Int, _ hStream: CUstream?) -> CUresult {
-    if let refusal = Shim.requireContext() { return refusal }
-    if let refusal = Shim.checkRange(dstDevice, count: UInt64(truncatingIfNeeded: N), elementSize: 1) { return refusal }
-    if let refusal = Shim.checkHandle(.stream, hStream) { return refusal }
-    let status = Shim.post(CuMemsetD8AsyncRequest(dstDevice: dstDevice, uc: uc, N: UInt64(UInt(bitPattern: N)), hStream: Shim.wire(hStream)))
-    return status
+    return Lane.shared.locked { _ in
+        if let refusal = Shim.requireContext() { return refusal }
+        if let refusal = Shim.checkRange(dstDevice, count: UInt64(truncatingIfNeeded: N), elementSize: 1) { return refusal }
+        if let refusal = Shim.checkHandle(.stream, hStream) { return refusal }
+        let status = Shim.post(CuMemsetD8AsyncRequest(dstDevice: dstDevice, uc: uc, N: UInt64(UInt(bitPattern: N)), hStream: Shim.wire(hStream)))
+        return status
+    }
 }
 
 @c @implementation public func cuMemsetD8Async_ptsz(_ dstDevice: CUdeviceptr, _ uc: UInt8, _ N: Int, _ hStream: CUstream?) -> CUresult {
@@ -175,11 +181,13 @@ import XPUProtocol
 }
 
 @c @implementation public func cuMemsetD32Async(_ dstDevice: CUdeviceptr, _ ui: UInt32, _ N: Int, _ hStream: CUstream?) -> CUresult {
-    if let refusal = Shim.requireContext() { return refusal }
-    if let refusal = Shim.checkRange(dstDevice, count: UInt64(truncatingIfNeeded: N), elementSize: 4) { return refusal }
-    if let refusal = Shim.checkHandle(.stream, hStream) { return refusal }
-    let status = Shim.post(CuMemsetD32AsyncRequest(dstDevice: dstDevice, ui: ui, N: UInt64(UInt(bitPattern: N)), hStream: Shim.wire(hStream)))
-    return status
+    return Lane.shared.locked { _ in
+        if let refusal = Shim.requireContext() { return refusal }
+        if let refusal = Shim.checkRange(dstDevice, count: UInt64(truncatingIfNeeded: N), elementSize: 4) { return refusal }
+        if let refusal = Shim.checkHandle(.stream, hStream) { return refusal }
+        let status = Shim.post(CuMemsetD32AsyncRequest(dstDevice: dstDevice, ui: ui, N: UInt64(UInt(bitPattern: N)), hStream: Shim.wire(hStream)))
+        return status
+    }
 }
 
 @c @implementation public func cuMemsetD32Async_ptsz(_ dstDevice: CUdeviceptr, _ ui: UInt32, _ N: Int, _ hStream: CUstream?) -> CUresult {
@@ -187,12 +195,14 @@ import XPUProtocol
 }
 
 @c @implementation public func cuStreamDestroy_v2(_ hStream: CUstream?) -> CUresult {
-    if let refusal = Shim.requireContext() { return refusal }
-    if let refusal = Shim.checkHandle(.stream, hStream) { return refusal }
-    let status = Shim.post(CuStreamDestroy_v2Request(hStream: Shim.wire(hStream)))
-    guard status == CUDA_SUCCESS else { return status }
-    Shim.forget(.stream, Shim.wire(hStream))
-    return status
+    return Lane.shared.locked { _ in
+        if let refusal = Shim.requireContext() { return refusal }
+        if let refusal = Shim.checkHandle(.stream, hStream) { return refusal }
+        let status = Shim.post(CuStreamDestroy_v2Request(hStream: Shim.wire(hStream)))
+        guard status == CUDA_SUCCESS else { return status }
+        Shim.forget(.stream, Shim.wire(hStream))
+        return status
+    }
 }
 
 @c @implementation public func cuStreamSynchronize(_ hStream: CUstream?) -> CUresult {
@@ -214,11 +224,13 @@ import XPUProtocol
 }
 
 @c @implementation public func cuEventRecord(_ hEvent: CUevent?, _ hStream: CUstream?) -> CUresult {
-    if let refusal = Shim.requireContext() { return refusal }
-    if let refusal = Shim.checkHandle(.event, hEvent) { return refusal }
-    if let refusal = Shim.checkHandle(.stream, hStream) { return refusal }
-    let status = Shim.post(CuEventRecordRequest(hEvent: Shim.wire(hEvent), hStream: Shim.wire(hStream)))
-    return status
+    return Lane.shared.locked { _ in
+        if let refusal = Shim.requireContext() { return refusal }
+        if let refusal = Shim.checkHandle(.event, hEvent) { return refusal }
+        if let refusal = Shim.checkHandle(.stream, hStream) { return refusal }
+        let status = Shim.post(CuEventRecordRequest(hEvent: Shim.wire(hEvent), hStream: Shim.wire(hStream)))
+        return status
+    }
 }
 
 @c @implementation public func cuEventRecord_ptsz(_ hEvent: CUevent?, _ hStream: CUstream?) -> CUresult {
@@ -248,22 +260,26 @@ import XPUProtocol
 }
 
 @c @implementation public func cuEventDestroy_v2(_ hEvent: CUevent?) -> CUresult {
-    if let refusal = Shim.requireContext() { return refusal }
-    if let refusal = Shim.checkHandle(.event, hEvent) { return refusal }
-    let status = Shim.post(CuEventDestroy_v2Request(hEvent: Shim.wire(hEvent)))
-    guard status == CUDA_SUCCESS else { return status }
-    Shim.forget(.event, Shim.wire(hEvent))
-    return status
+    return Lane.shared.locked { _ in
+        if let refusal = Shim.requireContext() { return refusal }
+        if let refusal = Shim.checkHandle(.event, hEvent) { return refusal }
+        let status = Shim.post(CuEventDestroy_v2Request(hEvent: Shim.wire(hEvent)))
+        guard status == CUDA_SUCCESS else { return status }
+        Shim.forget(.event, Shim.wire(hEvent))
+        return status
+    }
 }
 
 @c @implementation public func cuModuleUnload(_ hmod: CUmodule?) -> CUresult {
-    if let refusal = Shim.requireContext() { return refusal }
-    if let refusal = Shim.checkHandle(.module, hmod) { return refusal }
-    let status = Shim.post(CuModuleUnloadRequest(hmod: Shim.wire(hmod)))
-    guard status == CUDA_SUCCESS else { return status }
-    Shim.forget(.module, Shim.wire(hmod))
-    Shim.completedCuModuleUnload(CuModuleUnloadRequest(hmod: Shim.wire(hmod)))
-    return status
+    return Lane.shared.locked { _ in
+        if let refusal = Shim.requireContext() { return refusal }
+        if let refusal = Shim.checkHandle(.module, hmod) { return refusal }
+        let status = Shim.post(CuModuleUnloadRequest(hmod: Shim.wire(hmod)))
+        guard status == CUDA_SUCCESS else { return status }
+        Shim.forget(.module, Shim.wire(hmod))
+        Shim.completedCuModuleUnload(CuModuleUnloadRequest(hmod: Shim.wire(hmod)))
+        return status
+    }
 }
 
 @c @implementation public func cuModuleGetGlobal_v2(_ dptr: UnsafeMutablePointer<CUdeviceptr>?, _ bytes: UnsafeMutablePointer<Int>?, _ hmod: CUmodule?, _ name: UnsafePointer<CChar>?) -> CUresult {

@@ -1,0 +1,113 @@
+import Foundation
+import XPUTransport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The raw TCP baseline: a peer thread in this process, on loopback, with the same socket options
+/// as xpu-remote's transport (it is `XPUTransport`'s `Listener` and `SocketTransport`: TCP_NODELAY,
+/// 4 MiB socket buffers). It does nothing but move bytes, so it is the floor for what a frame of
+/// the same size can cost over this network stack.
+///
+/// Each exchange: the client sends a 24-byte header (u64 bytes that follow from the client, u64
+/// bytes to send back, u64 zero) and those bytes; the peer reads them all, then writes the asked
+/// number of bytes back. The header plays the part of the frame header, so a call whose request
+/// frame is 24 bytes and whose reply frame is 40 is mirrored by `exchange(request: 24, reply: 40)`.
+final class RawTCPBaseline: @unchecked Sendable {
+    static let headerBytes = 24
+    private let client: SocketTransport
+    private let peer: Thread
+    private var scratch: UnsafeMutableRawBufferPointer
+
+    init() throws {
+        let listener = try Listener(binding: Endpoint(host: "127.0.0.1", port: 0))
+        let endpoint = listener.endpoint
+        let accepted = ManagedAccept()
+        peer = Thread {
+            do {
+                let connection = try listener.accept()
+                accepted.signal()
+                try RawTCPBaseline.serve(connection)
+            } catch {
+                accepted.signal()
+            }
+        }
+        peer.start()
+        client = try SocketTransport.connect(to: endpoint)
+        accepted.wait()
+        scratch = .allocate(byteCount: 4 << 20, alignment: 64)
+    }
+
+    deinit {
+        client.shutdown()
+        scratch.deallocate()
+    }
+
+    /// One request of `request` bytes (at least the 24-byte header) and its reply of `reply` bytes;
+    /// the request's bytes after the header come from `data` when given (bulk uploads), and reply
+    /// bytes land in `into` when given (bulk downloads), else in a scratch buffer.
+    func exchange(
+        request: Int, reply: Int, data: UnsafeRawBufferPointer? = nil, into: UnsafeMutableRawBufferPointer? = nil
+    ) throws {
+        precondition(request >= Self.headerBytes)
+        let upload = request - Self.headerBytes
+        var header: (UInt64, UInt64, UInt64) = (UInt64(upload).littleEndian, UInt64(reply).littleEndian, 0)
+        try withUnsafeBytes(of: &header) { try client.send($0) }
+        if upload > 0 {
+            if let data {
+                try client.send(UnsafeRawBufferPointer(rebasing: data[0..<upload]))
+            } else {
+                try RawTCPBaseline.sendFill(upload, from: UnsafeRawBufferPointer(scratch), over: client)
+            }
+        }
+        if let into, into.count >= reply {
+            try client.receive(into: UnsafeMutableRawBufferPointer(rebasing: into[0..<reply]))
+        } else {
+            try RawTCPBaseline.drain(reply, into: scratch, from: client)
+        }
+    }
+
+    private static func serve(_ connection: SocketTransport) throws {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 64)
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 0)
+        var header: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        while true {
+            do {
+                try withUnsafeMutableBytes(of: &header) { try connection.receive(into: $0) }
+            } catch {
+                return  // the client closed: the run is over
+            }
+            try drain(Int(UInt64(littleEndian: header.0)), into: buffer, from: connection)
+            try sendFill(Int(UInt64(littleEndian: header.1)), from: UnsafeRawBufferPointer(buffer), over: connection)
+        }
+    }
+
+    private static func drain(_ count: Int, into buffer: UnsafeMutableRawBufferPointer, from transport: SocketTransport) throws {
+        var left = count
+        while left > 0 {
+            let step = min(left, buffer.count)
+            try transport.receive(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<step]))
+            left -= step
+        }
+    }
+
+    private static func sendFill(_ count: Int, from buffer: UnsafeRawBufferPointer, over transport: SocketTransport) throws {
+        var left = count
+        while left > 0 {
+            let step = min(left, buffer.count)
+            try transport.send(UnsafeRawBufferPointer(rebasing: buffer[0..<step]))
+            left -= step
+        }
+    }
+}
+
+/// A one-shot signal from the peer thread once it has accepted the connection.
+private final class ManagedAccept: @unchecked Sendable {
+    private var semaphore = sem_t()
+    init() { sem_init(&semaphore, 0, 0) }
+    deinit { sem_destroy(&semaphore) }
+    func signal() { sem_post(&semaphore) }
+    func wait() { while sem_wait(&semaphore) != 0 && errno == EINTR {} }
+}

@@ -1,0 +1,152 @@
+import ArgumentParser
+import Foundation
+import XPUTransport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Options every measuring subcommand shares.
+struct BenchRigOptions: ParsableArguments {
+    @Option(help: "A running xpu-remote-server (host:port). Without it, a simulated one is started on loopback.")
+    var server: String?
+
+    @Option(help: "The dist/ folder of scripts/build.sh (default: found from the xpu-bench executable or the current folder).")
+    var dist: String?
+
+    @Option(help: "Memory of the simulated devices (the local server's and the in-process baseline's).")
+    var simMemory = "4GiB"
+
+    @Flag(help: "Print one JSON object instead of the table.")
+    var json = false
+}
+
+/// Everything one run measures with: the remote side (the shim, connected to a server) and the
+/// local baseline (the simulated device in this process), both initialized once per process —
+/// the shim reads `XPU_SERVER` in its `cuInit` and cannot be pointed elsewhere afterwards.
+final class BenchRig: @unchecked Sendable {
+    let dist: String
+    let serverEndpoint: String
+    /// The server this run started, stopped (SIGTERM) by `shutdown`.
+    private var localServer: Process?
+    let remote: BenchSession
+    let direct: BenchSession
+
+    init(options: BenchRigOptions) throws {
+        let dist = try Self.findDist(options.dist)
+        self.dist = dist
+        if let server = options.server {
+            serverEndpoint = server
+        } else {
+            let (process, endpoint) = try Self.startServer(dist: dist, simMemory: options.simMemory)
+            localServer = process
+            serverEndpoint = endpoint
+        }
+        do {
+            // Both libraries read their environment in cuInit: set it before.
+            setenv("XPU_SERVER", serverEndpoint, 1)
+            setenv("XPU_SIM_MEMORY", options.simMemory, 1)
+            remote = try BenchSession(driver: BenchDriver(label: "shim", path: dist + "/lib/libxpushim.so"))
+            direct = try BenchSession(driver: BenchDriver(label: "sim", path: dist + "/lib/libxpusim.so"))
+        } catch {
+            localServer?.terminate()
+            localServer?.waitUntilExit()
+            throw error
+        }
+        progress("xpu-bench: server \(serverEndpoint)\(localServer == nil ? "" : " (simulated, started by xpu-bench)"), dist \(dist)")
+    }
+
+    /// A description of the server for reports.
+    var serverDescription: String {
+        localServer == nil ? serverEndpoint : "\(serverEndpoint) (xpu-remote-server --device sim, started by xpu-bench)"
+    }
+
+    /// Stops the server this run started. The shim's connection is still open; the server ends
+    /// that session as on any disconnect.
+    func shutdown() {
+        guard let server = localServer else { return }
+        server.terminate()
+        server.waitUntilExit()
+        localServer = nil
+    }
+
+    /// `--dist`, else the folder above the executable's bin/ when it is a dist/, else a `dist/`
+    /// beside any folder above the executable, else `./dist`.
+    static func findDist(_ explicit: String?) throws -> String {
+        func isDist(_ path: String) -> Bool {
+            FileManager.default.fileExists(atPath: path + "/bin/xpu-remote-server")
+                && FileManager.default.fileExists(atPath: path + "/lib/libxpushim.so")
+                && FileManager.default.fileExists(atPath: path + "/lib/libxpusim.so")
+        }
+        if let explicit {
+            guard isDist(explicit) else {
+                throw BenchError("\(explicit) is not a dist/ folder (bin/xpu-remote-server, lib/libxpushim.so, lib/libxpusim.so)")
+            }
+            return explicit
+        }
+        var candidates: [String] = []
+        if let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            var folder = URL(fileURLWithPath: executable).deletingLastPathComponent()
+            candidates.append(folder.deletingLastPathComponent().path)
+            while folder.path != "/" {
+                candidates.append(folder.appendingPathComponent("dist").path)
+                folder = folder.deletingLastPathComponent()
+            }
+        }
+        candidates.append(FileManager.default.currentDirectoryPath + "/dist")
+        guard let found = candidates.first(where: isDist) else {
+            throw BenchError("no dist/ folder found (run scripts/build.sh, or pass --dist); looked in \(candidates.joined(separator: ", "))")
+        }
+        return URL(fileURLWithPath: found).standardizedFileURL.path
+    }
+
+    /// Starts `xpu-remote-server --listen 127.0.0.1:0 --device sim` and reads the port it prints.
+    static func startServer(dist: String, simMemory: String) throws -> (Process, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: dist + "/bin/xpu-remote-server")
+        process.arguments = ["--listen", "127.0.0.1:0", "--device", "sim", "--sim-memory", simMemory, "--log-level", "warning"]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let reader = LineReader(output.fileHandleForReading)
+        let prefix = "xpu-remote-server listening on "
+        let deadline = monotonicNanoseconds() + 30_000_000_000
+        while monotonicNanoseconds() < deadline {
+            guard let line = reader.nextLine() else { break }
+            if line.hasPrefix(prefix) {
+                let endpoint = String(line.dropFirst(prefix.count))
+                // Keep draining stdout so that the server never blocks on a full pipe.
+                Thread.detachNewThread { while reader.nextLine() != nil {} }
+                return (process, endpoint)
+            }
+        }
+        process.terminate()
+        process.waitUntilExit()
+        throw BenchError("\(dist)/bin/xpu-remote-server did not print its address (exit status \(process.terminationStatus))")
+    }
+}
+
+/// Lines from a pipe, read with plain blocking reads.
+final class LineReader: @unchecked Sendable {
+    private let handle: FileHandle
+    private var buffer: [UInt8] = []
+
+    init(_ handle: FileHandle) { self.handle = handle }
+
+    func nextLine() -> String? {
+        while true {
+            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: buffer[..<newline], as: UTF8.self)
+                buffer.removeSubrange(...newline)
+                return line
+            }
+            let chunk = handle.availableData
+            if chunk.isEmpty {
+                guard !buffer.isEmpty else { return nil }
+                defer { buffer.removeAll() }
+                return String(decoding: buffer, as: UTF8.self)
+            }
+            buffer.append(contentsOf: chunk)
+        }
+    }
+}

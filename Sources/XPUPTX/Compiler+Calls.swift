@@ -1,0 +1,106 @@
+/// Lowering of `call` to a `.func` of the same module.
+///
+/// `call{.uni} (r1, ...), f, (a1, ...);` becomes: copy each argument into the callee's parameter
+/// slot, `call` (which saves the return address in the callee's link register), then copy each
+/// result out of the callee's return slot. Arguments are `.param` variables of the caller (local
+/// memory), registers, or immediates; parameters are `.param` slots or `.reg` registers.
+extension Compiler {
+    mutating func lowerCall(_ parsed: ParsedInstruction) throws(PTXError) {
+        var results: [Operand] = []
+        var arguments: [Operand] = []
+        var calleeName: String?
+        for op in parsed.operands {
+            switch op {
+            case .list(let items):
+                if calleeName == nil { results = items } else { arguments = items }
+            case .symbol(let name, 0) where calleeName == nil:
+                calleeName = name
+            case .register:
+                throw fail("indirect calls through a register are not supported ('\(parsed.opcode)')", .unsupported)
+            default:
+                // A prototype label after the arguments names an indirect call's signature.
+                throw fail("unsupported call form ('\(parsed.opcode)')", .unsupported)
+            }
+        }
+        guard let calleeName, let callee = frames[calleeName] else {
+            throw fail("call without a known callee ('\(parsed.opcode)')", .unknownIdentifier)
+        }
+        guard arguments.count == callee.parameters.count, results.count == callee.returns.count else {
+            throw fail(
+                "call to '\(calleeName)' passes \(arguments.count) arguments and \(results.count) results; it takes "
+                    + "\(callee.parameters.count) and \(callee.returns.count)")
+        }
+        for (argument, slot) in zip(arguments, callee.parameters) {
+            try move(from: argument, to: slot, parsed)
+        }
+        var call = Instruction(opcode: .call, type: .b64)
+        call.d = callee.linkRegister
+        callSites.append((code.count, calleeName))
+        try emit(call, parsed)
+        for (result, slot) in zip(results, callee.returns) {
+            try move(from: slot, to: result, parsed)
+        }
+    }
+
+    /// Caller operand → callee slot.
+    private mutating func move(from operand: Operand, to slot: Slot, _ parsed: ParsedInstruction) throws(PTXError) {
+        switch (operand, slot) {
+        case (.symbol(let name, let offset), .local(let to, let size)):
+            guard let s = symbol(name), s.space == .local else { throw fail("call argument '\(name)' is not a .param variable") }
+            try emit(copy(from: s.address &+ UInt64(bitPattern: offset), to: to, size: size), parsed)
+        case (.symbol(let name, _), .register(let r)):
+            guard let s = symbol(name), s.space == .local else { throw fail("call argument '\(name)' is not a .param variable") }
+            var ld = Instruction(opcode: .ld, type: s.address % 8 == 0 ? .b64 : .b32)
+            ld.space = .local
+            ld.a = constant(s.address)
+            ld.d = r
+            try emit(ld, parsed)
+        case (_, .register(let r)):
+            var mov = Instruction(opcode: .mov, type: .b64)
+            mov.a = try source(operand, .b64)
+            mov.d = r
+            try emit(mov, parsed)
+        case (_, .local(let to, let size)):
+            var st = Instruction(opcode: .st, type: size >= 8 ? .b64 : size == 4 ? .b32 : size == 2 ? .b16 : .b8)
+            st.space = .local
+            st.a = constant(to)
+            st.b = try source(operand, st.type)
+            try emit(st, parsed)
+        }
+    }
+
+    /// Callee slot → caller operand.
+    private mutating func move(from slot: Slot, to operand: Operand, _ parsed: ParsedInstruction) throws(PTXError) {
+        switch (slot, operand) {
+        case (.local(let from, let size), .symbol(let name, let offset)):
+            guard let s = symbol(name), s.space == .local else { throw fail("call result '\(name)' is not a .param variable") }
+            try emit(copy(from: from, to: s.address &+ UInt64(bitPattern: offset), size: size), parsed)
+        case (.register(let r), .symbol(let name, _)):
+            guard let s = symbol(name), s.space == .local else { throw fail("call result '\(name)' is not a .param variable") }
+            var st = Instruction(opcode: .st, type: s.address % 8 == 0 ? .b64 : .b32)
+            st.space = .local
+            st.a = constant(s.address)
+            st.b = r
+            try emit(st, parsed)
+        case (.register(let r), _):
+            var mov = Instruction(opcode: .mov, type: .b64)
+            mov.a = r
+            mov.d = try destination(operand)
+            try emit(mov, parsed)
+        case (.local(let from, let size), _):
+            var ld = Instruction(opcode: .ld, type: size >= 8 ? .b64 : size == 4 ? .b32 : size == 2 ? .b16 : .b8)
+            ld.space = .local
+            ld.a = constant(from)
+            ld.d = try destination(operand)
+            try emit(ld, parsed)
+        }
+    }
+
+    private func copy(from: UInt64, to: UInt64, size: Int) -> Instruction {
+        var inst = Instruction(opcode: .copyLocal, type: .b8)
+        inst.a = Int32(truncatingIfNeeded: from)
+        inst.b = Int32(truncatingIfNeeded: to)
+        inst.c = Int32(size)
+        return inst
+    }
+}
