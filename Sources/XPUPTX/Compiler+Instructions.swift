@@ -8,6 +8,8 @@ extension Compiler {
         var compare: CompareOp?
         var rounding = Rounding.none
         var lo = false, hi = false, wide = false, sat = false
+        /// `min.NaN`/`max.NaN`: a NaN operand gives NaN.
+        var nan = false
         var atomic: AtomicOp?
         var boolOp: UInt8 = 0
         var to = false
@@ -36,6 +38,7 @@ extension Compiler {
             case "hi": m.hi = true
             case "wide": m.wide = true
             case "sat", "satfinite": m.sat = true
+            case "NaN": m.nan = true
             case "to": m.to = true
             case "rn": m.rounding = .rn
             case "rz": m.rounding = .rz
@@ -118,6 +121,10 @@ extension Compiler {
 
         var inst = Instruction(opcode: .nop, type: type)
         if m.sat { inst.flags = 1 }
+        if m.nan {
+            guard base == "min" || base == "max", type.isFloat else { throw unknown() }
+            inst.flags |= 2
+        }
         inst.mode = m.rounding.rawValue
 
         switch base {

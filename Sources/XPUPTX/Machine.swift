@@ -494,26 +494,32 @@ struct Machine {
             case .fsub: v = a - b
             case .fmul: v = a * b
             case .fdiv: v = a / b
-            case .fmin: v = a.isNaN ? b : b.isNaN ? a : Swift.min(a, b)
-            case .fmax: v = a.isNaN ? b : b.isNaN ? a : Swift.max(a, b)
+            case .fmin: v = minimum(a, b, propagateNaN: inst.flags & 2 != 0)
+            case .fmax: v = maximum(a, b, propagateNaN: inst.flags & 2 != 0)
             default: v = Double(bitPattern: z).addingProduct(a, b)
+            }
+            if DirectedRounding.isDirected(inst.mode), inst.opcode != .fmin, inst.opcode != .fmax {
+                v = DirectedRounding.f64(inst.opcode, a, b, Double(bitPattern: z), Rounding(rawValue: inst.mode)!)
             }
             if sat { v = v.isNaN ? 0 : Swift.min(Swift.max(v, 0), 1) }
             return v.bitPattern
         case .f16x2, .bf16x2:
             // Two independent halves in one 32-bit register.
             let element: ScalarType = inst.type == .f16x2 ? .f16 : .bf16
-            let lo = floatBinary(inst.opcode, element, x & 0xFFFF, y & 0xFFFF, z & 0xFFFF, sat: sat)
-            let hi = floatBinary(inst.opcode, element, (x >> 16) & 0xFFFF, (y >> 16) & 0xFFFF, (z >> 16) & 0xFFFF, sat: sat)
+            let nan = inst.flags & 2 != 0
+            let lo = floatBinary(inst.opcode, element, x & 0xFFFF, y & 0xFFFF, z & 0xFFFF, sat: sat, nan: nan)
+            let hi = floatBinary(inst.opcode, element, (x >> 16) & 0xFFFF, (y >> 16) & 0xFFFF, (z >> 16) & 0xFFFF, sat: sat, nan: nan)
             return (hi << 16) | lo
         default:
-            return floatBinary(inst.opcode, inst.type, x, y, z, sat: sat)
+            return floatBinary(inst.opcode, inst.type, x, y, z, sat: sat, nan: inst.flags & 2 != 0, mode: inst.mode)
         }
     }
 
     /// f32, f16 and bf16 arithmetic. f32 is computed in single precision; 16-bit types in double
     /// (exact for their sums and products) and rounded once to the type.
-    @inline(__always) static func floatBinary(_ opcode: Opcode, _ type: ScalarType, _ x: UInt64, _ y: UInt64, _ z: UInt64, sat: Bool) -> UInt64 {
+    @inline(__always) static func floatBinary(
+        _ opcode: Opcode, _ type: ScalarType, _ x: UInt64, _ y: UInt64, _ z: UInt64, sat: Bool, nan: Bool, mode: UInt8 = 0
+    ) -> UInt64 {
         if type != .f32 {
             let a = Double(FloatFormat.decode(x, type))
             let b = Double(FloatFormat.decode(y, type))
@@ -523,8 +529,8 @@ struct Machine {
             case .fsub: v = a - b
             case .fmul: v = a * b
             case .fdiv: v = a / b
-            case .fmin: v = a.isNaN ? b : b.isNaN ? a : Swift.min(a, b)
-            case .fmax: v = a.isNaN ? b : b.isNaN ? a : Swift.max(a, b)
+            case .fmin: v = minimum(a, b, propagateNaN: nan)
+            case .fmax: v = maximum(a, b, propagateNaN: nan)
             default: v = Double(FloatFormat.decode(z, type)).addingProduct(a, b)
             }
             return FloatFormat.encode(v, type, .rn, sat: sat)
@@ -537,9 +543,12 @@ struct Machine {
         case .fsub: v = a - b
         case .fmul: v = a * b
         case .fdiv: v = a / b
-        case .fmin: v = a.isNaN ? b : b.isNaN ? a : Swift.min(a, b)
-        case .fmax: v = a.isNaN ? b : b.isNaN ? a : Swift.max(a, b)
+        case .fmin: v = minimum(a, b, propagateNaN: nan)
+        case .fmax: v = maximum(a, b, propagateNaN: nan)
         default: v = f32(z).addingProduct(a, b)
+        }
+        if DirectedRounding.isDirected(mode), opcode != .fmin, opcode != .fmax {
+            v = DirectedRounding.f32(opcode, a, b, f32(z), Rounding(rawValue: mode)!)
         }
         if sat { v = v.isNaN ? 0 : Swift.min(Swift.max(v, 0), 1) }
         return bits(v)
@@ -562,6 +571,9 @@ struct Machine {
             case .flg2: v = log2(a)
             default: v = tanh(a)
             }
+            if (inst.opcode == .frcp || inst.opcode == .fsqrt) && DirectedRounding.isDirected(inst.mode) {
+                v = DirectedRounding.f64(inst.opcode, a, 0, 0, Rounding(rawValue: inst.mode)!)
+            }
             if sat { v = v.isNaN ? 0 : Swift.min(Swift.max(v, 0), 1) }
             return v.bitPattern
         }
@@ -569,6 +581,10 @@ struct Machine {
             let element: ScalarType = inst.type == .f16x2 ? .f16 : .bf16
             return (floatUnary(inst.opcode, element, (x >> 16) & 0xFFFF, sat: sat) << 16)
                 | floatUnary(inst.opcode, element, x & 0xFFFF, sat: sat)
+        }
+        if inst.type == .f32, inst.opcode == .frcp || inst.opcode == .fsqrt, DirectedRounding.isDirected(inst.mode) {
+            let v = DirectedRounding.f32(inst.opcode, f32(x), 0, 0, Rounding(rawValue: inst.mode)!)
+            return bits(sat ? (v.isNaN ? 0 : Swift.min(Swift.max(v, 0), 1)) : v)
         }
         return floatUnary(inst.opcode, inst.type, x, sat: sat)
     }
@@ -655,8 +671,7 @@ struct Machine {
         if !from.isFloat && !to.isFloat {
             let fromBits = from.registerBits
             if saturate {
-                let v: Double = from.isSigned ? Double(signExtend(x, fromBits)) : Double(truncate(x, fromBits))
-                return integer(v, to)
+                return from.isSigned ? clamp(signExtend(x, fromBits), to) : clamp(truncate(x, fromBits), to)
             }
             let value = from.isSigned ? UInt64(bitPattern: signExtend(x, fromBits)) : truncate(x, fromBits)
             if to.isSigned { return UInt64(bitPattern: signExtend(value, toBits)) & (toBits >= 64 ? ~0 : (1 << UInt64(toBits)) - 1) }
@@ -667,9 +682,30 @@ struct Machine {
             // once with the instruction's mode; 64-bit sources round to nearest.
             let fromBits = from.registerBits
             if fromBits == 64 {
-                let d = from.isSigned ? Double(Int64(bitPattern: x)) : Double(x)
-                if to == .f64 { return d.bitPattern }
-                return FloatFormat.encode(d, to, rounding, sat: saturate)
+                let negative = from.isSigned && Int64(bitPattern: x) < 0
+                let magnitude = negative ? 0 &- x : x
+                if to == .f64 {
+                    // Nearest, then one step in a directed mode if that rounded the wrong way.
+                    let d = Double(magnitude)
+                    var error = 0
+                    if d >= 0x1p64 {
+                        error = -1
+                    } else {
+                        let back = UInt64(d)
+                        error = magnitude > back ? 1 : magnitude < back ? -1 : 0
+                    }
+                    let signed = negative ? -d : d
+                    return DirectedRounding.step(signed, error: negative ? -error : error, rounding).bitPattern
+                }
+                // Round to odd at 53 bits: the second rounding, to at most 24 bits, is then exact.
+                var d = Double(magnitude)
+                if magnitude >= 1 << 53 {
+                    let shift = 64 - magnitude.leadingZeroBitCount - 53
+                    var kept = magnitude >> UInt64(shift)
+                    if magnitude & ((1 << UInt64(shift)) - 1) != 0 { kept |= 1 }
+                    d = Double(kept) * Double(sign: .plus, exponent: shift, significand: 1)
+                }
+                return FloatFormat.encode(negative ? -d : d, to, rounding, sat: saturate)
             }
             let value: Double = from.isSigned ? Double(signExtend(x, fromBits)) : Double(truncate(x, fromBits))
             if to == .f64 { return value.bitPattern }
@@ -693,6 +729,21 @@ struct Machine {
             return v.bitPattern
         }
         return FloatFormat.encode(v, to, mode, sat: saturate)
+    }
+
+    /// An integer saturated into an integer type (exact for every 64-bit value).
+    static func clamp<S: BinaryInteger>(_ v: S, _ to: ScalarType) -> UInt64 {
+        switch (to.isSigned, to.registerBits) {
+        case (true, 8): UInt64(UInt8(bitPattern: Int8(clamping: v)))
+        case (true, 16): UInt64(UInt16(bitPattern: Int16(clamping: v)))
+        case (true, 32): UInt64(UInt32(bitPattern: Int32(clamping: v)))
+        case (true, _): UInt64(bitPattern: Int64(clamping: v))
+        case (false, 1): UInt64(v != 0 ? 1 : 0)
+        case (false, 8): UInt64(UInt8(clamping: v))
+        case (false, 16): UInt64(UInt16(clamping: v))
+        case (false, 32): UInt64(UInt32(clamping: v))
+        case (false, _): UInt64(clamping: v)
+        }
     }
 
     /// A float value (already integral) saturated into an integer type.
