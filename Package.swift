@@ -24,16 +24,24 @@ let package = Package(
     targets: [
         // Our own declaration of the CUDA driver API subset, plus result-code tables in C.
         .target(name: "CXPUDriver"),
+        // Our own declaration of the NVML subset the shim serves (libnvidia-ml.so.1).
+        .target(name: "CXPUNVML"),
         // Generated stubs for every driver entry point not served yet, and the shim's C helpers.
         .target(name: "CXPUShimSupport", dependencies: ["CXPUDriver"]),
         // Wire format: frames, handshake, per-call codecs (generated). No IO.
         .target(name: "XPUProtocol", dependencies: ["CXPUDriver"]),
         // Byte-stream transports: TCP and an in-memory pair for tests.
-        .target(name: "XPUTransport", dependencies: ["XPUProtocol"]),
+        .target(name: "XPUTransport", dependencies: ["XPUProtocol", "CXPUTLS", "CXPUShm", "CXPUVerbs"]),
+        // TLS 1.3 on OpenSSL 3, loaded with dlopen at first use (nothing links libssl).
+        .target(name: "CXPUTLS"),
+        // memfd, futex, atomics and descriptor passing for the shared-memory transport.
+        .target(name: "CXPUShm"),
+        // RDMA connections on libibverbs/librdmacm, loaded with dlopen at first use.
+        .target(name: "CXPUVerbs"),
         // libxpushim.so: the driver API on the client, forwarding to a server.
         .target(
             name: "XPUShim",
-            dependencies: ["CXPUDriver", "CXPUShimSupport", "XPUProtocol", "XPUTransport"]
+            dependencies: ["CXPUDriver", "CXPUNVML", "CXPUShimSupport", "XPUProtocol", "XPUTransport"]
         ),
         // PTX front end and interpreter. No IO.
         .target(name: "XPUPTX"),
@@ -88,5 +96,6 @@ let package = Package(
         .testTarget(name: "XPUSimTests", dependencies: ["XPUSim", "CXPUDriver"]),
         .testTarget(name: "XPUEndToEndTests", dependencies: ["XPUProtocol", "XPUTransport"]),
         .testTarget(name: "XPUPlacementTests", dependencies: ["XPUPlacement"]),
+        .testTarget(name: "XPUTransportTests", dependencies: ["XPUProtocol", "XPUTransport", "XPUServer", "CXPUShm"]),
     ]
 )

@@ -29,5 +29,6 @@ mkdir -p dist/bin dist/lib
 cp "$bin/xpu-remote-server" "$bin/xpu-run" dist/bin/
 cp "$lib/libxpushim.so" "$lib/libxpusim.so" dist/lib/
 cp dist/lib/libxpushim.so dist/lib/libcuda.so.1
+ln -s libcuda.so.1 dist/lib/libnvidia-ml.so.1  # the same file: one shim instance (one session) for CUDA and NVML
 echo "==> dist/ ready:"
 ls -l dist/bin dist/lib

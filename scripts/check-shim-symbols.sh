@@ -12,7 +12,7 @@
 # Prints a summary and exits 1 on any failure, 2 on a usage error.
 set -euo pipefail
 
-ALLOWED_EXPORTS='^(cu|xpu_)'
+ALLOWED_EXPORTS='^(cu|nvml|xpu_)'
 FORBIDDEN_DEPENDENCIES='lib(swift[A-Za-z0-9_]*|Foundation[A-Za-z0-9_]*|dispatch|BlocksRuntime)\.so'
 
 if [[ $# -ne 1 ]]; then

@@ -21,9 +21,11 @@ python3 -c 'import nvidia.cu13' 2>/dev/null || {
 step "generated code is up to date (scripts/codegen.sh --check)"
 scripts/codegen.sh --check
 python3 scripts/extract-cuda-exports.py --check
+python3 scripts/extract-nvml-exports.py --check
 
 step "our header agrees with cuda.h (Tests/ABI/check-abi.sh)"
 Tests/ABI/check-abi.sh
+Tests/ABI/check-nvml-abi.sh
 
 step "release build into dist/ (scripts/build.sh)"
 scripts/build.sh

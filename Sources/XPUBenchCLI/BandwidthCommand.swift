@@ -236,6 +236,19 @@ struct BandwidthBench {
                 progress("bandwidth: \(label) x \(repeats): \(kind.rawValue)")
                 let data = UnsafeMutableRawBufferPointer(rebasing: source[0..<size])
                 kind.fill(data)
+                // LZ4 off first (when the session has it), then on: both in this run.
+                var uncompressed: (htod: Double, dtoh: Double)?
+                if let setCompression = driver.setCompression, setCompression(0) == 0, setCompression(1) == 1 {
+                    _ = setCompression(0)
+                    let htodOff = try Self.measure(size, repeats) {
+                        try driver.check(driver.cuMemcpyHtoD(device, source.baseAddress, size), "cuMemcpyHtoD_v2(\(size))")
+                    }
+                    let dtohOff = try Self.measure(size, repeats) {
+                        try driver.check(driver.cuMemcpyDtoH(destination.baseAddress, device, size), "cuMemcpyDtoH_v2(\(size))")
+                    }
+                    uncompressed = (htodOff, dtohOff)
+                    _ = setCompression(1)
+                }
                 let htod = try Self.measure(size, repeats) {
                     try driver.check(driver.cuMemcpyHtoD(device, source.baseAddress, size), "cuMemcpyHtoD_v2(\(size))")
                 }
@@ -255,6 +268,16 @@ struct BandwidthBench {
                 figures.append(BenchFigure(
                     name: "DtoH \(label) \(kind.rawValue)", unit: "MB/s", value: dtoh,
                     baselineName: "raw TCP stream \(label) down", baseline: rawDown, better: .higher))
+                if let uncompressed {
+                    points.append(BandwidthPoint(bytes: size, series: "HtoD LZ4 off", kind: kind.rawValue, megabytesPerSecond: uncompressed.htod, repeats: repeats, verified: verified))
+                    points.append(BandwidthPoint(bytes: size, series: "DtoH LZ4 off", kind: kind.rawValue, megabytesPerSecond: uncompressed.dtoh, repeats: repeats, verified: verified))
+                    figures.append(BenchFigure(
+                        name: "HtoD \(label) \(kind.rawValue), LZ4 on", unit: "MB/s", value: htod,
+                        baselineName: "same copies with LZ4 off", baseline: uncompressed.htod, better: .higher))
+                    figures.append(BenchFigure(
+                        name: "DtoH \(label) \(kind.rawValue), LZ4 on", unit: "MB/s", value: dtoh,
+                        baselineName: "same copies with LZ4 off", baseline: uncompressed.dtoh, better: .higher))
+                }
             }
         }
         return BandwidthResult(sizes: sizes, kinds: settings.kinds, points: points, figures: figures)

@@ -65,6 +65,8 @@ final class BenchDriver: @unchecked Sendable {
     let cuStreamQuery: StreamQuery
     let cuStreamDestroy: StreamDestroy
     let cuGetErrorName: GetErrorName
+    /// The shim's `xpu_shim_set_compression` (absent from libxpusim.so).
+    let setCompression: (@convention(c) (Int32) -> Int32)?
 
     init(label: String, path: String) throws(BenchError) {
         guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
@@ -98,6 +100,9 @@ final class BenchDriver: @unchecked Sendable {
         cuStreamQuery = try symbol("cuStreamQuery", as: StreamQuery.self)
         cuStreamDestroy = try symbol("cuStreamDestroy_v2", as: StreamDestroy.self)
         cuGetErrorName = try symbol("cuGetErrorName", as: GetErrorName.self)
+        setCompression = dlsym(handle, "xpu_shim_set_compression").map {
+            unsafeBitCast($0, to: (@convention(c) (Int32) -> Int32).self)
+        }
     }
 
     /// Fails with the result's name unless `result` is `CUDA_SUCCESS`.

@@ -42,8 +42,12 @@ public struct FrameFlags: OptionSet, Hashable, Sendable {
     /// returned by the session's next call that does get a reply.
     public static let noReply = FrameFlags(rawValue: 1 << 1)
 
+    /// The frame's bulk data is LZ4-compressed: the blob is preceded by a u32 with its size
+    /// before compression. Used only when both peers offered `Features.lz4` in the handshake.
+    public static let compressed = FrameFlags(rawValue: 1 << 2)
+
     /// Flags this version defines; any other bit set is a malformed frame.
-    public static let known: FrameFlags = [.reply, .noReply]
+    public static let known: FrameFlags = [.reply, .noReply, .compressed]
 }
 
 extension FrameHeader {

@@ -10,10 +10,12 @@ public struct Hello: Hashable, Sendable {
     public var slice: String
     /// Who is asking, for the server's log: program name and pid.
     public var client: String
+    /// The tenant's secret (`XPU_TOKEN`), empty for none; never logged (proto/SECURITY.md).
+    public var token: String
 
     public init(
         magic: UInt32 = ProtocolLimits.magic, version: UInt16 = ProtocolLimits.version, features: UInt32 = 0,
-        clientCUDAVersion: Int32, slice: String = "", client: String
+        clientCUDAVersion: Int32, slice: String = "", client: String, token: String = ""
     ) {
         self.magic = magic
         self.version = version
@@ -21,6 +23,7 @@ public struct Hello: Hashable, Sendable {
         self.clientCUDAVersion = clientCUDAVersion
         self.slice = slice
         self.client = client
+        self.token = token
     }
 }
 
@@ -58,8 +61,11 @@ public struct Features: OptionSet, Hashable, Sendable {
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     /// The client may send `noReply` frames and the server latches their errors.
     public static let fireAndForget = Features(rawValue: 1 << 0)
+    /// Bulk data may travel LZ4-compressed (`FrameFlags.compressed`); offered by a peer that
+    /// could load liblz4.
+    public static let lz4 = Features(rawValue: 1 << 1)
 
-    public static let supported: Features = [.fireAndForget]
+    public static let supported: Features = [.fireAndForget, .lz4]
 }
 
 extension Hello: WireMessage {
@@ -70,6 +76,7 @@ extension Hello: WireMessage {
         writer.write(clientCUDAVersion)
         writer.write(slice)
         writer.write(client)
+        writer.write(token)
     }
 
     public init(from reader: inout WireReader) throws(ProtocolError) {
@@ -85,6 +92,7 @@ extension Hello: WireMessage {
         clientCUDAVersion = try reader.read()
         slice = try reader.readString()
         client = try reader.readString()
+        token = try reader.readString()
     }
 }
 

@@ -51,3 +51,16 @@ public struct WireWriter: Sendable {
         storage.append(contentsOf: blob)
     }
 }
+
+extension WireWriter {
+    /// Appends `count` zero bytes and lets `body` fill them in place (a block written from the
+    /// caller's memory with no intermediate array).
+    @inlinable
+    public mutating func append(count: Int, _ body: (UnsafeMutableRawBufferPointer) -> Void) {
+        let start = storage.count
+        storage.append(contentsOf: repeatElement(0, count: count))
+        storage.withUnsafeMutableBytes { bytes in
+            body(UnsafeMutableRawBufferPointer(rebasing: bytes[start..<start + count]))
+        }
+    }
+}

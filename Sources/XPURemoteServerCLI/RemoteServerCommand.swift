@@ -16,8 +16,26 @@ public struct RemoteServerCommand: AsyncParsableCommand {
             when it ends or its peer disappears. SIGTERM or SIGINT shut the server down gracefully.
             """)
 
-    @Option(help: "Address to listen on, HOST:PORT. Port 0 picks a free port (printed at start).")
+    @Option(help: "Address to listen on: HOST:PORT (port 0 picks a free port, printed at start) or unix:/path.")
     var listen: String = "127.0.0.1:7070"
+
+    @Option(help: "TLS 1.3: the server's PEM certificate chain (clients connect with tls://HOST:PORT).")
+    var tlsCert: String?
+
+    @Option(help: "TLS: the PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    @Option(help: "TLS: a PEM CA bundle; clients are asked for a certificate that chains to it (mutual TLS).")
+    var tlsClientCa: String?
+
+    @Flag(help: "TLS: refuse clients without a certificate from --tls-client-ca.")
+    var requireClientCert = false
+
+    @Option(help: "Authentication policy (JSON; see proto/SECURITY.md): every client must present a token or client certificate it lists.")
+    var policy: String?
+
+    @Flag(help: "Allow listening on a non-loopback address without TLS and authentication (logged loudly).")
+    var insecure = false
 
     @Option(help: "The device to serve: cuda (the real driver, libcuda.so.1) or sim (libxpusim.so).")
     var device: ServerConfiguration.DeviceKind = .cuda
@@ -30,6 +48,9 @@ public struct RemoteServerCommand: AsyncParsableCommand {
 
     @Option(help: "Streaming multiprocessors of the simulated device (sim only; default 8).")
     var simSms: Int?
+
+    @Flag(help: "Never compress bulk data (by default sessions whose client offers it use LZ4 where it pays).")
+    var noCompression = false
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
@@ -44,8 +65,17 @@ public struct RemoteServerCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "xpu-remote-server")
-        guard let endpoint = Endpoint(parsing: listen) else {
-            throw ValidationError("--listen must be HOST:PORT, got '\(listen)'")
+        let unixPath = listen.hasPrefix("unix:") ? String(listen.dropFirst("unix:".count)) : nil
+        guard let endpoint = unixPath != nil ? Endpoint(host: "127.0.0.1", port: 0) : Endpoint(parsing: listen), unixPath?.isEmpty != true
+        else {
+            throw ValidationError("--listen must be HOST:PORT or unix:/path, got '\(listen)'")
+        }
+        let security: ServerSecurity
+        do {
+            security = try securitySettings(unixPath: unixPath, endpoint: endpoint, logger: logger)
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode(2)
         }
         if device == .sim {
             if let simMemory { setenv("XPU_SIM_MEMORY", simMemory, 1) }
@@ -64,15 +94,17 @@ public struct RemoteServerCommand: AsyncParsableCommand {
         let server: RemoteServer
         do {
             server = try RemoteServer(
-                configuration: ServerConfiguration(listen: endpoint, device: device, driverPath: path), driver: loaded,
-                logger: logger)
+                configuration: ServerConfiguration(
+                    listen: endpoint, device: device, driverPath: path, compression: !noCompression),
+                driver: loaded,
+                logger: logger, security: security)
         } catch {
             logger.critical("cannot listen: \(error)")
             throw ExitCode(2)
         }
         logger.info("serving", metadata: ["driver": "\(path)", "driverVersion": "\(loaded.version)"])
         // Scripts and tests wait for this line; with --listen HOST:0 it tells the real port.
-        FileHandle.standardOutput.write(Data("xpu-remote-server listening on \(server.endpoint)\n".utf8))
+        FileHandle.standardOutput.write(Data("xpu-remote-server listening on \(server.address)\n".utf8))
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

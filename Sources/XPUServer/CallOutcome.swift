@@ -7,6 +7,8 @@ struct CallOutcome {
     var payload: [UInt8]
     /// Bulk data sent after `payload` straight from this buffer (a device-to-host chunk).
     var bulk: [UInt8] = []
+    /// Flags for the reply frame (`.compressed` when `bulk` is LZ4 data).
+    var flags: FrameFlags = []
 
     static func failure(_ status: CUresult) -> CallOutcome { CallOutcome(status: status, payload: []) }
 }

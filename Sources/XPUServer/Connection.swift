@@ -13,12 +13,18 @@ final class Connection: @unchecked Sendable {
     let driver: Driver
     let sessionID: UInt64
     var logger: Logger
+    /// Authentication and what is known of the peer; set by `RemoteServer` before `run`.
+    var security = ConnectionSecurity()
 
     /// Calls after which the driver's current context on this thread is no longer the one the
     /// session last selected.
     static let contextDisturbing: Set<CallID> = [.cuCtxCreate_v2, .cuCtxDestroy_v2]
 
-    init(transport: any Transport, driver: Driver, sessionID: UInt64, logger: Logger) {
+    /// The server may agree to LZ4 bulk data (`--no-compression` turns it off).
+    let compressionAllowed: Bool
+
+    init(transport: any Transport, driver: Driver, sessionID: UInt64, logger: Logger, compressionAllowed: Bool = true) {
+        self.compressionAllowed = compressionAllowed
         self.channel = FrameChannel(transport: transport)
         self.driver = driver
         self.sessionID = sessionID
@@ -60,8 +66,13 @@ final class Connection: @unchecked Sendable {
             refuse(reason: "\(error)")
             return nil
         }
-        let welcome = Welcome(
-            features: hello.features & Features.supported.rawValue, session: sessionID, driverVersion: driver.version)
+        if let refusal = security.admit(token: hello.token, slice: hello.slice, client: hello.client, logger: logger) {
+            refuse(reason: refusal, status: CUDA_ERROR_NOT_PERMITTED)
+            return nil
+        }
+        var features = Features(rawValue: hello.features).intersection(Features.supported)
+        if LZ4Codec.shared == nil || !compressionAllowed { features.remove(.lz4) }
+        let welcome = Welcome(features: features.rawValue, session: sessionID, driverVersion: driver.version)
         do {
             try channel.send(FrameHeader(length: 0, call: 0, flags: .reply, sequence: 0), payload: welcome.encoded)
         } catch {
@@ -69,14 +80,16 @@ final class Connection: @unchecked Sendable {
             return nil
         }
         logger.info("session open", metadata: ["client": "\(hello.client)", "cuda": "\(hello.clientCUDAVersion)"])
-        return Session(id: sessionID, client: hello.client, driver: driver, logger: logger)
+        let session = Session(id: sessionID, client: hello.client, driver: driver, logger: logger)
+        session.compression = features.contains(.lz4)
+        return session
     }
 
     /// Tells a client why it was refused (a version it can decode, whatever it sent).
-    private func refuse(reason: String) {
+    private func refuse(reason: String, status: CUresult = CUDA_ERROR_INVALID_VALUE) {
         let welcome = Welcome(features: 0, session: 0, driverVersion: driver.version, reason: reason)
         try? channel.send(
-            FrameHeader(length: 0, call: 0, flags: .reply, sequence: 0, status: CUDA_ERROR_INVALID_VALUE.rawValue),
+            FrameHeader(length: 0, call: 0, flags: .reply, sequence: 0, status: status.rawValue),
             payload: welcome.encoded)
     }
 
@@ -91,9 +104,17 @@ final class Connection: @unchecked Sendable {
             guard let call = CallID(rawValue: header.call), call != .handshake else {
                 throw .protocolViolation(ProtocolError(.unknownCall, "call id \(header.call)"))
             }
+            guard !header.flags.contains(.compressed) || session.compression else {
+                throw .protocolViolation(ProtocolError(.malformed, "compressed frame in a session without compression"))
+            }
+            session.frameFlags = header.flags
+            session.statistics.calls += 1
+            session.statistics.bytesReceived += FrameHeader.size + payload.count
+            if header.flags.contains(.compressed) { session.statistics.compressedChunksReceived += 1 }
             session.selectContext(header.context)
             var reader = WireReader(payload)
             var outcome: CallOutcome
+            let probe = call == .launchKernel ? session.launchWillReplay(payload) : nil
             do {
                 if let generated = try session.dispatchRemote(call, &reader) {
                     outcome = generated
@@ -103,6 +124,7 @@ final class Connection: @unchecked Sendable {
             } catch {
                 throw .protocolViolation(ProtocolError(error.code, "\(call): \(error.message)"))
             }
+            if let probe { session.launchDidReplay(probe, status: outcome.status) }
             if Self.contextDisturbing.contains(call) { session.currentContext = .max }
             if header.flags.contains(.noReply) {
                 if outcome.status != CUDA_SUCCESS, latched == nil { latched = outcome.status }
@@ -113,7 +135,9 @@ final class Connection: @unchecked Sendable {
                 latched = nil
             }
             let reply = FrameHeader(
-                length: 0, call: header.call, flags: .reply, sequence: header.sequence, status: outcome.status.rawValue)
+                length: 0, call: header.call, flags: outcome.flags.union(.reply), sequence: header.sequence,
+                status: outcome.status.rawValue)
+            let sendStart = monotonicNanoseconds()
             let sent: Result<Void, TransportError> = outcome.bulk.withUnsafeBytes { bulk in
                 Result { () throws(TransportError) in
                     if bulk.isEmpty {
@@ -124,6 +148,9 @@ final class Connection: @unchecked Sendable {
                 }
             }
             if case .failure(let error) = sent { throw .transport(error) }
+            session.statistics.bytesSent += FrameHeader.size + outcome.payload.count + outcome.bulk.count
+            session.downloadGovernor.recordSend(bytes: outcome.bulk.count, nanoseconds: monotonicNanoseconds() - sendStart)
+            if outcome.flags.contains(.compressed) { session.statistics.compressedChunksSent += 1 }
         }
     }
 }

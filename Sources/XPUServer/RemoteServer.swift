@@ -9,7 +9,8 @@ import XPUTransport
 public final class RemoteServer: Service, @unchecked Sendable {
     public let configuration: ServerConfiguration
     let driver: Driver
-    let listener: Listener
+    let listener: any ConnectionListener
+    let security: ServerSecurity
     let logger: Logger
     private let state = Mutex(State())
 
@@ -19,16 +20,27 @@ public final class RemoteServer: Service, @unchecked Sendable {
         var stopping = false
     }
 
-    /// Binds the listening socket (so a bad address fails before anything starts).
-    public init(configuration: ServerConfiguration, driver: Driver, logger: Logger) throws(TransportError) {
+    /// Binds the listening socket (so a bad address fails before anything starts): TCP on
+    /// `configuration.listen`, or the Unix socket of `security.unixSocketPath`.
+    public init(configuration: ServerConfiguration, driver: Driver, logger: Logger, security: ServerSecurity = ServerSecurity())
+        throws(TransportError)
+    {
         self.configuration = configuration
         self.driver = driver
         self.logger = logger
-        self.listener = try Listener(binding: configuration.listen)
+        self.security = security
+        if let path = security.unixSocketPath {
+            self.listener = try UnixListener(path: path)
+        } else {
+            self.listener = try Listener(binding: configuration.listen)
+        }
     }
 
     /// The address actually bound (the real port when 0 was asked for).
-    public var endpoint: Endpoint { listener.endpoint }
+    public var endpoint: Endpoint { (listener as? Listener)?.endpoint ?? configuration.listen }
+
+    /// The bound address as clients write it in `XPU_SERVER` (`tls://` when TLS is on).
+    public var address: String { security.tls != nil ? "tls://\(listener.address)" : listener.address }
 
     public func run() async throws {
         let acceptor = Thread { [self] in acceptLoop() }
@@ -68,10 +80,15 @@ public final class RemoteServer: Service, @unchecked Sendable {
                 transport.shutdown()
                 return
             }
-            let connection = Connection(transport: transport, driver: driver, sessionID: id, logger: logger)
             let thread = Thread { [self] in
+                defer { state.withLock { _ = $0.open.removeValue(forKey: id) } }
+                // TLS and authentication (Authentication.swift) run on the session's own thread.
+                guard let (secured, connectionSecurity) = secure(transport, session: id) else { return }
+                let connection = Connection(
+                    transport: secured, driver: driver, sessionID: id, logger: logger,
+                    compressionAllowed: configuration.compression)
+                connection.security = connectionSecurity
                 connection.run()
-                state.withLock { _ = $0.open.removeValue(forKey: id) }
             }
             thread.name = "xpu-session-\(id)"
             thread.start()

@@ -13,10 +13,13 @@ public struct ServerConfiguration: Sendable {
     public var device: DeviceKind
     /// The driver library to load; nil for the default of `device`.
     public var driverPath: String?
+    /// Whether sessions may negotiate LZ4 for bulk data.
+    public var compression: Bool
 
-    public init(listen: Endpoint, device: DeviceKind, driverPath: String? = nil) {
+    public init(listen: Endpoint, device: DeviceKind, driverPath: String? = nil, compression: Bool = true) {
         self.listen = listen
         self.device = device
         self.driverPath = driverPath
+        self.compression = compression
     }
 }

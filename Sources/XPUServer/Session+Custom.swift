@@ -1,5 +1,6 @@
 import CXPUDriver
 import XPUProtocol
+import XPUTransport
 
 extension Session {
     /// Replays the calls whose handling is written by hand (`custom` in proto/cuda-driver.api).
@@ -64,6 +65,8 @@ extension Session {
             let remainingBytes: UInt64 = try reader.read()
             let stream: UInt64 = try reader.read()
             let asynchronous: UInt8 = try reader.read()
+            let compressed = frameFlags.contains(.compressed)
+            let rawCount = compressed ? Int(try reader.read(UInt32.self)) : 0
             let count = Int(try reader.read(UInt32.self))
             guard count <= ProtocolLimits.maximumBulkBytes else {
                 throw ProtocolError(.tooLarge, "blob of \(count) bytes exceeds \(ProtocolLimits.maximumBulkBytes)")
@@ -72,6 +75,22 @@ extension Session {
                 throw ProtocolError(reader.remaining < count ? .truncated : .malformed, "copy data of \(reader.remaining) bytes, \(count) announced")
             }
             let start = reader.offset
+            if compressed {
+                guard rawCount <= ProtocolLimits.maximumBulkBytes, let codec = LZ4Codec.shared else {
+                    throw ProtocolError(.tooLarge, "compressed chunk of \(rawCount) bytes")
+                }
+                let target = UnsafeMutableRawBufferPointer(rebasing: staging[0..<rawCount])
+                let inflated = reader.bytes.withUnsafeBytes { payload in
+                    codec.decompress(UnsafeRawBufferPointer(rebasing: payload[start...]), into: target)
+                }
+                guard inflated else { throw ProtocolError(.malformed, "LZ4 data does not inflate to \(rawCount) bytes") }
+                return perform { () throws(CallFailure) in
+                    try copyToDevice(
+                        destination: destination, data: UnsafeRawBufferPointer(target), remainingBytes: remainingBytes,
+                        stream: stream, asynchronous: asynchronous != 0)
+                    return MemcpyHtoDReply()
+                }
+            }
             return perform { () throws(CallFailure) in
                 let copied: Result<Void, CallFailure> = reader.bytes.withUnsafeBytes { payload in
                     Result { () throws(CallFailure) in
@@ -90,6 +109,7 @@ extension Session {
             }
             do {
                 let data = try copyToHost(request)
+                if let packed = compressedReply(data) { return packed }
                 // The reply is `bytes data`: its u32 count, then the data sent from where it lies.
                 var prefix = WireWriter(capacity: 4)
                 prefix.write(UInt32(data.count))
@@ -109,8 +129,30 @@ extension Session {
                 try launch(request)
                 return LaunchKernelReply()
             }
+        case .managementOpen, .deviceFacts, .deviceView: return try dispatchManagement(call, &reader)
         default:
             throw ProtocolError(.unknownCall, "call \(call) is not served")
+        }
+    }
+
+    /// A device-to-host chunk as LZ4 data (u32 size before compression, then the blob), when the
+    /// session negotiated compression and it pays; nil to send the data raw.
+    private func compressedReply(_ data: [UInt8]) -> CallOutcome? {
+        guard compression, frameFlags.contains(.compressed), let codec = LZ4Codec.shared else { return nil }
+        return data.withUnsafeBytes { raw -> CallOutcome? in
+            guard downloadGovernor.shouldCompress(raw, codec: codec, scratch: sampleScratch) else { return nil }
+            let limit = Int(Double(raw.count) * CompressionGovernor.worthwhileRatio)
+            var compressed = false
+            let packed = [UInt8](unsafeUninitializedCapacity: codec.bound(raw.count)) { buffer, written in
+                written = codec.compress(raw, into: UnsafeMutableRawBufferPointer(buffer), limit: limit) ?? 0
+                compressed = written > 0
+            }
+            guard compressed else { return nil }
+            let count = packed.count
+            var prefix = WireWriter(capacity: 8)
+            prefix.write(UInt32(raw.count))
+            prefix.write(UInt32(count))
+            return CallOutcome(status: CUDA_SUCCESS, payload: prefix.bytes, bulk: packed, flags: .compressed)
         }
     }
 

@@ -1,6 +1,7 @@
 import CXPUDriver
 import Logging
 import XPUProtocol
+import XPUTransport
 
 /// One client's session: the objects it created, the memory it may touch, and the replay of its
 /// calls on the driver. Used by its connection thread only, so it needs no lock.
@@ -17,6 +18,28 @@ final class Session {
     var primaryContexts: [Int32: PrimaryContext] = [:]
     /// Parameter layouts of the session's kernels, by function handle.
     var kernelLayouts: [UInt64: [KernelParameter]] = [:]
+    /// What the management API (NVML) measures and remembers for the session (Session+NVML.swift).
+    var management = ManagementState()
+    /// What the session did, for its closing log line.
+    var statistics = Statistics()
+
+    struct Statistics {
+        var calls = 0
+        var bytesReceived = 0
+        var bytesSent = 0
+        var compressedChunksReceived = 0
+        var compressedChunksSent = 0
+    }
+
+    /// The flags of the frame being handled (whether its bulk data is compressed).
+    var frameFlags: FrameFlags = []
+    /// Bulk data may travel LZ4-compressed in this session (negotiated in the handshake).
+    var compression = false
+    var downloadGovernor = CompressionGovernor()
+    /// Room to inflate a compressed chunk, and to compress samples and replies (allocated on first use).
+    lazy var staging = UnsafeMutableRawBufferPointer.allocate(byteCount: ProtocolLimits.maximumBulkBytes, alignment: 64)
+    lazy var sampleScratch = UnsafeMutableRawBufferPointer.allocate(
+        byteCount: (LZ4Codec.shared?.bound(128 << 10) ?? 0) + 16, alignment: 16)
 
     struct PrimaryContext {
         var context: UInt64 = 0
@@ -123,7 +146,12 @@ final class Session {
         for (_, entry) in contexts { _ = table.cuCtxDestroy_v2(entry.pointer) }
         logger.info(
             "session released",
-            metadata: ["session": "\(id)", "freedBytes": "\(freed)", "contexts": "\(contexts.count)"])
+            metadata: [
+                "freedBytes": "\(freed)", "contexts": "\(contexts.count)", "calls": "\(statistics.calls)",
+                "bytesReceived": "\(statistics.bytesReceived)", "bytesSent": "\(statistics.bytesSent)",
+                "compressedChunksReceived": "\(statistics.compressedChunksReceived)",
+                "compressedChunksSent": "\(statistics.compressedChunksSent)",
+            ])
         handles = HandleTable()
         memory = AllocationMap()
         currentContext = 0

@@ -43,29 +43,35 @@ enum Session {
         return open(lane)
     }
 
-    /// The server named by XPU_SERVER (default 127.0.0.1:7070).
-    static func serverEndpoint() -> Endpoint? {
-        guard let raw = getenv("XPU_SERVER") else { return Endpoint(host: "127.0.0.1", port: 7070) }
-        return Endpoint(parsing: String(cString: raw))
+    /// The server named by XPU_SERVER (default 127.0.0.1:7070): `host:port`, `tcp://host:port`,
+    /// `tls://host:port`, `unix:/path` or `rdma://host:port` (proto/SECURITY.md).
+    static func serverEndpoint() -> ServerAddress? {
+        guard let raw = getenv("XPU_SERVER") else { return .tcp(Endpoint(host: "127.0.0.1", port: 7070)) }
+        return ServerAddress(parsing: String(cString: raw))
     }
 
     /// Connects and shakes hands (lock held). Failures are logged and leave the lane uninitialized,
     /// so the application sees a machine with no device (CUDA_ERROR_NO_DEVICE) and may retry.
     static func open(_ lane: Lane) -> CUresult {
         guard let endpoint = serverEndpoint() else {
-            ShimLog.log(.error, "XPU_SERVER must be host:port, got '\(String(cString: getenv("XPU_SERVER")))'")
+            ShimLog.log(
+                .error,
+                "XPU_SERVER must be host:port, tls://host:port, unix:/path or rdma://host:port, got '\(String(cString: getenv("XPU_SERVER")))'")
             return CUDA_ERROR_INVALID_VALUE
         }
         let channel: FrameChannel
         do {
-            channel = FrameChannel(transport: try SocketTransport.connect(to: endpoint))
+            let tls = ClientTLSSettings { name in getenv(name).map { String(cString: $0) } }
+            channel = FrameChannel(transport: try endpoint.connect(tls: tls))
         } catch {
             ShimLog.log(.error, "cannot reach xpu-remote-server at \(endpoint): \(error)")
             return CUDA_ERROR_NO_DEVICE
         }
+        var offered = Features.supported
+        if LZ4Codec.shared == nil || environment("XPU_COMPRESSION") == "off" { offered.remove(.lz4) }
         let hello = Hello(
-            features: Features.supported.rawValue, clientCUDAVersion: 13000, slice: environment("XPU_SLICE"),
-            client: "\(processName()) pid \(getpid())")
+            features: offered.rawValue, clientCUDAVersion: 13000, slice: environment("XPU_SLICE"),
+            client: "\(processName()) pid \(getpid())", token: environment("XPU_TOKEN"))
         do {
             try channel.send(FrameHeader(length: 0, call: CallID.handshake.rawValue, sequence: 0), payload: hello.encoded)
             let (header, payload) = try channel.receive()
@@ -76,13 +82,15 @@ enum Session {
             }
             ShimLog.log(.info, "session \(welcome.session) open on \(endpoint)")
             lane.driverVersion = welcome.driverVersion
+            lane.negotiatedCompression = Features(rawValue: welcome.features).contains(.lz4)
+            lane.compression = lane.negotiatedCompression
         } catch {
             ShimLog.log(.error, "handshake with \(endpoint) failed: \(error)")
             return CUDA_ERROR_NO_DEVICE
         }
-        let driverVersion = lane.driverVersion
+        let (driverVersion, compression) = (lane.driverVersion, lane.negotiatedCompression)
         lane.forgetSession()
-        lane.driverVersion = driverVersion
+        (lane.driverVersion, lane.negotiatedCompression, lane.compression) = (driverVersion, compression, compression)
         lane.sequence = 0
         lane.connection = .open(channel, generation: xpu_fork_generation())
         return CUDA_SUCCESS
@@ -99,5 +107,14 @@ enum Session {
         guard fgets(&buffer, Int32(buffer.count), file) != nil else { return "?" }
         let bytes = buffer.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }
         return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// Turns LZ4 for bulk data on or off for the rest of the session (it stays off when the session did
+/// not negotiate it); returns whether it is now on. For benchmarks that compare both in one run.
+@c(xpu_shim_set_compression) public func xpuShimSetCompression(_ enabled: Int32) -> Int32 {
+    Lane.shared.locked { lane in
+        lane.compression = enabled != 0 && lane.negotiatedCompression
+        return lane.compression ? 1 : 0
     }
 }

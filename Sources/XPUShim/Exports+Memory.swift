@@ -96,16 +96,29 @@ private func copyToDevice(
                 let length = min(chunk, count - offset)
                 let last = offset + length == count
                 lane.sequence &+= 1
-                let prefix = MemcpyHtoDRequest.framePrefix(
-                    sequence: lane.sequence, flags: fireAndForget || !last ? .noReply : [], context: context,
-                    destination: destination &+ UInt64(offset), remainingBytes: UInt64(count - offset), stream: stream,
-                    asynchronous: asynchronous, dataCount: length)
-                // The data goes from the application's memory to the socket, copied by no one else.
-                let sent: Result<Void, TransportError> = prefix.withUnsafeBytes { prefix in
-                    Result { () throws(TransportError) in
-                        try channel.transport.send(parts: [prefix, UnsafeRawBufferPointer(start: source + offset, count: length)])
-                    }
+                let flags: FrameFlags = fireAndForget || !last ? .noReply : []
+                let data = UnsafeRawBufferPointer(start: source + offset, count: length)
+                // Compressed when it pays; otherwise the data goes from the application's memory
+                // to the socket, copied by no one else.
+                var prefix: [UInt8]
+                var body = data
+                if let packed = compressedChunk(data, lane: lane) {
+                    prefix = MemcpyHtoDRequest.framePrefix(
+                        sequence: lane.sequence, flags: flags.union(.compressed), context: context,
+                        destination: destination &+ UInt64(offset), remainingBytes: UInt64(count - offset), stream: stream,
+                        asynchronous: asynchronous, dataCount: packed.count, rawCount: length)
+                    body = packed
+                } else {
+                    prefix = MemcpyHtoDRequest.framePrefix(
+                        sequence: lane.sequence, flags: flags, context: context,
+                        destination: destination &+ UInt64(offset), remainingBytes: UInt64(count - offset), stream: stream,
+                        asynchronous: asynchronous, dataCount: length)
                 }
+                let sendStart = monotonicNanoseconds()
+                let sent: Result<Void, TransportError> = prefix.withUnsafeBytes { prefix in
+                    Result { () throws(TransportError) in try channel.transport.send(parts: [prefix, body]) }
+                }
+                lane.uploadGovernor.recordSend(bytes: body.count, nanoseconds: monotonicNanoseconds() - sendStart)
                 if case .failure(let error) = sent { throw ShimFailure.lost(lane, "connection to the server lost: \(error)") }
                 offset += length
             }
@@ -115,6 +128,17 @@ private func copyToDevice(
     } catch {
         return error.status
     }
+}
+
+/// The chunk LZ4-compressed into the lane's scratch, when the session negotiated compression and
+/// the data shrinks enough to pay; nil to send it raw. Lock held.
+private func compressedChunk(_ data: UnsafeRawBufferPointer, lane: Lane) -> UnsafeRawBufferPointer? {
+    guard lane.compression, let codec = LZ4Codec.shared,
+        lane.uploadGovernor.shouldCompress(data, codec: codec, scratch: lane.sampleScratch)
+    else { return nil }
+    let limit = Int(Double(data.count) * CompressionGovernor.worthwhileRatio)
+    guard let count = codec.compress(data, into: lane.compressionScratch, limit: limit) else { return nil }
+    return UnsafeRawBufferPointer(rebasing: lane.compressionScratch[0..<count])
 }
 
 private func copyToHost(
@@ -137,8 +161,11 @@ private func copyToHost(
                 let request = MemcpyDtoHRequest(
                     source: source &+ UInt64(offset), count: UInt64(length), remainingBytes: UInt64(count - offset),
                     stream: stream, asynchronous: asynchronous ? 1 : 0)
+                // `compressed` on this request lets the server compress the reply where it pays.
                 lane.pending.appendFrame(
-                    FrameHeader(length: 0, call: CallID.memcpyDtoH.rawValue, sequence: lane.sequence, context: context)
+                    FrameHeader(
+                        length: 0, call: CallID.memcpyDtoH.rawValue, flags: lane.compression ? .compressed : [],
+                        sequence: lane.sequence, context: context)
                 ) { writer in request.encode(into: &writer) }
                 offset += length
             }

@@ -142,15 +142,30 @@ private func launch(
     guard limits.admit(grid: grid, block: block, sharedMemBytes: sharedMemBytes, kernel: kernel) else {
         return CUDA_ERROR_INVALID_VALUE
     }
-    let parameters: [UInt8]
-    switch KernelArguments.pack(kernel, kernelParams: kernelParams, extra: extra) {
-    case .success(let block): parameters = block
-    case .failure(let failure): return failure.status
+    guard let arguments = KernelArguments(kernel, kernelParams: kernelParams, extra: extra) else {
+        return CUDA_ERROR_INVALID_VALUE
     }
-    return Shim.post(
-        LaunchKernelRequest(
-            function: function, gridX: grid.0, gridY: grid.1, gridZ: grid.2, blockX: block.0, blockY: block.1,
-            blockZ: block.2, sharedMemBytes: sharedMemBytes, stream: stream, parameters: parameters))
+    if Lane.strict {
+        return Shim.post(
+            LaunchKernelRequest(
+                function: function, gridX: grid.0, gridY: grid.1, gridZ: grid.2, blockX: block.0, blockY: block.1,
+                blockZ: block.2, sharedMemBytes: sharedMemBytes, stream: stream, parameters: arguments.packed()))
+    }
+    // The frame goes into the send queue with the arguments copied in place (no allocation).
+    do {
+        return try Lane.shared.locked { lane throws(ShimFailure) in
+            _ = try lane.channel()
+            try lane.postFrame { writer, sequence in
+                LaunchKernelRequest.appendFrame(
+                    to: &writer, flags: .noReply, sequence: sequence, context: context, function: function, grid: grid,
+                    block: block, sharedMemBytes: sharedMemBytes, stream: stream, parameterBytes: arguments.count,
+                    fillParameters: arguments.write)
+            }
+            return CUDA_SUCCESS
+        }
+    } catch {
+        return error.status
+    }
 }
 
 @c @implementation public func cuLaunchKernel_ptsz(
@@ -161,43 +176,66 @@ private func launch(
     cuLaunchKernel(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes, hStream, kernelParams, extra)
 }
 
-/// Packs a launch's arguments into the kernel's parameter block, by the layout from the server.
-enum KernelArguments {
-    static func pack(
-        _ kernel: KernelInfo, kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
-        extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
-    ) -> Result<[UInt8], ShimFailure> {
-        var block = [UInt8](repeating: 0, count: kernel.parameterBytes)
+/// A launch's arguments and the kernel's parameter layout from the server: `write` packs them
+/// into a parameter block wherever the caller wants it (the send queue, in place).
+struct KernelArguments {
+    let kernel: KernelInfo
+    let kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+    /// The `extra` buffer (CU_LAUNCH_PARAM_BUFFER_POINTER/SIZE), when given instead.
+    let buffer: UnsafeRawBufferPointer?
+
+    /// nil when the arguments are malformed (both forms, neither while the kernel has
+    /// parameters, a NULL argument pointer, a malformed or oversized `extra`).
+    init?(_ kernel: KernelInfo, kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) {
+        self.kernel = kernel
+        self.kernelParams = kernelParams
         if let kernelParams {
-            guard extra == nil else { return .failure(ShimFailure(CUDA_ERROR_INVALID_VALUE)) }
-            for (index, parameter) in kernel.parameters.enumerated() {
-                guard let argument = kernelParams[index] else { return .failure(ShimFailure(CUDA_ERROR_INVALID_VALUE)) }
-                block.withUnsafeMutableBytes { bytes in
-                    (bytes.baseAddress! + Int(parameter.offset)).copyMemory(from: argument, byteCount: Int(parameter.size))
-                }
-            }
-            return .success(block)
+            guard extra == nil else { return nil }
+            for index in kernel.parameters.indices where kernelParams[index] == nil { return nil }
+            buffer = nil
+            return
         }
         guard let extra else {
-            return kernel.parameters.isEmpty ? .success([]) : .failure(ShimFailure(CUDA_ERROR_INVALID_VALUE))
+            guard kernel.parameters.isEmpty else { return nil }
+            buffer = nil
+            return
         }
         // extra: key/value pointer pairs ending with CU_LAUNCH_PARAM_END.
-        var buffer: UnsafeRawPointer?
+        var pointer: UnsafeRawPointer?
         var size: Int?
         var index = 0
-        while let key = extra[index], UInt(bitPattern: key) != 0, index < 64 {
+        while index < 64, let key = extra[index], UInt(bitPattern: key) != 0 {
             let value = extra[index + 1]
             switch UInt(bitPattern: key) {
-            case 1: buffer = value.map(UnsafeRawPointer.init)
+            case 1: pointer = value.map(UnsafeRawPointer.init)
             case 2: size = value?.load(as: Int.self)
-            default: return .failure(ShimFailure(CUDA_ERROR_INVALID_VALUE))
+            default: return nil
             }
             index += 2
         }
-        guard let buffer, let size, size >= 0, size <= ProtocolLimits.maximumKernelParameterBytes else {
-            return .failure(ShimFailure(CUDA_ERROR_INVALID_VALUE))
+        guard let pointer, let size, size >= 0, size <= ProtocolLimits.maximumKernelParameterBytes else { return nil }
+        buffer = UnsafeRawBufferPointer(start: pointer, count: size)
+    }
+
+    /// Bytes of the parameter block.
+    var count: Int { buffer?.count ?? kernel.parameterBytes }
+
+    func write(_ block: UnsafeMutableRawBufferPointer) {
+        if let buffer {
+            block.copyMemory(from: buffer)
+            return
         }
-        return .success(Array(UnsafeRawBufferPointer(start: buffer, count: size)))
+        guard let kernelParams else { return }
+        for (index, parameter) in kernel.parameters.enumerated() {
+            (block.baseAddress! + Int(parameter.offset)).copyMemory(from: kernelParams[index]!, byteCount: Int(parameter.size))
+        }
+    }
+
+    /// The block as an array (for strict mode, which sends a whole request).
+    func packed() -> [UInt8] {
+        var block = [UInt8](repeating: 0, count: count)
+        block.withUnsafeMutableBytes { write($0) }
+        return block
     }
 }
 

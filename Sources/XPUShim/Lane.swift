@@ -56,6 +56,15 @@ final class Lane: @unchecked Sendable {
     var nextClientHandle: UInt64 = 1 << 63
     /// Host allocations from cuMemAllocHost: base address → size.
     var hostAllocations: [UInt: Int] = [:]
+    /// Bulk data may travel LZ4-compressed (negotiated in the handshake; `XPU_COMPRESSION=off`
+    /// disables it), with scratch room for a compressed chunk and a compressed sample.
+    var compression = false
+    var negotiatedCompression = false
+    var uploadGovernor = CompressionGovernor()
+    lazy var compressionScratch = UnsafeMutableRawBufferPointer.allocate(
+        byteCount: (LZ4Codec.shared?.bound(ProtocolLimits.maximumBulkBytes) ?? 0) + 16, alignment: 16)
+    lazy var sampleScratch = UnsafeMutableRawBufferPointer.allocate(
+        byteCount: (LZ4Codec.shared?.bound(128 << 10) ?? 0) + 16, alignment: 16)
 
     struct CacheKey: Hashable {
         var call: UInt16
@@ -146,6 +155,16 @@ final class Lane: @unchecked Sendable {
         return CUDA_SUCCESS
     }
 
+    /// Queues a fire-and-forget frame that `write` appends to the send buffer itself (given its
+    /// sequence number); no request value, no allocation. Lock held.
+    func postFrame(_ write: (inout WireWriter, UInt32) -> Void) throws(ShimFailure) {
+        if pending.count == 0 { pendingSince = monotonicNanoseconds() }
+        sequence &+= 1
+        write(&pending, sequence)
+        if pending.count >= Self.flushBytes { try flush() }
+        startFlusher()
+    }
+
     /// Sends everything queued. Lock held.
     func flush() throws(ShimFailure) {
         guard pending.count > 0 else { return }
@@ -202,6 +221,9 @@ final class Lane: @unchecked Sendable {
             guard header.flags.contains(.reply), header.sequence == sequence else {
                 throw ShimFailure.lost(self, "reply \(header.sequence) out of sequence (expected \(sequence))")
             }
+            if header.flags.contains(.compressed), header.status == CUDA_SUCCESS.rawValue {
+                return try receiveCompressed(header, into: target, channel: channel)
+            }
             guard header.status == CUDA_SUCCESS.rawValue else {
                 // A failed chunk carries no data; skip whatever payload there is.
                 let discard = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(header.length), alignment: 1)
@@ -226,6 +248,28 @@ final class Lane: @unchecked Sendable {
         } catch {
             throw ShimFailure.lost(self, "connection to the server lost: \(error)")
         }
+    }
+
+    /// A compressed device-to-host chunk: u32 size before compression, u32 count, LZ4 data.
+    private func receiveCompressed(
+        _ header: FrameHeader, into target: UnsafeMutableRawBufferPointer, channel: FrameChannel
+    ) throws(FrameError) -> CUresult {
+        let counts = UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 4)
+        defer { counts.deallocate() }
+        try channel.receivePayload(into: counts)
+        let raw = Int(UInt32(littleEndian: counts.load(as: UInt32.self)))
+        let count = Int(UInt32(littleEndian: counts.load(fromByteOffset: 4, as: UInt32.self)))
+        guard compression, let codec = LZ4Codec.shared, raw == target.count, Int(header.length) == 8 + count,
+            count <= compressionScratch.count
+        else {
+            throw .protocolViolation(ProtocolError(.malformed, "compressed reply of \(count) bytes for \(target.count)"))
+        }
+        let compressed = UnsafeMutableRawBufferPointer(rebasing: compressionScratch[0..<count])
+        try channel.receivePayload(into: compressed)
+        guard codec.decompress(UnsafeRawBufferPointer(compressed), into: target) else {
+            throw .protocolViolation(ProtocolError(.malformed, "LZ4 data does not inflate to \(target.count) bytes"))
+        }
+        return CUDA_SUCCESS
     }
 
     private func receive(_ channel: FrameChannel) throws(ShimFailure) -> (FrameHeader, [UInt8]) {
@@ -322,10 +366,4 @@ struct ShimFailure: Error {
         lane.connection = .lost(CUDA_ERROR_DEVICE_UNAVAILABLE)
         return ShimFailure(CUDA_ERROR_DEVICE_UNAVAILABLE)
     }
-}
-
-func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }

@@ -2,13 +2,25 @@ import XPUProtocol
 
 /// Frames over a transport: a 24-byte header, then `length` payload bytes.
 ///
-/// Not synchronized: each side gives a channel to one user at a time (the shim's lane lock, the
-/// server's session thread).
+/// Incoming bytes go through a buffer, so a batch of small frames that arrived together is taken
+/// with one read; a large payload is read straight to its destination. Not synchronized: each
+/// side gives a channel to one user at a time (the shim's lane lock, the server's session thread).
 public final class FrameChannel: @unchecked Sendable {
     public let transport: any Transport
+    private let input: UnsafeMutableRawBufferPointer
+    /// Buffered bytes not consumed yet: input[start..<end].
+    private var start = 0
+    private var end = 0
+
+    static let inputCapacity = 256 << 10
 
     public init(transport: any Transport) {
         self.transport = transport
+        input = .allocate(byteCount: Self.inputCapacity, alignment: 16)
+    }
+
+    deinit {
+        input.deallocate()
     }
 
     public func send(_ header: FrameHeader, payload: [UInt8]) throws(TransportError) {
@@ -24,40 +36,83 @@ public final class FrameChannel: @unchecked Sendable {
     /// The next frame. A header that fails validation throws `ProtocolError` before any payload
     /// is read or allocated.
     public func receive() throws(FrameError) -> (FrameHeader, [UInt8]) {
-        var headerBytes = [UInt8](repeating: 0, count: FrameHeader.size)
+        let header = try receiveHeader()
+        var outcome: Result<Void, FrameError> = .success(())
+        // Uninitialized: the payload is written once, by the copy from the socket.
+        let payload = [UInt8](unsafeUninitializedCapacity: Int(header.length)) { buffer, count in
+            outcome = Result { () throws(FrameError) in try receivePayload(into: UnsafeMutableRawBufferPointer(buffer)) }
+            count = (try? outcome.get()) != nil ? buffer.count : 0
+        }
+        try outcome.get()
+        return (header, payload)
+    }
+
+    /// Reads just a frame's header; the caller then reads exactly `length` payload bytes with
+    /// `receivePayload(into:)` (to land bulk data where it belongs without a copy).
+    public func receiveHeader() throws(FrameError) -> FrameHeader {
         do {
-            try Self.fill(&headerBytes, from: transport)
+            try buffer(atLeast: FrameHeader.size)
         } catch {
             guard error.code == .closedMidMessage else { throw .transport(error) }
             throw .protocolViolation(ProtocolError(.truncated, "frame header cut short: \(error.message)"))
         }
-        let header: FrameHeader
+        let bytes = Array(UnsafeRawBufferPointer(rebasing: input[start..<start + FrameHeader.size]))
+        start += FrameHeader.size
         do {
-            header = try FrameHeader(decoding: headerBytes)
+            return try FrameHeader(decoding: bytes)
         } catch {
             throw .protocolViolation(error)
         }
-        var payload = [UInt8](repeating: 0, count: Int(header.length))
+    }
+
+    /// Fills `destination` with the next payload bytes: first from the buffer, the rest read
+    /// directly into it.
+    public func receivePayload(into destination: UnsafeMutableRawBufferPointer) throws(FrameError) {
+        let buffered = min(end - start, destination.count)
+        if buffered > 0 {
+            destination.baseAddress!.copyMemory(from: input.baseAddress! + start, byteCount: buffered)
+            start += buffered
+        }
+        guard buffered < destination.count else { return }
+        let rest = UnsafeMutableRawBufferPointer(rebasing: destination[buffered...])
         do {
-            try Self.fill(&payload, from: transport)
+            if rest.count >= Self.inputCapacity / 4 {
+                try transport.receive(into: rest)
+            } else {
+                try buffer(atLeast: rest.count, midMessage: true)
+                rest.baseAddress!.copyMemory(from: input.baseAddress! + start, byteCount: rest.count)
+                start += rest.count
+            }
         } catch {
             guard error.code == .closed || error.code == .closedMidMessage else { throw .transport(error) }
-            throw .protocolViolation(ProtocolError(.truncated, "frame of \(header.length) bytes cut short: \(error.message)"))
+            throw .protocolViolation(ProtocolError(.truncated, "payload cut short: \(error.message)"))
         }
-        return (header, payload)
+    }
+
+    /// Reads until at least `count` bytes are buffered (count <= capacity). A stream that ends
+    /// before the first byte is a clean close, after it a message cut short.
+    private func buffer(atLeast count: Int, midMessage: Bool = false) throws(TransportError) {
+        guard end - start < count else { return }
+        if start > 0 {
+            // Keep the unread bytes at the front so the rest of the buffer can fill.
+            let unread = end - start
+            if unread > 0 { input.baseAddress!.copyMemory(from: input.baseAddress! + start, byteCount: unread) }
+            start = 0
+            end = unread
+        }
+        while end < count {
+            do {
+                end += try transport.receiveSome(into: UnsafeMutableRawBufferPointer(rebasing: input[end...]))
+            } catch {
+                guard error.code == .closed, end > 0 || midMessage else { throw error }
+                throw TransportError(.closedMidMessage, "peer closed the connection after \(end) of \(count) bytes")
+            }
+        }
     }
 
     static func send(_ bytes: [UInt8], over transport: any Transport) throws(TransportError) {
         let result: Result<Void, TransportError> = bytes.withUnsafeBytes { raw in
             Result { () throws(TransportError) in try transport.send(raw) }
-        }
-        try result.get()
-    }
-
-    static func fill(_ bytes: inout [UInt8], from transport: any Transport) throws(TransportError) {
-        guard !bytes.isEmpty else { return }
-        let result: Result<Void, TransportError> = bytes.withUnsafeMutableBytes { raw in
-            Result { () throws(TransportError) in try transport.receive(into: raw) }
         }
         try result.get()
     }
@@ -94,32 +149,5 @@ extension FrameChannel {
             Result { () throws(TransportError) in try transport.send(parts: [prefix, bulk]) }
         }
         try result.get()
-    }
-
-    /// Reads just a frame's header; the caller then reads exactly `length` payload bytes with
-    /// `receivePayload(into:)` (to land bulk data where it belongs without a copy).
-    public func receiveHeader() throws(FrameError) -> FrameHeader {
-        var headerBytes = [UInt8](repeating: 0, count: FrameHeader.size)
-        do {
-            try Self.fill(&headerBytes, from: transport)
-        } catch {
-            guard error.code == .closedMidMessage else { throw .transport(error) }
-            throw .protocolViolation(ProtocolError(.truncated, "frame header cut short: \(error.message)"))
-        }
-        do {
-            return try FrameHeader(decoding: headerBytes)
-        } catch {
-            throw .protocolViolation(error)
-        }
-    }
-
-    public func receivePayload(into buffer: UnsafeMutableRawBufferPointer) throws(FrameError) {
-        guard buffer.count > 0 else { return }
-        do {
-            try transport.receive(into: buffer)
-        } catch {
-            guard error.code == .closed || error.code == .closedMidMessage else { throw .transport(error) }
-            throw .protocolViolation(ProtocolError(.truncated, "payload cut short: \(error.message)"))
-        }
     }
 }

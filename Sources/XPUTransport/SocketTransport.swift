@@ -79,6 +79,17 @@ public final class SocketTransport: Transport, @unchecked Sendable {
         }
     }
 
+    public func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int {
+        guard buffer.count > 0 else { return 0 }
+        while true {
+            let received = recv(descriptor, buffer.baseAddress, buffer.count, 0)
+            if received > 0 { return received }
+            if received == 0 { throw TransportError(.closed, "peer closed the connection") }
+            if errno == EINTR { continue }
+            throw TransportError(errno == ECONNRESET ? .closed : .io, "recv: \(errorText())")
+        }
+    }
+
     public func shutdown() {
         _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR))
     }

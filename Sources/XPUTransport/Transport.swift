@@ -11,6 +11,9 @@ public protocol Transport: AnyObject, Sendable {
     func send(parts: [UnsafeRawBufferPointer]) throws(TransportError)
     /// Fills all of `buffer`, or throws (`.closed` when the peer ends the stream first).
     func receive(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError)
+    /// Reads whatever is available, at least one byte and at most `buffer.count`; returns the
+    /// count (`.closed` at the end of the stream). Lets a reader take many small frames in one read.
+    func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int
     /// Ends the stream in both directions; pending and later calls fail. Idempotent.
     func shutdown()
 }
@@ -42,5 +45,12 @@ public struct TransportError: Error, Hashable, Sendable, CustomStringConvertible
 extension Transport {
     public func send(parts: [UnsafeRawBufferPointer]) throws(TransportError) {
         for part in parts where part.count > 0 { try send(part) }
+    }
+
+    /// Correct for any transport (one byte at a time); stream transports override it.
+    public func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int {
+        guard buffer.count > 0 else { return 0 }
+        try receive(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<1]))
+        return 1
     }
 }

@@ -17,7 +17,7 @@ struct EndToEndTests {
     @Test(
         "Same output directly and through the server",
         arguments: [
-            "device_query", "memory", "streams_events", "vector_add", "error_paths", "meminfo", "threads", "async_semantics",
+            "device_query", "memory", "streams_events", "vector_add", "error_paths", "meminfo", "threads", "async_semantics", "bulk_copies",
         ])
     func differential(program: String) throws {
         let harness = try Harness.get()

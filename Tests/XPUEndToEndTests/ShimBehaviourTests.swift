@@ -26,3 +26,35 @@ struct ShimBehaviourTests {
         #expect(logLines.count == 1, "stderr:\n\(output.stderr)")
     }
 }
+
+/// LZ4 is negotiated and used where it pays, and switching it off changes nothing but the bytes.
+@Suite("Compression")
+struct CompressionTests {
+    @Test("compressible copies travel compressed both ways; XPU_COMPRESSION=off sends them raw")
+    func compressedCopies() throws {
+        let harness = try Harness.get()
+        let direct = try harness.runDirect("bulk_copies")
+        for setting in ["on", "off"] {
+            let server = try Server(harness: harness)
+            let remote = try harness.runRemote("bulk_copies", server: server, environment: ["XPU_COMPRESSION": setting])
+            expectSameBehaviour("bulk_copies (compression \(setting))", direct: direct, remote: remote)
+            server.stop()
+            let log = server.process.stderr.text
+            let received = Self.counter("compressedChunksReceived", in: log)
+            let sent = Self.counter("compressedChunksSent", in: log)
+            if setting == "on" {
+                #expect(received > 0 && sent > 0, "compressed chunks in/out: \(received)/\(sent)\n\(log)")
+            } else {
+                #expect(received == 0 && sent == 0, "compressed chunks in/out with compression off: \(received)/\(sent)")
+            }
+        }
+    }
+
+    /// The value of `name=N` in the server's "session released" log line (summed over sessions).
+    static func counter(_ name: String, in log: String) -> Int {
+        log.split(separator: "\n").filter { $0.contains("session released") }.reduce(0) { total, line in
+            guard let range = line.range(of: "\(name)=") else { return total }
+            return total + (Int(line[range.upperBound...].prefix { $0.isNumber }) ?? 0)
+        }
+    }
+}

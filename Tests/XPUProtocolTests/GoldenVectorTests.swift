@@ -136,3 +136,26 @@ struct BulkFrameTests {
         #expect(prefix + data == whole.bytes)
     }
 }
+
+@Suite("Launch frames")
+struct LaunchFrameTests {
+    @Test("a launch written in place is byte for byte the encoded request")
+    func inPlaceMatchesEncoding() {
+        let parameters: [UInt8] = Array(0..<28)
+        let request = LaunchKernelRequest(
+            function: 0x1003, gridX: 4, gridY: 2, gridZ: 1, blockX: 256, blockY: 1, blockZ: 1, sharedMemBytes: 64, stream: 9,
+            parameters: parameters)
+        var whole = WireWriter()
+        whole.appendFrame(FrameHeader(length: 0, call: CallID.launchKernel.rawValue, flags: .noReply, sequence: 3, context: 7)) {
+            request.encode(into: &$0)
+        }
+        var inPlace = WireWriter()
+        LaunchKernelRequest.appendFrame(
+            to: &inPlace, flags: .noReply, sequence: 3, context: 7, function: 0x1003, grid: (4, 2, 1), block: (256, 1, 1),
+            sharedMemBytes: 64, stream: 9, parameterBytes: parameters.count
+        ) { block in
+            parameters.withUnsafeBytes { block.copyMemory(from: $0) }
+        }
+        #expect(inPlace.bytes == whole.bytes)
+    }
+}

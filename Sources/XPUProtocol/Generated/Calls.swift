@@ -48,6 +48,9 @@ public enum CallID: UInt16, Hashable, Sendable, CaseIterable {
     case cuModuleGetGlobal_v2 = 72
     case cuFuncGetAttribute = 73
     case launchKernel = 74
+    case managementOpen = 200
+    case deviceFacts = 201
+    case deviceView = 202
 }
 
 public struct KernelParameter: WireMessage, Hashable {
@@ -114,6 +117,26 @@ public struct Kernel: WireMessage, Hashable {
         parameters = parametersElements
         maxThreadsPerBlock = try reader.read()
         staticSharedBytes = try reader.read()
+    }
+}
+
+public struct DeviceProcess: WireMessage, Hashable {
+    public var pid: UInt32
+    public var usedMemory: UInt64
+
+    public init(pid: UInt32, usedMemory: UInt64) {
+        self.pid = pid
+        self.usedMemory = usedMemory
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(pid)
+        writer.write(usedMemory)
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+        pid = try reader.read()
+        usedMemory = try reader.read()
     }
 }
 
@@ -1749,5 +1772,213 @@ public struct LaunchKernelRequest: CallRequest, Hashable {
         sharedMemBytes = try reader.read()
         stream = try reader.read()
         parameters = try reader.readBytes()
+    }
+}
+
+// ManagementOpen
+public struct ManagementOpenReply: WireMessage, Hashable {
+    public var driverVersion: String
+    public var deviceCount: Int32
+
+    public init(driverVersion: String, deviceCount: Int32) {
+        self.driverVersion = driverVersion
+        self.deviceCount = deviceCount
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(driverVersion)
+        writer.write(deviceCount)
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+        driverVersion = try reader.readString()
+        deviceCount = try reader.read()
+    }
+}
+
+public struct ManagementOpenRequest: CallRequest, Hashable {
+    public typealias Reply = ManagementOpenReply
+    public static var call: CallID { .managementOpen }
+    public var flags: UInt32
+
+    public init(flags: UInt32) {
+        self.flags = flags
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(flags)
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+        flags = try reader.read()
+    }
+}
+
+// DeviceFacts
+public struct DeviceFactsReply: WireMessage, Hashable {
+    public var name: String
+    public var uuid: [UInt8]
+    public var serial: String
+    public var pciDomain: UInt32
+    public var pciBus: UInt32
+    public var pciDevice: UInt32
+    public var pciDeviceId: UInt32
+    public var pciSubSystemId: UInt32
+    public var computeCapabilityMajor: Int32
+    public var computeCapabilityMinor: Int32
+    public var computeMode: UInt32
+    public var maxGraphicsClockMHz: UInt32
+    public var maxMemoryClockMHz: UInt32
+    public var powerLimitMilliwatts: UInt32
+
+    public init(name: String, uuid: [UInt8], serial: String, pciDomain: UInt32, pciBus: UInt32, pciDevice: UInt32, pciDeviceId: UInt32, pciSubSystemId: UInt32, computeCapabilityMajor: Int32, computeCapabilityMinor: Int32, computeMode: UInt32, maxGraphicsClockMHz: UInt32, maxMemoryClockMHz: UInt32, powerLimitMilliwatts: UInt32) {
+        self.name = name
+        self.uuid = uuid
+        self.serial = serial
+        self.pciDomain = pciDomain
+        self.pciBus = pciBus
+        self.pciDevice = pciDevice
+        self.pciDeviceId = pciDeviceId
+        self.pciSubSystemId = pciSubSystemId
+        self.computeCapabilityMajor = computeCapabilityMajor
+        self.computeCapabilityMinor = computeCapabilityMinor
+        self.computeMode = computeMode
+        self.maxGraphicsClockMHz = maxGraphicsClockMHz
+        self.maxMemoryClockMHz = maxMemoryClockMHz
+        self.powerLimitMilliwatts = powerLimitMilliwatts
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(name)
+        writer.write(bytes: uuid)
+        writer.write(serial)
+        writer.write(pciDomain)
+        writer.write(pciBus)
+        writer.write(pciDevice)
+        writer.write(pciDeviceId)
+        writer.write(pciSubSystemId)
+        writer.write(computeCapabilityMajor)
+        writer.write(computeCapabilityMinor)
+        writer.write(computeMode)
+        writer.write(maxGraphicsClockMHz)
+        writer.write(maxMemoryClockMHz)
+        writer.write(powerLimitMilliwatts)
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+        name = try reader.readString()
+        uuid = try reader.readBytes()
+        serial = try reader.readString()
+        pciDomain = try reader.read()
+        pciBus = try reader.read()
+        pciDevice = try reader.read()
+        pciDeviceId = try reader.read()
+        pciSubSystemId = try reader.read()
+        computeCapabilityMajor = try reader.read()
+        computeCapabilityMinor = try reader.read()
+        computeMode = try reader.read()
+        maxGraphicsClockMHz = try reader.read()
+        maxMemoryClockMHz = try reader.read()
+        powerLimitMilliwatts = try reader.read()
+    }
+}
+
+public struct DeviceFactsRequest: CallRequest, Hashable {
+    public typealias Reply = DeviceFactsReply
+    public static var call: CallID { .deviceFacts }
+    public var device: Int32
+
+    public init(device: Int32) {
+        self.device = device
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(device)
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+        device = try reader.read()
+    }
+}
+
+// DeviceView
+public struct DeviceViewReply: WireMessage, Hashable {
+    public var memoryTotal: UInt64
+    public var memoryUsed: UInt64
+    public var utilizationGPU: UInt32
+    public var utilizationMemory: UInt32
+    public var temperatureCelsius: UInt32
+    public var powerUsageMilliwatts: UInt32
+    public var graphicsClockMHz: UInt32
+    public var memoryClockMHz: UInt32
+    public var processes: [DeviceProcess]
+
+    public init(memoryTotal: UInt64, memoryUsed: UInt64, utilizationGPU: UInt32, utilizationMemory: UInt32, temperatureCelsius: UInt32, powerUsageMilliwatts: UInt32, graphicsClockMHz: UInt32, memoryClockMHz: UInt32, processes: [DeviceProcess]) {
+        self.memoryTotal = memoryTotal
+        self.memoryUsed = memoryUsed
+        self.utilizationGPU = utilizationGPU
+        self.utilizationMemory = utilizationMemory
+        self.temperatureCelsius = temperatureCelsius
+        self.powerUsageMilliwatts = powerUsageMilliwatts
+        self.graphicsClockMHz = graphicsClockMHz
+        self.memoryClockMHz = memoryClockMHz
+        self.processes = processes
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(memoryTotal)
+        writer.write(memoryUsed)
+        writer.write(utilizationGPU)
+        writer.write(utilizationMemory)
+        writer.write(temperatureCelsius)
+        writer.write(powerUsageMilliwatts)
+        writer.write(graphicsClockMHz)
+        writer.write(memoryClockMHz)
+        writer.write(UInt32(processes.count))
+        for element in processes {
+            element.encode(into: &writer)
+        }
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+        memoryTotal = try reader.read()
+        memoryUsed = try reader.read()
+        utilizationGPU = try reader.read()
+        utilizationMemory = try reader.read()
+        temperatureCelsius = try reader.read()
+        powerUsageMilliwatts = try reader.read()
+        graphicsClockMHz = try reader.read()
+        memoryClockMHz = try reader.read()
+        let processesCount = Int(try reader.read(UInt32.self))
+        // Each element takes at least one byte, so a count beyond the payload is malformed.
+        guard processesCount <= reader.remaining else {
+            throw ProtocolError(.malformed, "list of \(processesCount) elements in \(reader.remaining) bytes")
+        }
+        var processesElements: [DeviceProcess] = []
+        processesElements.reserveCapacity(processesCount)
+        for _ in 0..<processesCount {
+            let element: DeviceProcess
+            element = try DeviceProcess(from: &reader)
+            processesElements.append(element)
+        }
+        processes = processesElements
+    }
+}
+
+public struct DeviceViewRequest: CallRequest, Hashable {
+    public typealias Reply = DeviceViewReply
+    public static var call: CallID { .deviceView }
+    public var device: Int32
+
+    public init(device: Int32) {
+        self.device = device
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(device)
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+        device = try reader.read()
     }
 }

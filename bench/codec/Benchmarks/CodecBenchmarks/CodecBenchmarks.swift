@@ -89,6 +89,26 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // What the shim does per cuLaunchKernel: append the frame to its reused send buffer, the
+    // parameter block copied in place from the argument pointers. Locked at zero allocations.
+    Benchmark("LaunchKernel.threePointerParams.enqueueInPlace") { benchmark in
+        // The queue is the shim's long-lived send buffer: created before measuring starts.
+        var queue = WireWriter(capacity: 1 << 20)
+        var pointers: (UInt64, UInt64, UInt64) = (0x7f00_0000_0000, 0x7f00_0000_1000, 0x7f00_0000_2000)
+        benchmark.startMeasurement()
+        for sequence in benchmark.scaledIterations {
+            if queue.count > (1 << 20) - 256 { queue.removeAll() }
+            withUnsafeBytes(of: &pointers) { arguments in
+                LaunchKernelRequest.appendFrame(
+                    to: &queue, flags: .noReply, sequence: UInt32(truncatingIfNeeded: sequence), context: 0x1000,
+                    function: 0x1002, grid: (1, 1, 1), block: (32, 1, 1), sharedMemBytes: 0, stream: 0,
+                    parameterBytes: 24
+                ) { block in block.copyMemory(from: arguments) }
+            }
+        }
+        blackHole(queue.count)
+    }
+
     Benchmark("MemcpyDtoH.chunkRequest.encodeDecode") { benchmark in
         for sequence in benchmark.scaledIterations {
             let frame = encodeFrame(dtohChunk, call: CallID.memcpyDtoH.rawValue,

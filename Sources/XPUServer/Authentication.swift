@@ -1,0 +1,128 @@
+import Logging
+import Synchronization
+
+/// Decides whether a client may open a session: identity (token in the Hello, or the verified
+/// TLS client certificate's common name), then the requested slice against the tenant's policy.
+///
+/// Failed authentications are counted per source address: after `maximumFailures` within
+/// `window` the source is refused without checking until the window has passed. Failures are
+/// logged without the token; past `maximumLogLines` per window the log says how many it skipped.
+public final class Authenticator: Sendable {
+    public let policy: AccessPolicy
+    let maximumFailures: Int
+    let window: Duration
+    let maximumLogLines: Int
+    let now: @Sendable () -> ContinuousClock.Instant
+    private let state = Mutex(State())
+
+    struct State {
+        var failures: [String: [ContinuousClock.Instant]] = [:]
+        var logWindowStart: ContinuousClock.Instant?
+        var loggedInWindow = 0
+        var suppressed = 0
+    }
+
+    public enum Decision: Hashable, Sendable {
+        case admitted(tenant: String, slice: SliceRequest)
+        /// `reason` goes to the client and the log; `log` is false while failure logging is throttled.
+        case refused(reason: String, log: Bool, suppressedBefore: Int)
+    }
+
+    public init(
+        policy: AccessPolicy, maximumFailures: Int = 5, window: Duration = .seconds(60), maximumLogLines: Int = 20,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
+    ) {
+        self.policy = policy
+        self.maximumFailures = maximumFailures
+        self.window = window
+        self.maximumLogLines = maximumLogLines
+        self.now = now
+    }
+
+    public func decide(token: String, certificateCommonName: String?, slice: String, peer: String) -> Decision {
+        let time = now()
+        let blocked = state.withLock { state in
+            state.failures[peer, default: []].removeAll { time - $0 >= window }
+            return state.failures[peer, default: []].count >= maximumFailures
+        }
+        if blocked {
+            return refusal("too many failed authentication attempts from \(peer); retry later", counting: false, at: time)
+        }
+        let tenant: AccessPolicy.Tenant
+        if !token.isEmpty {
+            guard let found = policy.tenant(presenting: token) else {
+                return refusal("authentication failed: the token is not valid", peer: peer, at: time)
+            }
+            tenant = found
+        } else if let certificateCommonName {
+            guard let found = policy.tenant(certificateCommonName: certificateCommonName) else {
+                return refusal(
+                    "authentication failed: client certificate '\(certificateCommonName)' is not in the policy", peer: peer,
+                    at: time)
+            }
+            tenant = found
+        } else {
+            return refusal(
+                "authentication required: set XPU_TOKEN or present a client certificate (XPU_TLS_CERT)", peer: peer, at: time)
+        }
+        let request: SliceRequest
+        do {
+            request = try SliceRequest(parsing: slice)
+        } catch {
+            return refusal("\(error)", counting: false, at: time)
+        }
+        if let reason = tenant.refusal(for: request) {
+            return refusal("not authorized: \(reason)", counting: false, at: time)
+        }
+        return .admitted(tenant: tenant.name, slice: request)
+    }
+
+    private func refusal(_ reason: String, peer: String? = nil, counting: Bool = true, at time: ContinuousClock.Instant)
+        -> Decision
+    {
+        state.withLock { state in
+            if counting, let peer { state.failures[peer, default: []].append(time) }
+            if let start = state.logWindowStart, time - start < window {
+                state.loggedInWindow += 1
+            } else {
+                state.logWindowStart = time
+                state.loggedInWindow = 1
+            }
+            guard state.loggedInWindow <= maximumLogLines else {
+                state.suppressed += 1
+                return .refused(reason: reason, log: false, suppressedBefore: 0)
+            }
+            defer { state.suppressed = 0 }
+            return .refused(reason: reason, log: true, suppressedBefore: state.suppressed)
+        }
+    }
+}
+
+/// What the server knows about a connection before its Hello, and how it admits sessions.
+/// Set on a `Connection` by `RemoteServer` before the connection runs.
+struct ConnectionSecurity: Sendable {
+    var authenticator: Authenticator?
+    var peerHost = "unknown"
+    /// The verified client certificate's common name (mutual TLS).
+    var certificateCommonName: String?
+    /// "tcp", "tls", "unix".
+    var transportName = "tcp"
+
+    /// nil when the session may open (logged with its tenant); otherwise the reason to send back.
+    func admit(token: String, slice: String, client: String, logger: Logger) -> String? {
+        guard let authenticator else { return nil }
+        switch authenticator.decide(token: token, certificateCommonName: certificateCommonName, slice: slice, peer: peerHost) {
+        case .admitted(let tenant, _):
+            logger.info("authenticated", metadata: ["tenant": "\(tenant)", "peer": "\(peerHost)", "transport": "\(transportName)"])
+            return nil
+        case .refused(let reason, let log, let suppressed):
+            if log {
+                // The client string is the program name and pid; the token is never logged.
+                var metadata: Logger.Metadata = ["reason": "\(reason)", "peer": "\(peerHost)", "client": "\(client)"]
+                if suppressed > 0 { metadata["suppressed"] = "\(suppressed) earlier refusals not logged" }
+                logger.warning("session refused", metadata: metadata)
+            }
+            return reason
+        }
+    }
+}

@@ -1,0 +1,179 @@
+import CXPUShm
+import Foundation
+import Synchronization
+import Testing
+import XPUProtocol
+import XPUTransport
+
+/// The same-node transport: rings in a sealed memfd, set up over a Unix socket.
+@Suite("Shared-memory transport")
+struct SharedMemoryTransportTests {
+    /// A listening socket and one connected pair of shared-memory transports.
+    final class Pair {
+        let listener: UnixListener
+        let client: SharedMemoryTransport
+        let server: SharedMemoryTransport
+
+        init(capacity: Int = SharedMemoryTransport.defaultCapacity) throws {
+            let path = FileManager.default.temporaryDirectory
+                .appendingPathComponent("xpu-shm-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock").path
+            listener = try UnixListener(path: path)
+            let accepted = Mutex<Result<SharedMemoryTransport, TransportError>?>(nil)
+            let done = DispatchSemaphore(value: 0)
+            let listener = listener
+            Thread {
+                accepted.withLock { result in
+                    result = Result { () throws(TransportError) in try SharedMemoryTransport.accept(listener.accept()) }
+                }
+                done.signal()
+            }.start()
+            client = try SharedMemoryTransport.connect(path: path, capacity: capacity)
+            _ = done.wait(timeout: .now() + 10)
+            server = try accepted.withLock { $0! }.get()
+        }
+    }
+
+    static func pattern(_ count: Int, seed: UInt32) -> [UInt8] {
+        (0..<count).map { UInt8(truncatingIfNeeded: (UInt32(truncatingIfNeeded: $0) &+ seed) &* 2_654_435_761 >> 11) }
+    }
+
+    @Test("Bytes cross in both directions, including messages far larger than the ring")
+    func largerThanTheRing() throws {
+        let pair = try Pair(capacity: 64 << 10)
+        let up = Self.pattern(3 << 20 + 17, seed: 1)
+        let down = Self.pattern(2 << 20 + 5, seed: 2)
+        let serverGot = Mutex<[UInt8]>([])
+        let done = DispatchSemaphore(value: 0)
+        let server = pair.server
+        // Both sides send and receive at once, so each ring wraps many times while full.
+        Thread {
+            var buffer = [UInt8](repeating: 0, count: up.count)
+            let sender = Thread { _ = try? down.withUnsafeBytes { try server.send($0) } }
+            sender.start()
+            _ = try? buffer.withUnsafeMutableBytes { try server.receive(into: $0) }
+            serverGot.withLock { $0 = buffer }
+            done.signal()
+        }.start()
+        try up.withUnsafeBytes { bytes in
+            try pair.client.send(parts: [UnsafeRawBufferPointer(rebasing: bytes[0..<100]), UnsafeRawBufferPointer(rebasing: bytes[100...])])
+        }
+        var received = [UInt8](repeating: 0, count: down.count)
+        try received.withUnsafeMutableBytes { try pair.client.receive(into: $0) }
+        #expect(done.wait(timeout: .now() + 20) == .success)
+        #expect(received == down)
+        #expect(serverGot.withLock { $0 } == up)
+    }
+
+    @Test("Frames travel through FrameChannel as over a socket")
+    func frames() throws {
+        let pair = try Pair()
+        let client = FrameChannel(transport: pair.client)
+        let server = FrameChannel(transport: pair.server)
+        for sequence in 1...100 as ClosedRange<UInt32> {
+            let request = CuMemAlloc_v2Request(bytesize: UInt64(sequence) << 20)
+            try client.send(FrameHeader(length: 0, call: CallID.cuMemAlloc_v2.rawValue, sequence: sequence), payload: request.encoded)
+            let (header, payload) = try server.receive()
+            let decoded = try CuMemAlloc_v2Request(decoding: payload)
+            #expect(header.sequence == sequence && decoded == request)
+            try server.send(FrameHeader(length: 0, call: header.call, flags: .reply, sequence: sequence), payload: [])
+            let reply = try client.receive().0
+            #expect(reply.sequence == sequence)
+        }
+    }
+
+    @Test("After shutdown the peer reads what was sent, then end of stream")
+    func shutdown() throws {
+        let pair = try Pair()
+        try [UInt8]([7, 8, 9]).withUnsafeBytes { try pair.client.send($0) }
+        pair.client.shutdown()
+        var three = [UInt8](repeating: 0, count: 3)
+        try three.withUnsafeMutableBytes { try pair.server.receive(into: $0) }
+        #expect(three == [7, 8, 9])
+        let error = #expect(throws: TransportError.self) {
+            var byte: UInt8 = 0
+            try withUnsafeMutableBytes(of: &byte) { try pair.server.receive(into: $0) }
+        }
+        #expect(error?.code == .closed)
+        #expect(throws: TransportError.self) { try [UInt8]([1]).withUnsafeBytes { try pair.client.send($0) } }
+    }
+
+    @Test("A peer that vanishes without shutting down is noticed by a waiting reader")
+    func vanishedPeer() throws {
+        var pair: Pair? = try Pair()
+        let server = pair!.server
+        let outcome = Mutex<TransportError?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            var byte: UInt8 = 0
+            do {
+                try withUnsafeMutableBytes(of: &byte) { try server.receive(into: $0) }
+            } catch let error as TransportError {
+                outcome.withLock { $0 = error }
+            } catch {}
+            done.signal()
+        }.start()
+        usleep(50_000)
+        // Dropping the client closes its socket and unmaps its side, as a killed process would.
+        pair = nil
+        #expect(done.wait(timeout: .now() + 5) == .success, "the reader must wake up")
+        #expect(outcome.withLock { $0?.code } == .closed)
+    }
+
+    @Test("The server refuses a unix client that does not set up shared memory, or passes a file that is not a sealed memfd")
+    func refusedSetups() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("xpu-shm-bad-\(getpid()).sock").path
+        let listener = try UnixListener(path: path)
+        // A plaintext frame instead of the setup message.
+        let plain = try UnixSocket.connect(path: path)
+        try FrameHeader(length: 0, call: 0, sequence: 0).encoded.withUnsafeBytes { try plain.send(UnsafeRawBufferPointer(rebasing: $0[0..<16])) }
+        let first = #expect(throws: TransportError.self) { _ = try SharedMemoryTransport.accept(try listener.accept()) }
+        #expect(first?.message.contains("did not set up shared memory") == true, "\(String(describing: first))")
+        // The right message with an ordinary file attached (it could be truncated under the server).
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("xpu-shm-file-\(getpid())").path
+        FileManager.default.createFile(atPath: file, contents: Data(count: 4096 + 2 * 65536))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let descriptor = open(file, O_RDWR)
+        defer { close(descriptor) }
+        let forged = try UnixSocket.connect(path: path)
+        var setup = Array("XPUSHM01".utf8) + [0, 0, 1, 0] + [0, 0, 0, 0]  // capacity 65536
+        _ = setup.withUnsafeMutableBytes { xpu_send_with_fd(forged.descriptor, $0.baseAddress, $0.count, descriptor) }
+        let second = #expect(throws: TransportError.self) { _ = try SharedMemoryTransport.accept(try listener.accept()) }
+        #expect(second?.message.contains("not a sealed memfd") == true, "\(String(describing: second))")
+    }
+
+    @Test("Small-call round trips are faster over shared memory than over loopback TCP")
+    func latency() throws {
+        func roundTrips(client: any Transport, server: any Transport) -> [Duration] {
+            let rounds = 2000
+            let serverThread = Thread {
+                var frame = [UInt8](repeating: 0, count: 32)
+                for _ in 0..<rounds {
+                    guard (try? frame.withUnsafeMutableBytes { try server.receive(into: $0) }) != nil,
+                        (try? frame.withUnsafeBytes { try server.send($0) }) != nil
+                    else { return }
+                }
+            }
+            serverThread.start()
+            var frame = [UInt8](repeating: 1, count: 32)
+            var times: [Duration] = []
+            let clock = ContinuousClock()
+            for _ in 0..<rounds {
+                let start = clock.now
+                _ = try? frame.withUnsafeBytes { try client.send($0) }
+                _ = try? frame.withUnsafeMutableBytes { try client.receive(into: $0) }
+                times.append(clock.now - start)
+            }
+            return times.sorted()
+        }
+        let pair = try Pair()
+        let shm = roundTrips(client: pair.client, server: pair.server)
+        let listener = try Listener(binding: Endpoint(host: "127.0.0.1", port: 0))
+        let tcpClient = try SocketTransport.connect(to: listener.endpoint)
+        let tcpServer = try listener.accept()
+        let tcp = roundTrips(client: tcpClient, server: tcpServer)
+        let shmMedian = shm[shm.count / 2]
+        let tcpMedian = tcp[tcp.count / 2]
+        print("round trip of a 32-byte frame, p50: shared memory \(shmMedian), loopback TCP \(tcpMedian) (\(Double(tcpMedian / shmMedian)) x)")
+        #expect(shmMedian < tcpMedian, "shared memory p50 \(shmMedian) vs TCP \(tcpMedian)")
+    }
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Fuzzes the server's frame and call decoder with libFuzzer for a bounded time.
+#   scripts/fuzz-frames.sh [seconds]          default 60 seconds
+# Builds .build-fuzz-frames/fuzz-frames from Sources/XPUProtocol, the framing of
+# Sources/XPUTransport and Tests/Fuzz/FrameDecoder (its request-decoder switch is generated from
+# Sources/XPUProtocol/Generated/Calls.swift, so every call id is covered). First replays every
+# input in Tests/Fuzz/FrameDecoder/regressions/ (crashes found earlier), then fuzzes from seeds made
+# of the golden vectors in proto/vectors/. Stops at the first crash, leak, hang (-timeout) or memory
+# blow-up (-rss_limit_mb); a crash input is left in .build-fuzz-frames/crashes/ - copy it into
+# Tests/Fuzz/FrameDecoder/regressions/ once fixed. Prints the number of executions.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_TO_RUN="${1:-60}"
+OUT=.build-fuzz-frames
+SWIFTC="${SWIFTC:-$(command -v swiftc || echo /opt/swift/usr/bin/swiftc)}"
+mkdir -p "$OUT/corpus" "$OUT/crashes" "$OUT/seeds"
+
+python3 Tests/Fuzz/FrameDecoder/generate-decoders.py Sources/XPUProtocol/Generated/Calls.swift "$OUT/RequestDecoders.swift"
+"$SWIFTC" -sanitize=fuzzer,address -parse-as-library -O -g -module-name XPUProtocol \
+    $(find Sources/XPUProtocol -name '*.swift') Sources/XPUTransport/FrameChannel.swift Sources/XPUTransport/Transport.swift \
+    "$OUT/RequestDecoders.swift" Tests/Fuzz/FrameDecoder/main.swift -o "$OUT/fuzz-frames"
+
+# Seeds: the golden frames (requests and replies), one frame each and all of them back to back.
+python3 - "$OUT/seeds" <<'PY'
+import glob, os, sys
+frames = []
+for path in sorted(glob.glob("proto/vectors/*.hex")):
+    text = "".join(l.split("#")[0] for l in open(path))
+    data = bytes.fromhex("".join(text.split()))
+    frames.append(data)
+    open(os.path.join(sys.argv[1], os.path.basename(path)[:-4]), "wb").write(data)
+open(os.path.join(sys.argv[1], "all-frames"), "wb").write(b"".join(frames))
+PY
+
+regressions=(Tests/Fuzz/FrameDecoder/regressions/*)
+if [ -e "${regressions[0]}" ]; then
+    echo "fuzz-frames: replaying ${#regressions[@]} regression input(s)"
+    "$OUT/fuzz-frames" "${regressions[@]}"
+fi
+status=0
+"$OUT/fuzz-frames" "$OUT/corpus" "$OUT/seeds" \
+    -max_total_time="$SECONDS_TO_RUN" -timeout=5 -rss_limit_mb=2048 -max_len=65536 \
+    -artifact_prefix="$OUT/crashes/" -print_final_stats=1 >"$OUT/last-run.txt" 2>&1 || status=$?
+sed "/Recommended dictionary/,/End of recommended dictionary/d" "$OUT/last-run.txt" | grep -v "^#[0-9].*\(NEW\|REDUCE\|pulse\)" | tail -60
+if [ "$status" != 0 ]; then
+    echo "fuzz-frames: the fuzzer failed (exit $status); the input is in $OUT/crashes/" >&2
+    exit 1
+fi
+echo "fuzz-frames: $(grep '^stat::number_of_executed_units' "$OUT/last-run.txt" | awk '{print $2}') executions in ${SECONDS_TO_RUN}s, no crash"
