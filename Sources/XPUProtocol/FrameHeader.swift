@@ -69,13 +69,23 @@ extension FrameHeader {
     /// Decodes and validates a header: unknown flags or an oversized length fail here, before the
     /// receiver allocates room for the payload.
     public init(decoding bytes: [UInt8]) throws(ProtocolError) {
-        var reader = WireReader(bytes)
-        length = try reader.read()
-        call = try reader.read()
-        flags = FrameFlags(rawValue: try reader.read())
-        sequence = try reader.read()
-        status = try reader.read()
-        context = try reader.read()
+        guard bytes.count >= Self.size else {
+            throw ProtocolError(.truncated, "frame header of \(bytes.count) bytes, need \(Self.size)")
+        }
+        try self.init(decodingRaw: bytes.withUnsafeBytes { UnsafeRawBufferPointer($0) })
+    }
+
+    /// The same from raw memory (the receiver's buffer), with no intermediate array.
+    public init(decodingRaw bytes: UnsafeRawBufferPointer) throws(ProtocolError) {
+        guard bytes.count >= Self.size else {
+            throw ProtocolError(.truncated, "frame header of \(bytes.count) bytes, need \(Self.size)")
+        }
+        length = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
+        call = UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt16.self))
+        flags = FrameFlags(rawValue: UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 6, as: UInt16.self)))
+        sequence = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+        status = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+        context = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
         guard FrameFlags.known.isSuperset(of: flags) else {
             throw ProtocolError(.malformed, "unknown flag bits 0x\(String(flags.rawValue, radix: 16))")
         }

@@ -305,7 +305,7 @@ extension Session {
             try check(table.cuFuncGetAttribute(&maxThreads, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, function))
             try check(table.cuFuncGetAttribute(&staticShared, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, function))
             let functionID = register(.function, function, module: moduleID)
-            kernelLayouts[functionID] = parameters
+            kernelLayouts[functionID] = KernelLayout(parameters: parameters)
             kernels.append(
                 Kernel(
                     function: functionID, name: name.map { String(cString: $0) } ?? "", parameters: parameters,
@@ -317,16 +317,19 @@ extension Session {
     private func launch(_ request: LaunchKernelRequest) throws(CallFailure) {
         let function = try handle(.function, request.function)
         guard let layout = kernelLayouts[request.function] else { throw CallFailure(CUDA_ERROR_INVALID_HANDLE) }
-        let expected = layout.map { Int($0.offset) + Int($0.size) }.max() ?? 0
-        guard request.parameters.count == expected else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
+        guard request.parameters.count == layout.bytes else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
         let stream = try handle(.stream, request.stream)
-        var block = request.parameters
-        let status = block.withUnsafeMutableBytes { bytes in
-            var arguments: [UnsafeMutableRawPointer?] = layout.map { bytes.baseAddress! + Int($0.offset) }
-            return arguments.withUnsafeMutableBufferPointer { pointers in
-                table.cuLaunchKernel(
+        // kernelParams point into the received block (the driver only reads them), from a
+        // temporary on the stack: a launch allocates nothing here.
+        let status = request.parameters.withUnsafeBytes { block in
+            withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer?.self, capacity: max(layout.parameters.count, 1)) {
+                arguments in
+                for (index, parameter) in layout.parameters.enumerated() {
+                    arguments[index] = UnsafeMutableRawPointer(mutating: block.baseAddress! + Int(parameter.offset))
+                }
+                return table.cuLaunchKernel(
                     function, request.gridX, request.gridY, request.gridZ, request.blockX, request.blockY, request.blockZ,
-                    request.sharedMemBytes, stream, layout.isEmpty ? nil : pointers.baseAddress, nil)
+                    request.sharedMemBytes, stream, layout.parameters.isEmpty ? nil : arguments.baseAddress, nil)
             }
         }
         try check(status)

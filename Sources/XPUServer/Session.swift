@@ -17,7 +17,18 @@ final class Session {
     /// Primary contexts, one private context per device for this session.
     var primaryContexts: [Int32: PrimaryContext] = [:]
     /// Parameter layouts of the session's kernels, by function handle.
-    var kernelLayouts: [UInt64: [KernelParameter]] = [:]
+    var kernelLayouts: [UInt64: KernelLayout] = [:]
+
+    struct KernelLayout {
+        var parameters: [KernelParameter]
+        /// Size of the packed parameter block.
+        var bytes: Int
+
+        init(parameters: [KernelParameter]) {
+            self.parameters = parameters
+            bytes = parameters.map { Int($0.offset) + Int($0.size) }.max() ?? 0
+        }
+    }
     /// What the management API (NVML) measures and remembers for the session (Session+NVML.swift).
     var management = ManagementState()
     /// What the session did, for its closing log line.

@@ -56,10 +56,10 @@ public final class FrameChannel: @unchecked Sendable {
             guard error.code == .closedMidMessage else { throw .transport(error) }
             throw .protocolViolation(ProtocolError(.truncated, "frame header cut short: \(error.message)"))
         }
-        let bytes = Array(UnsafeRawBufferPointer(rebasing: input[start..<start + FrameHeader.size]))
+        let bytes = UnsafeRawBufferPointer(rebasing: input[start..<start + FrameHeader.size])
         start += FrameHeader.size
         do {
-            return try FrameHeader(decoding: bytes)
+            return try FrameHeader(decodingRaw: bytes)
         } catch {
             throw .protocolViolation(error)
         }
