@@ -33,6 +33,15 @@ scripts/build.sh
 step "the shim exports only the API and links no Swift runtime"
 scripts/check-shim-symbols.sh dist
 
+step "debug build of every target and test: no warnings in our code"
+mkdir -p .build
+swift build --build-tests 2>&1 | tee .build/build-output.txt
+if grep -E "^/.*(Sources|Tests)/.*: warning:" .build/build-output.txt | grep -v "/.build/" >/dev/null; then
+    echo "test.sh: the build printed warnings in Sources/ or Tests/ (warnings are errors here):" >&2
+    grep -E "^/.*(Sources|Tests)/.*: warning:" .build/build-output.txt | grep -v "/.build/" | sort -u >&2
+    exit 1
+fi
+
 step "swift test"
 swift test --parallel --num-workers 2 2>&1 | tee .build/test-output.txt
 # --parallel prints XCTest's summary; Swift Testing's closing line is what CI reads.
