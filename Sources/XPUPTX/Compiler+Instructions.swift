@@ -253,6 +253,9 @@ extension Compiler {
             inst.c = try source(ops[3], .b32)
         case "setp":
             guard let cmp = m.compare, m.types.count == 1, ops.count == 3 || ops.count == 4 else { throw unknown() }
+            // The packed forms compare two halves into two predicates; not implemented, so refused
+            // at load rather than computed as one value.
+            guard type != .f16x2, type != .bf16x2 else { throw unknown() }
             inst.opcode = .setp
             inst.mode = cmp.rawValue
             if case .pair(let p, let q) = ops[0] {

@@ -130,3 +130,24 @@ import Testing
         #expect(out[6] == 0xFF_FFFF_FFFF)
     }
 }
+
+@Suite("Packed comparisons")
+struct PackedComparisonTests {
+    @Test("setp on packed halves is refused at load, not computed as one value", arguments: ["f16x2", "bf16x2"])
+    func packedSetpRefused(type: String) {
+        let source = """
+            .version 7.8
+            .target sm_90
+            .address_size 64
+            .visible .entry k() {
+                .reg .pred %p<3>;
+                .reg .b32 %r<3>;
+                mov.b32 %r1, 0;
+                mov.b32 %r2, 0;
+                setp.eq.\(type) %p1|%p2, %r1, %r2;
+                ret;
+            }
+            """
+        #expect(throws: PTXError.self) { _ = try PTXModule(source: source) }
+    }
+}
