@@ -34,7 +34,10 @@ final class Connection: @unchecked Sendable {
 
     func run() {
         guard let session = handshake() else { return }
-        defer { session.releaseEverything() }
+        defer {
+            session.releaseEverything()
+            if let slice = session.slice { DeviceLedger.shared.release(slice) }
+        }
         do {
             try serve(session)
         } catch {
@@ -70,6 +73,15 @@ final class Connection: @unchecked Sendable {
             refuse(reason: refusal, status: CUDA_ERROR_NOT_PERMITTED)
             return nil
         }
+        let slice: Slice?
+        switch Session.admitSlice(hello.slice, table: driver.table) {
+        case .success(let granted):
+            slice = granted
+        case .failure(let refusal):
+            logger.warning("slice refused", metadata: ["slice": "\(hello.slice)", "reason": "\(refusal.reason)"])
+            refuse(reason: refusal.reason, status: refusal.status)
+            return nil
+        }
         var features = Features(rawValue: hello.features).intersection(Features.supported)
         if LZ4Codec.shared == nil || !compressionAllowed { features.remove(.lz4) }
         let welcome = Welcome(features: features.rawValue, session: sessionID, driverVersion: driver.version)
@@ -82,6 +94,7 @@ final class Connection: @unchecked Sendable {
         logger.info("session open", metadata: ["client": "\(hello.client)", "cuda": "\(hello.clientCUDAVersion)"])
         let session = Session(id: sessionID, client: hello.client, driver: driver, logger: logger)
         session.compression = features.contains(.lz4)
+        session.slice = slice
         return session
     }
 
@@ -116,7 +129,9 @@ final class Connection: @unchecked Sendable {
             var outcome: CallOutcome
             let probe = call == .launchKernel ? session.launchWillReplay(payload) : nil
             do {
-                if let generated = try session.dispatchRemote(call, &reader) {
+                if let sliced = try session.dispatchSliced(call, reader) {
+                    outcome = sliced
+                } else if let generated = try session.dispatchRemote(call, &reader) {
                     outcome = generated
                 } else {
                     outcome = try session.dispatchCustom(call, &reader)

@@ -45,6 +45,7 @@ extension Session {
         try checkManagedDevice(device)
         var total = 0
         try check(table.cuDeviceTotalMem_v2(&total, device))
+        if let slice, slice.device == device, let quota = slice.memoryQuota { total = Int(quota) }
         let used = memoryHeld(on: device)
         management.meter.harvest(table: table) { handles.lookup(.context, $0) != nil }
         let utilization = management.meter.utilization(now: DeviceTimeMeter.now())

@@ -31,6 +31,9 @@ final class Session {
     }
     /// What the management API (NVML) measures and remembers for the session (Session+NVML.swift).
     var management = ManagementState()
+    /// The slice granted at the handshake (nil: the whole device, shared with other sessions).
+    var slice: Slice?
+
     /// What the session did, for its closing log line.
     var statistics = Statistics()
 

@@ -1,0 +1,64 @@
+import CXPUDriver
+import XPUProtocol
+
+extension Session {
+    /// Bytes charged to the session's slice: each of its allocations, rounded as `Slice.charge`.
+    var chargedBytes: UInt64 {
+        memory.allocations.reduce(0) { total, allocation in
+            allocation.isGlobal ? total : total + Slice.charge(allocation.bytes)
+        }
+    }
+
+    /// Calls a slice answers or refuses differently from the whole device: allocations beyond the
+    /// quota fail with CUDA_ERROR_OUT_OF_MEMORY before reaching the driver, and memory queries
+    /// report the slice (total = quota, free = quota - used). nil: replay the call as it is.
+    func dispatchSliced(_ call: CallID, _ reader: WireReader) throws(ProtocolError) -> CallOutcome? {
+        guard let slice, let quota = slice.memoryQuota else { return nil }
+        var probe = reader
+        switch call {
+        case .cuMemAlloc_v2:
+            let request = try CuMemAlloc_v2Request(from: &probe)
+            let (wanted, overflow) = chargedBytes.addingReportingOverflow(Slice.charge(request.bytesize))
+            guard overflow || wanted > quota else { return nil }
+            return .failure(CUDA_ERROR_OUT_OF_MEMORY)
+        case .cuMemGetInfo_v2:
+            _ = try CuMemGetInfo_v2Request(from: &probe)
+            try probe.expectEnd()
+            return perform { () throws(CallFailure) in
+                var free = 0
+                var total = 0
+                try check(table.cuMemGetInfo_v2(&free, &total))
+                let used = chargedBytes
+                // What the quota leaves, and never more than the device really has free.
+                let sliceFree = quota > used ? quota - used : 0
+                return CuMemGetInfo_v2Reply(free: min(sliceFree, UInt64(free)), total: quota)
+            }
+        case .cuDeviceTotalMem_v2:
+            let request = try CuDeviceTotalMem_v2Request(from: &probe)
+            try probe.expectEnd()
+            guard request.dev == slice.device else { return nil }
+            return perform { () throws(CallFailure) in CuDeviceTotalMem_v2Reply(bytes: quota) }
+        default:
+            return nil
+        }
+    }
+
+    /// Admits the slice a client asked for in its Hello, or says why not (the handshake refuses
+    /// with that status and reason). An empty request means no slice: the whole device, shared.
+    static func admitSlice(_ text: String, table: DriverTable) -> Result<Slice?, SliceRefusal> {
+        guard !text.isEmpty else { return .success(nil) }
+        let slice: Slice
+        do {
+            slice = Slice(try SliceRequest(parsing: text))
+        } catch {
+            return .failure(SliceRefusal(status: CUDA_ERROR_INVALID_VALUE, reason: "\(error)"))
+        }
+        var count: Int32 = 0
+        guard table.cuDeviceGetCount(&count) == CUDA_SUCCESS else {
+            return .failure(SliceRefusal(status: CUDA_ERROR_NO_DEVICE, reason: "the server's driver reports no device"))
+        }
+        var total = 0
+        if slice.device >= 0, slice.device < count { _ = table.cuDeviceTotalMem_v2(&total, slice.device) }
+        return DeviceLedger.shared.admit(slice, deviceMemory: UInt64(total), deviceCount: count).map { slice }
+    }
+}
