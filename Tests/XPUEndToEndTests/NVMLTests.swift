@@ -28,6 +28,21 @@ struct NVMLTests {
         #expect(output.stderr.components(separatedBy: "nvmlDeviceGetFanSpeed is not supported").count == 2)
     }
 
+    @Test("a tenant with a memory slice: NVML and cuMemGetInfo both report the quota")
+    func slicedTenant() throws {
+        let harness = try Harness.get()
+        let program = try Self.compileSliceProgram(harness)
+        let server = try Server(harness: harness)
+        defer { server.stop() }
+        let output = try Self.run(
+            harness, [program], server: server, environment: ["XPU_NVML_CACHE_MS": "0", "XPU_SLICE": "mem=768MiB"])
+        #expect(output.status == .exited(0), "\(output.stdout)\n\(output.stderr)")
+        #expect(
+            output.stdout.contains("allocation 3: cuMemGetInfo used 384 MiB of 768 MiB; nvml used 384 MiB free 384 MiB of 768 MiB"),
+            "\(output.stdout)")
+        #expect(output.stdout.contains("nvml_slice: 0 failures"), "\(output.stdout)\n\(output.stderr)")
+    }
+
     @Test("pynvml and gpustat in a Python tenant that allocates through ctypes")
     func pythonTenant() throws {
         let harness = try Harness.get()
