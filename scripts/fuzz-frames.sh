@@ -4,9 +4,9 @@
 # Builds .build-fuzz-frames/fuzz-frames from Sources/XPUProtocol, the framing of
 # Sources/XPUTransport and Tests/Fuzz/FrameDecoder (its request-decoder switch is generated from
 # Sources/XPUProtocol/Generated/Calls.swift, so every call id is covered). First replays every
-# input in Tests/Fuzz/FrameDecoder/regressions/ (crashes found earlier), then fuzzes from seeds made
+# input in Tests/Fuzz/FrameDecoder/regressions/ (crash-* inputs found earlier), then fuzzes from seeds made
 # of the golden vectors in proto/vectors/. Stops at the first crash, leak, hang (-timeout) or memory
-# blow-up (-rss_limit_mb); a crash input is left in .build-fuzz-frames/crashes/ - copy it into
+# blow-up (-rss_limit_mb); a crash input is left in .build-fuzz-frames/crashes/ - copy it, named crash-*, into
 # Tests/Fuzz/FrameDecoder/regressions/ once fixed. Prints the number of executions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +32,7 @@ for path in sorted(glob.glob("proto/vectors/*.hex")):
 open(os.path.join(sys.argv[1], "all-frames"), "wb").write(b"".join(frames))
 PY
 
-regressions=(Tests/Fuzz/FrameDecoder/regressions/*)
+regressions=(Tests/Fuzz/FrameDecoder/regressions/crash-*)
 if [ -e "${regressions[0]}" ]; then
     echo "fuzz-frames: replaying ${#regressions[@]} regression input(s)"
     "$OUT/fuzz-frames" "${regressions[@]}"

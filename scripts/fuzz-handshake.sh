@@ -3,9 +3,9 @@
 #   scripts/fuzz-handshake.sh [seconds]          default 60 seconds
 # Builds .build-fuzz-handshake/fuzz-handshake from Sources/XPUProtocol, the framing of
 # Sources/XPUTransport, the slice parser of Sources/XPUServer and Tests/Fuzz/Handshake. First
-# replays every input in Tests/Fuzz/Handshake/regressions/ (crashes found earlier), then fuzzes
+# replays every input in Tests/Fuzz/Handshake/regressions/ (crash-* inputs found earlier), then fuzzes
 # from seeds made of the handshake golden vectors in proto/vectors/ and a few slice requests. Stops at the first crash, leak, hang (-timeout) or memory
-# blow-up (-rss_limit_mb); a crash input is left in .build-fuzz-handshake/crashes/ - copy it into
+# blow-up (-rss_limit_mb); a crash input is left in .build-fuzz-handshake/crashes/ - copy it, named crash-*, into
 # Tests/Fuzz/Handshake/regressions/ once fixed. Prints the number of executions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +31,7 @@ for i, slice in enumerate([b"mem=8GiB,compute=30%,priority=high,device=0", b"mem
     open(os.path.join(sys.argv[1], f"slice-{i}"), "wb").write(slice)
 PY
 
-regressions=(Tests/Fuzz/Handshake/regressions/*)
+regressions=(Tests/Fuzz/Handshake/regressions/crash-*)
 if [ -e "${regressions[0]}" ]; then
     echo "fuzz-handshake: replaying ${#regressions[@]} regression input(s)"
     "$OUT/fuzz-handshake" "${regressions[@]}"

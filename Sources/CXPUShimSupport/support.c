@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 /* cuGetProcAddress lookups (a linear scan: ~150 rows, asked a few times per program). */
 
@@ -58,8 +59,25 @@ static pthread_mutex_t lane_mutex = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
 static volatile uint64_t fork_generation;
 
+static pthread_cond_t lane_condition = PTHREAD_COND_INITIALIZER;
+
 void xpu_lane_lock(void) { pthread_mutex_lock(&lane_mutex); }
 void xpu_lane_unlock(void) { pthread_mutex_unlock(&lane_mutex); }
+
+void xpu_lane_wait(uint64_t timeout_ns) {
+    if (timeout_ns == 0) {
+        pthread_cond_wait(&lane_condition, &lane_mutex);
+        return;
+    }
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    uint64_t nanoseconds = (uint64_t)deadline.tv_nsec + timeout_ns;
+    deadline.tv_sec += (time_t)(nanoseconds / 1000000000u);
+    deadline.tv_nsec = (long)(nanoseconds % 1000000000u);
+    pthread_cond_timedwait(&lane_condition, &lane_mutex, &deadline);
+}
+
+void xpu_lane_signal(void) { pthread_cond_signal(&lane_condition); }
 
 static void before_fork(void) { pthread_mutex_lock(&lane_mutex); }
 static void after_fork_in_parent(void) { pthread_mutex_unlock(&lane_mutex); }
@@ -72,6 +90,7 @@ static void after_fork_in_child(void) {
     pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_RECURSIVE);
     pthread_mutex_init(&lane_mutex, &attributes);
     pthread_mutexattr_destroy(&attributes);
+    pthread_cond_init(&lane_condition, NULL);
 }
 
 static void install(void) { pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child); }

@@ -38,6 +38,9 @@ extension RemoteServer {
         }
         let secured: TLSTransport
         do {
+            // A client that stalls the handshake is dropped after 10 s.
+            socket.setReceiveTimeout(milliseconds: 10_000)
+            defer { socket.setReceiveTimeout(milliseconds: 0) }
             secured = try TLSTransport(socket: socket, context: tls, expectedHost: nil)
         } catch {
             logger.warning(

@@ -145,7 +145,10 @@ final class Lane: @unchecked Sendable {
     func post<R: CallRequest>(_ request: R) throws(ShimFailure) -> CUresult {
         if Self.strict { return try exchange([(R.call, request.encoded, false)])[0].0 }
         let context = xpu_context_current()
-        if pending.count == 0 { pendingSince = monotonicNanoseconds() }
+        if pending.count == 0 {
+            pendingSince = monotonicNanoseconds()
+            xpu_lane_signal()
+        }
         sequence &+= 1
         pending.appendFrame(
             FrameHeader(length: 0, call: R.call.rawValue, flags: .noReply, sequence: sequence, context: context)
@@ -158,7 +161,10 @@ final class Lane: @unchecked Sendable {
     /// Queues a fire-and-forget frame that `write` appends to the send buffer itself (given its
     /// sequence number); no request value, no allocation. Lock held.
     func postFrame(_ write: (inout WireWriter, UInt32) -> Void) throws(ShimFailure) {
-        if pending.count == 0 { pendingSince = monotonicNanoseconds() }
+        if pending.count == 0 {
+            pendingSince = monotonicNanoseconds()
+            xpu_lane_signal()
+        }
         sequence &+= 1
         write(&pending, sequence)
         if pending.count >= Self.flushBytes { try flush() }
@@ -293,18 +299,24 @@ final class Lane: @unchecked Sendable {
         pthread_detach(thread)
     }
 
+    /// Sleeps until frames are queued, then until the oldest is `flushDelay` old, and sends what
+    /// is still queued then (a call that awaited a reply may have sent it already). Idle, it
+    /// costs nothing: it waits on a condition, it does not poll.
     private func runFlusher() {
         let generation = xpu_fork_generation()
-        while true {
-            usleep(UInt32(Self.flushDelayNanoseconds / 2000))
-            let keepGoing: Bool = locked { lane in
-                guard lane.flusherGeneration == generation else { return false }
-                if lane.pending.count > 0, monotonicNanoseconds() - lane.pendingSince >= Self.flushDelayNanoseconds {
-                    _ = try? lane.flush()
-                }
-                return true
+        xpu_lane_lock()
+        defer { xpu_lane_unlock() }
+        while flusherGeneration == generation {
+            guard pending.count > 0 else {
+                xpu_lane_wait(0)
+                continue
             }
-            if !keepGoing { return }
+            let age = monotonicNanoseconds() - pendingSince
+            if age >= Self.flushDelayNanoseconds {
+                _ = try? flush()
+            } else {
+                xpu_lane_wait(Self.flushDelayNanoseconds - age)
+            }
         }
     }
 }

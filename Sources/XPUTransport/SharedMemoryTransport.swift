@@ -218,6 +218,8 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
                 xpu_cpu_relax()
                 continue
             }
+            // Let the peer run when it shares this CPU (it is what this side waits for).
+            sched_yield()
             let now = ContinuousClock.now
             if spinUntil == nil { spinUntil = now + Self.spinDuration }
             if now < spinUntil! { continue }
@@ -243,6 +245,8 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
                 xpu_cpu_relax()
                 continue
             }
+            // Let the peer run when it shares this CPU (it is what this side waits for).
+            sched_yield()
             let now = ContinuousClock.now
             if spinUntil == nil { spinUntil = now + Self.spinDuration }
             if now < spinUntil! { continue }

@@ -130,7 +130,7 @@ struct SharedMemoryTransportTests {
         #expect(first?.message.contains("did not set up shared memory") == true, "\(String(describing: first))")
         // The right message with an ordinary file attached (it could be truncated under the server).
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("xpu-shm-file-\(getpid())").path
-        FileManager.default.createFile(atPath: file, contents: Data(count: 4096 + 2 * 65536))
+        _ = FileManager.default.createFile(atPath: file, contents: Data(count: 4096 + 2 * 65536))
         defer { try? FileManager.default.removeItem(atPath: file) }
         let descriptor = open(file, O_RDWR)
         defer { close(descriptor) }

@@ -47,6 +47,10 @@ void xpu_context_forget(uint64_t context);
  */
 void xpu_lane_lock(void);
 void xpu_lane_unlock(void);
+/* Waits (lane lock held once) until signalled or `timeout_ns` pass (0: no timeout). */
+void xpu_lane_wait(uint64_t timeout_ns);
+/* Wakes the thread waiting in xpu_lane_wait (the flusher, when frames are queued). */
+void xpu_lane_signal(void);
 void xpu_install_fork_handlers(void);
 uint64_t xpu_fork_generation(void);
 
