@@ -17,8 +17,16 @@ struct BenchRigOptions: ParsableArguments {
     @Option(help: "Memory of the simulated devices (the local server's and the in-process baseline's).")
     var simMemory = "4GiB"
 
+    @Option(help: "How the shim reaches the server it starts: tcp, tls (TLS 1.3, throwaway certificates made with openssl), or shm (shared memory over a Unix socket).")
+    var transport: BenchTransport = .tcp
+
     @Flag(help: "Print one JSON object instead of the table.")
     var json = false
+}
+
+/// The transports xpu-bench can start its local server with.
+enum BenchTransport: String, CaseIterable, Codable, ExpressibleByArgument {
+    case tcp, tls, shm
 }
 
 /// Everything one run measures with: the remote side (the shim, connected to a server) and the
@@ -38,7 +46,8 @@ final class BenchRig: @unchecked Sendable {
         if let server = options.server {
             serverEndpoint = server
         } else {
-            let (process, endpoint) = try Self.startServer(dist: dist, simMemory: options.simMemory)
+            let (process, endpoint) = try Self.startServer(
+                dist: dist, simMemory: options.simMemory, listen: try Self.listenArguments(options.transport))
             localServer = process
             serverEndpoint = endpoint
         }
@@ -101,10 +110,10 @@ final class BenchRig: @unchecked Sendable {
     }
 
     /// Starts `xpu-remote-server --listen 127.0.0.1:0 --device sim` and reads the port it prints.
-    static func startServer(dist: String, simMemory: String) throws -> (Process, String) {
+    static func startServer(dist: String, simMemory: String, listen: [String] = ["--listen", "127.0.0.1:0"]) throws -> (Process, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: dist + "/bin/xpu-remote-server")
-        process.arguments = ["--listen", "127.0.0.1:0", "--device", "sim", "--sim-memory", simMemory, "--log-level", "warning"]
+        process.arguments = listen + ["--device", "sim", "--sim-memory", simMemory, "--log-level", "warning"]
         let output = Pipe()
         process.standardOutput = output
         try process.run()
@@ -147,6 +156,43 @@ final class LineReader: @unchecked Sendable {
                 return String(decoding: buffer, as: UTF8.self)
             }
             buffer.append(contentsOf: chunk)
+        }
+    }
+}
+
+extension BenchRig {
+    /// The server's listening flags for a transport; for TLS it also makes a throwaway CA and
+    /// server certificate with the `openssl` command and points the shim at the CA (`XPU_TLS_CA`).
+    static func listenArguments(_ transport: BenchTransport) throws -> [String] {
+        let directory = NSTemporaryDirectory() + "xpu-bench-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        switch transport {
+        case .tcp:
+            return ["--listen", "127.0.0.1:0"]
+        case .shm:
+            return ["--listen", "unix:\(directory)/server.sock"]
+        case .tls:
+            let script = """
+                set -e
+                cd "$1"
+                openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out ca.key 2>/dev/null
+                openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out server.key 2>/dev/null
+                openssl req -x509 -new -key ca.key -out ca.crt -days 1 -subj /CN=xpu-bench-ca
+                printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > server.ext
+                openssl req -new -key server.key -out server.csr -subj /CN=127.0.0.1
+                openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 1 \\
+                    -extfile server.ext 2>/dev/null
+                """
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", script, "sh", directory]
+            try process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { throw BenchError("making TLS certificates with openssl failed") }
+            setenv("XPU_TLS_CA", directory + "/ca.crt", 1)
+            return [
+                "--listen", "127.0.0.1:0", "--tls-cert", directory + "/server.crt", "--tls-key", directory + "/server.key",
+            ]
         }
     }
 }
