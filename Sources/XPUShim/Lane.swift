@@ -187,7 +187,7 @@ final class Lane: @unchecked Sendable {
     /// one, in order. Lock held. A failure among fire-and-forget frames is latched by the
     /// server and returned in the next reply.
     func exchange(_ frames: [(call: CallID, payload: [UInt8], noReply: Bool)]) throws(ShimFailure) -> [(CUresult, [UInt8])] {
-        let channel = try openChannel()
+        _ = try openChannel()
         let context = xpu_context_current()
         var expected: [UInt32] = []
         for frame in frames {
@@ -200,13 +200,7 @@ final class Lane: @unchecked Sendable {
         }
         try flush()
         var replies: [(CUresult, [UInt8])] = []
-        for sequence in expected {
-            let (header, payload) = try receive(channel)
-            guard header.flags.contains(.reply), header.sequence == sequence else {
-                throw ShimFailure.lost(self, "reply \(header.sequence) out of sequence (expected \(sequence))")
-            }
-            replies.append((CUresult(rawValue: header.status), payload))
-        }
+        for sequence in expected { replies.append(try awaitReply(sequence)) }
         return replies
     }
 
