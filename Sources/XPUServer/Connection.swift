@@ -36,7 +36,10 @@ final class Connection: @unchecked Sendable {
         guard let session = handshake() else { return }
         defer {
             session.releaseEverything()
-            if let slice = session.slice { DeviceLedger.shared.release(slice) }
+            if let slice = session.slice {
+                DeviceLedger.shared.release(slice)
+                ComputeScheduler.shared.unregister(session.id)
+            }
         }
         do {
             try serve(session)

@@ -10,6 +10,9 @@ public struct SliceRequest: Hashable, Sendable {
     public var priority: SlicePriority?
     /// Device ordinal on the server (`device=`).
     public var device: Int32?
+    /// `mode=capped`: the compute share is also a ceiling (default `guaranteed`: a floor, idle
+    /// capacity is borrowed).
+    public var capped = false
 
     public init(memoryBytes: UInt64? = nil, computePercent: Double? = nil, priority: SlicePriority? = nil, device: Int32? = nil) {
         self.memoryBytes = memoryBytes
@@ -46,8 +49,14 @@ public struct SliceRequest: Hashable, Sendable {
             case "device":
                 guard let ordinal = Int32(value), ordinal >= 0 else { throw SliceRequestError("device='\(value)' is not a device ordinal") }
                 device = ordinal
+            case "mode":
+                switch value {
+                case "guaranteed": capped = false
+                case "capped": capped = true
+                default: throw SliceRequestError("mode='\(value)' is not guaranteed or capped")
+                }
             default:
-                throw SliceRequestError("unknown slice key '\(key)' (mem, compute, priority, device)")
+                throw SliceRequestError("unknown slice key '\(key)' (mem, compute, priority, mode, device)")
             }
         }
     }

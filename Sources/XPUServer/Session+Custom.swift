@@ -247,7 +247,7 @@ extension Session {
             try check(
                 data.withUnsafeMutableBytes { bytes in
                     let status = table.cuMemcpyDtoHAsync_v2(bytes.baseAddress, request.source, count, stream)
-                    return status == CUDA_SUCCESS ? table.cuStreamSynchronize(stream) : status
+                    return status == CUDA_SUCCESS ? self.table.cuStreamSynchronize(stream) : status
                 })
         } else {
             try check(
@@ -321,17 +321,26 @@ extension Session {
         let stream = try handle(.stream, request.stream)
         // kernelParams point into the received block (the driver only reads them), from a
         // temporary on the stack: a launch allocates nothing here.
-        let status = request.parameters.withUnsafeBytes { block in
+        let launch = { () -> CUresult in request.parameters.withUnsafeBytes { block in
             withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer?.self, capacity: max(layout.parameters.count, 1)) {
                 arguments in
                 for (index, parameter) in layout.parameters.enumerated() {
                     arguments[index] = UnsafeMutableRawPointer(mutating: block.baseAddress! + Int(parameter.offset))
                 }
-                return table.cuLaunchKernel(
+                return self.table.cuLaunchKernel(
                     function, request.gridX, request.gridY, request.gridZ, request.blockX, request.blockY, request.blockZ,
                     request.sharedMemBytes, stream, layout.parameters.isEmpty ? nil : arguments.baseAddress, nil)
             }
+        } }
+        guard computeScheduled else {
+            try check(launch())
+            return
         }
-        try check(status)
+        // A tenant with a compute share runs its kernel in its turn, to completion, so that the
+        // scheduler measures and charges exactly its device time.
+        try check(ComputeScheduler.shared.run(id) {
+            let status = launch()
+            return status == CUDA_SUCCESS ? self.table.cuStreamSynchronize(stream) : status
+        })
     }
 }

@@ -32,7 +32,15 @@ final class Session {
     /// What the management API (NVML) measures and remembers for the session (Session+NVML.swift).
     var management = ManagementState()
     /// The slice granted at the handshake (nil: the whole device, shared with other sessions).
-    var slice: Slice?
+    var slice: Slice? {
+        didSet {
+            guard let slice, slice.computePercent != nil else { return }
+            ComputeScheduler.shared.register(id, slice: slice)
+            computeScheduled = true
+        }
+    }
+    /// Launches go through the ComputeScheduler (the slice has a compute share).
+    var computeScheduled = false
 
     /// What the session did, for its closing log line.
     var statistics = Statistics()

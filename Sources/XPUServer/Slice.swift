@@ -8,12 +8,15 @@ struct Slice: Hashable, Sendable {
     var memoryQuota: UInt64?
     var computePercent: Double?
     var priority: SlicePriority
+    /// The share is a ceiling too (`mode=capped`), not only a floor.
+    var capped: Bool
 
     init(_ request: SliceRequest) {
         device = request.device ?? 0
         memoryQuota = request.memoryBytes
         computePercent = request.computePercent
         priority = request.priority ?? .normal
+        capped = request.capped
     }
 
     /// How allocations are charged: rounded up to 512 bytes, the simulated device's granularity.

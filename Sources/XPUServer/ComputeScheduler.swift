@@ -1,0 +1,159 @@
+import Foundation
+import XPUTransport
+
+/// Shares one device's compute among the sliced tenants that asked for a share (`compute=`):
+/// their kernels take turns on the device (time slicing), and the next turn goes to the waiting
+/// tenant of the highest priority that has used the least device time for its share (stride
+/// scheduling: each tenant's virtual time advances by device time / share). A guaranteed share is
+/// a floor — a tenant alone, or with idle neighbours, uses the whole device — and a capped share
+/// is also a ceiling: after a kernel of d ns the tenant waits d·(1/share − 1) before its next one.
+///
+/// Device time is measured by the server around each kernel (launch to completion), so the
+/// shares are exact whatever the kernels do. On a real GPU green contexts (SM partitions) can back
+/// the same shares spatially instead of in time; the simulated device uses time slicing.
+/// Sessions without a compute share are not scheduled (they launch as they come).
+final class ComputeScheduler: @unchecked Sendable {
+    struct Tenant {
+        var share: Double
+        var priority: SlicePriority
+        var capped: Bool
+        /// Device time used per unit of share (stride scheduling's virtual time).
+        var pass: Double = 0
+        var waiting = false
+        /// A capped tenant may not start a kernel before this (monotonic ns).
+        var notBefore: UInt64 = 0
+        var deviceNanoseconds: UInt64 = 0
+        /// When its last kernel ended (monotonic ns): a tenant between two kernels is briefly not
+        /// waiting, and is held for rather than skipped.
+        var lastEnd: UInt64 = 0
+    }
+
+    private let condition = NSCondition()
+    /// Guarded by `condition`.
+    private var tenants: [UInt64: Tenant] = [:]
+    private var busy = false
+    /// After a kernel, the device is held briefly for its tenant when that tenant should run next
+    /// anyway (it is still the furthest behind its share) or outranks someone: between two of
+    /// its kernels the tenant is not waiting for an instant (the server reads its next request),
+    /// and without the hold a neighbour would slip in every time, skewing shares toward the
+    /// smaller ones and making high-priority work wait behind kernels that are not preempted.
+    static let graceNanoseconds: UInt64 = 300_000
+    static let anticipationNanoseconds: UInt64 = 1_000_000
+    private var reserved: (session: UInt64, until: UInt64)?
+
+    static let shared = ComputeScheduler()
+
+    func register(_ session: UInt64, slice: Slice) {
+        guard let percent = slice.computePercent else { return }
+        condition.lock()
+        defer { condition.unlock() }
+        // A newcomer starts level with the others, so it neither starves nor is owed the past.
+        let start = tenants.values.map(\.pass).min() ?? 0
+        tenants[session] = Tenant(share: percent / 100, priority: slice.priority, capped: slice.capped, pass: start)
+    }
+
+    func unregister(_ session: UInt64) {
+        condition.lock()
+        tenants[session] = nil
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func isScheduled(_ session: UInt64) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return tenants[session] != nil
+    }
+
+    /// Runs `kernel` (launch and wait for completion) in the session's turn and charges its
+    /// device time. Returns what `kernel` returns.
+    func run<T>(_ session: UInt64, _ kernel: () -> T) -> T {
+        condition.lock()
+        tenants[session]?.waiting = true
+        while true {
+            let now = monotonicNanoseconds()
+            if !busy, let next = nextTenant(now: now), next == session { break }
+            // A capped tenant's wait ends by itself: wake up then even if no one signals.
+            if let until = earliestCapExpiry(after: now) {
+                _ = condition.wait(until: Date(timeIntervalSinceNow: Double(until - now) / 1e9))
+            } else {
+                condition.wait()
+            }
+        }
+        busy = true
+        tenants[session]?.waiting = false
+        condition.unlock()
+
+        let start = monotonicNanoseconds()
+        let result = kernel()
+        let end = monotonicNanoseconds()
+        let elapsed = max(end - start, 1)
+
+        condition.lock()
+        if var tenant = tenants[session] {
+            tenant.pass += Double(elapsed) / tenant.share
+            tenant.deviceNanoseconds += elapsed
+            tenant.lastEnd = end
+            // A capped tenant may use `share` of the time from this kernel's start on.
+            if tenant.capped { tenant.notBefore = start + UInt64(Double(elapsed) / tenant.share) }
+            tenants[session] = tenant
+            let others = tenants.filter { $0.key != session }.values
+            let outranks = others.contains { $0.priority < tenant.priority }
+            let stillFirst = !others.contains {
+                $0.priority > tenant.priority || ($0.priority == tenant.priority && $0.pass < tenant.pass)
+            }
+            if outranks {
+                reserved = (session, end + Self.anticipationNanoseconds)
+            } else if stillFirst && !tenant.capped {
+                reserved = (session, end + Self.graceNanoseconds)
+            } else {
+                reserved = nil
+            }
+        }
+        busy = false
+        condition.broadcast()
+        condition.unlock()
+        return result
+    }
+
+    /// Device time charged to a session so far.
+    func deviceNanoseconds(_ session: UInt64) -> UInt64 {
+        condition.lock()
+        defer { condition.unlock() }
+        return tenants[session]?.deviceNanoseconds ?? 0
+    }
+
+    /// The waiting tenant whose turn it is: highest priority first (low-priority work only runs
+    /// when no one above it waits), then the least virtual time. Lock held.
+    private func nextTenant(now: UInt64) -> UInt64? {
+        if let reserved, reserved.until > now, let holder = tenants[reserved.session] {
+            // Held for one tenant: only it may start, or someone of a higher priority.
+            let ready = tenants.filter {
+                $0.value.waiting && $0.value.notBefore <= now && ($0.key == reserved.session || $0.value.priority > holder.priority)
+            }
+            guard let top = ready.values.map(\.priority).max() else { return nil }
+            return ready.filter { $0.value.priority == top }.min { $0.value.pass < $1.value.pass }?.key
+        }
+        let ready = tenants.filter { $0.value.waiting && $0.value.notBefore <= now }
+        guard let top = ready.values.map(\.priority).max() else { return nil }
+        let candidate = ready.filter { $0.value.priority == top }.min { $0.value.pass < $1.value.pass }
+        // A tenant further behind its share that finished a kernel a moment ago is between two
+        // kernels, not idle: hold the device for it for the grace period rather than let a
+        // neighbour take its turn.
+        if let candidate, let behind = tenants.filter({
+            !$0.value.waiting && $0.value.priority >= top && !$0.value.capped && $0.value.pass < candidate.value.pass
+                && now < $0.value.lastEnd + Self.graceNanoseconds
+        }).min(by: { $0.value.pass < $1.value.pass }) {
+            _ = behind
+            return nil
+        }
+        return candidate?.key
+    }
+
+    private func earliestCapExpiry(after now: UInt64) -> UInt64? {
+        var times = tenants.values.filter { $0.waiting && $0.notBefore > now }.map(\.notBefore)
+        times += tenants.values.filter { !$0.waiting && now < $0.lastEnd + Self.graceNanoseconds }.map { $0.lastEnd + Self.graceNanoseconds }
+        if let reserved, reserved.until > now { times.append(reserved.until) }
+        return times.min()
+    }
+}
