@@ -10,6 +10,9 @@ public struct SliceRequest: Hashable, Sendable {
     public var priority: SlicePriority?
     /// Device ordinal on the server (`device=`).
     public var device: Int32?
+    /// The pool directory's placement token (`grant=`, set by the shim from the directory's
+    /// answer): the server reports it in its next heartbeats so the directory stops reserving.
+    public var grant: String?
 
     public init(memoryBytes: UInt64? = nil, computePercent: Double? = nil, priority: SlicePriority? = nil, device: Int32? = nil) {
         self.memoryBytes = memoryBytes
@@ -46,8 +49,11 @@ public struct SliceRequest: Hashable, Sendable {
             case "device":
                 guard let ordinal = Int32(value), ordinal >= 0 else { throw SliceRequestError("device='\(value)' is not a device ordinal") }
                 device = ordinal
+            case "grant":
+                guard !value.isEmpty, value.utf8.count <= 64 else { throw SliceRequestError("grant='\(value)' is not a pool grant") }
+                grant = String(value)
             default:
-                throw SliceRequestError("unknown slice key '\(key)' (mem, compute, priority, device)")
+                throw SliceRequestError("unknown slice key '\(key)' (mem, compute, priority, device, grant)")
             }
         }
     }

@@ -8,8 +8,11 @@ struct Slice: Hashable, Sendable {
     var memoryQuota: UInt64?
     var computePercent: Double?
     var priority: SlicePriority
+    /// The pool directory's token for this placement, if it came through a pool.
+    var grant: String?
 
     init(_ request: SliceRequest) {
+        grant = request.grant
         device = request.device ?? 0
         memoryQuota = request.memoryBytes
         computePercent = request.computePercent
