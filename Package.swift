@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "xpu-run", targets: ["xpu-run"]),
         .executable(name: "xpu-codegen", targets: ["xpu-codegen"]),
         .executable(name: "xpu-bench", targets: ["xpu-bench"]),
+        .executable(name: "xpu-pool", targets: ["xpu-pool"]),
         // For bench/codec (a separate package of ordo-one benchmarks over the codec).
         .library(name: "XPUProtocol", targets: ["XPUProtocol"]),
     ],
@@ -71,6 +72,16 @@ let package = Package(
         ),
         // Placement of slices on devices across servers (the pool's policies). No IO.
         .target(name: "XPUPlacement"),
+        // The pool directory (`xpu-pool`): soft state from server heartbeats, placement by policy.
+        .target(
+            name: "XPUPool",
+            dependencies: [
+                "CXPUDriver", "XPUPlacement", "XPUProtocol", "XPUTransport", "XPUServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // xpu-bench's subcommands, one per file.
         .target(
             name: "XPUBenchCLI",
@@ -86,6 +97,10 @@ let package = Package(
             dependencies: ["XPURemoteServerCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "xpu-run", dependencies: ["XPURunCLI"]),
+        .executableTarget(
+            name: "xpu-pool",
+            dependencies: ["XPUPool", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(name: "xpu-codegen", dependencies: ["XPUCodegen"]),
         .executableTarget(
             name: "xpu-bench",

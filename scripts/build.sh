@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds a release and lays out dist/:
-#   dist/bin/xpu-remote-server, dist/bin/xpu-run
+#   dist/bin/xpu-remote-server, dist/bin/xpu-run, dist/bin/xpu-pool
 #   dist/lib/libxpushim.so, dist/lib/libcuda.so.1 (the shim under the driver's name), dist/lib/libxpusim.so
 # The two libraries link the Swift runtime statically and export only the API (proto/exports.map),
 # so they load into any program; the executables link it statically too, so dist/ can be copied
@@ -13,6 +13,7 @@ jobs=${XPU_BUILD_JOBS:-$(nproc)}
 echo "==> building executables (release)"
 swift build -c release -j "$jobs" --static-swift-stdlib --product xpu-remote-server
 swift build -c release -j "$jobs" --static-swift-stdlib --product xpu-run
+swift build -c release -j "$jobs" --static-swift-stdlib --product xpu-pool
 bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
 
 # -static-stdlib in Package.swift would break `swift test`, so the libraries get their own build
@@ -26,7 +27,7 @@ lib=$(swift build "${library_flags[@]}" --show-bin-path)
 
 rm -rf dist
 mkdir -p dist/bin dist/lib
-cp "$bin/xpu-remote-server" "$bin/xpu-run" dist/bin/
+cp "$bin/xpu-remote-server" "$bin/xpu-run" "$bin/xpu-pool" dist/bin/
 cp "$lib/libxpushim.so" "$lib/libxpusim.so" dist/lib/
 cp dist/lib/libxpushim.so dist/lib/libcuda.so.1
 ln -s libcuda.so.1 dist/lib/libnvidia-ml.so.1  # the same file: one shim instance (one session) for CUDA and NVML

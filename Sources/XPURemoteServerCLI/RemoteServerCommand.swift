@@ -52,6 +52,15 @@ public struct RemoteServerCommand: AsyncParsableCommand {
     @Flag(help: "Never compress bulk data (by default sessions whose client offers it use LZ4 where it pays).")
     var noCompression = false
 
+    @Option(help: "Register with the pool directory at HOST:PORT and heartbeat every second (repeat or comma-separate for several).")
+    var pool: [String] = []
+
+    @Option(help: "The address clients should use, as announced to --pool (default: the listen address).")
+    var advertise: String?
+
+    @Option(help: "A label announced to --pool, e.g. zone=a (repeatable).")
+    var label: [String] = []
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -70,6 +79,14 @@ public struct RemoteServerCommand: AsyncParsableCommand {
         else {
             throw ValidationError("--listen must be HOST:PORT or unix:/path, got '\(listen)'")
         }
+        var directories: [Endpoint] = []
+        for entry in pool.flatMap({ $0.split(separator: ",") }) {
+            guard let directory = Endpoint(parsing: String(entry)) else {
+                throw ValidationError("--pool must be HOST:PORT[,HOST:PORT...], got '\(entry)'")
+            }
+            directories.append(directory)
+        }
+        if advertise != nil && directories.isEmpty { throw ValidationError("--advertise applies with --pool only") }
         let security: ServerSecurity
         do {
             security = try securitySettings(unixPath: unixPath, endpoint: endpoint, logger: logger)
@@ -105,9 +122,16 @@ public struct RemoteServerCommand: AsyncParsableCommand {
         logger.info("serving", metadata: ["driver": "\(path)", "driverVersion": "\(loaded.version)"])
         // Scripts and tests wait for this line; with --listen HOST:0 it tells the real port.
         FileHandle.standardOutput.write(Data("xpu-remote-server listening on \(server.address)\n".utf8))
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
+        if !directories.isEmpty {
+            let announcer = PoolAnnouncer(
+                directories: directories, advertise: advertise ?? server.address, labels: label,
+                driver: loaded, server: server, logger: logger)
+            services.append(.init(service: announcer))
+        }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 

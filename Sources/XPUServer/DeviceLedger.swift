@@ -11,6 +11,9 @@ final class DeviceLedger: Sendable {
     }
 
     private let granted = Mutex<[Int32: Granted]>([:])
+    /// Pool grant tokens of slices admitted lately, with when: heartbeats report them so that the
+    /// directory drops its reservation exactly when the grant is counted here.
+    private let recentGrants = Mutex<[(token: String, at: ContinuousClock.Instant)]>([])
 
     /// One ledger per server process (one driver, one set of devices).
     static let shared = DeviceLedger()
@@ -20,7 +23,7 @@ final class DeviceLedger: Sendable {
         guard slice.device >= 0, slice.device < deviceCount else {
             return .failure(SliceRefusal(status: CUDA_ERROR_INVALID_DEVICE, reason: "no device \(slice.device) on this server (it has \(deviceCount))"))
         }
-        return granted.withLock { granted in
+        let result: Result<Void, SliceRefusal> = granted.withLock { granted in
             var device = granted[slice.device] ?? Granted()
             let memory = slice.memoryQuota ?? 0
             if memory > 0, device.memory + memory > deviceMemory {
@@ -40,6 +43,27 @@ final class DeviceLedger: Sendable {
             device.compute += compute
             granted[slice.device] = device
             return .success(())
+        }
+        if case .success = result, let token = slice.grant { recentGrants.withLock { $0.append((token, .now)) } }
+        return result
+    }
+
+    /// Pool grant tokens admitted in the last `window` (read before `granted(on:)`, so that a
+    /// token reported is always counted in what follows).
+    func admittedGrants(within window: Duration = .seconds(10)) -> [String] {
+        recentGrants.withLock { grants in
+            let cutoff = ContinuousClock.now - window
+            grants.removeAll { $0.at < cutoff }
+            return grants.map(\.token)
+        }
+    }
+
+    /// What has been granted on `device` so far (memory in bytes, compute in percent): what the
+    /// server's pool heartbeats subtract from the device.
+    func granted(on device: Int32) -> (memory: UInt64, compute: Double) {
+        granted.withLock { granted in
+            let device = granted[device] ?? Granted()
+            return (device.memory, device.compute)
         }
     }
 

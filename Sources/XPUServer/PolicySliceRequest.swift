@@ -13,6 +13,9 @@ public struct SliceRequest: Hashable, Sendable {
     /// `mode=capped`: the compute share is also a ceiling (default `guaranteed`: a floor, idle
     /// capacity is borrowed).
     public var capped = false
+    /// The pool directory's placement token (`grant=`, set by the shim from the directory's
+    /// answer): the server reports it in its next heartbeats so the directory stops reserving.
+    public var grant: String?
 
     public init(memoryBytes: UInt64? = nil, computePercent: Double? = nil, priority: SlicePriority? = nil, device: Int32? = nil) {
         self.memoryBytes = memoryBytes
@@ -55,8 +58,11 @@ public struct SliceRequest: Hashable, Sendable {
                 case "capped": capped = true
                 default: throw SliceRequestError("mode='\(value)' is not guaranteed or capped")
                 }
+            case "grant":
+                guard !value.isEmpty, value.utf8.count <= 64 else { throw SliceRequestError("grant='\(value)' is not a pool grant") }
+                grant = String(value)
             default:
-                throw SliceRequestError("unknown slice key '\(key)' (mem, compute, priority, mode, device)")
+                throw SliceRequestError("unknown slice key '\(key)' (mem, compute, priority, mode, device, grant)")
             }
         }
     }

@@ -42,6 +42,9 @@ public final class RemoteServer: Service, @unchecked Sendable {
     /// The bound address as clients write it in `XPU_SERVER` (`tls://` when TLS is on).
     public var address: String { security.tls != nil ? "tls://\(listener.address)" : listener.address }
 
+    /// Sessions open now (for pool heartbeats).
+    public var sessionCount: Int { state.withLock { $0.open.count } }
+
     public func run() async throws {
         let acceptor = Thread { [self] in acceptLoop() }
         acceptor.name = "xpu-accept"

@@ -10,8 +10,11 @@ struct Slice: Hashable, Sendable {
     var priority: SlicePriority
     /// The share is a ceiling too (`mode=capped`), not only a floor.
     var capped: Bool
+    /// The pool directory's token for this placement, if it came through a pool.
+    var grant: String?
 
     init(_ request: SliceRequest) {
+        grant = request.grant
         device = request.device ?? 0
         memoryQuota = request.memoryBytes
         computePercent = request.computePercent

@@ -53,7 +53,18 @@ enum Session {
     /// Connects and shakes hands (lock held). Failures are logged and leave the lane uninitialized,
     /// so the application sees a machine with no device (CUDA_ERROR_NO_DEVICE) and may retry.
     static func open(_ lane: Lane) -> CUresult {
-        guard let endpoint = serverEndpoint() else {
+        var slice = environment("XPU_SLICE")
+        var placed: ServerAddress?
+        if getenv("XPU_SERVER") == nil, getenv("XPU_POOL") != nil {
+            switch PoolClient.place(slice: slice, client: "\(processName()) pid \(getpid())") {
+            case .placed(let server, let granted):
+                placed = server
+                slice = granted
+            case .failed(let status):
+                return status
+            }
+        }
+        guard let endpoint = placed ?? serverEndpoint() else {
             ShimLog.log(
                 .error,
                 "XPU_SERVER must be host:port, tls://host:port, unix:/path or rdma://host:port, got '\(String(cString: getenv("XPU_SERVER")))'")
@@ -70,7 +81,7 @@ enum Session {
         var offered = Features.supported
         if LZ4Codec.shared == nil || environment("XPU_COMPRESSION") == "off" { offered.remove(.lz4) }
         let hello = Hello(
-            features: offered.rawValue, clientCUDAVersion: 13000, slice: environment("XPU_SLICE"),
+            features: offered.rawValue, clientCUDAVersion: 13000, slice: slice,
             client: "\(processName()) pid \(getpid())", token: environment("XPU_TOKEN"))
         do {
             try channel.send(FrameHeader(length: 0, call: CallID.handshake.rawValue, sequence: 0), payload: hello.encoded)

@@ -22,7 +22,8 @@ struct Harness: Sendable {
     /// The C programs in Tests/programs, by name without `.c`.
     static let programNames = [
         "device_query", "memory", "streams_events", "vector_add", "error_paths", "hold_and_copy",
-        "meminfo", "threads", "fork_session", "unsupported", "async_semantics", "launch_storm", "bulk_copies", "slice_memory", "compute_share",
+        "meminfo", "threads", "fork_session", "unsupported", "async_semantics", "launch_storm", "bulk_copies", "slice_memory",
+        "compute_share", "pool_hold",
     ]
 
     /// Built once per test process; a failure (missing dist, compile error) fails every test.

@@ -1,0 +1,124 @@
+import CXPUDriver
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import XPUProtocol
+import XPUTransport
+
+/// Serves the directory on a TCP port: one thread per connection (servers keep theirs open for
+/// heartbeats; clients ask one placement and leave), and a sweeper that drops silent servers.
+public final class DirectoryServer: Service, @unchecked Sendable {
+    public let directory: Directory
+    let listener: Listener
+    let logger: Logger
+    private let state = Mutex(State())
+
+    struct State {
+        var next: UInt64 = 1
+        var open: [UInt64: SocketTransport] = [:]
+        var stopping = false
+    }
+
+    public init(listen: Endpoint, directory: Directory, logger: Logger) throws(TransportError) {
+        self.directory = directory
+        self.logger = logger
+        self.listener = try Listener(binding: listen)
+    }
+
+    /// The address bound (the real port when 0 was asked for).
+    public var endpoint: Endpoint { listener.endpoint }
+
+    public func run() async throws {
+        let acceptor = Thread { [self] in acceptLoop() }
+        acceptor.name = "xpu-pool-accept"
+        acceptor.start()
+        let sweeper = Thread { [self] in
+            while !state.withLock({ $0.stopping }) {
+                directory.sweep()
+                Thread.sleep(forTimeInterval: 0.2)
+            }
+        }
+        sweeper.name = "xpu-pool-sweep"
+        sweeper.start()
+        try? await gracefulShutdown()
+        logger.info("shutting down")
+        let open = state.withLock { state in
+            state.stopping = true
+            return Array(state.open.values)
+        }
+        listener.shutdown()
+        for transport in open { transport.shutdown() }
+    }
+
+    private func acceptLoop() {
+        while true {
+            let transport: SocketTransport
+            do {
+                transport = try listener.accept()
+            } catch {
+                if !state.withLock({ $0.stopping }) { logger.error("accept failed: \(error)") }
+                return
+            }
+            let id: UInt64? = state.withLock { state in
+                guard !state.stopping else { return nil }
+                let id = state.next
+                state.next += 1
+                state.open[id] = transport
+                return id
+            }
+            guard let id else {
+                transport.shutdown()
+                return
+            }
+            let thread = Thread { [self] in
+                defer {
+                    transport.shutdown()
+                    state.withLock { _ = $0.open.removeValue(forKey: id) }
+                }
+                serve(FrameChannel(transport: transport))
+            }
+            thread.name = "xpu-pool-conn-\(id)"
+            thread.start()
+        }
+    }
+
+    /// Answers requests until the peer leaves or breaks the protocol.
+    private func serve(_ channel: FrameChannel) {
+        while true {
+            let header: FrameHeader
+            let payload: [UInt8]
+            do {
+                (header, payload) = try channel.receive()
+            } catch {
+                return
+            }
+            var status = CUDA_SUCCESS
+            var reply: [UInt8] = []
+            do {
+                switch PoolCall(rawValue: header.call) {
+                case .heartbeat:
+                    directory.record(try PoolHeartbeat(decoding: payload))
+                case .place:
+                    let request = try PoolPlaceRequest(decoding: payload)
+                    let (result, answer) = directory.place(slice: request.slice, client: request.client)
+                    status = result
+                    reply = answer.encoded
+                case nil:
+                    logger.warning("unknown pool call \(header.call), closing the connection")
+                    return
+                }
+            } catch {
+                logger.warning("malformed pool request, closing the connection", metadata: ["reason": "\(error)"])
+                return
+            }
+            let answer = FrameHeader(
+                length: 0, call: header.call, flags: .reply, sequence: header.sequence, status: status.rawValue)
+            do {
+                try channel.send(answer, payload: reply)
+            } catch {
+                return
+            }
+        }
+    }
+}

@@ -1,0 +1,204 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The live pool on loopback: a directory (`xpu-pool`), three simulated-device servers of
+/// different sizes registered with it, and clients that name only `XPU_POOL` and `XPU_SLICE`.
+@Suite("Pool", .serialized)
+struct PoolTests {
+    @Test("slices are placed by best fit; a dead server leaves the pool; a restarted directory rebuilds its view")
+    func bestFitPool() throws {
+        let harness = try Harness.get()
+        let directory = try PoolDirectory(harness: harness, listen: "127.0.0.1:0", policy: "bestfit")
+        defer { directory.process.stop() }
+        let small = try PoolServer(harness: harness, memory: "1GiB", pool: directory.address)
+        defer { small.process.stop() }
+        let medium = try PoolServer(harness: harness, memory: "2GiB", pool: directory.address)
+        defer { medium.process.stop() }
+        let large = try PoolServer(harness: harness, memory: "4GiB", pool: directory.address)
+        defer { large.process.stop() }
+        for server in [small, medium, large] {
+            try #require(
+                directory.waitForLog("server registered \(server.address)", timeout: .seconds(30)),
+                "\(server.address) did not register:\n\(directory.process.stderr.text)\n\(server.process.stderr.text)")
+        }
+
+        // Holders, one after another: best fit takes the device left with the least free memory.
+        var holders: [(ChildProcess, PoolServer)] = []
+        defer { for (holder, _) in holders { holder.stop(terminateFirst: false) } }
+        let plan: [(String, PoolServer)] = [
+            ("mem=768MiB", small),  // small keeps 256 MiB
+            ("mem=1536MiB", medium),  // does not fit small; medium keeps 512 MiB
+            ("mem=3GiB", large),  // only large; it keeps 1 GiB
+            ("mem=512MiB", medium),  // fills medium exactly
+            ("mem=200MiB", small),  // small keeps 56 MiB
+            ("mem=900MiB", large),  // only large; it keeps 124 MiB
+        ]
+        for (slice, expected) in plan {
+            let holder = try startPoolClient(harness, "pool_hold", ["8"], pool: directory.address, slice: slice)
+            holders.append((holder, expected))
+            try #require(
+                holder.waitForOutput(containing: "ready", timeout: .seconds(120)),
+                "\(slice):\n\(holder.stdout.text)\n\(holder.stderr.text)")
+            #expect(holder.stderr.text.contains("on \(expected.address) as"), "\(slice) should land on \(expected.address):\n\(holder.stderr.text)")
+            #expect(directory.process.stderr.text.contains("placed '\(slice)'"))
+        }
+
+        // Nothing fits: refused at cuInit with the reason.
+        let tooBig = try runPoolClient(harness, "meminfo", pool: directory.address, slice: "mem=512MiB")
+        #expect(tooBig.status != .exited(0))
+        #expect(tooBig.stdout.contains("CUDA_ERROR_OUT_OF_MEMORY"), "stdout:\n\(tooBig.stdout)")
+        #expect(tooBig.stderr.contains("nothing fits"), "stderr:\n\(tooBig.stderr)")
+        let huge = try runPoolClient(harness, "meminfo", pool: directory.address, slice: "mem=8GiB")
+        #expect(huge.stdout.contains("CUDA_ERROR_OUT_OF_MEMORY"), "stdout:\n\(huge.stdout)")
+
+        // What still fits goes where it fits; the program sees its slice.
+        let fits = try runPoolClient(harness, "meminfo", pool: directory.address, slice: "mem=64MiB")
+        #expect(fits.status == .exited(0), "\(fits.stdout)\n\(fits.stderr)")
+        #expect(fits.stdout.contains("total \(64 << 20)"))
+        #expect(fits.stderr.contains("on \(large.address) as"), "\(fits.stderr)")
+        // A compute-only slice goes to the device with the least memory left (medium, full).
+        let compute = try runPoolClient(harness, "meminfo", pool: directory.address, slice: "compute=50%")
+        #expect(compute.status == .exited(0), "\(compute.stdout)\n\(compute.stderr)")
+        #expect(compute.stderr.contains("on \(medium.address) as"), "\(compute.stderr)")
+
+        // Kill the medium server: the directory drops it within the heartbeat timeout (3 s), and
+        // the sessions on the other servers go on.
+        let killed = ContinuousClock.now
+        medium.process.signalGroup(SIGKILL)
+        try #require(
+            directory.waitForLog("server dropped \(medium.address)", timeout: .seconds(10)),
+            "\(directory.process.stderr.text)")
+        let dropDelay = ContinuousClock.now - killed
+        #expect(dropDelay < .milliseconds(4500), "dropped after \(dropDelay)")
+        let moved = try runPoolClient(harness, "meminfo", pool: directory.address, slice: "compute=50%")
+        #expect(moved.status == .exited(0), "\(moved.stdout)\n\(moved.stderr)")
+        #expect(moved.stderr.contains("on \(small.address) as"), "\(moved.stderr)")
+        try expectAlive(holders.filter { $0.1 !== medium }.map(\.0))
+
+        // Restart the directory on the same port: running sessions never notice, and the view is
+        // rebuilt from heartbeats with what the servers have granted.
+        directory.process.stop()
+        let restarted = try PoolDirectory(harness: harness, listen: directory.address, policy: "bestfit")
+        defer { restarted.process.stop() }
+        for server in [small, large] {
+            try #require(
+                restarted.waitForLog("server registered \(server.address)", timeout: .seconds(10)),
+                "\(restarted.process.stderr.text)")
+        }
+        #expect(!restarted.process.stderr.text.contains("server registered \(medium.address)"))
+        try expectAlive(holders.filter { $0.1 !== medium }.map(\.0))
+        // Small has 56 MiB left, large 124 MiB: 100 MiB must go to large (an empty view would say small).
+        let after = try runPoolClient(harness, "meminfo", pool: restarted.address, slice: "mem=100MiB")
+        #expect(after.status == .exited(0), "\(after.stdout)\n\(after.stderr)")
+        #expect(after.stderr.contains("on \(large.address) as"), "\(after.stderr)")
+    }
+
+    @Test("spread places on the emptiest device; no directory means no device")
+    func spreadAndNoDirectory() throws {
+        let harness = try Harness.get()
+        let directory = try PoolDirectory(harness: harness, listen: "127.0.0.1:0", policy: "spread")
+        defer { directory.process.stop() }
+        let small = try PoolServer(harness: harness, memory: "1GiB", pool: directory.address)
+        defer { small.process.stop() }
+        let large = try PoolServer(harness: harness, memory: "4GiB", pool: directory.address)
+        defer { large.process.stop() }
+        for server in [small, large] {
+            try #require(directory.waitForLog("server registered \(server.address)", timeout: .seconds(30)))
+        }
+        let spread = try runPoolClient(harness, "meminfo", pool: directory.address, slice: "mem=256MiB")
+        #expect(spread.status == .exited(0), "\(spread.stdout)\n\(spread.stderr)")
+        #expect(spread.stderr.contains("on \(large.address) as"), "\(spread.stderr)")
+
+        // Nobody listens on the directory port any more: CUDA_ERROR_NO_DEVICE, reason logged.
+        directory.process.stop()
+        let orphan = try runPoolClient(harness, "meminfo", pool: directory.address, slice: "mem=256MiB")
+        #expect(orphan.stdout.contains("CUDA_ERROR_NO_DEVICE"), "stdout:\n\(orphan.stdout)")
+        #expect(orphan.stderr.contains("no pool directory answered"), "stderr:\n\(orphan.stderr)")
+    }
+}
+
+/// Checks that each holder is still running and still makes calls.
+private func expectAlive(_ holders: [ChildProcess]) throws {
+    let before = holders.map { $0.stdout.text.components(separatedBy: "alive").count }
+    usleep(1_000_000)
+    for (holder, count) in zip(holders, before) {
+        #expect(holder.poll() == nil, "a holder ended:\n\(holder.stdout.text)\n\(holder.stderr.text)")
+        #expect(holder.stdout.text.components(separatedBy: "alive").count > count, "a holder stopped making calls")
+    }
+}
+
+private func poolEnvironment(pool: String, slice: String) -> [String: String] {
+    Harness.baseEnvironment().merging(["XPU_POOL": pool, "XPU_SLICE": slice, "XPU_LOG": "info"]) { $1 }
+}
+
+private func startPoolClient(_ harness: Harness, _ name: String, _ arguments: [String] = [], pool: String, slice: String) throws
+    -> ChildProcess
+{
+    try ChildProcess(harness.runBinary, ["--", harness.program(name)] + arguments, environment: poolEnvironment(pool: pool, slice: slice))
+}
+
+private func runPoolClient(_ harness: Harness, _ name: String, pool: String, slice: String) throws -> ProgramOutput {
+    try startPoolClient(harness, name, pool: pool, slice: slice).finish(timeout: harness.programTimeout)
+}
+
+/// Waits for the line `prefix ADDRESS` on a child's standard output.
+private func waitForAddress(_ process: ChildProcess, prefix: String, what: String) throws -> String {
+    let deadline = ContinuousClock.now + .seconds(60)
+    while ContinuousClock.now < deadline {
+        if let line = process.stdout.text.split(separator: "\n").first(where: { $0.contains(prefix) }),
+            let range = line.range(of: prefix)
+        {
+            return String(line[range.upperBound...]).trimmingCharacters(in: .whitespaces)
+        }
+        if process.poll() != nil { break }
+        usleep(10_000)
+    }
+    let status = process.stop()
+    throw E2EError(
+        "\(what) did not report its address (\(status.map(String.init(describing:)) ?? "running"))\n"
+            + "stdout:\n\(process.stdout.text)\nstderr:\n\(process.stderr.text)")
+}
+
+/// `xpu-pool` on loopback.
+final class PoolDirectory: Sendable {
+    let process: ChildProcess
+    let address: String
+
+    init(harness: Harness, listen: String, policy: String) throws {
+        let binary = harness.dist.appendingPathComponent("bin/xpu-pool").path
+        process = try ChildProcess(binary, ["--listen", listen, "--policy", policy], environment: Harness.baseEnvironment())
+        address = try waitForAddress(process, prefix: "xpu-pool listening on ", what: "xpu-pool")
+    }
+
+    /// Waits until the directory's log (standard error) contains `text`.
+    func waitForLog(_ text: String, timeout: Duration) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if process.stderr.text.contains(text) { return true }
+            usleep(20_000)
+        }
+        return process.stderr.text.contains(text)
+    }
+
+    deinit { process.stop(terminateFirst: true, grace: .seconds(2)) }
+}
+
+/// A simulated-device server registered with a pool directory.
+final class PoolServer: Sendable {
+    let process: ChildProcess
+    let address: String
+
+    init(harness: Harness, memory: String, pool: String) throws {
+        process = try ChildProcess(
+            harness.serverBinary,
+            ["--listen", "127.0.0.1:0", "--device", "sim", "--sim-memory", memory, "--pool", pool],
+            environment: Harness.baseEnvironment())
+        address = try waitForAddress(process, prefix: "xpu-remote-server listening on ", what: "xpu-remote-server")
+    }
+
+    deinit { process.stop(terminateFirst: true, grace: .seconds(2)) }
+}
