@@ -111,6 +111,8 @@ let package = Package(
         .testTarget(name: "XPUSimTests", dependencies: ["XPUSim", "CXPUDriver"]),
         .testTarget(name: "XPUEndToEndTests", dependencies: ["XPUProtocol", "XPUTransport"]),
         .testTarget(name: "XPUPlacementTests", dependencies: ["XPUPlacement"]),
-        .testTarget(name: "XPUTransportTests", dependencies: ["XPUProtocol", "XPUTransport", "XPUServer", "CXPUShm"]),
+        .testTarget(
+            name: "XPUTransportTests",
+            dependencies: ["XPUProtocol", "XPUTransport", "XPUServer", "CXPUShm", .product(name: "Logging", package: "swift-log")]),
     ]
 )

@@ -10,6 +10,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -120,16 +121,24 @@ int xpu_verbs_load(char *error, size_t error_size) {
     } while (0)
 
 /// What both sides announce in the connection's private data; they must agree.
+/// Each side also tells the other where its landing region is (address and rkey), for RDMA WRITE.
 struct setup_data {
     uint32_t magic;
     uint32_t slot_count;
     uint32_t slot_bytes;
+    uint32_t bulk_count;
+    uint32_t bulk_bytes;
+    uint32_t landing_rkey;
+    uint64_t landing_address;
 };
-#define SETUP_MAGIC 0x52555058u
+#define SETUP_MAGIC 0x52555059u
 
 struct xpu_rdma_listener {
     struct rdma_event_channel *channel;
     struct rdma_cm_id *id;
+    /// Written by xpu_rdma_listener_shutdown to wake xpu_rdma_accept.
+    int wake[2];
+    volatile int shut_down;
 };
 
 struct xpu_rdma_connection {
@@ -141,12 +150,22 @@ struct xpu_rdma_connection {
     struct ibv_mr *send_mr, *receive_mr;
     char *send_region, *receive_region;
     uint32_t slot_count, slot_bytes;
+    /// Bulk: staging (local source of RDMA WRITEs) and landing (the peer WRITEs here) regions of
+    /// bulk_count x bulk_bytes each; none when bulk_count is 0.
+    struct ibv_mr *staging_mr, *landing_mr;
+    char *staging_region, *landing_region;
+    uint32_t bulk_count, bulk_bytes;
+    uint64_t peer_landing_address;
+    uint32_t peer_landing_rkey;
     int qp_created;
     volatile int disconnected;
 };
 
 /// Waits for the next event on `channel`; it must be `expected`. 0, or -1 with the reason.
-static int expect_event(struct rdma_event_channel *channel, enum rdma_cm_event_type expected, char *error, size_t error_size) {
+/// With `setup` set, the peer's private data (the accept's, on ESTABLISHED) is copied there.
+static int expect_event(
+    struct rdma_event_channel *channel, enum rdma_cm_event_type expected, struct setup_data *setup, char *error,
+    size_t error_size) {
     struct rdma_cm_event *event;
     if (rdma.get_cm_event(channel, &event) != 0) {
         if (error && error_size) snprintf(error, error_size, "rdma_get_cm_event: %s", strerror(errno));
@@ -154,6 +173,11 @@ static int expect_event(struct rdma_event_channel *channel, enum rdma_cm_event_t
     }
     enum rdma_cm_event_type type = event->event;
     int status = event->status;
+    if (setup) {
+        memset(setup, 0, sizeof *setup);
+        if (type == expected && event->param.conn.private_data && event->param.conn.private_data_len >= sizeof *setup)
+            memcpy(setup, event->param.conn.private_data, sizeof *setup);
+    }
     rdma.ack_cm_event(event);
     if (type != expected) {
         if (error && error_size)
@@ -168,14 +192,14 @@ static int setup_resources(xpu_rdma_connection *c, char *error, size_t error_siz
     size_t region = (size_t)c->slot_count * c->slot_bytes;
     if (!(c->pd = rdma.alloc_pd(c->id->verbs))) FAIL("ibv_alloc_pd: %s", strerror(errno));
     if (!(c->completions = rdma.create_comp_channel(c->id->verbs))) FAIL("ibv_create_comp_channel: %s", strerror(errno));
-    if (!(c->cq = rdma.create_cq(c->id->verbs, (int)(2 * c->slot_count + 4), NULL, c->completions, 0)))
+    if (!(c->cq = rdma.create_cq(c->id->verbs, (int)(2 * c->slot_count + c->bulk_count + 4), NULL, c->completions, 0)))
         FAIL("ibv_create_cq: %s", strerror(errno));
     struct ibv_qp_init_attr attributes;
     memset(&attributes, 0, sizeof attributes);
     attributes.send_cq = c->cq;
     attributes.recv_cq = c->cq;
     attributes.qp_type = IBV_QPT_RC;
-    attributes.cap.max_send_wr = c->slot_count;
+    attributes.cap.max_send_wr = c->slot_count + c->bulk_count;
     attributes.cap.max_recv_wr = c->slot_count;
     attributes.cap.max_send_sge = 1;
     attributes.cap.max_recv_sge = 1;
@@ -188,6 +212,19 @@ static int setup_resources(xpu_rdma_connection *c, char *error, size_t error_siz
         FAIL("ibv_reg_mr (send slots): %s", strerror(errno));
     if (!(c->receive_mr = rdma.reg_mr(c->pd, c->receive_region, region, IBV_ACCESS_LOCAL_WRITE)))
         FAIL("ibv_reg_mr (receive slots): %s", strerror(errno));
+    if (c->bulk_count > 0) {
+        size_t bulk = (size_t)c->bulk_count * c->bulk_bytes;
+        if (posix_memalign((void **)&c->staging_region, 4096, bulk) != 0 ||
+            posix_memalign((void **)&c->landing_region, 4096, bulk) != 0)
+            FAIL("out of memory for %zu-byte RDMA bulk regions", bulk);
+        if (!(c->staging_mr = rdma.reg_mr(c->pd, c->staging_region, bulk, IBV_ACCESS_LOCAL_WRITE)))
+            FAIL("ibv_reg_mr (staging): %s", strerror(errno));
+        // Only the landing region is remotely writable, and only through this connection's PD.
+        if (!(c->landing_mr = rdma.reg_mr(c->pd, c->landing_region, bulk, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE)))
+            FAIL("ibv_reg_mr (landing): %s", strerror(errno));
+    }
+    // Every receive is posted before the connection is established, so the peer's first SEND
+    // finds one (the transport reposts them from then on).
     for (uint32_t slot = 0; slot < c->slot_count; slot++)
         if (xpu_rdma_post_receive(c, slot, error, error_size) != 0) goto fail;
     return 0;
@@ -200,6 +237,8 @@ static void release(xpu_rdma_connection *c) {
     if (c->qp_created) rdma.destroy_qp(c->id);
     if (c->send_mr) rdma.dereg_mr(c->send_mr);
     if (c->receive_mr) rdma.dereg_mr(c->receive_mr);
+    if (c->staging_mr) rdma.dereg_mr(c->staging_mr);
+    if (c->landing_mr) rdma.dereg_mr(c->landing_mr);
     if (c->cq) rdma.destroy_cq(c->cq);
     if (c->completions) rdma.destroy_comp_channel(c->completions);
     if (c->pd) rdma.dealloc_pd(c->pd);
@@ -207,6 +246,8 @@ static void release(xpu_rdma_connection *c) {
     if (c->channel) rdma.destroy_event_channel(c->channel);
     free(c->send_region);
     free(c->receive_region);
+    free(c->staging_region);
+    free(c->landing_region);
     free(c);
 }
 
@@ -228,6 +269,8 @@ xpu_rdma_listener *xpu_rdma_listen(const char *host, uint16_t port, char *error,
     struct addrinfo *address = NULL;
     xpu_rdma_listener *listener = calloc(1, sizeof *listener);
     if (!listener) return NULL;
+    listener->wake[0] = listener->wake[1] = -1;
+    if (pipe2(listener->wake, O_CLOEXEC | O_NONBLOCK) != 0) FAIL("pipe: %s", strerror(errno));
     if (resolve(host, port, &address, error, error_size) != 0) goto fail;
     if (!(listener->channel = rdma.create_event_channel())) FAIL("rdma_create_event_channel: %s", strerror(errno));
     if (rdma.create_id(listener->channel, &listener->id, NULL, RDMA_PS_TCP) != 0) FAIL("rdma_create_id: %s", strerror(errno));
@@ -248,12 +291,48 @@ void xpu_rdma_listener_close(xpu_rdma_listener *listener) {
     if (!listener) return;
     if (listener->id) rdma.destroy_id(listener->id);
     if (listener->channel) rdma.destroy_event_channel(listener->channel);
+    if (listener->wake[0] >= 0) close(listener->wake[0]);
+    if (listener->wake[1] >= 0) close(listener->wake[1]);
     free(listener);
 }
 
+void xpu_rdma_listener_shutdown(xpu_rdma_listener *listener) {
+    if (!listener) return;
+    listener->shut_down = 1;
+    char byte = 1;
+    if (write(listener->wake[1], &byte, 1) < 0) { /* already woken */ }
+}
+
+static void fill_setup(const xpu_rdma_connection *c, struct setup_data *setup) {
+    memset(setup, 0, sizeof *setup);
+    setup->magic = SETUP_MAGIC;
+    setup->slot_count = c->slot_count;
+    setup->slot_bytes = c->slot_bytes;
+    setup->bulk_count = c->bulk_count;
+    setup->bulk_bytes = c->bulk_bytes;
+    if (c->landing_mr) {
+        setup->landing_rkey = c->landing_mr->rkey;
+        setup->landing_address = (uintptr_t)c->landing_region;
+    }
+}
+
 xpu_rdma_connection *xpu_rdma_accept(
-    xpu_rdma_listener *listener, uint32_t slot_count, uint32_t slot_bytes, char *error, size_t error_size) {
+    xpu_rdma_listener *listener, uint32_t slot_count, uint32_t slot_bytes, uint32_t bulk_count, uint32_t bulk_bytes,
+    int *retry, char *error, size_t error_size) {
+    *retry = 0;
     for (;;) {
+        if (listener->shut_down) {
+            if (error && error_size) snprintf(error, error_size, "the RDMA listener is shut down");
+            return NULL;
+        }
+        struct pollfd fds[2] = {{.fd = listener->channel->fd, .events = POLLIN}, {.fd = listener->wake[0], .events = POLLIN}};
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            if (error && error_size) snprintf(error, error_size, "poll: %s", strerror(errno));
+            return NULL;
+        }
+        if (listener->shut_down || (fds[1].revents & POLLIN)) continue;
+        if (!(fds[0].revents & POLLIN)) continue;
         struct rdma_cm_event *event;
         if (rdma.get_cm_event(listener->channel, &event) != 0) {
             if (error && error_size) snprintf(error, error_size, "rdma_get_cm_event: %s", strerror(errno));
@@ -263,28 +342,41 @@ xpu_rdma_connection *xpu_rdma_accept(
             rdma.ack_cm_event(event);
             continue;
         }
+        // From here on a failure concerns this client only: the caller may accept the next.
+        *retry = 1;
         struct rdma_cm_id *id = event->id;
         struct setup_data offered;
         memset(&offered, 0, sizeof offered);
         if (event->param.conn.private_data && event->param.conn.private_data_len >= sizeof offered)
             memcpy(&offered, event->param.conn.private_data, sizeof offered);
         rdma.ack_cm_event(event);
-        if (offered.magic != SETUP_MAGIC || offered.slot_count != slot_count || offered.slot_bytes != slot_bytes) {
+        if (offered.magic != SETUP_MAGIC || offered.slot_count != slot_count || offered.slot_bytes != slot_bytes ||
+            offered.bulk_count != bulk_count || offered.bulk_bytes != bulk_bytes) {
             rdma.reject(id, NULL, 0);
             rdma.destroy_id(id);
-            if (error && error_size) snprintf(error, error_size, "refused an RDMA client with different slot settings");
+            if (error && error_size)
+                snprintf(error, error_size, "refused an RDMA client with a different protocol version or slot settings");
             return NULL;
         }
         xpu_rdma_connection *c = calloc(1, sizeof *c);
-        if (!c) return NULL;
+        if (!c) {
+            rdma.reject(id, NULL, 0);
+            rdma.destroy_id(id);
+            return NULL;
+        }
         c->slot_count = slot_count;
         c->slot_bytes = slot_bytes;
+        c->bulk_count = bulk_count;
+        c->bulk_bytes = bulk_bytes;
+        c->peer_landing_address = offered.landing_address;
+        c->peer_landing_rkey = offered.landing_rkey;
         c->id = id;
         // Each connection gets its own event channel, so its events never mix with others'.
         if (!(c->channel = rdma.create_event_channel()) || rdma.migrate_id(id, c->channel) != 0)
             FAIL("cannot give the connection its own event channel: %s", strerror(errno));
         if (setup_resources(c, error, error_size) != 0) goto fail;
-        struct setup_data answer = {SETUP_MAGIC, slot_count, slot_bytes};
+        struct setup_data answer;
+        fill_setup(c, &answer);
         struct rdma_conn_param parameters;
         memset(&parameters, 0, sizeof parameters);
         parameters.private_data = &answer;
@@ -292,7 +384,7 @@ xpu_rdma_connection *xpu_rdma_accept(
         parameters.rnr_retry_count = 7;
         parameters.retry_count = 7;
         if (rdma.accept(id, &parameters) != 0) FAIL("rdma_accept: %s", strerror(errno));
-        if (expect_event(c->channel, RDMA_CM_EVENT_ESTABLISHED, error, error_size) != 0) goto fail;
+        if (expect_event(c->channel, RDMA_CM_EVENT_ESTABLISHED, NULL, error, error_size) != 0) goto fail;
         return c;
     fail:
         release(c);
@@ -301,23 +393,26 @@ xpu_rdma_connection *xpu_rdma_accept(
 }
 
 xpu_rdma_connection *xpu_rdma_connect(
-    const char *host, uint16_t port, uint32_t slot_count, uint32_t slot_bytes, int timeout_ms, char *error,
-    size_t error_size) {
+    const char *host, uint16_t port, uint32_t slot_count, uint32_t slot_bytes, uint32_t bulk_count, uint32_t bulk_bytes,
+    int timeout_ms, char *error, size_t error_size) {
     if (xpu_verbs_load(error, error_size) != 0) return NULL;
     struct addrinfo *address = NULL;
     xpu_rdma_connection *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->slot_count = slot_count;
     c->slot_bytes = slot_bytes;
+    c->bulk_count = bulk_count;
+    c->bulk_bytes = bulk_bytes;
     if (resolve(host, port, &address, error, error_size) != 0) goto fail;
     if (!(c->channel = rdma.create_event_channel())) FAIL("rdma_create_event_channel: %s", strerror(errno));
     if (rdma.create_id(c->channel, &c->id, NULL, RDMA_PS_TCP) != 0) FAIL("rdma_create_id: %s", strerror(errno));
     if (rdma.resolve_addr(c->id, NULL, address->ai_addr, timeout_ms) != 0) FAIL("rdma_resolve_addr: %s", strerror(errno));
-    if (expect_event(c->channel, RDMA_CM_EVENT_ADDR_RESOLVED, error, error_size) != 0) goto fail;
+    if (expect_event(c->channel, RDMA_CM_EVENT_ADDR_RESOLVED, NULL, error, error_size) != 0) goto fail;
     if (rdma.resolve_route(c->id, timeout_ms) != 0) FAIL("rdma_resolve_route: %s", strerror(errno));
-    if (expect_event(c->channel, RDMA_CM_EVENT_ROUTE_RESOLVED, error, error_size) != 0) goto fail;
+    if (expect_event(c->channel, RDMA_CM_EVENT_ROUTE_RESOLVED, NULL, error, error_size) != 0) goto fail;
     if (setup_resources(c, error, error_size) != 0) goto fail;
-    struct setup_data offer = {SETUP_MAGIC, slot_count, slot_bytes};
+    struct setup_data offer;
+    fill_setup(c, &offer);
     struct rdma_conn_param parameters;
     memset(&parameters, 0, sizeof parameters);
     parameters.private_data = &offer;
@@ -325,7 +420,12 @@ xpu_rdma_connection *xpu_rdma_connect(
     parameters.rnr_retry_count = 7;
     parameters.retry_count = 7;
     if (rdma.connect(c->id, &parameters) != 0) FAIL("rdma_connect: %s", strerror(errno));
-    if (expect_event(c->channel, RDMA_CM_EVENT_ESTABLISHED, error, error_size) != 0) goto fail;
+    struct setup_data answer;
+    if (expect_event(c->channel, RDMA_CM_EVENT_ESTABLISHED, &answer, error, error_size) != 0) goto fail;
+    if (answer.magic != SETUP_MAGIC || answer.bulk_count != bulk_count || answer.bulk_bytes != bulk_bytes)
+        FAIL("the RDMA server speaks a different protocol version or bulk settings");
+    c->peer_landing_address = answer.landing_address;
+    c->peer_landing_rkey = answer.landing_rkey;
     freeaddrinfo(address);
     return c;
 fail:
@@ -363,6 +463,41 @@ int xpu_rdma_post_send(xpu_rdma_connection *c, uint32_t slot, uint32_t length, c
     return status == 0 ? 0 : -1;
 }
 
+void *xpu_rdma_staging_slot(xpu_rdma_connection *c, uint32_t slot) {
+    return c->staging_region + (size_t)slot * c->bulk_bytes;
+}
+void *xpu_rdma_landing_slot(xpu_rdma_connection *c, uint32_t slot) {
+    return c->landing_region + (size_t)slot * c->bulk_bytes;
+}
+uint64_t xpu_rdma_peer_landing_address(xpu_rdma_connection *c) { return c->peer_landing_address; }
+uint32_t xpu_rdma_peer_landing_rkey(xpu_rdma_connection *c) { return c->peer_landing_rkey; }
+
+int xpu_rdma_peer_host(xpu_rdma_connection *c, char *host, size_t host_size) {
+    struct sockaddr *address = rdma_get_peer_addr(c->id);
+    socklen_t length = address->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    return getnameinfo(address, length, host, (socklen_t)host_size, NULL, 0, NI_NUMERICHOST) == 0 ? 0 : -1;
+}
+
+// wr_id: the staging slot, with bit 33 set for writes.
+int xpu_rdma_post_write(
+    xpu_rdma_connection *c, uint32_t staging_slot, uint32_t length, uint64_t remote_address, uint32_t rkey, char *error,
+    size_t error_size) {
+    struct ibv_sge entry = {.addr = (uintptr_t)xpu_rdma_staging_slot(c, staging_slot), .length = length,
+                            .lkey = c->staging_mr->lkey};
+    struct ibv_send_wr request, *bad = NULL;
+    memset(&request, 0, sizeof request);
+    request.wr_id = (2ull << 32) | staging_slot;
+    request.sg_list = &entry;
+    request.num_sge = 1;
+    request.opcode = IBV_WR_RDMA_WRITE;
+    request.send_flags = IBV_SEND_SIGNALED;
+    request.wr.rdma.remote_addr = remote_address;
+    request.wr.rdma.rkey = rkey;
+    int status = ibv_post_send(c->id->qp, &request, &bad);
+    if (status != 0 && error && error_size) snprintf(error, error_size, "ibv_post_send (RDMA WRITE): %s", strerror(status));
+    return status == 0 ? 0 : -1;
+}
+
 static int drain(xpu_rdma_connection *c, xpu_rdma_completion *out, int capacity, char *error, size_t error_size) {
     struct ibv_wc completions[32];
     if (capacity > 32) capacity = 32;
@@ -372,7 +507,7 @@ static int drain(xpu_rdma_connection *c, xpu_rdma_completion *out, int capacity,
         return -1;
     }
     for (int index = 0; index < count; index++) {
-        out[index].kind = (completions[index].wr_id >> 32) ? 1 : 0;
+        out[index].kind = (int32_t)(completions[index].wr_id >> 32);
         out[index].slot = (uint32_t)completions[index].wr_id;
         out[index].length = completions[index].byte_len;
         out[index].status = completions[index].status;

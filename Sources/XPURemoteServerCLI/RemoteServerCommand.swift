@@ -16,7 +16,10 @@ public struct RemoteServerCommand: AsyncParsableCommand {
             when it ends or its peer disappears. SIGTERM or SIGINT shut the server down gracefully.
             """)
 
-    @Option(help: "Address to listen on: HOST:PORT (port 0 picks a free port, printed at start) or unix:/path.")
+    @Option(
+        help:
+            "Address to listen on: HOST:PORT (port 0 picks a free port, printed at start), unix:/path, or rdma://HOST:PORT (RDMA; no TLS, untested on hardware)."
+    )
     var listen: String = "127.0.0.1:7070"
 
     @Option(help: "TLS 1.3: the server's PEM certificate chain (clients connect with tls://HOST:PORT).")
@@ -75,9 +78,12 @@ public struct RemoteServerCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "xpu-remote-server")
         let unixPath = listen.hasPrefix("unix:") ? String(listen.dropFirst("unix:".count)) : nil
-        guard let endpoint = unixPath != nil ? Endpoint(host: "127.0.0.1", port: 0) : Endpoint(parsing: listen), unixPath?.isEmpty != true
-        else {
-            throw ValidationError("--listen must be HOST:PORT or unix:/path, got '\(listen)'")
+        let rdma = listen.hasPrefix("rdma://")
+        let endpoint: Endpoint? =
+            unixPath != nil
+            ? Endpoint(host: "127.0.0.1", port: 0) : Endpoint(parsing: rdma ? String(listen.dropFirst("rdma://".count)) : listen)
+        guard let endpoint, unixPath?.isEmpty != true else {
+            throw ValidationError("--listen must be HOST:PORT, unix:/path or rdma://HOST:PORT, got '\(listen)'")
         }
         var directories: [Endpoint] = []
         for entry in pool.flatMap({ $0.split(separator: ",") }) {
@@ -89,7 +95,7 @@ public struct RemoteServerCommand: AsyncParsableCommand {
         if advertise != nil && directories.isEmpty { throw ValidationError("--advertise applies with --pool only") }
         let security: ServerSecurity
         do {
-            security = try securitySettings(unixPath: unixPath, endpoint: endpoint, logger: logger)
+            security = try securitySettings(unixPath: unixPath, rdma: rdma, endpoint: endpoint, logger: logger)
         } catch {
             logger.critical("\(error)")
             throw ExitCode(2)

@@ -105,7 +105,7 @@ struct ConnectionSecurity: Sendable {
     var peerHost = "unknown"
     /// The verified client certificate's common name (mutual TLS).
     var certificateCommonName: String?
-    /// "tcp", "tls", "unix".
+    /// "tcp", "tls", "unix", "rdma".
     var transportName = "tcp"
 
     /// nil when the session may open (logged with its tenant); otherwise the reason to send back.

@@ -9,11 +9,26 @@ public struct ServerSecurity: Sendable {
     public var authenticator: Authenticator?
     /// Set: listen on this Unix socket path instead of TCP (`--listen unix:/path`).
     public var unixSocketPath: String?
+    /// Set: listen for RDMA connections here instead of TCP (`--listen rdma://HOST:PORT`). TLS does
+    /// not apply: RDMA traffic is not encrypted (proto/SECURITY.md).
+    public var rdmaEndpoint: Endpoint?
 
-    public init(tls: TLSContext? = nil, authenticator: Authenticator? = nil, unixSocketPath: String? = nil) {
+    public init(tls: TLSContext? = nil, authenticator: Authenticator? = nil, unixSocketPath: String? = nil, rdmaEndpoint: Endpoint? = nil) {
         self.tls = tls
         self.authenticator = authenticator
         self.unixSocketPath = unixSocketPath
+        self.rdmaEndpoint = rdmaEndpoint
+    }
+
+    /// The safe default for RDMA, where TLS does not exist: a listener other machines can reach
+    /// needs authentication (`--policy`). Returns why `listen` is refused, or nil.
+    public static func rdmaExposureRefusal(listeningOn endpoint: Endpoint, authentication: Bool) -> String? {
+        guard !endpoint.isLoopback, !authentication else { return nil }
+        return """
+            refusing to listen on rdma://\(endpoint), which other machines can reach, without authentication \
+            (--policy FILE): anyone on the fabric could use the device and read other tenants' memory. TLS does not apply \
+            to RDMA (its traffic is not encrypted). Add --policy, or pass --insecure on a fabric you trust.
+            """
     }
 
     /// The safe default: a server reachable from other machines needs TLS and authentication.

@@ -9,7 +9,7 @@ import XPUTransport
 public final class RemoteServer: Service, @unchecked Sendable {
     public let configuration: ServerConfiguration
     let driver: Driver
-    let listener: any ConnectionListener
+    let listener: Accepting
     let security: ServerSecurity
     let logger: Logger
     private let state = Mutex(State())
@@ -20,27 +20,63 @@ public final class RemoteServer: Service, @unchecked Sendable {
         var stopping = false
     }
 
-    /// Binds the listening socket (so a bad address fails before anything starts): TCP on
-    /// `configuration.listen`, or the Unix socket of `security.unixSocketPath`.
-    public init(configuration: ServerConfiguration, driver: Driver, logger: Logger, security: ServerSecurity = ServerSecurity())
-        throws(TransportError)
-    {
+    /// Where sessions come from: a stream socket (TCP, or Unix for shared memory) or RDMA.
+    enum Accepting {
+        case socket(any ConnectionListener)
+        case rdma(RDMAListener)
+
+        var address: String {
+            switch self {
+            case .socket(let listener): listener.address
+            case .rdma(let listener): listener.address
+            }
+        }
+
+        func shutdown() {
+            switch self {
+            case .socket(let listener): listener.shutdown()
+            case .rdma(let listener): listener.shutdown()
+            }
+        }
+    }
+
+    /// Binds the listener (so a bad address fails before anything starts): TCP on
+    /// `configuration.listen`, the Unix socket of `security.unixSocketPath`, or RDMA on
+    /// `security.rdmaEndpoint` (through `rdmaAcceptor` when given: tests pass an in-memory fake).
+    public init(
+        configuration: ServerConfiguration, driver: Driver, logger: Logger, security: ServerSecurity = ServerSecurity(),
+        rdmaAcceptor: (any VerbsAcceptor)? = nil
+    ) throws(TransportError) {
         self.configuration = configuration
         self.driver = driver
         self.logger = logger
         self.security = security
-        if let path = security.unixSocketPath {
-            self.listener = try UnixListener(path: path)
+        if let rdmaAcceptor {
+            self.listener = .rdma(RDMAListener(acceptor: rdmaAcceptor))
+        } else if let endpoint = security.rdmaEndpoint {
+            self.listener = .rdma(RDMAListener(acceptor: try VerbsListener(binding: endpoint)))
+        } else if let path = security.unixSocketPath {
+            self.listener = .socket(try UnixListener(path: path))
         } else {
-            self.listener = try Listener(binding: configuration.listen)
+            self.listener = .socket(try Listener(binding: configuration.listen))
         }
     }
 
     /// The address actually bound (the real port when 0 was asked for).
-    public var endpoint: Endpoint { (listener as? Listener)?.endpoint ?? configuration.listen }
+    public var endpoint: Endpoint {
+        switch listener {
+        case .socket(let socket): (socket as? Listener)?.endpoint ?? configuration.listen
+        case .rdma(let rdma):
+            (rdma.acceptor as? VerbsListener).map { Endpoint(host: $0.host, port: $0.port) } ?? security.rdmaEndpoint ?? configuration.listen
+        }
+    }
 
-    /// The bound address as clients write it in `XPU_SERVER` (`tls://` when TLS is on).
-    public var address: String { security.tls != nil ? "tls://\(listener.address)" : listener.address }
+    /// The bound address as clients write it in `XPU_SERVER` (`tls://` when TLS is on, which it
+    /// never is for RDMA).
+    public var address: String {
+        if case .socket = listener, security.tls != nil { return "tls://\(listener.address)" }
+        return listener.address
+    }
 
     /// Sessions open now (for pool heartbeats).
     public var sessionCount: Int { state.withLock { $0.open.count } }
@@ -63,15 +99,48 @@ public final class RemoteServer: Service, @unchecked Sendable {
         }
     }
 
+    /// One accepted client, before TLS and authentication.
+    private enum Accepted {
+        case socket(SocketTransport)
+        case rdma(RDMATransport, peerHost: String)
+
+        var transport: any Transport {
+            switch self {
+            case .socket(let socket): socket
+            case .rdma(let rdma, _): rdma
+            }
+        }
+    }
+
+    /// The next client; nil when one RDMA client failed to connect (accepting goes on). Throws
+    /// when accepting is over.
+    private func acceptNext() throws(TransportError) -> Accepted? {
+        switch listener {
+        case .socket(let socket):
+            return .socket(try socket.accept())
+        case .rdma(let rdma):
+            do {
+                let (transport, peerHost) = try rdma.accept()
+                return .rdma(transport, peerHost: peerHost)
+            } catch {
+                guard error.code != .closed else { throw error }
+                logger.warning("RDMA connection failed", metadata: ["reason": "\(error.message)"])
+                return nil
+            }
+        }
+    }
+
     private func acceptLoop() {
         while true {
-            let transport: SocketTransport
+            let accepted: Accepted
             do {
-                transport = try listener.accept()
+                guard let next = try acceptNext() else { continue }
+                accepted = next
             } catch {
                 if !state.withLock({ $0.stopping }) { logger.error("accept failed: \(error)") }
                 return
             }
+            let transport = accepted.transport
             let id: UInt64? = state.withLock { state in
                 guard !state.stopping else { return nil }
                 let id = state.nextSession
@@ -86,9 +155,19 @@ public final class RemoteServer: Service, @unchecked Sendable {
             let thread = Thread { [self] in
                 defer { state.withLock { _ = $0.open.removeValue(forKey: id) } }
                 // TLS and authentication (Authentication.swift) run on the session's own thread.
-                guard let (secured, connectionSecurity) = secure(transport, session: id) else { return }
+                let secured: (any Transport, ConnectionSecurity)?
+                switch accepted {
+                case .socket(let socket):
+                    secured = secure(socket, session: id)
+                case .rdma(let rdma, let peerHost):
+                    // No TLS over RDMA: the policy (if any) still decides who may open a session.
+                    var connectionSecurity = ConnectionSecurity(authenticator: security.authenticator, peerHost: peerHost)
+                    connectionSecurity.transportName = "rdma"
+                    secured = (rdma, connectionSecurity)
+                }
+                guard let (securedTransport, connectionSecurity) = secured else { return }
                 let connection = Connection(
-                    transport: secured, driver: driver, sessionID: id, logger: logger,
+                    transport: securedTransport, driver: driver, sessionID: id, logger: logger,
                     compressionAllowed: configuration.compression)
                 connection.security = connectionSecurity
                 connection.run()

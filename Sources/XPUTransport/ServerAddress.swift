@@ -5,7 +5,7 @@
 /// | `host:port`, `tcp://host:port` | TCP |
 /// | `tls://host:port` | TLS 1.3 over TCP (`XPU_TLS_CA`, optional `XPU_TLS_CERT`/`XPU_TLS_KEY`) |
 /// | `unix:/path` | shared-memory rings on this node, set up over a Unix socket |
-/// | `rdma://host:port` | RDMA SEND/RECV with credits (client side only; untested on hardware) |
+/// | `rdma://host:port` | RDMA SEND/RECV with credits, bulk by RDMA WRITE (untested on hardware) |
 public enum ServerAddress: Hashable, Sendable, CustomStringConvertible {
     case tcp(Endpoint)
     case tls(Endpoint)
@@ -83,8 +83,8 @@ extension ServerAddress {
         case .unix(let path):
             return try SharedMemoryTransport.connect(path: path)
         case .rdma(let endpoint):
-            // libibverbs/librdmacm are loaded here, on first use. xpu-remote-server does not
-            // listen on RDMA yet (proto/SECURITY.md): this is for RDMA-capable servers to come.
+            // libibverbs/librdmacm are loaded here, on first use (`xpu-remote-server --listen
+            // rdma://HOST:PORT`; untested on hardware, proto/SECURITY.md).
             return try RDMATransport(queuePair: VerbsConnection.connect(to: endpoint))
         }
     }

@@ -120,7 +120,6 @@ struct RDMATransportTests {
             let link = FakeVerbsLink(slotCount: 4, slotBytes: 64)
             let transport = try RDMATransport(queuePair: link.b)
             let raw = link.a!
-            for slot in 0..<4 { try raw.postReceive(slot: slot) }
             let memory = raw.sendSlot(0)
             memory.storeBytes(of: length.littleEndian, toByteOffset: 0, as: UInt32.self)
             memory.storeBytes(of: credits.littleEndian, toByteOffset: 4, as: UInt16.self)
