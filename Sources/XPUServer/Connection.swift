@@ -35,6 +35,7 @@ final class Connection: @unchecked Sendable {
     func run() {
         guard let session = handshake() else { return }
         defer {
+            session.statistics.deviceNanoseconds = ComputeScheduler.shared.deviceNanoseconds(session.id)
             session.releaseEverything()
             if let slice = session.slice {
                 DeviceLedger.shared.release(slice)

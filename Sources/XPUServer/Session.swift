@@ -51,6 +51,8 @@ final class Session {
         var bytesSent = 0
         var compressedChunksReceived = 0
         var compressedChunksSent = 0
+        /// Device time of the session's scheduled kernels (tenants with a compute share).
+        var deviceNanoseconds: UInt64 = 0
     }
 
     /// The flags of the frame being handled (whether its bulk data is compressed).
@@ -173,6 +175,9 @@ final class Session {
                 "bytesReceived": "\(statistics.bytesReceived)", "bytesSent": "\(statistics.bytesSent)",
                 "compressedChunksReceived": "\(statistics.compressedChunksReceived)",
                 "compressedChunksSent": "\(statistics.compressedChunksSent)",
+                "deviceNanoseconds": "\(statistics.deviceNanoseconds)",
+                "compute": "\(slice?.computePercent.map { "\($0)%" } ?? "none")",
+                "mode": "\(slice?.capped == true ? "capped" : "guaranteed")",
             ])
         handles = HandleTable()
         memory = AllocationMap()
