@@ -1,4 +1,7 @@
-// Generated from Sources/CXPUDriver/include/CXPUDriver.h (every served prototype); regenerate when it changes.
+// Every export of libxpusim.so as cuGetProcAddress sees it: one row per prototype in
+// Sources/CXPUDriver/include/CXPUDriver.h, with the CUDA version that introduced the variant (from
+// the versioned typedefs of the wheel's cudaTypedefs.h). Maintained by hand: a test
+// (Tests/XPUSimTests/ProcTableCoverageTests.swift) fails when a served prototype has no row here.
 import CXPUDriver
 
 /// One export of this library as cuGetProcAddress sees it: the base name, the CUDA version that
