@@ -50,7 +50,11 @@ struct EndToEndTests {
         let names = ["memory", "vector_add", "memory", "vector_add"]
         var clients: [ChildProcess] = []
         defer { for client in clients { client.stop(terminateFirst: false) } }
-        for name in names { clients.append(try harness.startRemote(name, server: server)) }
+        // Each client gets a memory slice: cuMemGetInfo then reports that client's own memory, so
+        // memory.c's "free decreased" checks are not disturbed by the other clients' frees.
+        for name in names {
+            clients.append(try harness.startRemote(name, server: server, environment: ["XPU_SLICE": "mem=200MiB"]))
+        }
         let outputs = clients.map { $0.finish(timeout: harness.programTimeout) }
         for (name, output) in zip(names, outputs) {
             expectSameBehaviour(name, direct: expected[name]!, remote: output)
