@@ -7,46 +7,6 @@ import XPUTransport
 /// server keeps serving everyone else (proto/PROTOCOL.md, "Errors").
 @Suite("Malformed input", .serialized)
 struct MalformedInputTests {
-    /// A raw protocol client, to send what the shim never would.
-    final class RawClient {
-        let channel: FrameChannel
-        let transport: SocketTransport
-        var sequence: UInt32 = 0
-
-        init(_ address: String) throws {
-            transport = try SocketTransport.connect(to: Endpoint(parsing: address)!)
-            channel = FrameChannel(transport: transport)
-        }
-
-        func handshake(_ hello: Hello = Hello(clientCUDAVersion: 13000, client: "malformed-input test")) throws -> (FrameHeader, Welcome) {
-            try channel.send(FrameHeader(length: 0, call: 0, sequence: 0), payload: hello.encoded)
-            let (header, payload) = try channel.receive()
-            return (header, try Welcome(decoding: payload))
-        }
-
-        func call<R: CallRequest>(_ request: R) throws -> (UInt32, R.Reply?) {
-            sequence += 1
-            try channel.send(FrameHeader(length: 0, call: R.call.rawValue, sequence: sequence), payload: request.encoded)
-            let (header, payload) = try channel.receive()
-            return (header.status, header.status == 0 ? try R.Reply(decoding: payload) : nil)
-        }
-
-        func sendRaw(_ bytes: [UInt8]) throws {
-            try bytes.withUnsafeBytes { try transport.send($0) }
-        }
-
-        /// True once the server has closed the connection (reads end of stream).
-        func isClosedByServer() -> Bool {
-            var byte: UInt8 = 0
-            do {
-                try withUnsafeMutableBytes(of: &byte) { try transport.receive(into: $0) }
-                return false
-            } catch {
-                return true
-            }
-        }
-    }
-
     static func header(call: UInt16, length: UInt32, sequence: UInt32 = 1) -> [UInt8] {
         FrameHeader(length: length, call: call, sequence: sequence).encoded
     }
