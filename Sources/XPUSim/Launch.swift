@@ -132,13 +132,14 @@ func launchKernel(
 
         let parameters = ParameterBytes(bytes: bytes)
         let memory = context.device.memory
+        let contextHandle = context.handle
         let sticky = context.sticky
         let smCount = context.device.smCount
         context.enqueue(on: stream) {
             let launch = PTXLaunch(
                 kernel: kernel, grid: PTXDim3(Int(grid.0), Int(grid.1), Int(grid.2)),
                 block: PTXDim3(Int(block.0), Int(block.1), Int(block.2)), dynamicSharedBytes: Int(sharedMemBytes),
-                parameters: parameters.bytes, memory: memory.snapshot, variableAddresses: function.variableAddresses,
+                parameters: parameters.bytes, memory: memory.view(of: contextHandle), variableAddresses: function.variableAddresses,
                 smCount: smCount)
             if let fault = BlockScheduler.shared.run(launch) {
                 log("kernel fault: \(fault)")

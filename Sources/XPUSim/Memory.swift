@@ -25,7 +25,11 @@ final class Allocation: @unchecked Sendable {
     deinit { free(pointer) }
 }
 
-/// The memory of one device, shared by all its contexts.
+/// The memory of one device, shared by all its contexts. Each context has its own address space
+/// as CUDA documents it ("CUdeviceptr values from different contexts reference different memory
+/// locations"): a kernel sees only the memory of the context it runs in, so a kernel given another
+/// context's pointer faults instead of touching it. Copies find any allocation of the device
+/// (the remote server checks a session's ranges before it calls them).
 final class DeviceMemory: Sendable {
     static let granularity = 512
     let capacity: Int
@@ -36,8 +40,17 @@ final class DeviceMemory: Sendable {
     struct State {
         var used = 0
         var allocations: [UInt64: Allocation] = [:]
-        /// The allocations as kernels see them; a launch takes a copy.
+        /// Every allocation of the device, for copies.
         var map = PTXMemoryMap()
+        /// The allocations of each context, as its kernels see them; a launch takes a copy.
+        var views: [UInt: PTXMemoryMap] = [:]
+
+        mutating func remove(_ allocation: Allocation) {
+            allocations[allocation.base] = nil
+            used -= allocation.charged
+            map.remove(base: allocation.base)
+            views[allocation.context]?.remove(base: allocation.base)
+        }
     }
 
     let state = Mutex(State())
@@ -68,7 +81,9 @@ final class DeviceMemory: Sendable {
             let allocation = Allocation(base: cursor, size: size, charged: charged, pointer: pointer, context: context)
             state.used += charged
             state.allocations[cursor] = allocation
-            state.map.insert(PTXMemoryRegion(base: cursor, size: size, pointer: pointer, owner: allocation))
+            let region = PTXMemoryRegion(base: cursor, size: size, pointer: pointer, owner: allocation)
+            state.map.insert(region)
+            state.views[context, default: PTXMemoryMap()].insert(region)
             return allocation
         }
     }
@@ -76,20 +91,16 @@ final class DeviceMemory: Sendable {
     /// Frees the allocation that starts at `base`.
     func free(_ base: UInt64) throws(Failure) {
         try state.withLock { state throws(Failure) in
-            guard let allocation = state.allocations.removeValue(forKey: base) else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
-            state.used -= allocation.charged
-            state.map.remove(base: base)
+            guard let allocation = state.allocations[base] else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
+            state.remove(allocation)
         }
     }
 
     /// Frees every allocation owned by a context.
     func freeAll(context: UInt) {
         state.withLock { state in
-            for (base, allocation) in state.allocations where allocation.context == context {
-                state.allocations[base] = nil
-                state.used -= allocation.charged
-                state.map.remove(base: base)
-            }
+            for allocation in state.allocations.values where allocation.context == context { state.remove(allocation) }
+            state.views[context] = nil
         }
     }
 
@@ -103,7 +114,8 @@ final class DeviceMemory: Sendable {
         }
     }
 
-    var snapshot: PTXMemoryMap { state.withLock { $0.map } }
+    /// The memory a kernel of `context` may touch, as it is now.
+    func view(of context: UInt) -> PTXMemoryMap { state.withLock { $0.views[context] ?? PTXMemoryMap() } }
 }
 
 /// Page-locked host memory from cuMemAllocHost (page-aligned host memory, tracked by address).
