@@ -124,7 +124,10 @@ public enum ServerEmitter {
             let name = parameter.name
             switch parameter.annotation {
             case .alloc(let bytes)?: out.line("\(indent)recordAllocation(\(name), bytes: request.\(bytes))")
-            case .global(let bytes)?: out.line("\(indent)recordGlobal(\(name), bytes: UInt64(\(bytes)))")
+            case .global(let bytes)?:
+                // The module that owns the variable: its range is forgotten when the module goes.
+                let module = call.parameters.first { $0.type == .handle(.module) }.map { "request.\($0.name)" } ?? "0"
+                out.line("\(indent)recordGlobal(\(name), bytes: UInt64(\(bytes)), module: \(module))")
             case .free?: out.line("\(indent)forgetAllocation(request.\(name))")
             case .release?:
                 if case .handle(let kind) = parameter.type { out.line("\(indent)release(.\(kind.serverKind), request.\(name))") }

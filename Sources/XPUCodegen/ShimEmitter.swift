@@ -41,7 +41,7 @@ public enum ShimEmitter {
             out.line("        if let refusal = Shim.requireContext() { return refusal }")
             for parameter in inputs { emitLocalCheck(&out, parameter) }
             out.line("        let status = Shim.post(\(type)Request(\(arguments)))")
-            let bookkeeping = inputs.compactMap { bookkeepingStatement($0, prefix: "") }
+            let bookkeeping = inputs.compactMap { bookkeepingStatement($0, of: call, prefix: "") }
             if bookkeeping.isEmpty && !call.hook {
                 out.line("        return status")
             } else {
@@ -57,7 +57,7 @@ public enum ShimEmitter {
         out.line("    let request = \(type)Request(\(arguments))")
         let outputs = call.parameters.filter { $0.direction == .output }
         let cached = call.isCached ? ", cached: true" : ""
-        let bookkeeping = call.parameters.compactMap { bookkeepingStatement($0, prefix: $0.direction == .input ? "request." : "reply.") }
+        let bookkeeping = call.parameters.compactMap { bookkeepingStatement($0, of: call, prefix: $0.direction == .input ? "request." : "reply.") }
         if outputs.isEmpty && !call.hook && bookkeeping.isEmpty {
             out.line("    return Shim.perform(request\(cached)) { _ in }")
         } else {
@@ -91,13 +91,15 @@ public enum ShimEmitter {
 
     /// What the shim records after a successful call, from an annotation (`prefix` is where the
     /// value lives: `request.`/`reply.` in a sync call's closure, nothing for a local parameter).
-    private static func bookkeepingStatement(_ parameter: Parameter, prefix: String) -> String? {
+    private static func bookkeepingStatement(_ parameter: Parameter, of call: RemoteCall, prefix: String) -> String? {
         let name = parameter.name
         switch parameter.annotation {
         case .alloc(let bytes)?:
             return "Shim.recordAllocation(\(prefix)\(name), bytes: UInt64(truncatingIfNeeded: request.\(bytes)))"
         case .global(let bytes)?:
-            return "Shim.recordGlobal(\(prefix)\(name), bytes: \(prefix)\(bytes))"
+            let module = call.parameters.first { $0.type == .handle(.module) }
+                .map { prefix.isEmpty ? "Shim.wire(\($0.name))" : "request.\($0.name)" } ?? "0"
+            return "Shim.recordGlobal(\(prefix)\(name), bytes: \(prefix)\(bytes), module: \(module))"
         case .free?:
             return "Shim.forgetAllocation(\(prefix)\(name))"
         case .release?:

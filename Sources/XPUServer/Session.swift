@@ -12,6 +12,9 @@ final class Session {
     let logger: Logger
     var handles = HandleTable()
     var memory = AllocationMap()
+    /// The module each module variable in `memory` belongs to, by start address: the variable's
+    /// range goes with its module, whose memory the driver frees and may give to another tenant.
+    var globalModules: [UInt64: UInt64] = [:]
     /// The context last made current on this thread (session handle; 0 for none).
     var currentContext: UInt64 = 0
     /// Primary contexts, one private context per device for this session.
@@ -111,12 +114,17 @@ final class Session {
     func release(_ kind: HandleKind, _ id: UInt64) {
         if kind == .context {
             memory.removeAll(ownedBy: id)
+            globalModules = globalModules.filter { handles.entries[$0.value]?.context != id }
             kernelLayouts = kernelLayouts.filter { handles.entries[$0.key]?.context != id }
             for (device, primary) in primaryContexts where primary.context == id { primaryContexts[device] = nil }
             if currentContext == id { currentContext = 0 }
         }
         if kind == .module {
             kernelLayouts = kernelLayouts.filter { handles.entries[$0.key]?.module != id }
+            for (start, module) in globalModules where module == id {
+                memory.remove(startingAt: start)
+                globalModules[start] = nil
+            }
         }
         handles.remove(id)
     }
@@ -139,8 +147,9 @@ final class Session {
         memory.insert(.init(start: start, bytes: bytes, context: currentContext, isGlobal: false))
     }
 
-    func recordGlobal(_ start: UInt64, bytes: UInt64) {
+    func recordGlobal(_ start: UInt64, bytes: UInt64, module: UInt64) {
         memory.insert(.init(start: start, bytes: bytes, context: currentContext, isGlobal: true))
+        globalModules[start] = module
     }
 
     func forgetAllocation(_ start: UInt64) {
@@ -181,6 +190,7 @@ final class Session {
             ])
         handles = HandleTable()
         memory = AllocationMap()
+        globalModules = [:]
         currentContext = 0
     }
 }

@@ -49,6 +49,8 @@ final class Lane: @unchecked Sendable {
     var primaryContexts: [Int32: UInt64] = [:]
     /// Device memory of this session, as the server tracks it.
     var memory = AllocationMap()
+    /// The module of each module variable in `memory`, by start address (forgotten with it).
+    var globalModules: [UInt64: UInt64] = [:]
     /// Replies to `cached` calls, by call and encoded request.
     var cache: [CacheKey: [UInt8]] = [:]
     /// Handles the shim mints itself (streams, events): the top bit keeps them apart from the
@@ -133,6 +135,7 @@ final class Lane: @unchecked Sendable {
         contextDevices = [:]
         primaryContexts = [:]
         memory = AllocationMap()
+        globalModules = [:]
         cache = [:]
     }
 

@@ -111,9 +111,12 @@ enum Shim {
         }
     }
 
-    static func recordGlobal(_ start: CUdeviceptr, bytes: UInt64) {
+    static func recordGlobal(_ start: CUdeviceptr, bytes: UInt64, module: UInt64) {
         let context = xpu_context_current()
-        Lane.shared.locked { lane in lane.memory.insert(.init(start: start, bytes: bytes, context: context, isGlobal: true)) }
+        Lane.shared.locked { lane in
+            lane.memory.insert(.init(start: start, bytes: bytes, context: context, isGlobal: true))
+            lane.globalModules[start] = module
+        }
     }
 
     static func forgetAllocation(_ start: CUdeviceptr) {
@@ -125,6 +128,7 @@ enum Shim {
             lane.handles.remove(kind, id)
             if kind == .context {
                 lane.memory.removeAll(ownedBy: id)
+                lane.globalModules = lane.globalModules.filter { lane.memory.allocation(startingAt: $0.key) != nil }
                 lane.contextDevices[id] = nil
             }
         }
@@ -154,6 +158,11 @@ enum Shim {
             for function in lane.moduleKernels.removeValue(forKey: request.hmod) ?? [] {
                 if let kernel = lane.kernels.removeValue(forKey: function) { free(kernel.name) }
                 lane.handles.remove(.function, function)
+            }
+            // The module's variables go with it: the driver frees their memory.
+            for (start, module) in lane.globalModules where module == request.hmod {
+                lane.memory.remove(startingAt: start)
+                lane.globalModules[start] = nil
             }
         }
     }

@@ -263,7 +263,7 @@ extension Session {
                 var bytes = Int(0)
                 let hmod: CUmodule? = try handle(.module, request.hmod)
                 try check(request.name.withCString { nameC in driver.cuModuleGetGlobal_v2(&dptr, &bytes, hmod, nameC) })
-                recordGlobal(dptr, bytes: UInt64(bytes))
+                recordGlobal(dptr, bytes: UInt64(bytes), module: request.hmod)
                 return CuModuleGetGlobal_v2Reply(dptr: dptr, bytes: UInt64(UInt(bitPattern: bytes)))
             }
         case .cuFuncGetAttribute:

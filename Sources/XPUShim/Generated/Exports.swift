@@ -288,7 +288,7 @@ import XPUProtocol
     return Shim.perform(request) { reply in
         dptr.pointee = reply.dptr
         bytes.pointee = Int(truncatingIfNeeded: reply.bytes)
-        Shim.recordGlobal(reply.dptr, bytes: reply.bytes)
+        Shim.recordGlobal(reply.dptr, bytes: reply.bytes, module: request.hmod)
     }
 }
 
