@@ -10,7 +10,7 @@ final class Session {
     let client: String
     let table: DriverTable
     let logger: Logger
-    var handles = HandleTable()
+    var handles: HandleTable
     var memory = AllocationMap()
     /// The module each module variable in `memory` belongs to, by start address: the variable's
     /// range goes with its module, whose memory the driver frees and may give to another tenant.
@@ -81,6 +81,7 @@ final class Session {
         self.client = client
         self.table = driver.table
         self.logger = logger
+        handles = HandleTable(session: id)
     }
 
     /// Makes the request's context current before replaying it. An id the session does not own
@@ -188,7 +189,7 @@ final class Session {
                 "compute": "\(slice?.computePercent.map { "\($0)%" } ?? "none")",
                 "mode": "\(slice?.capped == true ? "capped" : "guaranteed")",
             ])
-        handles = HandleTable()
+        handles = HandleTable(session: id)
         memory = AllocationMap()
         globalModules = [:]
         currentContext = 0

@@ -93,6 +93,9 @@ enum Session {
             }
             ShimLog.log(.info, "session \(welcome.session) open on \(endpoint)")
             lane.driverVersion = welcome.driverVersion
+            // Streams and events are named from this session's own range (its id in bits
+            // 32-62), as the server names contexts and modules: no two sessions share a handle.
+            lane.nextClientHandle = 1 << 63 | (welcome.session & 0x7FFF_FFFF) << 32
             lane.negotiatedCompression = Features(rawValue: welcome.features).contains(.lz4)
             lane.compression = lane.negotiatedCompression
         } catch {
