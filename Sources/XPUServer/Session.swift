@@ -63,10 +63,22 @@ final class Session {
     /// Bulk data may travel LZ4-compressed in this session (negotiated in the handshake).
     var compression = false
     var downloadGovernor = CompressionGovernor()
-    /// Room to inflate a compressed chunk, and to compress samples and replies (allocated on first use).
-    lazy var staging = UnsafeMutableRawBufferPointer.allocate(byteCount: ProtocolLimits.maximumBulkBytes, alignment: 64)
-    lazy var sampleScratch = UnsafeMutableRawBufferPointer.allocate(
-        byteCount: (LZ4Codec.shared?.bound(128 << 10) ?? 0) + 16, alignment: 16)
+    /// Room to inflate a compressed chunk, and to compress samples and replies: allocated on first
+    /// use, freed with the session.
+    var staging: UnsafeMutableRawBufferPointer {
+        if let stagingStorage { return stagingStorage }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ProtocolLimits.maximumBulkBytes, alignment: 64)
+        stagingStorage = buffer
+        return buffer
+    }
+    var sampleScratch: UnsafeMutableRawBufferPointer {
+        if let sampleScratchStorage { return sampleScratchStorage }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: (LZ4Codec.shared?.bound(128 << 10) ?? 0) + 16, alignment: 16)
+        sampleScratchStorage = buffer
+        return buffer
+    }
+    private var stagingStorage: UnsafeMutableRawBufferPointer?
+    private var sampleScratchStorage: UnsafeMutableRawBufferPointer?
 
     struct PrimaryContext {
         var context: UInt64 = 0
@@ -82,6 +94,11 @@ final class Session {
         self.table = driver.table
         self.logger = logger
         handles = HandleTable(session: id)
+    }
+
+    deinit {
+        stagingStorage?.deallocate()
+        sampleScratchStorage?.deallocate()
     }
 
     /// Makes the request's context current before replaying it. An id the session does not own
