@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(name: "XPUProtocolTests", dependencies: ["XPUProtocol", "XPUTransport", "XPUCodegen"]),
         .testTarget(name: "XPUPTXTests", dependencies: ["XPUPTX"]),
         .testTarget(name: "XPUSimTests", dependencies: ["XPUSim", "CXPUDriver"]),
-        .testTarget(name: "XPUEndToEndTests", dependencies: ["XPUProtocol", "XPUTransport"]),
+        .testTarget(name: "XPUEndToEndTests", dependencies: ["CXPUDriver", "XPUProtocol", "XPUTransport"]),
         .testTarget(name: "XPUPlacementTests", dependencies: ["XPUPlacement"]),
         .testTarget(
             name: "XPUTransportTests",

@@ -1,0 +1,269 @@
+import CXPUDriver
+import Foundation
+import Testing
+import XPUProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Tenants of one server cannot reach each other (proto/SECURITY.md, "Isolation"): a session names
+/// only its own handles and memory, whatever its client sends, and one tenant's fault, intrusion
+/// or death leaves every other tenant's results and memory as they were.
+@Suite("Isolation", .serialized)
+struct IsolationTests {
+    @Test("a tenant that guesses another's pointers and handles gets errors, and the other's data is unchanged")
+    func guessingTenant() throws {
+        let harness = try Harness.get()
+        let server = try Server(harness: harness)
+        defer { server.stop() }
+        let go = harness.workDirectory.appendingPathComponent("isolation-go-\(UUID().uuidString)").path
+        let owner = try harness.startRemote("tenant_owner", [go], server: server)
+        defer { owner.stop(terminateFirst: false) }
+        try #require(owner.waitForOutput(containing: "ready", timeout: .seconds(60)), "owner:\n\(owner.stdout.text)\n\(owner.stderr.text)")
+        let published = Dictionary(
+            uniqueKeysWithValues: owner.stdout.text.split(separator: "\n").compactMap { line -> (String, String)? in
+                let fields = line.split(separator: " ")
+                return fields.count == 3 && fields[0] == "publish" ? (String(fields[1]), String(fields[2])) : nil
+            })
+        let names = ["context", "module", "function", "stream", "event", "data", "freed", "global"]
+        let values = try names.map { name in try #require(published[name], "owner published no \(name)") }
+
+        let intruder = try harness.runRemote("tenant_intruder", values, server: server)
+        #expect(intruder.status == .exited(0), "intruder:\n\(intruder.stdout)\n\(intruder.stderr)")
+        #expect(intruder.stdout.contains("the fault: CUDA_ERROR_ILLEGAL_ADDRESS"), "\(intruder.stdout)")
+
+        #expect(FileManager.default.createFile(atPath: go, contents: nil))
+        let verdict = owner.finish(timeout: harness.programTimeout)
+        #expect(verdict.status == .exited(0), "owner:\n\(verdict.stdout)\n\(verdict.stderr)")
+        #expect(verdict.stdout.contains("data unchanged: yes") && verdict.stdout.contains("all checks passed"), "\(verdict.stdout)")
+    }
+
+    /// One row of `craftedClient`: what the intruding session sends, and the status it must get.
+    struct Attempt {
+        var name: String
+        var expected: CUresult
+        var send: (RawClient) throws -> UInt32
+    }
+
+    @Test("the server refuses another session's pointers and handles, whatever a crafted client sends")
+    func craftedClient() throws {
+        let harness = try Harness.get()
+        let server = try Server(harness: harness)
+        defer { server.stop() }
+
+        // The owner: memory with a known pattern, a freed range, a module with a variable, a
+        // stream and an event.
+        let owner = try RawClient(server.address)
+        let ownerSession = try owner.openSession()
+        let module = try owner.reply(ModuleLoadRequest(image: Array(Self.ptx.utf8)))
+        let poke = try #require(module.kernels.first { $0.name == "tenant_poke" }).function
+        let global = try owner.reply(CuModuleGetGlobal_v2Request(hmod: module.module, name: "tenant_counter")).dptr
+        let pattern = (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+        let data = try owner.reply(CuMemAlloc_v2Request(bytesize: 4096)).dptr
+        _ = try owner.reply(MemcpyHtoDRequest(destination: data, remainingBytes: 4096, stream: 0, asynchronous: 0, data: pattern))
+        let freed = try owner.reply(CuMemAlloc_v2Request(bytesize: 4096)).dptr
+        let stream: UInt64 = 1 << 63 | ownerSession << 32 | 1
+        let event: UInt64 = stream + 1
+        _ = try owner.reply(StreamCreateRequest(stream: stream, flags: 0))
+        _ = try owner.reply(EventCreateRequest(event: event, flags: 0))
+
+        // The intruder: a session of its own, with memory and a kernel of its own.
+        let intruder = try RawClient(server.address)
+        try intruder.openSession()
+        let mine = try intruder.reply(CuMemAlloc_v2Request(bytesize: 4096)).dptr
+        let ownModule = try intruder.reply(ModuleLoadRequest(image: Array(Self.ptx.utf8)))
+        let ownPoke = try #require(ownModule.kernels.first { $0.name == "tenant_poke" }).function
+        // Freed only now, so that none of the intruder's own memory lands in it.
+        _ = try owner.reply(CuMemFree_v2Request(dptr: freed))
+
+        func status<R: CallRequest>(_ request: R) -> (RawClient) throws -> UInt32 { { try $0.call(request).0 } }
+        /// Fire-and-forget: the error is latched and comes back with the next reply.
+        func posted<R: CallRequest>(_ request: R) -> (RawClient) throws -> UInt32 {
+            { client in
+                try client.post(request)
+                return try client.call(CuCtxSynchronizeRequest()).0
+            }
+        }
+        func inContext<R: CallRequest>(_ context: UInt64, _ request: R) -> (RawClient) throws -> UInt32 {
+            { client in
+                let own = client.context
+                defer { client.context = own }
+                client.context = context
+                return try client.call(request).0
+            }
+        }
+        let bytes16 = [UInt8](repeating: 0xEE, count: 16)
+        let invalid = CUDA_ERROR_INVALID_VALUE, badHandle = CUDA_ERROR_INVALID_HANDLE, badContext = CUDA_ERROR_INVALID_CONTEXT
+        let attempts: [Attempt] = [
+            // Memory: exact, interior, freed and module-variable addresses.
+            Attempt(name: "HtoD to their allocation", expected: invalid, send: status(MemcpyHtoDRequest(destination: data, remainingBytes: 16, stream: 0, asynchronous: 0, data: bytes16))),
+            Attempt(name: "HtoD inside their allocation", expected: invalid, send: status(MemcpyHtoDRequest(destination: data + 100, remainingBytes: 16, stream: 0, asynchronous: 0, data: bytes16))),
+            Attempt(name: "async HtoD to their allocation", expected: invalid, send: status(MemcpyHtoDRequest(destination: data, remainingBytes: 16, stream: 0, asynchronous: 1, data: bytes16))),
+            Attempt(name: "HtoD to their freed allocation", expected: invalid, send: status(MemcpyHtoDRequest(destination: freed, remainingBytes: 16, stream: 0, asynchronous: 0, data: bytes16))),
+            Attempt(name: "HtoD to their module variable", expected: invalid, send: status(MemcpyHtoDRequest(destination: global, remainingBytes: 4, stream: 0, asynchronous: 0, data: [1, 2, 3, 4]))),
+            Attempt(name: "posted HtoD to their allocation", expected: invalid, send: posted(MemcpyHtoDRequest(destination: data, remainingBytes: 16, stream: 0, asynchronous: 1, data: bytes16))),
+            Attempt(name: "DtoH from their allocation", expected: invalid, send: status(MemcpyDtoHRequest(source: data, count: 16, remainingBytes: 16, stream: 0, asynchronous: 0))),
+            Attempt(name: "DtoH inside their allocation", expected: invalid, send: status(MemcpyDtoHRequest(source: data + 100, count: 16, remainingBytes: 16, stream: 0, asynchronous: 1))),
+            Attempt(name: "DtoH from their module variable", expected: invalid, send: status(MemcpyDtoHRequest(source: global, count: 4, remainingBytes: 4, stream: 0, asynchronous: 0))),
+            Attempt(name: "DtoD from their allocation", expected: invalid, send: status(CuMemcpyDtoD_v2Request(dstDevice: mine, srcDevice: data, ByteCount: 16))),
+            Attempt(name: "DtoD to their allocation", expected: invalid, send: status(CuMemcpyDtoD_v2Request(dstDevice: data, srcDevice: mine, ByteCount: 16))),
+            Attempt(name: "posted DtoD to their allocation", expected: invalid, send: posted(CuMemcpyDtoDAsync_v2Request(dstDevice: data, srcDevice: mine, ByteCount: 16, hStream: 0))),
+            Attempt(name: "memset D8 on their allocation", expected: invalid, send: status(CuMemsetD8_v2Request(dstDevice: data, uc: 0xFF, N: 16))),
+            Attempt(name: "memset D32 inside their allocation", expected: invalid, send: status(CuMemsetD32_v2Request(dstDevice: data + 64, ui: 0, N: 4))),
+            Attempt(name: "memset D8 on their freed allocation", expected: invalid, send: status(CuMemsetD8_v2Request(dstDevice: freed, uc: 0xFF, N: 16))),
+            Attempt(name: "posted memset D8 on their allocation", expected: invalid, send: posted(CuMemsetD8AsyncRequest(dstDevice: data, uc: 0, N: 16, hStream: 0))),
+            Attempt(name: "posted memset D32 on their allocation", expected: invalid, send: posted(CuMemsetD32AsyncRequest(dstDevice: data, ui: 0, N: 4, hStream: 0))),
+            Attempt(name: "free their allocation", expected: invalid, send: status(CuMemFree_v2Request(dptr: data))),
+            Attempt(name: "posted free of their allocation", expected: invalid, send: posted(CuMemFree_v2Request(dptr: data))),
+            Attempt(name: "pointer attribute of their allocation", expected: invalid, send: status(PointerGetAttributeRequest(attribute: CU_POINTER_ATTRIBUTE_MEMORY_TYPE.rawValue, pointer: data))),
+            // Their context, named in the header or as an argument.
+            Attempt(name: "allocate in their context", expected: badContext, send: inContext(owner.context, CuMemAlloc_v2Request(bytesize: 16))),
+            Attempt(name: "synchronize their context", expected: badContext, send: inContext(owner.context, CuCtxSynchronizeRequest())),
+            Attempt(name: "destroy their context", expected: badContext, send: status(CuCtxDestroy_v2Request(ctx: owner.context))),
+            // Their module, function, stream and event.
+            Attempt(name: "variable of their module", expected: badHandle, send: status(CuModuleGetGlobal_v2Request(hmod: module.module, name: "tenant_counter"))),
+            Attempt(name: "unload their module", expected: badHandle, send: status(CuModuleUnloadRequest(hmod: module.module))),
+            Attempt(name: "attribute of their function", expected: badHandle, send: status(CuFuncGetAttributeRequest(attrib: CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK.rawValue, hfunc: poke))),
+            Attempt(name: "launch their function", expected: badHandle, send: status(Self.poke(poke, at: mine, stream: 0))),
+            Attempt(name: "posted launch of their function", expected: badHandle, send: posted(Self.poke(poke, at: mine, stream: 0))),
+            Attempt(name: "launch on their stream", expected: badHandle, send: status(Self.poke(ownPoke, at: mine, stream: stream))),
+            Attempt(name: "query their stream", expected: badHandle, send: status(CuStreamQueryRequest(hStream: stream))),
+            Attempt(name: "synchronize their stream", expected: badHandle, send: status(CuStreamSynchronizeRequest(hStream: stream))),
+            Attempt(name: "destroy their stream", expected: badHandle, send: status(CuStreamDestroy_v2Request(hStream: stream))),
+            Attempt(name: "record their event", expected: badHandle, send: status(CuEventRecordRequest(hEvent: event, hStream: 0))),
+            Attempt(name: "query their event", expected: badHandle, send: status(CuEventQueryRequest(hEvent: event))),
+            Attempt(name: "synchronize their event", expected: badHandle, send: status(CuEventSynchronizeRequest(hEvent: event))),
+            Attempt(name: "elapsed time of their event", expected: badHandle, send: status(CuEventElapsedTime_v2Request(hStart: event, hEnd: event))),
+            Attempt(name: "destroy their event", expected: badHandle, send: status(CuEventDestroy_v2Request(hEvent: event))),
+            // A stream id the client mints is a name in its own session: one that equals theirs
+            // is a stream of its own, and destroying it leaves theirs alone.
+            Attempt(name: "create a stream under their stream's id", expected: CUDA_SUCCESS, send: status(StreamCreateRequest(stream: stream, flags: 0))),
+            Attempt(name: "destroy the stream of that id", expected: CUDA_SUCCESS, send: status(CuStreamDestroy_v2Request(hStream: stream))),
+            Attempt(name: "own context unharmed", expected: CUDA_SUCCESS, send: status(CuCtxSynchronizeRequest())),
+            // Their pointer in a kernel of its own: its context has no such memory, so it faults.
+            Attempt(name: "launch own kernel on their pointer", expected: CUDA_SUCCESS, send: status(Self.poke(ownPoke, at: data, stream: 0))),
+            Attempt(name: "the fault", expected: CUDA_ERROR_ILLEGAL_ADDRESS, send: status(CuCtxSynchronizeRequest())),
+            Attempt(name: "sticky in its own context", expected: CUDA_ERROR_ILLEGAL_ADDRESS, send: status(CuMemAlloc_v2Request(bytesize: 16))),
+        ]
+        for attempt in attempts {
+            let got = try attempt.send(intruder)
+            #expect(got == attempt.expected.rawValue, "\(attempt.name): status \(got), expected \(attempt.expected.rawValue)")
+        }
+
+        // The owner's data and objects are as they were, and its context is clean.
+        #expect(try owner.reply(MemcpyDtoHRequest(source: data, count: 4096, remainingBytes: 4096, stream: 0, asynchronous: 0)).data == pattern)
+        #expect(try owner.reply(MemcpyDtoHRequest(source: global, count: 4, remainingBytes: 4, stream: 0, asynchronous: 0)).data == [0, 0, 0, 0])
+        _ = try owner.reply(Self.poke(poke, at: data, value: 42, stream: stream))
+        _ = try owner.reply(CuEventRecordRequest(hEvent: event, hStream: stream))
+        _ = try owner.reply(CuEventSynchronizeRequest(hEvent: event))
+        _ = try owner.reply(CuStreamQueryRequest(hStream: stream))
+        let word = try owner.reply(MemcpyDtoHRequest(source: data, count: 4, remainingBytes: 4, stream: 0, asynchronous: 0)).data
+        #expect(word == [42, 0, 0, 0], "the owner's own kernel on its own stream")
+        #expect(try owner.call(CuCtxSynchronizeRequest()).0 == CUDA_SUCCESS.rawValue)
+    }
+
+    @Test("a module variable's range goes with its module: memory the driver gives to another tenant stays out of reach")
+    func unloadedModuleVariable() throws {
+        let harness = try Harness.get()
+        let server = try Server(harness: harness)
+        defer { server.stop() }
+        let first = try RawClient(server.address)
+        try first.openSession()
+        let module = try first.reply(ModuleLoadRequest(image: Array(Self.ptx.utf8)))
+        let global = try first.reply(CuModuleGetGlobal_v2Request(hmod: module.module, name: "tenant_counter")).dptr
+        _ = try first.reply(CuModuleUnloadRequest(hmod: module.module))
+
+        // The simulated device allocates first fit: the next allocation reuses the variable's place.
+        let second = try RawClient(server.address)
+        try second.openSession()
+        let data = try second.reply(CuMemAlloc_v2Request(bytesize: 512)).dptr
+        #expect(data == global, "the test needs the second tenant's memory where the variable was")
+        let pattern = [UInt8](repeating: 0x5A, count: 512)
+        _ = try second.reply(MemcpyHtoDRequest(destination: data, remainingBytes: 512, stream: 0, asynchronous: 0, data: pattern))
+
+        let write = try first.call(MemcpyHtoDRequest(destination: global, remainingBytes: 4, stream: 0, asynchronous: 0, data: [1, 2, 3, 4])).0
+        #expect(write == CUDA_ERROR_INVALID_VALUE.rawValue)
+        let read = try first.call(MemcpyDtoHRequest(source: global, count: 4, remainingBytes: 4, stream: 0, asynchronous: 0)).0
+        #expect(read == CUDA_ERROR_INVALID_VALUE.rawValue)
+        #expect(try second.reply(MemcpyDtoHRequest(source: data, count: 512, remainingBytes: 512, stream: 0, asynchronous: 0)).data == pattern)
+    }
+
+    @Test("a working tenant is not disturbed by neighbours that fault, intrude or are killed, and their memory comes back")
+    func faultingNeighbours() throws {
+        let harness = try Harness.get()
+        let server = try Server(harness: harness)
+        defer { server.stop() }
+        let free0 = try RawClient.freeDeviceMemory(at: server.address)
+        let stop = harness.workDirectory.appendingPathComponent("isolation-stop-\(UUID().uuidString)").path
+        let worker = try harness.startRemote("tenant_worker", [stop], server: server)
+        defer { worker.stop(terminateFirst: false) }
+        try #require(worker.waitForOutput(containing: "ready", timeout: .seconds(60)), "worker:\n\(worker.stdout.text)\n\(worker.stderr.text)")
+
+        // While it works: a tenant killed with SIGKILL mid-copy, one with a slice killed while its
+        // kernels are queued, and tenants whose kernels write to addresses they do not own.
+        let holder = try harness.startRemote("hold_and_copy", ["64"], server: server)
+        let storm = try harness.startRemote("launch_storm", ["32"], server: server, environment: ["XPU_SLICE": "mem=128MiB"])
+        let faulting = try (0..<3).map { _ in try harness.startRemote("illegal_address", server: server) }
+        defer { for child in [holder, storm] + faulting { child.stop(terminateFirst: false) } }
+        for victim in [holder, storm] {
+            try #require(victim.waitForOutput(containing: "ready", timeout: .seconds(60)), "\(victim.command):\n\(victim.stderr.text)")
+            victim.signalGroup(SIGKILL)
+            #expect(victim.wait(timeout: .seconds(10)) == .signaled(SIGKILL))
+        }
+        for tenant in faulting {
+            let output = tenant.finish(timeout: harness.programTimeout)
+            #expect(output.status == .exited(0), "faulting tenant:\n\(output.stdout)\n\(output.stderr)")
+            #expect(output.stdout.contains("synchronize: CUDA_ERROR_ILLEGAL_ADDRESS"), "\(output.stdout)")
+        }
+
+        #expect(FileManager.default.createFile(atPath: stop, contents: nil))
+        let result = worker.finish(timeout: harness.programTimeout)
+        #expect(result.status == .exited(0), "worker:\n\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains(" correct"), "\(result.stdout)")
+
+        // Everything the dead and faulted tenants held is freed.
+        var free = try RawClient.freeDeviceMemory(at: server.address)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while free != free0, ContinuousClock.now < deadline {
+            usleep(50_000)
+            free = try RawClient.freeDeviceMemory(at: server.address)
+        }
+        #expect(free == free0, "free device memory \(free), at the start \(free0)")
+    }
+
+    /// `tenant_poke(address, value)` as a launch request (parameters: u64 address, u32 value).
+    static func poke(_ function: UInt64, at address: UInt64, value: UInt32 = 0xDEAD_BEEF, stream: UInt64) -> LaunchKernelRequest {
+        var parameters = WireWriter()
+        parameters.write(address)
+        parameters.write(value)
+        return LaunchKernelRequest(
+            function: function, gridX: 1, gridY: 1, gridZ: 1, blockX: 1, blockY: 1, blockZ: 1, sharedMemBytes: 0,
+            stream: stream, parameters: parameters.bytes)
+    }
+
+    /// The kernels of Tests/programs/tenant.h: tenant_poke stores a word at any address, and
+    /// tenant_counter is a module variable.
+    static let ptx = """
+        .version 7.0
+        .target sm_80
+        .address_size 64
+
+        .global .align 4 .u32 tenant_counter;
+
+        .visible .entry tenant_poke(
+        \t.param .u64 tenant_poke_address,
+        \t.param .u32 tenant_poke_value
+        )
+        {
+        \t.reg .b32 \t%r<2>;
+        \t.reg .b64 \t%rd<3>;
+        \tld.param.u64 \t%rd1, [tenant_poke_address];
+        \tld.param.u32 \t%r1, [tenant_poke_value];
+        \tcvta.to.global.u64 \t%rd2, %rd1;
+        \tst.global.u32 \t[%rd2], %r1;
+        \tret;
+        }
+
+        """
+}
