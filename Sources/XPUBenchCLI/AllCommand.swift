@@ -1,18 +1,22 @@
 import ArgumentParser
 import Foundation
 
-/// `xpu-bench all`: latency, launch and bandwidth in one run against one server, every figure
-/// beside its baseline; `--json` prints one object whose `figures` each carry value, baseline and
-/// ratio, followed by the details of each measurement.
+/// `xpu-bench all`: latency, launch, bandwidth and the cost of slicing in one run against one
+/// server, every figure beside its baseline; `--json` prints one object whose `figures` each carry
+/// value, baseline and ratio, followed by the details of each measurement.
 struct AllCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "all",
-        abstract: "Latency, launch rate and bandwidth in one run; --json prints one object.")
+        abstract: "Latency, launch rate, bandwidth and the cost of slicing in one run; --json prints one object.")
 
     @OptionGroup var rig: BenchRigOptions
     @OptionGroup var latency: LatencySettings
     @OptionGroup var launch: LaunchSettings
     @OptionGroup var bandwidth: BandwidthSettings
+    @OptionGroup var slicing: SlicingSettings
+
+    @Flag(help: "Leave out the slicing measurement (it asks the server for two slices).")
+    var skipSlicing = false
 
     @Option(help: "Write an SVG plot of bandwidth vs size to this file.")
     var svg: String?
@@ -23,14 +27,15 @@ struct AllCommand: ParsableCommand {
         let latencyResult = try LatencyBench(settings: latency).run(rig: rig)
         let launchResult = try LaunchBench(settings: launch).run(rig: rig)
         let bandwidthResult = try BandwidthBench(settings: bandwidth).run(rig: rig)
+        let slicingResult = skipSlicing ? nil : try SlicingBench(settings: slicing).run(rig: rig)
         if let svg {
             try BandwidthPlot.svg(bandwidthResult).write(toFile: svg, atomically: true, encoding: .utf8)
             progress("all: plot written to \(svg)")
         }
         let report = AllReport(
             run: BenchRunInfo(rig: rig),
-            figures: latencyResult.figures + launchResult.figures + bandwidthResult.figures,
-            latency: latencyResult, launch: launchResult, bandwidth: bandwidthResult)
+            figures: latencyResult.figures + launchResult.figures + bandwidthResult.figures + (slicingResult?.figures ?? []),
+            latency: latencyResult, launch: launchResult, bandwidth: bandwidthResult, slicing: slicingResult)
         if self.rig.json {
             print(try BenchOutput.json(report))
         } else {
@@ -40,6 +45,10 @@ struct AllCommand: ParsableCommand {
             print(launchResult.summary)
             print(BenchOutput.table(launchResult.figures))
             print(bandwidthResult.matrix, terminator: "")
+            if let slicingResult {
+                print("\n" + slicingResult.summary)
+                print(BenchOutput.table(slicingResult.figures), terminator: "")
+            }
         }
     }
 }
@@ -51,4 +60,6 @@ struct AllReport: Codable {
     var latency: LatencyResult
     var launch: LaunchResult
     var bandwidth: BandwidthResult
+    /// Absent with --skip-slicing.
+    var slicing: SlicingResult?
 }
