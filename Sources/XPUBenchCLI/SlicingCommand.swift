@@ -19,10 +19,11 @@ struct SlicingCommand: ParsableCommand {
         abstract: "Launch rate and small-call latency with no slice, a memory slice and a memory+compute slice, in one run.",
         discussion: """
             Each round times N cuLaunchKernel calls of an empty kernel (grid 1, block 1, default \
-            stream) and the cuCtxSynchronize after them, then latency calls (cuMemGetInfo_v2, which \
-            a memory slice answers from its quota, and cuCtxSynchronize, which it does not touch), \
-            for each variant in turn. Launch rates are the median round; latencies are percentiles \
-            over all rounds. Every sliced figure is given beside the unsliced session's.
+            stream) and the cuCtxSynchronize after them for each variant in turn, then latency \
+            calls (cuMemGetInfo_v2, which a memory slice answers from its quota, and \
+            cuCtxSynchronize, which it does not touch), one call of each variant in turn. Launch \
+            rates are the median round; latencies are percentiles over all rounds. Every sliced \
+            figure is given beside the unsliced session's.
             """)
 
     @OptionGroup var rig: BenchRigOptions
@@ -60,7 +61,7 @@ struct SlicingSettings: ParsableArguments {
     var slicingCalls = 2_000
 
     @Option(help: "Rounds; each measures every variant once.")
-    var slicingRounds = 5
+    var slicingRounds = 9
 }
 
 /// One session's figures.
@@ -117,10 +118,15 @@ struct SlicingBench {
             progress("slicing: round \(round + 1)/\(rounds)")
             for index in variants.indices {
                 rates[index].append(try targets[index].launchRound(kernel: "xpu_bench_empty", count: settings.slicingLaunches))
-                for (call, invoke) in latencyCalls[index].enumerated() {
-                    for _ in 0..<settings.slicingCalls {
+            }
+            // One call of each variant in turn, the first one rotating, so that a burst of load
+            // on the machine, or being next after another session's call, falls on every variant.
+            for call in Self.calls.indices {
+                for turn in 0..<settings.slicingCalls {
+                    for offset in variants.indices {
+                        let index = (turn + offset) % variants.count
                         let start = monotonicNanoseconds()
-                        try invoke.invoke()
+                        try latencyCalls[index][call].invoke()
                         samples[index][call].append(monotonicNanoseconds() - start)
                     }
                 }
