@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Our own declaration of the CUDA driver API subset, plus result-code tables in C.
@@ -48,12 +49,14 @@ let package = Package(
         .target(name: "XPUPTX"),
         // libxpusim.so: the driver API implemented on the CPU.
         .target(name: "XPUSim", dependencies: ["CXPUDriver", "XPUPTX"]),
-        // The server: sessions, handle tables, dispatch onto a dlopen'ed driver.
+        // The server: sessions, handle tables, dispatch onto a dlopen'ed driver, and /metrics
+        // (Prometheus text format; the shim never links this target).
         .target(
             name: "XPUServer",
             dependencies: [
                 "CXPUDriver", "XPUProtocol", "XPUTransport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -111,6 +114,7 @@ let package = Package(
         .testTarget(name: "XPUSimTests", dependencies: ["XPUSim", "CXPUDriver"]),
         .testTarget(name: "XPUEndToEndTests", dependencies: ["CXPUDriver", "XPUProtocol", "XPUTransport"]),
         .testTarget(name: "XPUPlacementTests", dependencies: ["XPUPlacement"]),
+        .testTarget(name: "XPUServerTests", dependencies: ["XPUServer", "CXPUDriver"]),
         .testTarget(
             name: "XPUTransportTests",
             dependencies: ["XPUProtocol", "XPUTransport", "XPUServer", "CXPUShm", .product(name: "Logging", package: "swift-log")]),

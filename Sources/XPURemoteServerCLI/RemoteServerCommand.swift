@@ -64,6 +64,36 @@ public struct RemoteServerCommand: AsyncParsableCommand {
     @Option(help: "A label announced to --pool, e.g. zone=a (repeatable).")
     var label: [String] = []
 
+    @Option(
+        help:
+            "Serve Prometheus metrics at http://HOST:PORT/metrics (per-session usage, per-device granted and busy fractions; README \"Metrics\"). Off by default; port 0 picks a free port, printed at start."
+    )
+    var metrics: String?
+
+    @Option(help: "Sessions one device may serve at once; a session without a slice counts on every device (default: no limit).")
+    var maxTenantsPerDevice: Int?
+
+    @Option(help: "Smallest slice memory a session may ask for (mem=), e.g. 256MiB; sessions must then ask for mem=.")
+    var sliceMinMemory: String?
+
+    @Option(help: "Largest slice memory a session may ask for (mem=), e.g. 8GiB; sessions must then ask for mem=.")
+    var sliceMaxMemory: String?
+
+    @Option(help: "Smallest compute share in percent a session may ask for (compute=); sessions must then ask for compute=.")
+    var sliceMinCompute: Double?
+
+    @Option(help: "Largest compute share in percent a session may ask for (compute=); sessions must then ask for compute=.")
+    var sliceMaxCompute: Double?
+
+    @Option(help: "Compute shares must be multiples of this many percent, e.g. 10; sessions must then ask for compute=.")
+    var sliceComputeStep: Double?
+
+    @Option(help: "Slice priorities sessions may ask for, comma-separated from low,normal,high (default: all).")
+    var slicePriorities: String?
+
+    @Option(help: "Slice modes sessions may ask for, comma-separated from guaranteed,capped (default: both).")
+    var sliceModes: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -100,6 +130,12 @@ public struct RemoteServerCommand: AsyncParsableCommand {
             logger.critical("\(error)")
             throw ExitCode(2)
         }
+        let limits = try serverLimits(policy: security.authenticator?.policy)
+        var metricsEndpoint: Endpoint?
+        if let metrics {
+            guard let parsed = Endpoint(parsing: metrics) else { throw ValidationError("--metrics must be HOST:PORT, got '\(metrics)'") }
+            metricsEndpoint = parsed
+        }
         if device == .sim {
             if let simMemory { setenv("XPU_SIM_MEMORY", simMemory, 1) }
             if let simSms { setenv("XPU_SIM_SMS", String(simSms), 1) }
@@ -114,21 +150,37 @@ public struct RemoteServerCommand: AsyncParsableCommand {
             logger.critical("cannot use the driver: \(error)")
             throw ExitCode(2)
         }
+        let serverMetrics = metricsEndpoint.map { _ in ServerMetrics(driver: loaded) }
         let server: RemoteServer
+        let metricsService: MetricsEndpoint?
         do {
             server = try RemoteServer(
                 configuration: ServerConfiguration(
-                    listen: endpoint, device: device, driverPath: path, compression: !noCompression),
+                    listen: endpoint, device: device, driverPath: path, compression: !noCompression, limits: limits),
                 driver: loaded,
-                logger: logger, security: security)
+                logger: logger, security: security, metrics: serverMetrics)
+            if let metricsEndpoint, let serverMetrics {
+                metricsService = try MetricsEndpoint(binding: metricsEndpoint, metrics: serverMetrics, logger: logger)
+            } else {
+                metricsService = nil
+            }
         } catch {
             logger.critical("cannot listen: \(error)")
             throw ExitCode(2)
         }
         logger.info("serving", metadata: ["driver": "\(path)", "driverVersion": "\(loaded.version)"])
+        if limits != ServerLimits() { logger.info("limits", metadata: ["limits": "\(limits.summary)"]) }
+        if let metricsService {
+            if !metricsService.endpoint.isLoopback {
+                // Metrics carry tenant names and usage, never data or tokens; still, say who can read them.
+                logger.warning("/metrics on \(metricsService.endpoint) is served without TLS or authentication")
+            }
+            FileHandle.standardOutput.write(Data("xpu-remote-server metrics on http://\(metricsService.endpoint)/metrics\n".utf8))
+        }
         // Scripts and tests wait for this line; with --listen HOST:0 it tells the real port.
         FileHandle.standardOutput.write(Data("xpu-remote-server listening on \(server.address)\n".utf8))
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
+        if let metricsService { services.append(.init(service: metricsService)) }
         if !directories.isEmpty {
             let announcer = PoolAnnouncer(
                 directories: directories, advertise: advertise ?? server.address, labels: label,

@@ -4,6 +4,8 @@ import Synchronization
 /// Decides whether a client may open a session: identity (token in the Hello, or the verified
 /// TLS client certificate's common name), then the requested slice against the tenant's policy.
 ///
+/// Open sessions are counted per tenant, for the policy's `maxSessions`.
+///
 /// Failed authentications are counted per source address: after `maximumFailures` within
 /// `window` the source is refused without checking until the window has passed. Failures are
 /// logged without the token; past `maximumLogLines` per window the log says how many it skipped.
@@ -20,6 +22,8 @@ public final class Authenticator: Sendable {
         var logWindowStart: ContinuousClock.Instant?
         var loggedInWindow = 0
         var suppressed = 0
+        /// Sessions open per tenant name (entries removed at zero, so this stays as small as the policy).
+        var openSessions: [String: Int] = [:]
     }
 
     public enum Decision: Hashable, Sendable {
@@ -77,6 +81,27 @@ public final class Authenticator: Sendable {
         return .admitted(tenant: tenant.name, slice: request)
     }
 
+    /// Counts a session of `tenant` as open, or says why it may not open: the tenant already has
+    /// its `maxSessions` open. Every session counted is given back with `closeSession(of:)`.
+    func openSession(of tenant: String) -> String? {
+        let limit = policy.tenants.first { $0.name == tenant }?.maxSessions
+        return state.withLock { state in
+            let open = state.openSessions[tenant, default: 0]
+            if let limit, open >= limit {
+                return "not authorized: tenant '\(tenant)' already has \(open) sessions open (policy allows \(limit))"
+            }
+            state.openSessions[tenant] = open + 1
+            return nil
+        }
+    }
+
+    func closeSession(of tenant: String) {
+        state.withLock { state in
+            let open = state.openSessions[tenant, default: 0]
+            state.openSessions[tenant] = open > 1 ? open - 1 : nil
+        }
+    }
+
     private func refusal(_ reason: String, peer: String? = nil, counting: Bool = true, at time: ContinuousClock.Instant)
         -> Decision
     {
@@ -108,13 +133,24 @@ struct ConnectionSecurity: Sendable {
     /// "tcp", "tls", "unix", "rdma".
     var transportName = "tcp"
 
-    /// nil when the session may open (logged with its tenant); otherwise the reason to send back.
-    func admit(token: String, slice: String, client: String, logger: Logger) -> String? {
-        guard let authenticator else { return nil }
+    enum Admission {
+        /// The session may open; `tenant` is nil when the server has no policy. A tenant's
+        /// session is counted until `sessionEnded(tenant:)`.
+        case admitted(tenant: String?)
+        case refused(reason: String)
+    }
+
+    /// Whether the session may open (logged with its tenant), or the reason to send back.
+    func admit(token: String, slice: String, client: String, logger: Logger) -> Admission {
+        guard let authenticator else { return .admitted(tenant: nil) }
         switch authenticator.decide(token: token, certificateCommonName: certificateCommonName, slice: slice, peer: peerHost) {
         case .admitted(let tenant, _):
+            if let reason = authenticator.openSession(of: tenant) {
+                logger.warning("session refused", metadata: ["reason": "\(reason)", "peer": "\(peerHost)", "client": "\(client)"])
+                return .refused(reason: reason)
+            }
             logger.info("authenticated", metadata: ["tenant": "\(tenant)", "peer": "\(peerHost)", "transport": "\(transportName)"])
-            return nil
+            return .admitted(tenant: tenant)
         case .refused(let reason, let log, let suppressed):
             if log {
                 // The client string is the program name and pid; the token is never logged.
@@ -122,7 +158,12 @@ struct ConnectionSecurity: Sendable {
                 if suppressed > 0 { metadata["suppressed"] = "\(suppressed) earlier refusals not logged" }
                 logger.warning("session refused", metadata: metadata)
             }
-            return reason
+            return .refused(reason: reason)
         }
+    }
+
+    /// Gives back the count `admit` took for the tenant's session.
+    func sessionEnded(tenant: String?) {
+        if let tenant { authenticator?.closeSession(of: tenant) }
     }
 }

@@ -23,6 +23,8 @@ final class ComputeScheduler: @unchecked Sendable {
         /// A capped tenant may not start a kernel before this (monotonic ns).
         var notBefore: UInt64 = 0
         var deviceNanoseconds: UInt64 = 0
+        /// Time its kernels waited in `run` for their turn (queueing delay, for /metrics).
+        var waitNanoseconds: UInt64 = 0
         /// When its last kernel ended (monotonic ns): a tenant between two kernels is briefly not
         /// waiting, and is held for rather than skipped.
         var lastEnd: UInt64 = 0
@@ -68,6 +70,7 @@ final class ComputeScheduler: @unchecked Sendable {
     /// Runs `kernel` (launch and wait for completion) in the session's turn and charges its
     /// device time. Returns what `kernel` returns.
     func run<T>(_ session: UInt64, _ kernel: () -> T) -> T {
+        let arrived = monotonicNanoseconds()
         condition.lock()
         tenants[session]?.waiting = true
         while true {
@@ -82,9 +85,10 @@ final class ComputeScheduler: @unchecked Sendable {
         }
         busy = true
         tenants[session]?.waiting = false
+        let start = monotonicNanoseconds()
+        tenants[session]?.waitNanoseconds += start - arrived
         condition.unlock()
 
-        let start = monotonicNanoseconds()
         let result = kernel()
         let end = monotonicNanoseconds()
         let elapsed = max(end - start, 1)
@@ -116,11 +120,12 @@ final class ComputeScheduler: @unchecked Sendable {
         return result
     }
 
-    /// Device time charged to a session so far.
-    func deviceNanoseconds(_ session: UInt64) -> UInt64 {
+    /// Device time charged to a session so far, and how long its kernels waited for their turn.
+    func usage(_ session: UInt64) -> (deviceNanoseconds: UInt64, waitNanoseconds: UInt64) {
         condition.lock()
         defer { condition.unlock() }
-        return tenants[session]?.deviceNanoseconds ?? 0
+        guard let tenant = tenants[session] else { return (0, 0) }
+        return (tenant.deviceNanoseconds, tenant.waitNanoseconds)
     }
 
     /// The waiting tenant whose turn it is: highest priority first (low-priority work only runs

@@ -22,9 +22,18 @@ final class Connection: @unchecked Sendable {
 
     /// The server may agree to LZ4 bulk data (`--no-compression` turns it off).
     let compressionAllowed: Bool
+    /// What any session may have (`--max-tenants-per-device`, slice sizes).
+    let limits: ServerLimits
+    /// Set when the server reports /metrics: the session's usage is shown while it is open.
+    let metrics: ServerMetrics?
 
-    init(transport: any Transport, driver: Driver, sessionID: UInt64, logger: Logger, compressionAllowed: Bool = true) {
+    init(
+        transport: any Transport, driver: Driver, sessionID: UInt64, logger: Logger, compressionAllowed: Bool = true,
+        limits: ServerLimits = ServerLimits(), metrics: ServerMetrics? = nil
+    ) {
         self.compressionAllowed = compressionAllowed
+        self.limits = limits
+        self.metrics = metrics
         self.channel = FrameChannel(transport: transport)
         self.driver = driver
         self.sessionID = sessionID
@@ -33,14 +42,13 @@ final class Connection: @unchecked Sendable {
     }
 
     func run() {
-        guard let session = handshake() else { return }
+        guard let (session, tenancy) = handshake() else { return }
         defer {
-            session.statistics.deviceNanoseconds = ComputeScheduler.shared.deviceNanoseconds(session.id)
+            session.harvestDeviceTime()
+            metrics?.close(session.usage)
+            session.statistics.deviceNanoseconds = ComputeScheduler.shared.usage(session.id).deviceNanoseconds
             session.releaseEverything()
-            if let slice = session.slice {
-                DeviceLedger.shared.release(slice)
-                ComputeScheduler.shared.unregister(session.id)
-            }
+            end(tenancy, tenant: session.usage.tenant)
         }
         do {
             try serve(session)
@@ -56,8 +64,16 @@ final class Connection: @unchecked Sendable {
         }
     }
 
+    /// Gives back what admitting the session counted: its slice and tenancy on the devices, its
+    /// compute share, and its tenant's session.
+    private func end(_ tenancy: DeviceLedger.Tenancy, tenant: String?) {
+        DeviceLedger.shared.release(tenancy)
+        ComputeScheduler.shared.unregister(sessionID)
+        security.sessionEnded(tenant: tenant)
+    }
+
     /// Reads the Hello and answers it; nil when the session is refused or the peer vanished.
-    private func handshake() -> Session? {
+    private func handshake() -> (Session, DeviceLedger.Tenancy)? {
         let hello: Hello
         do {
             let (header, payload) = try channel.receive()
@@ -73,16 +89,21 @@ final class Connection: @unchecked Sendable {
             refuse(reason: "\(error)")
             return nil
         }
-        if let refusal = security.admit(token: hello.token, slice: hello.slice, client: hello.client, logger: logger) {
-            refuse(reason: refusal, status: CUDA_ERROR_NOT_PERMITTED)
+        let tenant: String?
+        switch security.admit(token: hello.token, slice: hello.slice, client: hello.client, logger: logger) {
+        case .admitted(let admitted):
+            tenant = admitted
+        case .refused(let reason):
+            refuse(reason: reason, status: CUDA_ERROR_NOT_PERMITTED)
             return nil
         }
-        let slice: Slice?
-        switch Session.admitSlice(hello.slice, table: driver.table) {
+        let tenancy: DeviceLedger.Tenancy
+        switch Session.admit(hello.slice, table: driver.table, limits: limits) {
         case .success(let granted):
-            slice = granted
+            tenancy = granted
         case .failure(let refusal):
             logger.warning("slice refused", metadata: ["slice": "\(hello.slice)", "reason": "\(refusal.reason)"])
+            security.sessionEnded(tenant: tenant)
             refuse(reason: refusal.reason, status: refusal.status)
             return nil
         }
@@ -93,13 +114,21 @@ final class Connection: @unchecked Sendable {
             try channel.send(FrameHeader(length: 0, call: 0, flags: .reply, sequence: 0), payload: welcome.encoded)
         } catch {
             logger.info("client left during the handshake")
+            end(tenancy, tenant: tenant)
             return nil
         }
         logger.info("session open", metadata: ["client": "\(hello.client)", "cuda": "\(hello.clientCUDAVersion)"])
-        let session = Session(id: sessionID, client: hello.client, driver: driver, logger: logger)
+        let usage = SessionUsage(session: sessionID, tenant: tenant, slice: tenancy.slice)
+        let session = Session(id: sessionID, client: hello.client, driver: driver, logger: logger, usage: usage)
         session.compression = features.contains(.lz4)
-        session.slice = slice
-        return session
+        session.slice = tenancy.slice
+        if let metrics {
+            // Sessions with a compute share are measured by the ComputeScheduler; the others
+            // by events around their launches (DeviceTimeMeter).
+            if !usage.isScheduled { session.management.meter.enable(now: DeviceTimeMeter.now()) }
+            metrics.open(usage)
+        }
+        return (session, tenancy)
     }
 
     /// Tells a client why it was refused (a version it can decode, whatever it sent).
@@ -149,6 +178,7 @@ final class Connection: @unchecked Sendable {
                 if outcome.status != CUDA_SUCCESS, latched == nil { latched = outcome.status }
                 continue
             }
+            session.harvestDeviceTime()
             if outcome.status == CUDA_SUCCESS, let status = latched {
                 outcome = .failure(status)
                 latched = nil

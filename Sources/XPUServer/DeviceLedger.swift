@@ -1,13 +1,23 @@
 import CXPUDriver
 import Synchronization
 
-/// The slices granted on each device of this server: a slice is admitted only if its memory
-/// quota and compute share fit what the device has not granted yet, so quotas are promises the
-/// device can keep. Sessions without a slice are not counted (they share what is left).
+/// The slices granted on each device of this server, and the sessions each device serves: a
+/// slice is admitted only if its memory quota and compute share fit what the device has not
+/// granted yet, so quotas are promises the device can keep, and a session only if its devices
+/// serve fewer than `maxTenants` sessions. A session without a slice is counted as a tenant of
+/// every device (it may use any of them) but holds no share (it uses what is left).
 final class DeviceLedger: Sendable {
     struct Granted {
         var memory: UInt64 = 0
         var compute: Double = 0
+        /// Sessions counted on the device, with a slice on it or without a slice.
+        var tenants = 0
+    }
+
+    /// What admission counted for one session: given back whole by `release`.
+    struct Tenancy: Sendable {
+        var slice: Slice?
+        var devices: [Int32]
     }
 
     private let granted = Mutex<[Int32: Granted]>([:])
@@ -18,33 +28,44 @@ final class DeviceLedger: Sendable {
     /// One ledger per server process (one driver, one set of devices).
     static let shared = DeviceLedger()
 
-    /// Grants `slice` on a device of `deviceMemory` bytes and `deviceCount` devices, or says why not.
-    func admit(_ slice: Slice, deviceMemory: UInt64, deviceCount: Int32) -> Result<Void, SliceRefusal> {
-        guard slice.device >= 0, slice.device < deviceCount else {
+    /// Admits a session asking for `slice` (nil: none, the whole device shared) on a server of
+    /// `deviceCount` devices of `deviceMemory` bytes each, or says why not.
+    func admit(_ slice: Slice?, deviceMemory: UInt64, deviceCount: Int32, maxTenants: Int? = nil) -> Result<Tenancy, SliceRefusal> {
+        if let slice, !(slice.device >= 0 && slice.device < deviceCount) {
             return .failure(SliceRefusal(status: CUDA_ERROR_INVALID_DEVICE, reason: "no device \(slice.device) on this server (it has \(deviceCount))"))
         }
-        let result: Result<Void, SliceRefusal> = granted.withLock { granted in
-            var device = granted[slice.device] ?? Granted()
-            let memory = slice.memoryQuota ?? 0
-            if memory > 0, device.memory + memory > deviceMemory {
+        let devices = slice.map { [$0.device] } ?? Array(0..<max(deviceCount, 0))
+        let result: Result<Tenancy, SliceRefusal> = granted.withLock { granted in
+            if let maxTenants, let full = devices.first(where: { granted[$0, default: Granted()].tenants >= maxTenants }) {
+                // What a real device in exclusive-process mode answers when it is taken.
                 return .failure(
                     SliceRefusal(
-                        status: CUDA_ERROR_OUT_OF_MEMORY,
-                        reason: "mem=\(memory) does not fit device \(slice.device): \(deviceMemory - min(device.memory, deviceMemory)) of \(deviceMemory) bytes are not granted yet"))
+                        status: CUDA_ERROR_DEVICE_UNAVAILABLE,
+                        reason: "device \(full) already serves \(granted[full, default: Granted()].tenants) sessions (the server allows \(maxTenants) per device)"))
             }
-            let compute = slice.computePercent ?? 0
-            if compute > 0, device.compute + compute > 100.000_001 {
-                return .failure(
-                    SliceRefusal(
-                        status: CUDA_ERROR_INVALID_DEVICE,
-                        reason: "compute=\(compute)% does not fit device \(slice.device): \(100 - device.compute)% is not granted yet"))
+            if let slice {
+                let device = granted[slice.device] ?? Granted()
+                let memory = slice.memoryQuota ?? 0
+                if memory > 0, device.memory + memory > deviceMemory {
+                    return .failure(
+                        SliceRefusal(
+                            status: CUDA_ERROR_OUT_OF_MEMORY,
+                            reason: "mem=\(memory) does not fit device \(slice.device): \(deviceMemory - min(device.memory, deviceMemory)) of \(deviceMemory) bytes are not granted yet"))
+                }
+                let compute = slice.computePercent ?? 0
+                if compute > 0, device.compute + compute > 100.000_001 {
+                    return .failure(
+                        SliceRefusal(
+                            status: CUDA_ERROR_INVALID_DEVICE,
+                            reason: "compute=\(compute)% does not fit device \(slice.device): \(100 - device.compute)% is not granted yet"))
+                }
+                granted[slice.device, default: Granted()].memory += memory
+                granted[slice.device, default: Granted()].compute += compute
             }
-            device.memory += memory
-            device.compute += compute
-            granted[slice.device] = device
-            return .success(())
+            for device in devices { granted[device, default: Granted()].tenants += 1 }
+            return .success(Tenancy(slice: slice, devices: devices))
         }
-        if case .success = result, let token = slice.grant { recentGrants.withLock { $0.append((token, .now)) } }
+        if case .success = result, let token = slice?.grant { recentGrants.withLock { $0.append((token, .now)) } }
         return result
     }
 
@@ -61,16 +82,22 @@ final class DeviceLedger: Sendable {
     /// What has been granted on `device` so far (memory in bytes, compute in percent): what the
     /// server's pool heartbeats subtract from the device.
     func granted(on device: Int32) -> (memory: UInt64, compute: Double) {
-        granted.withLock { granted in
-            let device = granted[device] ?? Granted()
-            return (device.memory, device.compute)
-        }
+        let device = state(of: device)
+        return (device.memory, device.compute)
     }
 
-    /// Gives a slice's share back when its session ends.
-    func release(_ slice: Slice) {
+    /// What has been granted on `device` and how many sessions it serves (for /metrics).
+    func state(of device: Int32) -> Granted {
+        granted.withLock { $0[device] ?? Granted() }
+    }
+
+    /// Gives a session's share and tenancy back when it ends.
+    func release(_ tenancy: Tenancy) {
         granted.withLock { granted in
-            guard var device = granted[slice.device] else { return }
+            for device in tenancy.devices {
+                granted[device, default: Granted()].tenants = max(0, granted[device, default: Granted()].tenants - 1)
+            }
+            guard let slice = tenancy.slice, var device = granted[slice.device] else { return }
             device.memory -= min(device.memory, slice.memoryQuota ?? 0)
             device.compute = max(0, device.compute - (slice.computePercent ?? 0))
             granted[slice.device] = device

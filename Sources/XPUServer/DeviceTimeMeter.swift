@@ -14,11 +14,16 @@ import XPUProtocol
 /// a kernel still running then counts at the next harvest. Kernels on concurrent streams add up,
 /// so a share above 100% is reported as 100%.
 ///
-/// Metering starts when the session opens the management API (`ManagementOpen`): sessions that
-/// never ask what their slice is doing pay nothing. Events are created once per context and reused.
+/// Metering starts when the session opens the management API (`ManagementOpen`), or at session
+/// open when the server reports `/metrics` (`--metrics`) and the session has no compute share
+/// (the ComputeScheduler measures those): otherwise sessions pay nothing. Events are created once
+/// per context and reused, and harvesting compacts in place, so a metered launch allocates
+/// nothing once its context's events exist.
 struct DeviceTimeMeter {
     struct Probe {
         var context: UInt64
+        /// The device of `context`, which the kernel's time is charged to.
+        var device: Int32
         var stream: CUstream?
         var start: CUevent
         var end: CUevent? = nil
@@ -39,6 +44,8 @@ struct DeviceTimeMeter {
     private var spare: [UInt64: [CUevent]] = [:]
     /// Device time of every harvested kernel since metering started.
     private(set) var busyNanoseconds: UInt64 = 0
+    /// The same per device (what /metrics reports).
+    private(set) var busyByDevice: [Int32: UInt64] = [:]
     private var samples: [Sample] = []
 
     mutating func enable(now: UInt64) {
@@ -49,7 +56,7 @@ struct DeviceTimeMeter {
 
     /// Records the start event of a launch on `stream` (the session's current context is the
     /// launch's). Nil when metering is off or the launch cannot be measured.
-    mutating func start(context: UInt64, stream: CUstream?, table: DriverTable, alive: (UInt64) -> Bool) -> Probe? {
+    mutating func start(context: UInt64, device: Int32, stream: CUstream?, table: DriverTable, alive: (UInt64) -> Bool) -> Probe? {
         guard enabled, context != 0 else { return nil }
         if pending.count >= Self.pendingLimit { harvest(table: table, alive: alive) }
         guard pending.count < Self.pendingLimit, let event = event(for: context, table: table) else { return nil }
@@ -57,7 +64,7 @@ struct DeviceTimeMeter {
             _ = table.cuEventDestroy_v2(event)
             return nil
         }
-        return Probe(context: context, stream: stream, start: event)
+        return Probe(context: context, device: device, stream: stream, start: event)
     }
 
     /// Records the end event after a launch that succeeded; recycles the start event otherwise.
@@ -75,26 +82,34 @@ struct DeviceTimeMeter {
         pending.append(finished)
     }
 
+    /// Launches measured but not harvested yet.
+    var hasPending: Bool { !pending.isEmpty }
+
     /// Adds the device time of every completed launch. Probes of destroyed contexts are dropped
-    /// (their events went with the context).
+    /// (their events went with the context). Compacts `pending` in place: no allocation.
     mutating func harvest(table: DriverTable, alive: (UInt64) -> Bool) {
         guard !pending.isEmpty else { return }
-        var still: [Probe] = []
-        for probe in pending {
+        var kept = 0
+        for index in pending.indices {
+            let probe = pending[index]
             guard alive(probe.context), let end = probe.end else { continue }
             let status = table.cuEventQuery(end)
             if status == CUDA_ERROR_NOT_READY {
-                still.append(probe)
+                pending[kept] = probe
+                kept += 1
                 continue
             }
             var milliseconds: Float = 0
             if status == CUDA_SUCCESS, table.cuEventElapsedTime_v2(&milliseconds, probe.start, end) == CUDA_SUCCESS {
-                busyNanoseconds += UInt64(max(0, Double(milliseconds)) * 1_000_000)
-                spare[probe.context, default: []].append(contentsOf: [probe.start, end])
+                let nanoseconds = UInt64(max(0, Double(milliseconds)) * 1_000_000)
+                busyNanoseconds += nanoseconds
+                busyByDevice[probe.device, default: 0] += nanoseconds
+                spare[probe.context, default: []].append(probe.start)
+                spare[probe.context, default: []].append(end)
             }
         }
-        pending = still
-        spare = spare.filter { alive($0.key) }
+        pending.removeLast(pending.count - kept)
+        if spare.keys.contains(where: { !alive($0) }) { spare = spare.filter { alive($0.key) } }
     }
 
     /// The share of device time (percent) over the last `windowNanoseconds` or since metering

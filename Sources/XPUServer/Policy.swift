@@ -3,15 +3,16 @@ import Foundation
 /// Who may use this server and what each may ask for: the `--policy` file (proto/SECURITY.md).
 ///
 /// ```json
-/// { "tenants": [
+/// { "limits": { "maxTenantsPerDevice": 4, "minMemory": "256MiB", "maxMemory": "16GiB", "computeStep": 10 },
+///   "tenants": [
 ///     { "name": "team-a", "tokenSHA256": "<64 hex digits>", "devices": [0],
-///       "maxMemory": "8GiB", "maxCompute": 50, "maxPriority": "normal" },
+///       "maxMemory": "8GiB", "maxCompute": 50, "maxPriority": "normal", "maxSessions": 4 },
 ///     { "name": "batch", "certificateCommonName": "batch-client", "maxPriority": "low" } ] }
 /// ```
 ///
 /// A tenant is identified by a token (stored only as its SHA-256, `printf %s TOKEN | sha256sum`)
 /// or by the common name of a verified TLS client certificate, or both. Absent limits mean no
-/// limit beyond the server's own.
+/// limit beyond the server's own (`limits`, `ServerLimits`, which apply to every session).
 public struct AccessPolicy: Hashable, Sendable {
     public struct Tenant: Hashable, Sendable {
         public var name: String
@@ -23,10 +24,13 @@ public struct AccessPolicy: Hashable, Sendable {
         public var maxMemoryBytes: UInt64?
         public var maxComputePercent: Double?
         public var maxPriority: SlicePriority
+        /// Sessions the tenant may have open at once (on this server); nil for no limit.
+        public var maxSessions: Int?
 
         public init(
             name: String, tokenDigest: [UInt8]? = nil, certificateCommonName: String? = nil, devices: [Int32]? = nil,
-            maxMemoryBytes: UInt64? = nil, maxComputePercent: Double? = nil, maxPriority: SlicePriority = .normal
+            maxMemoryBytes: UInt64? = nil, maxComputePercent: Double? = nil, maxPriority: SlicePriority = .normal,
+            maxSessions: Int? = nil
         ) {
             self.name = name
             self.tokenDigest = tokenDigest
@@ -35,6 +39,7 @@ public struct AccessPolicy: Hashable, Sendable {
             self.maxMemoryBytes = maxMemoryBytes
             self.maxComputePercent = maxComputePercent
             self.maxPriority = maxPriority
+            self.maxSessions = maxSessions
         }
 
         /// Why `slice` exceeds this tenant's policy; nil when it is allowed.
@@ -56,8 +61,10 @@ public struct AccessPolicy: Hashable, Sendable {
     }
 
     public var tenants: [Tenant]
+    /// What every session may have, tenant or not.
+    public var limits: ServerLimits
 
-    public init(tenants: [Tenant]) throws(PolicyError) {
+    public init(tenants: [Tenant], limits: ServerLimits = ServerLimits()) throws(PolicyError) {
         var names: Set<String> = []
         var digests: Set<[UInt8]> = []
         var commonNames: Set<String> = []
@@ -77,8 +84,13 @@ public struct AccessPolicy: Hashable, Sendable {
             if let percent = tenant.maxComputePercent, !(percent > 0 && percent <= 100) {
                 throw PolicyError("tenant '\(tenant.name)': maxCompute must be in (0, 100]")
             }
+            if let sessions = tenant.maxSessions, sessions < 1 {
+                throw PolicyError("tenant '\(tenant.name)': maxSessions must be at least 1")
+            }
         }
+        if let inconsistency = limits.inconsistency { throw PolicyError("limits: \(inconsistency)") }
         self.tenants = tenants
+        self.limits = limits
     }
 
     /// Parses the JSON policy file format above.
@@ -92,7 +104,19 @@ public struct AccessPolicy: Hashable, Sendable {
                 var maxMemory: String?
                 var maxCompute: Double?
                 var maxPriority: SlicePriority?
+                var maxSessions: Int?
             }
+            struct Limits: Decodable {
+                var maxTenantsPerDevice: Int?
+                var minMemory: String?
+                var maxMemory: String?
+                var minCompute: Double?
+                var maxCompute: Double?
+                var computeStep: Double?
+                var priorities: Set<SlicePriority>?
+                var modes: Set<SliceMode>?
+            }
+            var limits: Limits?
             var tenants: [Entry]
         }
         let file: File
@@ -119,9 +143,22 @@ public struct AccessPolicy: Hashable, Sendable {
                 Tenant(
                     name: entry.name, tokenDigest: digest, certificateCommonName: entry.certificateCommonName,
                     devices: entry.devices, maxMemoryBytes: memory, maxComputePercent: entry.maxCompute,
-                    maxPriority: entry.maxPriority ?? .normal))
+                    maxPriority: entry.maxPriority ?? .normal, maxSessions: entry.maxSessions))
         }
-        try self.init(tenants: tenants)
+        var limits = ServerLimits()
+        if let entry = file.limits {
+            func size(_ text: String?, _ key: String) throws(PolicyError) -> UInt64? {
+                guard let text else { return nil }
+                guard let bytes = ByteSize.parse(text) else { throw PolicyError("limits: \(key) '\(text)' is not a size") }
+                return bytes
+            }
+            limits = ServerLimits(
+                maxTenantsPerDevice: entry.maxTenantsPerDevice, minMemoryBytes: try size(entry.minMemory, "minMemory"),
+                maxMemoryBytes: try size(entry.maxMemory, "maxMemory"), minComputePercent: entry.minCompute,
+                maxComputePercent: entry.maxCompute, computeStepPercent: entry.computeStep, priorities: entry.priorities,
+                modes: entry.modes)
+        }
+        try self.init(tenants: tenants, limits: limits)
     }
 
     public init(contentsOfFile path: String) throws(PolicyError) {

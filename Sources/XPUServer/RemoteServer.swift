@@ -12,6 +12,8 @@ public final class RemoteServer: Service, @unchecked Sendable {
     let listener: Accepting
     let security: ServerSecurity
     let logger: Logger
+    /// Set when the server reports /metrics (`--metrics`).
+    let metrics: ServerMetrics?
     private let state = Mutex(State())
 
     struct State {
@@ -43,11 +45,13 @@ public final class RemoteServer: Service, @unchecked Sendable {
     /// Binds the listener (so a bad address fails before anything starts): TCP on
     /// `configuration.listen`, the Unix socket of `security.unixSocketPath`, or RDMA on
     /// `security.rdmaEndpoint` (through `rdmaAcceptor` when given: tests pass an in-memory fake).
+    /// Sessions report their usage to `metrics` when given.
     public init(
         configuration: ServerConfiguration, driver: Driver, logger: Logger, security: ServerSecurity = ServerSecurity(),
-        rdmaAcceptor: (any VerbsAcceptor)? = nil
+        rdmaAcceptor: (any VerbsAcceptor)? = nil, metrics: ServerMetrics? = nil
     ) throws(TransportError) {
         self.configuration = configuration
+        self.metrics = metrics
         self.driver = driver
         self.logger = logger
         self.security = security
@@ -168,7 +172,7 @@ public final class RemoteServer: Service, @unchecked Sendable {
                 guard let (securedTransport, connectionSecurity) = secured else { return }
                 let connection = Connection(
                     transport: securedTransport, driver: driver, sessionID: id, logger: logger,
-                    compressionAllowed: configuration.compression)
+                    compressionAllowed: configuration.compression, limits: configuration.limits, metrics: metrics)
                 connection.security = connectionSecurity
                 connection.run()
             }

@@ -15,11 +15,16 @@ public struct ServerConfiguration: Sendable {
     public var driverPath: String?
     /// Whether sessions may negotiate LZ4 for bulk data.
     public var compression: Bool
+    /// Tenants per device and the slices sessions may ask for (flags and the policy's `limits`).
+    public var limits: ServerLimits
 
-    public init(listen: Endpoint, device: DeviceKind, driverPath: String? = nil, compression: Bool = true) {
+    public init(
+        listen: Endpoint, device: DeviceKind, driverPath: String? = nil, compression: Bool = true, limits: ServerLimits = ServerLimits()
+    ) {
         self.listen = listen
         self.device = device
         self.driverPath = driverPath
         self.compression = compression
+        self.limits = limits
     }
 }

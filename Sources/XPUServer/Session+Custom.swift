@@ -334,13 +334,18 @@ extension Session {
         } }
         guard computeScheduled else {
             try check(launch())
+            _ = usage.launches.wrappingAdd(1, ordering: .relaxed)
             return
         }
         // A tenant with a compute share runs its kernel in its turn, to completion, so that the
         // scheduler measures and charges exactly its device time.
-        try check(ComputeScheduler.shared.run(id) {
+        var launched = false
+        let status = ComputeScheduler.shared.run(id) {
             let status = launch()
-            return status == CUDA_SUCCESS ? self.table.cuStreamSynchronize(stream) : status
-        })
+            launched = status == CUDA_SUCCESS
+            return launched ? self.table.cuStreamSynchronize(stream) : status
+        }
+        if launched { _ = usage.launches.wrappingAdd(1, ordering: .relaxed) }
+        try check(status)
     }
 }

@@ -98,9 +98,19 @@ extension Session {
         } catch {
             return nil
         }
-        return management.meter.start(context: currentContext, stream: stream, table: table) {
+        let device = contextDevice(currentContext) ?? 0
+        return management.meter.start(context: currentContext, device: device, stream: stream, table: table) {
             handles.lookup(.context, $0) != nil
         }
+    }
+
+    /// Adds the device time of the session's finished kernels to its usage (/metrics). Called by
+    /// the connection after calls that answer, where the kernels a client waits for have ended.
+    func harvestDeviceTime() {
+        guard management.meter.hasPending else { return }
+        management.meter.harvest(table: table) { handles.lookup(.context, $0) != nil }
+        let busy = management.meter.busyByDevice
+        usage.meteredDeviceTime.withLock { $0 = busy }
     }
 
     /// Records the end event after the launch (or recycles the start event if it failed).

@@ -2,13 +2,6 @@ import CXPUDriver
 import XPUProtocol
 
 extension Session {
-    /// Bytes charged to the session's slice: each of its allocations, rounded as `Slice.charge`.
-    var chargedBytes: UInt64 {
-        memory.allocations.reduce(0) { total, allocation in
-            allocation.isGlobal ? total : total + Slice.charge(allocation.bytes)
-        }
-    }
-
     /// Calls a slice answers or refuses differently from the whole device: allocations beyond the
     /// quota fail with CUDA_ERROR_OUT_OF_MEMORY before reaching the driver, and memory queries
     /// report the slice (total = quota, free = quota - used). nil: replay the call as it is.
@@ -43,22 +36,27 @@ extension Session {
         }
     }
 
-    /// Admits the slice a client asked for in its Hello, or says why not (the handshake refuses
-    /// with that status and reason). An empty request means no slice: the whole device, shared.
-    static func admitSlice(_ text: String, table: DriverTable) -> Result<Slice?, SliceRefusal> {
-        guard !text.isEmpty else { return .success(nil) }
-        let slice: Slice
+    /// Admits the session a client asked for in its Hello, with the slice it asked for (an empty
+    /// request means no slice: the whole device, shared), or says why not (the handshake refuses
+    /// with that status and reason): a malformed request, a slice outside the server's `limits`,
+    /// or one its device cannot hold now (DeviceLedger).
+    static func admit(_ text: String, table: DriverTable, limits: ServerLimits) -> Result<DeviceLedger.Tenancy, SliceRefusal> {
+        let request: SliceRequest
         do {
-            slice = Slice(try SliceRequest(parsing: text))
+            request = text.isEmpty ? SliceRequest() : try SliceRequest(parsing: text)
         } catch {
             return .failure(SliceRefusal(status: CUDA_ERROR_INVALID_VALUE, reason: "\(error)"))
         }
+        if let reason = limits.refusal(for: request) {
+            return .failure(SliceRefusal(status: CUDA_ERROR_NOT_PERMITTED, reason: "not permitted: \(reason)"))
+        }
+        let slice = text.isEmpty ? nil : Slice(request)
         var count: Int32 = 0
         guard table.cuDeviceGetCount(&count) == CUDA_SUCCESS else {
             return .failure(SliceRefusal(status: CUDA_ERROR_NO_DEVICE, reason: "the server's driver reports no device"))
         }
         var total = 0
-        if slice.device >= 0, slice.device < count { _ = table.cuDeviceTotalMem_v2(&total, slice.device) }
-        return DeviceLedger.shared.admit(slice, deviceMemory: UInt64(total), deviceCount: count).map { slice }
+        if let slice, slice.device >= 0, slice.device < count { _ = table.cuDeviceTotalMem_v2(&total, slice.device) }
+        return DeviceLedger.shared.admit(slice, deviceMemory: UInt64(total), deviceCount: count, maxTenants: limits.maxTenantsPerDevice)
     }
 }

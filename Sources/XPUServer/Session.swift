@@ -34,6 +34,13 @@ final class Session {
     }
     /// What the management API (NVML) measures and remembers for the session (Session+NVML.swift).
     var management = ManagementState()
+    /// What the session has used, as /metrics reports it.
+    let usage: SessionUsage
+    /// Bytes charged to the session's slice: its allocations, each rounded as `Slice.charge`
+    /// (kept as allocations come and go, so neither the quota check nor /metrics sums them).
+    private(set) var chargedBytes: UInt64 = 0 {
+        didSet { usage.memoryBytes.store(chargedBytes, ordering: .relaxed) }
+    }
     /// The slice granted at the handshake (nil: the whole device, shared with other sessions).
     var slice: Slice? {
         didSet {
@@ -88,8 +95,9 @@ final class Session {
 
     var driver: DriverTable { table }
 
-    init(id: UInt64, client: String, driver: Driver, logger: Logger) {
+    init(id: UInt64, client: String, driver: Driver, logger: Logger, usage: SessionUsage) {
         self.id = id
+        self.usage = usage
         self.client = client
         self.table = driver.table
         self.logger = logger
@@ -131,6 +139,9 @@ final class Session {
 
     func release(_ kind: HandleKind, _ id: UInt64) {
         if kind == .context {
+            for allocation in memory.allocations where allocation.context == id && !allocation.isGlobal {
+                chargedBytes -= Slice.charge(allocation.bytes)
+            }
             memory.removeAll(ownedBy: id)
             globalModules = globalModules.filter { handles.entries[$0.value]?.context != id }
             kernelLayouts = kernelLayouts.filter { handles.entries[$0.key]?.context != id }
@@ -162,7 +173,9 @@ final class Session {
     }
 
     func recordAllocation(_ start: UInt64, bytes: UInt64) {
+        forgetAllocation(start)  // the driver reused an address the session still listed: count it once
         memory.insert(.init(start: start, bytes: bytes, context: currentContext, isGlobal: false))
+        chargedBytes += Slice.charge(bytes)
     }
 
     func recordGlobal(_ start: UInt64, bytes: UInt64, module: UInt64) {
@@ -171,6 +184,9 @@ final class Session {
     }
 
     func forgetAllocation(_ start: UInt64) {
+        if let allocation = memory.allocation(startingAt: start), !allocation.isGlobal {
+            chargedBytes -= Slice.charge(allocation.bytes)
+        }
         memory.remove(startingAt: start)
     }
 
@@ -209,6 +225,7 @@ final class Session {
         handles = HandleTable(session: id)
         memory = AllocationMap()
         globalModules = [:]
+        chargedBytes = 0
         currentContext = 0
     }
 }

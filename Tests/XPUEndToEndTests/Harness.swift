@@ -23,7 +23,7 @@ struct Harness: Sendable {
     static let programNames = [
         "device_query", "memory", "streams_events", "vector_add", "error_paths", "hold_and_copy",
         "meminfo", "threads", "fork_session", "unsupported", "async_semantics", "launch_storm", "bulk_copies", "slice_memory",
-        "compute_share", "pool_hold", "illegal_address", "tenant_owner", "tenant_intruder", "tenant_worker",
+        "compute_share", "pool_hold", "illegal_address", "tenant_owner", "tenant_intruder", "tenant_worker", "metered_tenant",
     ]
 
     /// Built once per test process; a failure (missing dist, compile error) fails every test.
@@ -197,15 +197,18 @@ struct Harness: Sendable {
     }
 }
 
-/// An `xpu-remote-server` on a free local port, serving the simulated device.
+/// An `xpu-remote-server` on a free local port, serving the simulated device, with `arguments`
+/// added to its command line.
 final class Server: Sendable {
     let process: ChildProcess
     let address: String
+    /// HOST:PORT of /metrics, when `arguments` has `--metrics`.
+    let metricsAddress: String?
 
-    init(harness: Harness) throws {
+    init(harness: Harness, arguments: [String] = []) throws {
         process = try ChildProcess(
             harness.serverBinary,
-            ["--listen", "127.0.0.1:0", "--device", "sim", "--sim-memory", "1GiB"],
+            ["--listen", "127.0.0.1:0", "--device", "sim", "--sim-memory", "1GiB"] + arguments,
             environment: Harness.baseEnvironment())
         let prefix = "xpu-remote-server listening on "
         var found: String?
@@ -231,6 +234,14 @@ final class Server: Sendable {
                     + "stdout:\n\(process.stdout.text)\nstderr:\n\(process.stderr.text)")
         }
         address = found
+        // Printed before the listening line.
+        let metricsPrefix = "xpu-remote-server metrics on http://"
+        metricsAddress = process.stdout.text.split(separator: "\n").lazy
+            .compactMap { line -> String? in
+                guard let range = line.range(of: metricsPrefix) else { return nil }
+                return String(line[range.upperBound...].prefix { $0 != "/" })
+            }
+            .first
     }
 
     /// Ends the server with SIGTERM (SIGKILL after a grace period); returns how it ended.

@@ -1,0 +1,141 @@
+import CXPUDriver
+import Prometheus
+import Synchronization
+import XPUTransport
+
+/// What `/metrics` reports (`--metrics HOST:PORT`): every open session's usage and every device's
+/// granted and busy fractions, in the Prometheus text format.
+///
+/// The server's own counters are the source of truth (`SessionUsage`, `DeviceLedger`,
+/// `ComputeScheduler`); each scrape renders a snapshot of them through a fresh
+/// `PrometheusCollectorRegistry`. So a session's series exist exactly while it is open (nothing
+/// to unregister, nothing that grows across sessions), and the sessions pay nothing for scrapes.
+public final class ServerMetrics: Sendable {
+    /// Memory of each device in bytes, by ordinal (fixed while the server runs).
+    let deviceMemory: [UInt64]
+    private let state: Mutex<State>
+
+    struct State {
+        var sessions: [UInt64: SessionUsage] = [:]
+        /// Device time of sessions that ended, per device (ns), so device busy time never goes back.
+        var retiredDeviceTime: [Int32: UInt64] = [:]
+        /// Busy time per device at the previous scrape, and when it was: the busy fraction is
+        /// measured from one scrape to the next.
+        var previousScrape: (time: UInt64, busy: [Int32: UInt64])
+    }
+
+    /// Reads the devices' memory from `driver` (once).
+    public convenience init(driver: Driver) {
+        var count: Int32 = 0
+        if driver.table.cuDeviceGetCount(&count) != CUDA_SUCCESS { count = 0 }
+        self.init(
+            deviceMemory: (0..<max(count, 0)).map { device in
+                var bytes = 0
+                _ = driver.table.cuDeviceTotalMem_v2(&bytes, device)
+                return UInt64(bytes)
+            })
+    }
+
+    init(deviceMemory: [UInt64]) {
+        self.deviceMemory = deviceMemory
+        state = Mutex(State(previousScrape: (monotonicNanoseconds(), [:])))
+    }
+
+    func open(_ usage: SessionUsage) {
+        state.withLock { $0.sessions[usage.session] = usage }
+    }
+
+    /// Ends a session's series; its device time stays in the devices' busy time. Call before
+    /// the session leaves the ComputeScheduler (which holds the device time of scheduled sessions).
+    func close(_ usage: SessionUsage) {
+        let deviceTime = Self.deviceTime(of: usage)
+        state.withLock { state in
+            state.sessions[usage.session] = nil
+            for (device, nanoseconds) in deviceTime { state.retiredDeviceTime[device, default: 0] += nanoseconds }
+        }
+    }
+
+    /// Sessions whose series a scrape shows now.
+    var openSessions: Int { state.withLock { $0.sessions.count } }
+
+    /// Device time of a session's kernels per device (ns): measured by the ComputeScheduler for a
+    /// session with a compute share, by its DeviceTimeMeter otherwise.
+    static func deviceTime(of usage: SessionUsage) -> [Int32: UInt64] {
+        if usage.isScheduled, let slice = usage.slice {
+            return [slice.device: ComputeScheduler.shared.usage(usage.session).deviceNanoseconds]
+        }
+        return usage.meteredDeviceTime.withLock { $0 }
+    }
+
+    /// The Prometheus text exposition of everything above, as of now.
+    public func render() -> [UInt8] {
+        let now = monotonicNanoseconds()
+        let (sessions, retired, previous) = state.withLock { state in
+            (Array(state.sessions.values), state.retiredDeviceTime, state.previousScrape)
+        }
+        let registry = PrometheusCollectorRegistry()
+        var busy = retired
+        for usage in sessions.sorted(by: { $0.session < $1.session }) {
+            var labels = [("session", "\(usage.session)")]
+            if let tenant = usage.tenant { labels.append(("tenant", tenant)) }
+            let deviceTime = Self.deviceTime(of: usage)
+            for (device, nanoseconds) in deviceTime { busy[device, default: 0] += nanoseconds }
+            registry.makeGauge(descriptor: Names.memoryUsed, labels: labels).set(Double(usage.memoryBytes.load(ordering: .relaxed)))
+            registry.makeCounter(descriptor: Names.launches, labels: labels).increment(by: Int64(usage.launches.load(ordering: .relaxed)))
+            registry.makeCounter(descriptor: Names.deviceTime, labels: labels).increment(by: Self.seconds(deviceTime.values.reduce(0, +)))
+            if let quota = usage.slice?.memoryQuota {
+                registry.makeGauge(descriptor: Names.memoryQuota, labels: labels).set(Double(quota))
+            }
+            if let share = usage.slice?.computePercent {
+                registry.makeGauge(descriptor: Names.computeShare, labels: labels).set(share / 100)
+                let waited = ComputeScheduler.shared.usage(usage.session).waitNanoseconds
+                registry.makeCounter(descriptor: Names.queueWait, labels: labels).increment(by: Self.seconds(waited))
+            }
+        }
+        let elapsed = Double(max(now &- previous.time, 1))
+        for (index, memory) in deviceMemory.enumerated() {
+            let device = Int32(index)
+            let labels = [("device", "\(device)")]
+            let ledger = DeviceLedger.shared.state(of: device)
+            let busyNow = busy[device] ?? 0
+            registry.makeGauge(descriptor: Names.memoryAllocated, labels: labels)
+                .set(memory == 0 ? 0 : Double(ledger.memory) / Double(memory))
+            registry.makeGauge(descriptor: Names.computeAllocated, labels: labels).set(ledger.compute / 100)
+            registry.makeGauge(descriptor: Names.tenants, labels: labels).set(Double(ledger.tenants))
+            registry.makeCounter(descriptor: Names.busyTime, labels: labels).increment(by: Self.seconds(busyNow))
+            // Kernels of several sessions may overlap, so their sum can pass the wall time.
+            let fraction = Double(busyNow &- min(busyNow, previous.busy[device] ?? 0)) / elapsed
+            registry.makeGauge(descriptor: Names.busyFraction, labels: labels).set(min(1, fraction))
+        }
+        state.withLock { $0.previousScrape = (now, busy) }
+        var text: [UInt8] = []
+        registry.emit(into: &text)
+        return text
+    }
+
+    private static func seconds(_ nanoseconds: UInt64) -> Double { Double(nanoseconds) / 1e9 }
+
+    /// The metric names and help texts, documented in README "Metrics". (Computed: the
+    /// descriptor type is not Sendable, so it cannot be a static constant.)
+    enum Names {
+        static var memoryUsed: MetricNameDescriptor { tenant("memory_used", "bytes", "Device memory the session holds (allocations rounded up to 512 bytes, as its quota counts them).") }
+        static var memoryQuota: MetricNameDescriptor { tenant("memory_quota", "bytes", "The session's memory quota (sessions with mem= only).") }
+        static var computeShare: MetricNameDescriptor { tenant("compute_share", "ratio", "The session's compute share, 0 to 1 (sessions with compute= only).") }
+        static var deviceTime: MetricNameDescriptor { tenant("device", "seconds_total", "Device time of the session's kernels.") }
+        static var launches: MetricNameDescriptor { tenant("launches", "total", "Kernel launches the driver accepted for the session.") }
+        static var queueWait: MetricNameDescriptor { tenant("queue_wait", "seconds_total", "Time the session's kernels waited for their turn in the compute scheduler (sessions with compute= only).") }
+        static var memoryAllocated: MetricNameDescriptor { device("memory_allocated", "ratio", "Device memory granted to slices over the device's memory.") }
+        static var computeAllocated: MetricNameDescriptor { device("compute_allocated", "ratio", "Compute shares granted to slices over the whole device.") }
+        static var tenants: MetricNameDescriptor { device("tenants", "", "Sessions counted on the device (a session without a slice counts on every device).") }
+        static var busyTime: MetricNameDescriptor { device("busy", "seconds_total", "Device time of all sessions' kernels on the device, ended sessions included.") }
+        static var busyFraction: MetricNameDescriptor { device("busy", "ratio", "Device time over wall time since the previous scrape, at most 1.") }
+
+        private static func tenant(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: "xpu", subsystem: "tenant", metricName: name, unitName: unit, helpText: help)
+        }
+
+        private static func device(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: "xpu", subsystem: "device", metricName: name, unitName: unit, helpText: help)
+        }
+    }
+}
