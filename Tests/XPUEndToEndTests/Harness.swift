@@ -23,7 +23,7 @@ struct Harness: Sendable {
     static let programNames = [
         "device_query", "memory", "streams_events", "vector_add", "error_paths", "hold_and_copy",
         "meminfo", "threads", "fork_session", "unsupported", "async_semantics", "launch_storm", "bulk_copies", "slice_memory",
-        "compute_share", "pool_hold",
+        "compute_share", "pool_hold", "multi_device",
     ]
 
     /// Built once per test process; a failure (missing dist, compile error) fails every test.
