@@ -1,6 +1,7 @@
 /*
  * CXPUShimSupport.h: the shim's C helpers — what Swift cannot express portably or cheaply:
- * per-thread context stacks, a fork-aware lane lock, and the tables generated from proto/.
+ * per-thread context stacks, fork-aware lane and registry locks, and the tables generated
+ * from proto/.
  */
 #ifndef CXPU_SHIM_SUPPORT_H
 #define CXPU_SHIM_SUPPORT_H
