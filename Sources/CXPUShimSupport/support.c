@@ -52,21 +52,22 @@ void xpu_context_forget(uint64_t context) {
     context_depth = kept;
 }
 
-/* The lane lock and fork handling. */
+/* The lane locks, the registry lock, and fork handling. */
 
 /* Recursive: a call's bookkeeping runs under the lock that sent it, and may use helpers that lock. */
-static pthread_mutex_t lane_mutex = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+static pthread_mutex_t lane_mutexes[XPU_LANE_CAPACITY] = {
+    [0 ... XPU_LANE_CAPACITY - 1] = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP};
+static pthread_cond_t lane_conditions[XPU_LANE_CAPACITY] = {[0 ... XPU_LANE_CAPACITY - 1] = PTHREAD_COND_INITIALIZER};
+static pthread_mutex_t registry_mutex = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
 static volatile uint64_t fork_generation;
 
-static pthread_cond_t lane_condition = PTHREAD_COND_INITIALIZER;
+void xpu_lane_lock(uint32_t lane) { pthread_mutex_lock(&lane_mutexes[lane]); }
+void xpu_lane_unlock(uint32_t lane) { pthread_mutex_unlock(&lane_mutexes[lane]); }
 
-void xpu_lane_lock(void) { pthread_mutex_lock(&lane_mutex); }
-void xpu_lane_unlock(void) { pthread_mutex_unlock(&lane_mutex); }
-
-void xpu_lane_wait(uint64_t timeout_ns) {
+void xpu_lane_wait(uint32_t lane, uint64_t timeout_ns) {
     if (timeout_ns == 0) {
-        pthread_cond_wait(&lane_condition, &lane_mutex);
+        pthread_cond_wait(&lane_conditions[lane], &lane_mutexes[lane]);
         return;
     }
     struct timespec deadline;
@@ -74,23 +75,43 @@ void xpu_lane_wait(uint64_t timeout_ns) {
     uint64_t nanoseconds = (uint64_t)deadline.tv_nsec + timeout_ns;
     deadline.tv_sec += (time_t)(nanoseconds / 1000000000u);
     deadline.tv_nsec = (long)(nanoseconds % 1000000000u);
-    pthread_cond_timedwait(&lane_condition, &lane_mutex, &deadline);
+    pthread_cond_timedwait(&lane_conditions[lane], &lane_mutexes[lane], &deadline);
 }
 
-void xpu_lane_signal(void) { pthread_cond_signal(&lane_condition); }
+void xpu_lane_signal(uint32_t lane) { pthread_cond_signal(&lane_conditions[lane]); }
 
-static void before_fork(void) { pthread_mutex_lock(&lane_mutex); }
-static void after_fork_in_parent(void) { pthread_mutex_unlock(&lane_mutex); }
-static void after_fork_in_child(void) {
-    fork_generation += 1;
-    /* The child's thread has a new id, so it does not own the recursive lock its parent thread
-     * took in before_fork: make a fresh, unlocked one instead of unlocking. */
+void xpu_registry_lock(void) { pthread_mutex_lock(&registry_mutex); }
+void xpu_registry_unlock(void) { pthread_mutex_unlock(&registry_mutex); }
+
+/* Every lock is taken in the documented order (lanes ascending, the registry last), so taking
+ * them all before fork cannot deadlock with a thread that holds some. */
+static void before_fork(void) {
+    for (int i = 0; i < XPU_LANE_CAPACITY; i++) pthread_mutex_lock(&lane_mutexes[i]);
+    pthread_mutex_lock(&registry_mutex);
+}
+
+static void after_fork_in_parent(void) {
+    pthread_mutex_unlock(&registry_mutex);
+    for (int i = XPU_LANE_CAPACITY - 1; i >= 0; i--) pthread_mutex_unlock(&lane_mutexes[i]);
+}
+
+static void fresh_recursive_mutex(pthread_mutex_t *mutex) {
     pthread_mutexattr_t attributes;
     pthread_mutexattr_init(&attributes);
     pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_RECURSIVE);
-    pthread_mutex_init(&lane_mutex, &attributes);
+    pthread_mutex_init(mutex, &attributes);
     pthread_mutexattr_destroy(&attributes);
-    pthread_cond_init(&lane_condition, NULL);
+}
+
+static void after_fork_in_child(void) {
+    fork_generation += 1;
+    /* The child's thread has a new id, so it does not own the recursive locks its parent thread
+     * took in before_fork: make fresh, unlocked ones instead of unlocking. */
+    for (int i = 0; i < XPU_LANE_CAPACITY; i++) {
+        fresh_recursive_mutex(&lane_mutexes[i]);
+        pthread_cond_init(&lane_conditions[i], NULL);
+    }
+    fresh_recursive_mutex(&registry_mutex);
 }
 
 static void install(void) { pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child); }

@@ -74,6 +74,9 @@ public struct RemoteCall: Hashable, Sendable {
     public var isAsync: Bool = false
     /// The answer never changes during a session: the shim keeps the first successful reply.
     public var isCached: Bool = false
+    /// The shim's export is written by hand (it answers locally, or routes in a way the generator
+    /// does not express); the codec and the server's dispatch are still generated.
+    public var isManual: Bool = false
 }
 
 /// A field of a generated message type.

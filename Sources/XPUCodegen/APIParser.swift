@@ -27,19 +27,19 @@ public enum APIParser {
                 var aliases: [String] = []
                 var tailWords = tail.split(separator: " ").map(String.init)
                 var options = Set<String>()
-                while let word = tailWords.first, ["hook", "async", "cached"].contains(word) {
+                while let word = tailWords.first, ["hook", "async", "cached", "manual"].contains(word) {
                     options.insert(word)
                     tailWords.removeFirst()
                 }
                 if !tailWords.isEmpty {
                     guard tailWords.first == "alias", tailWords.count > 1 else {
-                        throw fail("expected '[hook] [async] [cached] [alias <symbol>...]'")
+                        throw fail("expected '[hook] [async] [cached] [manual] [alias <symbol>...]'")
                     }
                     aliases = Array(tailWords.dropFirst())
                 }
                 let call = RemoteCall(
                     id: id, symbol: symbol, parameters: parameters, aliases: aliases, hook: options.contains("hook"),
-                    isAsync: options.contains("async"), isCached: options.contains("cached"))
+                    isAsync: options.contains("async"), isCached: options.contains("cached"), isManual: options.contains("manual"))
                 if call.isAsync, parameters.contains(where: { $0.direction == .output }) {
                     throw fail("an async call cannot have outputs")
                 }

@@ -117,8 +117,10 @@ public final class Directory: Sendable {
         return (Cluster(nodes: nodes), index)
     }
 
-    /// Places the slice `text` (`XPU_SLICE`) for `client`: the CUresult and the reply.
-    public func place(slice text: String, client: String) -> (CUresult, PoolPlaceReply) {
+    /// Places `count` slices `text` (`XPU_SLICE`) for `client`, all or none: the CUresult and the
+    /// reply. Each slice goes to a device the others of the request do not use when one fits, so a
+    /// client that asks for two devices gets two (it may share one only when nothing else fits).
+    public func place(slice text: String, count: UInt32 = 1, client: String) -> (CUresult, PoolPlaceReply) {
         sweep()
         let request: SliceRequest
         do {
@@ -129,45 +131,69 @@ public final class Directory: Sendable {
         guard request.device == nil, request.grant == nil else {
             return refuse(CUDA_ERROR_INVALID_VALUE, "device= and grant= are chosen by the pool, not by XPU_SLICE", client: client, slice: text)
         }
+        guard count >= 1, count <= ProtocolLimits.maximumPoolPlacements else {
+            return refuse(
+                CUDA_ERROR_INVALID_VALUE, "a client may ask for 1 to \(ProtocolLimits.maximumPoolPlacements) slices, not \(count)",
+                client: client, slice: text)
+        }
         let bytes = request.memoryBytes ?? 0
         let memoryMiB = Int((bytes + (1 << 20) - 1) >> 20)
         let computeMilli = Int(((request.computePercent ?? 0) * 10).rounded(.up))
         let wanted = PlacementRequest(
             name: client, cpuMilli: memoryMiB, memoryMiB: memoryMiB, gpuCount: 1, gpuMilli: computeMilli)
-        let outcome: Result<(String, Int, String), PlaceFailure> = state.withLock { state in
+        let outcome: Result<[(String, Int, String)], PlaceFailure> = state.withLock { state in
             guard !state.servers.isEmpty else { return .failure(.noServer) }
-            let (cluster, index) = Self.cluster(of: state)
-            state.recent.append(wanted)
-            if state.recent.count > 256 { state.recent.removeFirst(state.recent.count - 256) }
-            let placer = Placer(policy: NamedPolicy(policy, demand: DemandDistribution(requests: state.recent)))
-            var random = SeededGenerator(seed: 1)
-            guard let placement = placer.place(wanted, in: cluster, using: &random) else {
-                let free = cluster.nodes.map { "\($0.name) \(max($0.cpuFree, 0))MiB \(max($0.gpuFree[0], 0) / 10)%" }
-                return .failure(.nothingFits(free.joined(separator: ", ")))
+            var placed: [(server: String, device: Int, token: String)] = []
+            for _ in 0..<count {
+                let (cluster, index) = Self.cluster(of: state)
+                state.recent.append(wanted)
+                if state.recent.count > 256 { state.recent.removeFirst(state.recent.count - 256) }
+                let placer = Placer(policy: NamedPolicy(policy, demand: DemandDistribution(requests: state.recent)))
+                // First among the devices this request has not used yet, then anywhere.
+                var unused = cluster
+                for node in unused.nodes.indices where placed.contains(where: { index[node] == ($0.server, $0.device) }) {
+                    unused.nodes[node].cpuFree = -1
+                    unused.nodes[node].memoryFree = -1
+                    unused.nodes[node].gpuFree = unused.nodes[node].gpuFree.map { _ in -1 }
+                }
+                var random = SeededGenerator(seed: 1)
+                guard let placement = placer.place(wanted, in: unused, using: &random) ?? placer.place(wanted, in: cluster, using: &random)
+                else {
+                    // All or none: what this request reserved so far is given back.
+                    state.reservations.removeAll { reservation in placed.contains { $0.token == reservation.token } }
+                    let free = cluster.nodes.map { "\($0.name) \(max($0.cpuFree, 0))MiB \(max($0.gpuFree[0], 0) / 10)%" }
+                    return .failure(.nothingFits(free.joined(separator: ", ")))
+                }
+                let (server, device) = index[placement.gpuNode]
+                let token = "g\(state.nextGrant)"
+                state.nextGrant += 1
+                state.reservations.append(
+                    Reservation(token: token, server: server, device: device, memory: bytes, computeMilli: computeMilli, made: .now))
+                placed.append((server, device, token))
             }
-            let (server, device) = index[placement.gpuNode]
-            let token = "g\(state.nextGrant)"
-            state.nextGrant += 1
-            state.reservations.append(
-                Reservation(token: token, server: server, device: device, memory: bytes, computeMilli: computeMilli, made: .now))
-            return .success((server, device, token))
+            return .success(placed.map { ($0.server, $0.device, $0.token) })
         }
         switch outcome {
         case .failure(.noServer):
             return refuse(CUDA_ERROR_NO_DEVICE, "no server is registered with the pool", client: client, slice: text)
         case .failure(.nothingFits(let free)):
-            return refuse(CUDA_ERROR_OUT_OF_MEMORY, "nothing fits '\(text)' (free: \(free))", client: client, slice: text)
-        case .success(let (server, device, token)):
+            let what = count == 1 ? "'\(text)'" : "\(count) x '\(text)'"
+            return refuse(CUDA_ERROR_OUT_OF_MEMORY, "nothing fits \(what) (free: \(free))", client: client, slice: text)
+        case .success(let placed):
             let trimmed = text.trimmingCharacters(in: .whitespaces)
-            let granted = (trimmed.isEmpty ? "" : trimmed + ",") + "device=\(device),grant=\(token)"
-            logger.info("placed '\(text)' for \(client) on \(server) device \(device) (policy \(policy.rawValue), grant \(token))")
-            return (CUDA_SUCCESS, PoolPlaceReply(server: server, slice: granted, reason: ""))
+            var placements: [PoolPlacement] = []
+            for (server, device, token) in placed {
+                let granted = (trimmed.isEmpty ? "" : trimmed + ",") + "device=\(device),grant=\(token)"
+                logger.info("placed '\(text)' for \(client) on \(server) device \(device) (policy \(policy.rawValue), grant \(token))")
+                placements.append(PoolPlacement(server: server, device: Int32(device), slice: granted))
+            }
+            return (CUDA_SUCCESS, PoolPlaceReply(placements: placements, reason: ""))
         }
     }
 
     private func refuse(_ status: CUresult, _ reason: String, client: String, slice: String) -> (CUresult, PoolPlaceReply) {
         logger.warning("not placed '\(slice)' for \(client): \(reason)")
-        return (status, PoolPlaceReply(server: "", slice: "", reason: reason))
+        return (status, PoolPlaceReply(placements: [], reason: reason))
     }
 
     enum PlaceFailure: Error {

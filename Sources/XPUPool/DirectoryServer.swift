@@ -101,7 +101,7 @@ public final class DirectoryServer: Service, @unchecked Sendable {
                     directory.record(try PoolHeartbeat(decoding: payload))
                 case .place:
                     let request = try PoolPlaceRequest(decoding: payload)
-                    let (result, answer) = directory.place(slice: request.slice, client: request.client)
+                    let (result, answer) = directory.place(slice: request.slice, count: request.count, client: request.client)
                     status = result
                     reply = answer.encoded
                 case nil:

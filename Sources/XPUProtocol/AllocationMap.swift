@@ -52,6 +52,12 @@ public struct AllocationMap: Sendable {
         return !overflow && end <= allocation.end && start < allocation.end
     }
 
+    /// The allocation that holds `address`, if any.
+    public func allocation(containing address: UInt64) -> Allocation? {
+        guard let index = floorIndex(address), address < allocations[index].end else { return nil }
+        return allocations[index]
+    }
+
     public func allocation(startingAt start: UInt64) -> Allocation? {
         guard let index = floorIndex(start), allocations[index].start == start else { return nil }
         return allocations[index]

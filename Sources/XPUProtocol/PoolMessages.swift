@@ -6,7 +6,7 @@
 /// | call | request | reply |
 /// |---|---|---|
 /// | 300 heartbeat | `PoolHeartbeat` (a server's whole state; the first one registers it) | empty |
-/// | 301 place | `PoolPlaceRequest` (a client's `XPU_SLICE`) | `PoolPlaceReply` |
+/// | 301 place | `PoolPlaceRequest` (a client's `XPU_SLICE` and how many slices) | `PoolPlaceReply` (every placement) |
 ///
 /// The directory keeps soft state only: a server is what its last heartbeat said, and is dropped
 /// when heartbeats stop.
@@ -94,22 +94,27 @@ public struct PoolHeartbeat: Hashable, Sendable {
     }
 }
 
-/// A client's request for a slice (call 301).
+/// A client's request for slices (call 301): `count` slices of the same shape, one per device the
+/// client wants (`XPU_DEVICES`).
 public struct PoolPlaceRequest: Hashable, Sendable {
     /// The client's `XPU_SLICE` (`mem=2GiB,compute=30%`); empty for a whole device's worth of nothing.
     public var slice: String
     /// Who is asking (program and pid), for the directory's log.
     public var client: String
+    /// How many slices, each on a device of its own where the pool has enough of them.
+    public var count: UInt32
 
-    public init(slice: String, client: String) {
+    public init(slice: String, client: String, count: UInt32 = 1) {
         self.slice = slice
         self.client = client
+        self.count = count
     }
 
     public var encoded: [UInt8] {
-        var writer = WireWriter(capacity: 32 + slice.utf8.count + client.utf8.count)
+        var writer = WireWriter(capacity: 36 + slice.utf8.count + client.utf8.count)
         writer.write(slice)
         writer.write(client)
+        writer.write(count)
         return writer.bytes
     }
 
@@ -117,37 +122,65 @@ public struct PoolPlaceRequest: Hashable, Sendable {
         var reader = WireReader(bytes)
         slice = try reader.readString()
         client = try reader.readString()
+        // A client from before counts asks for one slice.
+        count = reader.remaining == 0 ? 1 : try reader.read()
         try reader.expectEnd()
     }
 }
 
-/// The directory's answer to a placement (the header's status says whether it was placed).
-public struct PoolPlaceReply: Hashable, Sendable {
-    /// The server to connect to (`XPU_SERVER` form); empty when not placed.
+/// One placed slice: where to connect and what to ask for there.
+public struct PoolPlacement: Hashable, Sendable {
+    /// The server to connect to (`XPU_SERVER` form).
     public var server: String
-    /// The slice to ask that server for: the request with the chosen `device=`.
+    /// The server's ordinal of the chosen device.
+    public var device: Int32
+    /// The slice to ask that server for: the request with the chosen `device=` and the grant token.
     public var slice: String
+
+    public init(server: String, device: Int32, slice: String) {
+        self.server = server
+        self.device = device
+        self.slice = slice
+    }
+}
+
+/// The directory's answer to a placement (the header's status says whether it was placed): all
+/// the slices asked for, or none.
+public struct PoolPlaceReply: Hashable, Sendable {
+    /// One per slice asked for, in order; empty when not placed.
+    public var placements: [PoolPlacement]
     /// Why the request was not placed (empty when placed).
     public var reason: String
 
-    public init(server: String, slice: String, reason: String) {
-        self.server = server
-        self.slice = slice
+    public init(placements: [PoolPlacement], reason: String) {
+        self.placements = placements
         self.reason = reason
     }
 
     public var encoded: [UInt8] {
-        var writer = WireWriter(capacity: 32 + server.utf8.count + slice.utf8.count + reason.utf8.count)
-        writer.write(server)
-        writer.write(slice)
+        var writer = WireWriter(capacity: 64 + reason.utf8.count)
+        writer.write(UInt32(placements.count))
+        for placement in placements {
+            writer.write(placement.server)
+            writer.write(placement.device)
+            writer.write(placement.slice)
+        }
         writer.write(reason)
         return writer.bytes
     }
 
     public init(decoding bytes: [UInt8]) throws(ProtocolError) {
         var reader = WireReader(bytes)
-        server = try reader.readString()
-        slice = try reader.readString()
+        let count: UInt32 = try reader.read()
+        guard count <= ProtocolLimits.maximumPoolPlacements else {
+            throw ProtocolError(.malformed, "\(count) placements in one reply")
+        }
+        placements = []
+        for _ in 0..<count {
+            let server = try reader.readString()
+            let device: Int32 = try reader.read()
+            placements.append(PoolPlacement(server: server, device: device, slice: try reader.readString()))
+        }
         reason = try reader.readString()
         try reader.expectEnd()
     }

@@ -14,4 +14,6 @@ public enum ProtocolLimits {
     public static let maximumStringBytes = 4096
     /// Largest kernel parameter block, as on the real driver (32 KiB since CUDA 12.1).
     public static let maximumKernelParameterBytes = 32_764
+    /// Most slices one pool placement may ask for (as many as a client has lanes).
+    public static let maximumPoolPlacements: UInt32 = 16
 }

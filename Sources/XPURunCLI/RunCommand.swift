@@ -8,14 +8,27 @@ public struct RunCommand: ParsableCommand {
         abstract: "Run a program with its CUDA driver calls served by a remote xpu-remote-server.",
         discussion: """
             The program finds the shim as libcuda.so.1 first on its library path, whether it links \
-            the driver or loads it with dlopen. Example: xpu-run --server gpu-node:7070 -- python infer.py
+            the driver or loads it with dlopen. Example: xpu-run --server gpu-node:7070 -- python infer.py. \
+            With several servers (--server a:7070,b:7070) or a pool placing several slices \
+            (--pool dir:7071 --devices 2), the program sees every device as one list 0..n-1 \
+            (CUDA_VISIBLE_DEVICES applies to it).
             """)
 
-    @Option(help: "The server, HOST:PORT (sets XPU_SERVER; default: XPU_SERVER, else 127.0.0.1:7070).")
+    @Option(
+        help: """
+            The server, HOST:PORT, or several, comma-separated (sets XPU_SERVER; default: XPU_SERVER, \
+            else 127.0.0.1:7070).
+            """)
     var server: String?
 
-    @Option(help: "The slice to request, e.g. mem=4GiB,compute=30% (sets XPU_SLICE).")
+    @Option(help: "The slice to request from each server, e.g. mem=4GiB,compute=30% (sets XPU_SLICE).")
     var slice: String?
+
+    @Option(help: "A pool directory, HOST:PORT, that places the slices (sets XPU_POOL; ignored with a server).")
+    var pool: String?
+
+    @Option(help: "How many slices, each a device, the pool places (sets XPU_DEVICES; default 1).")
+    var devices: Int?
 
     @Option(help: "Directory holding libcuda.so.1 and libxpushim.so (default: ../lib beside xpu-run).")
     var libraryDirectory: String?
@@ -42,6 +55,8 @@ public struct RunCommand: ParsableCommand {
         setenv("LD_LIBRARY_PATH", libraryPath.joined(separator: ":"), 1)
         if let server { setenv("XPU_SERVER", server, 1) }
         if let slice { setenv("XPU_SLICE", slice, 1) }
+        if let pool { setenv("XPU_POOL", pool, 1) }
+        if let devices { setenv("XPU_DEVICES", "\(devices)", 1) }
         if preload {
             let preloads: [String?] = [
                 URL(fileURLWithPath: directory).appendingPathComponent("libxpushim.so").path, environment["LD_PRELOAD"],

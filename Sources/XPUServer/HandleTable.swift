@@ -5,7 +5,8 @@ enum HandleKind: Hashable, Sendable {
 
 /// A session's driver objects by the ids it was given. Ids are minted per session and never
 /// reused, so a session can name only its own objects and a stale id never aliases a new one.
-/// Each session mints from its own range (the session id in bits 32-62), so an id another
+/// Each session mints from its own range (the session id in bits 32-55, wrapping after 2^24
+/// sessions; bits 56-62 are left to clients that hold sessions on several servers), so an id another
 /// session was given is never one of this session's: naming it fails instead of reaching an
 /// object of one's own that happens to carry the same number.
 struct HandleTable {
@@ -23,7 +24,7 @@ struct HandleTable {
     private var nextID: UInt64
 
     init(session: UInt64) {
-        nextID = (session & 0x7FFF_FFFF) << 32 | 0x1000
+        nextID = (session & 0xFF_FFFF) << 32 | 0x1000
     }
 
     mutating func insert(_ kind: HandleKind, _ pointer: OpaquePointer, context: UInt64, module: UInt64 = 0) -> UInt64 {

@@ -3,7 +3,8 @@ import CXPUShimSupport
 import XPUProtocol
 
 // The context stack is per thread and lives in the shim: pushing, popping and asking for the
-// current context need no round trip. Every request carries the caller's current context.
+// current context need no round trip. Every request carries the caller's current context (when
+// it lives on the server the request goes to). A context's handle names its server (`Lanes`).
 
 @c @implementation public func cuCtxCreate_v4(
     _ pctx: UnsafeMutablePointer<CUcontext?>?, _ ctxCreateParams: UnsafeMutablePointer<CUctxCreateParams>?,
@@ -19,8 +20,8 @@ import XPUProtocol
 }
 
 @c @implementation public func cuCtxPushCurrent_v2(_ ctx: CUcontext?) -> CUresult {
-    let id = Shim.wire(ctx)
-    guard id != 0, Shim.checkHandle(.context, ctx) == nil else { return initializedOr(CUDA_ERROR_INVALID_CONTEXT) }
+    let id = Shim.id(ctx)
+    guard id != 0, Shim.checkHandle(.context, id) == nil else { return initializedOr(CUDA_ERROR_INVALID_CONTEXT) }
     return xpu_context_push(id) == 1 ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY
 }
 
@@ -34,8 +35,8 @@ import XPUProtocol
 
 @c @implementation public func cuCtxSetCurrent(_ ctx: CUcontext?) -> CUresult {
     guard isInitialized() else { return CUDA_ERROR_NOT_INITIALIZED }
-    let id = Shim.wire(ctx)
-    guard id == 0 || Shim.checkHandle(.context, ctx) == nil else { return CUDA_ERROR_INVALID_CONTEXT }
+    let id = Shim.id(ctx)
+    guard id == 0 || Shim.checkHandle(.context, id) == nil else { return CUDA_ERROR_INVALID_CONTEXT }
     xpu_context_set_current(id)
     return CUDA_SUCCESS
 }
@@ -52,45 +53,52 @@ import XPUProtocol
 
 @c @implementation public func cuDevicePrimaryCtxRetain(_ pctx: UnsafeMutablePointer<CUcontext?>?, _ dev: CUdevice) -> CUresult {
     guard let pctx else { return CUDA_ERROR_INVALID_VALUE }
-    return Shim.perform(PrimaryCtxRetainRequest(device: dev)) { reply in
-        Shim.remember(context: reply.context, device: dev)
-        Lane.shared.locked { lane in lane.primaryContexts[dev] = reply.context }
-        pctx.pointee = CUcontext(bitPattern: UInt(reply.context))
+    let target = Target(device: dev)
+    return Shim.perform(PrimaryCtxRetainRequest(device: target.remoteDevice), on: target) { lane, reply in
+        let context = lane.tagged(reply.context)
+        lane.remember(context: context, device: dev)
+        lane.primaryContexts[dev] = context
+        pctx.pointee = CUcontext(bitPattern: UInt(context))
     }
 }
 
 @c @implementation public func cuDevicePrimaryCtxRelease_v2(_ dev: CUdevice) -> CUresult {
-    Shim.perform(PrimaryCtxReleaseRequest(device: dev)) { reply in
-        if reply.destroyed != 0 { forgetPrimary(dev) }
+    let target = Target(device: dev)
+    return Shim.perform(PrimaryCtxReleaseRequest(device: target.remoteDevice), on: target) { lane, reply in
+        if reply.destroyed != 0 { forgetPrimary(dev, lane: lane) }
     }
 }
 
 @c @implementation public func cuDevicePrimaryCtxSetFlags_v2(_ dev: CUdevice, _ flags: UInt32) -> CUresult {
-    Shim.perform(PrimaryCtxSetFlagsRequest(device: dev, flags: flags)) { _ in }
+    let target = Target(device: dev)
+    return Shim.perform(PrimaryCtxSetFlagsRequest(device: target.remoteDevice, flags: flags), on: target) { _, _ in }
 }
 
 @c @implementation public func cuDevicePrimaryCtxGetState(
     _ dev: CUdevice, _ flags: UnsafeMutablePointer<UInt32>?, _ active: UnsafeMutablePointer<Int32>?
 ) -> CUresult {
     guard let flags, let active else { return CUDA_ERROR_INVALID_VALUE }
-    return Shim.perform(PrimaryCtxGetStateRequest(device: dev)) { reply in
+    let target = Target(device: dev)
+    return Shim.perform(PrimaryCtxGetStateRequest(device: target.remoteDevice), on: target) { _, reply in
         flags.pointee = reply.flags
         active.pointee = reply.active
     }
 }
 
 @c @implementation public func cuDevicePrimaryCtxReset_v2(_ dev: CUdevice) -> CUresult {
-    Shim.perform(PrimaryCtxResetRequest(device: dev)) { _ in forgetPrimary(dev) }
+    let target = Target(device: dev)
+    return Shim.perform(PrimaryCtxResetRequest(device: target.remoteDevice), on: target) { lane, _ in forgetPrimary(dev, lane: lane) }
 }
 
-/// The server destroyed the session's primary context of `device`: forget it and what it held.
-private func forgetPrimary(_ device: CUdevice) {
-    let id = Lane.shared.locked { lane in lane.primaryContexts.removeValue(forKey: device) }
-    if let id { Shim.forget(.context, id) }
+/// The server destroyed the session's primary context of `device`: forget it and what it held
+/// (lane lock held).
+private func forgetPrimary(_ device: CUdevice, lane: Lane) {
+    if let id = lane.primaryContexts.removeValue(forKey: device) { lane.forget(.context, id) }
 }
 
+/// cuInit succeeded in this process (and the first server is still there).
 private func isInitialized() -> Bool {
-    Lane.shared.locked { lane in (try? lane.channel()) != nil }
+    requireInitialized() == nil
 }
 
 /// `status`, unless the driver is not initialized (which CUDA reports first).

@@ -6,70 +6,121 @@ import CXPUShimSupport
 import XPUProtocol
 import XPUTransport
 
-/// cuInit opens the session: the shim connects lazily here, never at load time, because
-/// LD_PRELOAD puts it into every child process of the application.
+/// cuInit opens the sessions: the shim connects lazily here, never at load time, because
+/// LD_PRELOAD puts it into every child process of the application. Each lane initializes its
+/// server's driver and learns how many devices it has in one round trip; the device list follows.
 @c @implementation public func cuInit(_ Flags: UInt32) -> CUresult {
     xpu_install_fork_handlers()
-    let opened = Lane.shared.locked { lane in Session.ensureOpen(lane) }
+    let opened = Session.ensureOpen()
     guard opened == CUDA_SUCCESS else { return opened }
-    let outcome: (CUresult, [UInt8])
-    do {
-        outcome = try Lane.shared.locked { lane throws(ShimFailure) in
-            try lane.exchange([(CallID.initialize, InitializeRequest(flags: Flags).encoded, false)])[0]
+    for lane in Lanes.all {
+        let status: CUresult
+        do {
+            status = try lane.locked { lane throws(ShimFailure) in
+                let replies = try lane.exchange(
+                    [
+                        (CallID.initialize, InitializeRequest(flags: Flags).encoded, false),
+                        (CallID.cuDeviceGetCount, CuDeviceGetCountRequest().encoded, false),
+                    ], context: 0)
+                guard replies[0].0 == CUDA_SUCCESS else { return replies[0].0 }
+                guard replies[1].0 == CUDA_SUCCESS else { return replies[1].0 }
+                guard let count = try? CuDeviceGetCountReply(decoding: replies[1].1) else {
+                    throw ShimFailure.lost(lane, "malformed reply to cuDeviceGetCount")
+                }
+                lane.devices = lane.placedDevice.map { [$0] } ?? Array(0..<max(count.count, 0))
+                lane.initialized = true
+                return CUDA_SUCCESS
+            }
+        } catch {
+            return error.status
         }
-    } catch {
-        return error.status
+        guard status == CUDA_SUCCESS else { return status }
     }
-    if outcome.0 == CUDA_SUCCESS { Lane.shared.locked { lane in lane.initialized = true } }
-    return outcome.0
+    let visibility = getenv("CUDA_VISIBLE_DEVICES").map { String(cString: $0) }
+    let list = DeviceList(lanes: Lanes.all, visibility: visibility)
+    DeviceList.publish(list)
+    if Lanes.all.count > 1 || visibility != nil {
+        ShimLog.log(.info, "\(list.visible.count) of \(list.all.count) devices visible on \(Lanes.all.count) servers")
+    }
+    // As CUDA does when CUDA_VISIBLE_DEVICES hides every device.
+    return list.visible.isEmpty ? CUDA_ERROR_NO_DEVICE : CUDA_SUCCESS
 }
 
-/// Answered from the handshake, so it works before cuInit as on a real driver.
+/// Answered from the first server's handshake, so it works before cuInit as on a real driver.
 @c @implementation public func cuDriverGetVersion(_ driverVersion: UnsafeMutablePointer<Int32>?) -> CUresult {
     guard let driverVersion else { return CUDA_ERROR_INVALID_VALUE }
     xpu_install_fork_handlers()
-    return Lane.shared.locked { lane in
-        let opened = Session.ensureOpen(lane)
-        if opened == CUDA_SUCCESS { driverVersion.pointee = lane.driverVersion }
-        return opened
-    }
+    let opened = Session.ensureOpen()
+    guard opened == CUDA_SUCCESS else { return opened }
+    driverVersion.pointee = Lanes.all[0].locked { $0.driverVersion }
+    return CUDA_SUCCESS
+}
+
+/// The application's device count and devices, from the device list (answered locally).
+@c @implementation public func cuDeviceGetCount(_ count: UnsafeMutablePointer<Int32>?) -> CUresult {
+    guard let count else { return CUDA_ERROR_INVALID_VALUE }
+    if let refusal = requireInitialized() { return refusal }
+    count.pointee = Int32(DeviceList.current.visible.count)
+    return CUDA_SUCCESS
+}
+
+@c @implementation public func cuDeviceGet(_ device: UnsafeMutablePointer<CUdevice>?, _ ordinal: Int32) -> CUresult {
+    guard let device else { return CUDA_ERROR_INVALID_VALUE }
+    if let refusal = requireInitialized() { return refusal }
+    guard DeviceList.current.entry(ordinal) != nil else { return CUDA_ERROR_INVALID_DEVICE }
+    device.pointee = ordinal
+    return CUDA_SUCCESS
 }
 
 enum Session {
-    /// Opens the session unless this process (not a forked parent) already has one. Lock held.
-    static func ensureOpen(_ lane: Lane) -> CUresult {
-        if (try? lane.openChannel()) != nil { return CUDA_SUCCESS }
-        if case .lost(let status) = lane.connection { return status }
-        return open(lane)
-    }
-
-    /// The server named by XPU_SERVER (default 127.0.0.1:7070): `host:port`, `tcp://host:port`,
-    /// `tls://host:port`, `unix:/path` or `rdma://host:port` (proto/SECURITY.md).
-    static func serverEndpoint() -> ServerAddress? {
-        guard let raw = getenv("XPU_SERVER") else { return .tcp(Endpoint(host: "127.0.0.1", port: 7070)) }
-        return ServerAddress(parsing: String(cString: raw))
-    }
-
-    /// Connects and shakes hands (lock held). Failures are logged and leave the lane uninitialized,
-    /// so the application sees a machine with no device (CUDA_ERROR_NO_DEVICE) and may retry.
-    static func open(_ lane: Lane) -> CUresult {
-        var slice = environment("XPU_SLICE")
-        var placed: ServerAddress?
-        if getenv("XPU_SERVER") == nil, getenv("XPU_POOL") != nil {
-            switch PoolClient.place(slice: slice, client: "\(processName()) pid \(getpid())") {
-            case .placed(let server, let granted):
-                placed = server
-                slice = granted
+    /// Opens every lane's session unless this process (not a forked parent) already has it. The
+    /// pool places the lanes that need a server first, all in one request.
+    static func ensureOpen() -> CUresult {
+        guard !Lanes.all.isEmpty else {
+            ShimLog.log(.error, Lanes.configuration.problem ?? "no server configured")
+            return CUDA_ERROR_INVALID_VALUE
+        }
+        var closed: [Lane] = []
+        for lane in Lanes.all {
+            let state = lane.locked { lane -> CUresult? in
+                if (try? lane.openChannel()) != nil { return CUDA_SUCCESS }
+                if case .lost(let status) = lane.connection { return status }
+                return nil
+            }
+            switch state {
+            case CUDA_SUCCESS?: continue
+            case let status?: return status
+            case nil: closed.append(lane)
+            }
+        }
+        guard !closed.isEmpty else { return CUDA_SUCCESS }
+        if Lanes.pooled {
+            let slice = environment("XPU_SLICE")
+            switch PoolClient.place(slice: slice, count: closed.count, client: "\(processName()) pid \(getpid())") {
+            case .placed(let placements):
+                for (lane, placement) in zip(closed, placements) {
+                    lane.locked { lane in
+                        lane.server = placement.server
+                        lane.slice = placement.slice
+                        lane.placedDevice = placement.device
+                    }
+                }
             case .failed(let status):
                 return status
             }
         }
-        guard let endpoint = placed ?? serverEndpoint() else {
-            ShimLog.log(
-                .error,
-                "XPU_SERVER must be host:port, tls://host:port, unix:/path or rdma://host:port, got '\(String(cString: getenv("XPU_SERVER")))'")
-            return CUDA_ERROR_INVALID_VALUE
+        for lane in closed {
+            let status = lane.locked { lane in open(lane) }
+            guard status == CUDA_SUCCESS else { return status }
         }
+        return CUDA_SUCCESS
+    }
+
+    /// Connects to the lane's server and shakes hands (lock held). Failures are logged and leave
+    /// the lane uninitialized, so the application sees a machine with no device
+    /// (CUDA_ERROR_NO_DEVICE) and may retry.
+    static func open(_ lane: Lane) -> CUresult {
+        guard let endpoint = lane.server else { return CUDA_ERROR_NO_DEVICE }
         let channel: FrameChannel
         do {
             let tls = ClientTLSSettings { name in getenv(name).map { String(cString: $0) } }
@@ -81,7 +132,7 @@ enum Session {
         var offered = Features.supported
         if LZ4Codec.shared == nil || environment("XPU_COMPRESSION") == "off" { offered.remove(.lz4) }
         let hello = Hello(
-            features: offered.rawValue, clientCUDAVersion: 13000, slice: slice,
+            features: offered.rawValue, clientCUDAVersion: 13000, slice: lane.slice,
             client: "\(processName()) pid \(getpid())", token: environment("XPU_TOKEN"))
         do {
             try channel.send(FrameHeader(length: 0, call: CallID.handshake.rawValue, sequence: 0), payload: hello.encoded)
@@ -94,8 +145,8 @@ enum Session {
             ShimLog.log(.info, "session \(welcome.session) open on \(endpoint)")
             lane.driverVersion = welcome.driverVersion
             // Streams and events are named from this session's own range (its id in bits
-            // 32-62), as the server names contexts and modules: no two sessions share a handle.
-            lane.nextClientHandle = 1 << 63 | (welcome.session & 0x7FFF_FFFF) << 32
+            // 32-55), as the server names contexts and modules: no two sessions share a handle.
+            lane.nextClientHandle = 1 << 63 | (welcome.session & 0xFF_FFFF) << 32
             lane.negotiatedCompression = Features(rawValue: welcome.features).contains(.lz4)
             lane.compression = lane.negotiatedCompression
         } catch {
@@ -124,11 +175,17 @@ enum Session {
     }
 }
 
-/// Turns LZ4 for bulk data on or off for the rest of the session (it stays off when the session did
-/// not negotiate it); returns whether it is now on. For benchmarks that compare both in one run.
+/// Turns LZ4 for bulk data on or off for the rest of the sessions (it stays off where a session did
+/// not negotiate it); returns whether it is now on everywhere. For benchmarks that compare both in
+/// one run.
 @c(xpu_shim_set_compression) public func xpuShimSetCompression(_ enabled: Int32) -> Int32 {
-    Lane.shared.locked { lane in
-        lane.compression = enabled != 0 && lane.negotiatedCompression
-        return lane.compression ? 1 : 0
+    var everywhere = !Lanes.all.isEmpty
+    for lane in Lanes.all {
+        let on = lane.locked { lane in
+            lane.compression = enabled != 0 && lane.negotiatedCompression
+            return lane.compression
+        }
+        everywhere = everywhere && on
     }
+    return everywhere ? 1 : 0
 }

@@ -6,7 +6,7 @@ import CXPUShimSupport
 import XPUProtocol
 import XPUTransport
 
-// Host memory from cuMemAllocHost stays on the client: the server never reads it directly, so
+// Host memory from cuMemAllocHost stays on the client: no server reads it directly, so
 // page-locking it here would buy nothing. The shim remembers it for cuPointerGetAttribute.
 
 @c @implementation public func cuMemAllocHost_v2(_ pp: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ bytesize: Int) -> CUresult {
@@ -14,83 +14,97 @@ import XPUTransport
     if let refusal = requireContext() { return refusal }
     var memory: UnsafeMutableRawPointer?
     guard posix_memalign(&memory, 4096, bytesize) == 0, let memory else { return CUDA_ERROR_OUT_OF_MEMORY }
-    Lane.shared.locked { lane in lane.hostAllocations[UInt(bitPattern: memory)] = bytesize }
+    HostMemory.withAllocations { $0[UInt(bitPattern: memory)] = bytesize }
     pp.pointee = memory
     return CUDA_SUCCESS
 }
 
 @c @implementation public func cuMemFreeHost(_ p: UnsafeMutableRawPointer?) -> CUresult {
     if let refusal = requireContext() { return refusal }
-    let known = Lane.shared.locked { lane in lane.hostAllocations.removeValue(forKey: UInt(bitPattern: p)) != nil }
+    let known = HostMemory.withAllocations { $0.removeValue(forKey: UInt(bitPattern: p)) != nil }
     guard known else { return CUDA_ERROR_INVALID_VALUE }
     free(p)
     return CUDA_SUCCESS
+}
+
+/// Host allocations of this process (cuMemAllocHost): base address → size. Guarded by the registry lock.
+enum HostMemory {
+    nonisolated(unsafe) private static var allocations: [UInt: Int] = [:]
+
+    static func withAllocations<T>(_ body: (inout [UInt: Int]) -> T) -> T {
+        xpu_registry_lock()
+        defer { xpu_registry_unlock() }
+        return body(&allocations)
+    }
 }
 
 // Copies move in chunks of ProtocolLimits.copyChunkBytes. Host-to-device chunks but the last are
 // fire-and-forget, so a large copy streams without a round trip per chunk; device-to-host chunk
 // requests are all sent before the first reply is read. Asynchronous copies complete before the
 // reply in protocol version 1 (the server synchronizes the stream), which is stronger ordering
-// than CUDA requires and always correct.
+// than CUDA requires and always correct. A copy goes to the server whose allocations hold the
+// device address (Target).
 
 @c @implementation public func cuMemcpyHtoD_v2(_ dstDevice: CUdeviceptr, _ srcHost: UnsafeRawPointer?, _ ByteCount: Int) -> CUresult {
-    copyToDevice(dstDevice, srcHost, ByteCount, stream: 0, asynchronous: false)
+    Copies.toDevice(dstDevice, srcHost, ByteCount, stream: 0, asynchronous: false, on: Target(pointer: dstDevice))
 }
 
 @c @implementation public func cuMemcpyHtoD_v2_ptds(_ dstDevice: CUdeviceptr, _ srcHost: UnsafeRawPointer?, _ ByteCount: Int) -> CUresult {
-    copyToDevice(dstDevice, srcHost, ByteCount, stream: 0, asynchronous: false)
+    Copies.toDevice(dstDevice, srcHost, ByteCount, stream: 0, asynchronous: false, on: Target(pointer: dstDevice))
 }
 
 @c @implementation public func cuMemcpyHtoDAsync_v2(
     _ dstDevice: CUdeviceptr, _ srcHost: UnsafeRawPointer?, _ ByteCount: Int, _ hStream: CUstream?
 ) -> CUresult {
-    copyToDevice(dstDevice, srcHost, ByteCount, stream: Shim.wire(hStream), asynchronous: true)
+    Copies.toDevice(dstDevice, srcHost, ByteCount, stream: Shim.id(hStream), asynchronous: true, on: Target(pointer: dstDevice))
 }
 
 @c @implementation public func cuMemcpyHtoDAsync_v2_ptsz(
     _ dstDevice: CUdeviceptr, _ srcHost: UnsafeRawPointer?, _ ByteCount: Int, _ hStream: CUstream?
 ) -> CUresult {
-    copyToDevice(dstDevice, srcHost, ByteCount, stream: Shim.wire(hStream), asynchronous: true)
+    Copies.toDevice(dstDevice, srcHost, ByteCount, stream: Shim.id(hStream), asynchronous: true, on: Target(pointer: dstDevice))
 }
 
 @c @implementation public func cuMemcpyDtoH_v2(_ dstHost: UnsafeMutableRawPointer?, _ srcDevice: CUdeviceptr, _ ByteCount: Int) -> CUresult {
-    copyToHost(dstHost, srcDevice, ByteCount, stream: 0, asynchronous: false)
+    Copies.toHost(dstHost, srcDevice, ByteCount, stream: 0, asynchronous: false, on: Target(pointer: srcDevice))
 }
 
 @c @implementation public func cuMemcpyDtoH_v2_ptds(_ dstHost: UnsafeMutableRawPointer?, _ srcDevice: CUdeviceptr, _ ByteCount: Int) -> CUresult {
-    copyToHost(dstHost, srcDevice, ByteCount, stream: 0, asynchronous: false)
+    Copies.toHost(dstHost, srcDevice, ByteCount, stream: 0, asynchronous: false, on: Target(pointer: srcDevice))
 }
 
 @c @implementation public func cuMemcpyDtoHAsync_v2(
     _ dstHost: UnsafeMutableRawPointer?, _ srcDevice: CUdeviceptr, _ ByteCount: Int, _ hStream: CUstream?
 ) -> CUresult {
-    copyToHost(dstHost, srcDevice, ByteCount, stream: Shim.wire(hStream), asynchronous: true)
+    Copies.toHost(dstHost, srcDevice, ByteCount, stream: Shim.id(hStream), asynchronous: true, on: Target(pointer: srcDevice))
 }
 
 @c @implementation public func cuMemcpyDtoHAsync_v2_ptsz(
     _ dstHost: UnsafeMutableRawPointer?, _ srcDevice: CUdeviceptr, _ ByteCount: Int, _ hStream: CUstream?
 ) -> CUresult {
-    copyToHost(dstHost, srcDevice, ByteCount, stream: Shim.wire(hStream), asynchronous: true)
+    Copies.toHost(dstHost, srcDevice, ByteCount, stream: Shim.id(hStream), asynchronous: true, on: Target(pointer: srcDevice))
 }
 
-private func copyToDevice(
-    _ destination: CUdeviceptr, _ source: UnsafeRawPointer?, _ count: Int, stream: UInt64, asynchronous: Bool
-) -> CUresult {
-    guard count > 0 else { return requireInitialized() ?? CUDA_SUCCESS }
-    guard let source else { return CUDA_ERROR_INVALID_VALUE }
-    // An asynchronous copy is fire-and-forget: its argument errors are found here.
-    let fireAndForget = asynchronous && !Lane.strict
-    let chunk = ProtocolLimits.copyChunkBytes
-    do {
-        return try Lane.shared.locked { lane throws(ShimFailure) in
+/// Copies between the application's memory and one server's device memory (`stream` is the
+/// application's id).
+enum Copies {
+    static func toDevice(
+        _ destination: CUdeviceptr, _ source: UnsafeRawPointer?, _ count: Int, stream: UInt64, asynchronous: Bool, on target: Target
+    ) -> CUresult {
+        guard count > 0 else { return requireInitialized() ?? CUDA_SUCCESS }
+        guard let source else { return CUDA_ERROR_INVALID_VALUE }
+        // An asynchronous copy is fire-and-forget: its argument errors are found here.
+        let fireAndForget = asynchronous && !Lane.strict
+        let chunk = ProtocolLimits.copyChunkBytes
+        let (context, wireStream) = (Lanes.wire(target.context), Lanes.wire(stream))
+        return target.locked { lane throws(ShimFailure) in
             if fireAndForget {
-                if let refusal = Shim.requireContext() { return refusal }
-                if let refusal = Shim.checkRange(destination, count: UInt64(count), elementSize: 1) { return refusal }
-                if let refusal = Shim.checkHandle(.stream, stream) { return refusal }
+                if let refusal = target.requireContext() { return refusal }
+                if let refusal = lane.checkRange(destination, count: UInt64(count), elementSize: 1) { return refusal }
+                if let refusal = lane.checkHandle(.stream, stream) { return refusal }
             }
             let channel = try lane.channel()
             try lane.flush()
-            let context = xpu_context_current()
             var offset = 0
             while offset < count {
                 let length = min(chunk, count - offset)
@@ -105,13 +119,13 @@ private func copyToDevice(
                 if let packed = compressedChunk(data, lane: lane) {
                     prefix = MemcpyHtoDRequest.framePrefix(
                         sequence: lane.sequence, flags: flags.union(.compressed), context: context,
-                        destination: destination &+ UInt64(offset), remainingBytes: UInt64(count - offset), stream: stream,
+                        destination: destination &+ UInt64(offset), remainingBytes: UInt64(count - offset), stream: wireStream,
                         asynchronous: asynchronous, dataCount: packed.count, rawCount: length)
                     body = packed
                 } else {
                     prefix = MemcpyHtoDRequest.framePrefix(
                         sequence: lane.sequence, flags: flags, context: context,
-                        destination: destination &+ UInt64(offset), remainingBytes: UInt64(count - offset), stream: stream,
+                        destination: destination &+ UInt64(offset), remainingBytes: UInt64(count - offset), stream: wireStream,
                         asynchronous: asynchronous, dataCount: length)
                 }
                 let sendStart = monotonicNanoseconds()
@@ -125,42 +139,38 @@ private func copyToDevice(
             if fireAndForget { return CUDA_SUCCESS }
             return try lane.awaitReply(lane.sequence).0
         }
-    } catch {
-        return error.status
     }
-}
 
-/// The chunk LZ4-compressed into the lane's scratch, when the session negotiated compression and
-/// the data shrinks enough to pay; nil to send it raw. Lock held.
-private func compressedChunk(_ data: UnsafeRawBufferPointer, lane: Lane) -> UnsafeRawBufferPointer? {
-    guard lane.compression, let codec = LZ4Codec.shared,
-        lane.uploadGovernor.shouldCompress(data, codec: codec, scratch: lane.sampleScratch)
-    else { return nil }
-    let limit = Int(Double(data.count) * CompressionGovernor.worthwhileRatio)
-    guard let count = codec.compress(data, into: lane.compressionScratch, limit: limit) else { return nil }
-    return UnsafeRawBufferPointer(rebasing: lane.compressionScratch[0..<count])
-}
+    /// The chunk LZ4-compressed into the lane's scratch, when the session negotiated compression and
+    /// the data shrinks enough to pay; nil to send it raw. Lock held.
+    private static func compressedChunk(_ data: UnsafeRawBufferPointer, lane: Lane) -> UnsafeRawBufferPointer? {
+        guard lane.compression, let codec = LZ4Codec.shared,
+            lane.uploadGovernor.shouldCompress(data, codec: codec, scratch: lane.sampleScratch)
+        else { return nil }
+        let limit = Int(Double(data.count) * CompressionGovernor.worthwhileRatio)
+        guard let count = codec.compress(data, into: lane.compressionScratch, limit: limit) else { return nil }
+        return UnsafeRawBufferPointer(rebasing: lane.compressionScratch[0..<count])
+    }
 
-private func copyToHost(
-    _ destination: UnsafeMutableRawPointer?, _ source: CUdeviceptr, _ count: Int, stream: UInt64, asynchronous: Bool
-) -> CUresult {
-    guard count > 0 else { return requireInitialized() ?? CUDA_SUCCESS }
-    guard let destination else { return CUDA_ERROR_INVALID_VALUE }
-    let chunk = ProtocolLimits.copyChunkBytes
-    do {
-        return try Lane.shared.locked { lane throws(ShimFailure) in
+    static func toHost(
+        _ destination: UnsafeMutableRawPointer?, _ source: CUdeviceptr, _ count: Int, stream: UInt64, asynchronous: Bool, on target: Target
+    ) -> CUresult {
+        guard count > 0 else { return requireInitialized() ?? CUDA_SUCCESS }
+        guard let destination else { return CUDA_ERROR_INVALID_VALUE }
+        let chunk = ProtocolLimits.copyChunkBytes
+        let (context, wireStream) = (Lanes.wire(target.context), Lanes.wire(stream))
+        return target.locked { lane throws(ShimFailure) in
             let channel = try lane.channel()
             // Every chunk is requested before the first reply is read (pipelined).
             var sequences: [UInt32] = []
             var offset = 0
-            let context = xpu_context_current()
             while offset < count {
                 let length = min(chunk, count - offset)
                 lane.sequence &+= 1
                 sequences.append(lane.sequence)
                 let request = MemcpyDtoHRequest(
                     source: source &+ UInt64(offset), count: UInt64(length), remainingBytes: UInt64(count - offset),
-                    stream: stream, asynchronous: asynchronous ? 1 : 0)
+                    stream: wireStream, asynchronous: asynchronous ? 1 : 0)
                 // `compressed` on this request lets the server compress the reply where it pays.
                 lane.pending.appendFrame(
                     FrameHeader(
@@ -182,8 +192,6 @@ private func copyToHost(
             }
             return status
         }
-    } catch {
-        return error.status
     }
 }
 
@@ -193,9 +201,8 @@ private func copyToHost(
     guard let data else { return CUDA_ERROR_INVALID_VALUE }
     if let refusal = requireInitialized() { return refusal }
     // Host allocations of this process are answered here.
-    let host: (base: UInt, size: Int)? = Lane.shared.locked { lane in
-        lane.hostAllocations.first { base, size in UInt(ptr) >= base && UInt(ptr) < base + UInt(size) }
-            .map { ($0.key, $0.value) }
+    let host: (base: UInt, size: Int)? = HostMemory.withAllocations { allocations in
+        allocations.first { base, size in UInt(ptr) >= base && UInt(ptr) < base + UInt(size) }.map { ($0.key, $0.value) }
     }
     if let host {
         switch attribute {
@@ -208,11 +215,16 @@ private func copyToHost(
         return CUDA_SUCCESS
     }
     guard let size = PointerAttributeSize.of(attribute) else { return CUDA_ERROR_NOT_SUPPORTED }
-    return Shim.perform(PointerGetAttributeRequest(attribute: UInt32(attribute.rawValue), pointer: ptr)) { reply in
+    let target = Target(pointer: ptr)
+    return Shim.perform(PointerGetAttributeRequest(attribute: UInt32(attribute.rawValue), pointer: ptr), on: target) { lane, reply in
+        // Devices and contexts are named as the application knows them.
+        var value = reply.value
+        if attribute == CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL { value = UInt64(UInt32(bitPattern: lane.clientDevice(Int32(truncatingIfNeeded: value)))) }
+        if attribute == CU_POINTER_ATTRIBUTE_CONTEXT { value = lane.tagged(value) }
         if size == 4 {
-            data.storeBytes(of: UInt32(truncatingIfNeeded: reply.value), as: UInt32.self)
+            data.storeBytes(of: UInt32(truncatingIfNeeded: value), as: UInt32.self)
         } else {
-            data.storeBytes(of: reply.value, as: UInt64.self)
+            data.storeBytes(of: value, as: UInt64.self)
         }
     }
 }
@@ -230,13 +242,14 @@ enum PointerAttributeSize {
     }
 }
 
-/// CUDA_ERROR_NOT_INITIALIZED before cuInit, else nil.
+/// CUDA_ERROR_NOT_INITIALIZED before cuInit (the first lane's failure once it has one), else nil.
 func requireInitialized() -> CUresult? {
-    Lane.shared.locked { lane in lane.refusal() }
+    guard let lane = Lanes.all.first else { return CUDA_ERROR_NOT_INITIALIZED }
+    return lane.locked { $0.refusal() }
 }
 
-/// As `requireInitialized`, and CUDA_ERROR_INVALID_CONTEXT when the thread has no current context.
+/// As `requireInitialized` for the current context's lane, and CUDA_ERROR_INVALID_CONTEXT when the
+/// thread has no current context.
 func requireContext() -> CUresult? {
-    if let refusal = requireInitialized() { return refusal }
-    return xpu_context_current() == 0 ? CUDA_ERROR_INVALID_CONTEXT : nil
+    Target.current.requireContext()
 }

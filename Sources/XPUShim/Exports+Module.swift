@@ -17,21 +17,21 @@ import XPUProtocol
         return CUDA_ERROR_NOT_SUPPORTED
     }
     let request = ModuleLoadRequest(image: Array(UnsafeRawBufferPointer(start: image, count: size)))
-    let context = xpu_context_current()
-    return Shim.perform(request) { reply in
-        Lane.shared.locked { lane in
-            var functions: [UInt64] = []
-            for kernel in reply.kernels {
-                lane.kernels[kernel.function] = KernelInfo(
-                    module: reply.module, name: strdup(kernel.name), parameters: kernel.parameters,
-                    maxThreadsPerBlock: kernel.maxThreadsPerBlock, staticSharedBytes: kernel.staticSharedBytes)
-                lane.handles.insert(.function, kernel.function, context: context)
-                functions.append(kernel.function)
-            }
-            lane.moduleKernels[reply.module] = functions
-            lane.handles.insert(.module, reply.module, context: context)
+    let target = Target.current
+    return Shim.perform(request, on: target) { lane, reply in
+        let loaded = lane.tagged(reply.module)
+        var functions: [UInt64] = []
+        for kernel in reply.kernels {
+            let function = lane.tagged(kernel.function)
+            lane.kernels[function] = KernelInfo(
+                module: loaded, name: strdup(kernel.name), parameters: kernel.parameters,
+                maxThreadsPerBlock: kernel.maxThreadsPerBlock, staticSharedBytes: kernel.staticSharedBytes)
+            lane.handles.insert(.function, function, context: target.context)
+            functions.append(function)
         }
-        module.pointee = CUmodule(bitPattern: UInt(reply.module))
+        lane.moduleKernels[loaded] = functions
+        lane.handles.insert(.module, loaded, context: target.context)
+        module.pointee = CUmodule(bitPattern: UInt(loaded))
     }
 }
 
@@ -48,8 +48,8 @@ import XPUProtocol
 ) -> CUresult {
     guard let hfunc, let name else { return CUDA_ERROR_INVALID_VALUE }
     if let refusal = requireInitialized() { return refusal }
-    return Lane.shared.locked { lane in
-        guard let functions = lane.moduleKernels[Shim.wire(hmod)] else { return CUDA_ERROR_INVALID_HANDLE }
+    return onLane(of: hmod) { lane in
+        guard let functions = lane.moduleKernels[Shim.id(hmod)] else { return CUDA_ERROR_INVALID_HANDLE }
         guard let match = functions.first(where: { function in
             guard let kernel = lane.kernels[function] else { return false }
             return strcmp(kernel.name, name) == 0
@@ -64,8 +64,8 @@ import XPUProtocol
 @c @implementation public func cuModuleGetFunctionCount(_ count: UnsafeMutablePointer<UInt32>?, _ mod: CUmodule?) -> CUresult {
     guard let count else { return CUDA_ERROR_INVALID_VALUE }
     if let refusal = requireInitialized() { return refusal }
-    return Lane.shared.locked { lane in
-        guard let functions = lane.moduleKernels[Shim.wire(mod)] else { return CUDA_ERROR_INVALID_HANDLE }
+    return onLane(of: mod) { lane in
+        guard let functions = lane.moduleKernels[Shim.id(mod)] else { return CUDA_ERROR_INVALID_HANDLE }
         count.pointee = UInt32(functions.count)
         return CUDA_SUCCESS
     }
@@ -76,8 +76,8 @@ import XPUProtocol
 ) -> CUresult {
     guard let functions else { return CUDA_ERROR_INVALID_VALUE }
     if let refusal = requireInitialized() { return refusal }
-    return Lane.shared.locked { lane in
-        guard let known = lane.moduleKernels[Shim.wire(mod)] else { return CUDA_ERROR_INVALID_HANDLE }
+    return onLane(of: mod) { lane in
+        guard let known = lane.moduleKernels[Shim.id(mod)] else { return CUDA_ERROR_INVALID_HANDLE }
         guard Int(numFunctions) >= known.count else { return CUDA_ERROR_INVALID_VALUE }
         for (index, function) in known.enumerated() { functions[index] = CUfunction(bitPattern: UInt(function)) }
         return CUDA_SUCCESS
@@ -87,8 +87,8 @@ import XPUProtocol
 @c @implementation public func cuFuncGetName(_ name: UnsafeMutablePointer<UnsafePointer<CChar>?>?, _ hfunc: CUfunction?) -> CUresult {
     guard let name else { return CUDA_ERROR_INVALID_VALUE }
     if let refusal = requireInitialized() { return refusal }
-    return Lane.shared.locked { lane in
-        guard let kernel = lane.kernels[Shim.wire(hfunc)] else { return CUDA_ERROR_INVALID_HANDLE }
+    return onLane(of: hfunc) { lane in
+        guard let kernel = lane.kernels[Shim.id(hfunc)] else { return CUDA_ERROR_INVALID_HANDLE }
         name.pointee = UnsafePointer(kernel.name)
         return CUDA_SUCCESS
     }
@@ -98,8 +98,8 @@ import XPUProtocol
     _ function: CUfunction?, _ paramIndex: Int, _ paramOffset: UnsafeMutablePointer<Int>?, _ paramSize: UnsafeMutablePointer<Int>?
 ) -> CUresult {
     if let refusal = requireInitialized() { return refusal }
-    return Lane.shared.locked { lane in
-        guard let kernel = lane.kernels[Shim.wire(function)] else { return CUDA_ERROR_INVALID_HANDLE }
+    return onLane(of: function) { lane in
+        guard let kernel = lane.kernels[Shim.id(function)] else { return CUDA_ERROR_INVALID_HANDLE }
         guard paramIndex >= 0, paramIndex < kernel.parameters.count else { return CUDA_ERROR_INVALID_VALUE }
         paramOffset?.pointee = Int(kernel.parameters[paramIndex].offset)
         paramSize?.pointee = Int(kernel.parameters[paramIndex].size)
@@ -113,27 +113,28 @@ import XPUProtocol
     _ kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
 ) -> CUresult {
     // A launch is fire-and-forget: everything the driver checks at the call is checked here,
-    // under the same hold of the lane lock as the send.
-    Lane.shared.locked { _ in
-        launch(f, (gridDimX, gridDimY, gridDimZ), (blockDimX, blockDimY, blockDimZ), sharedMemBytes, hStream, kernelParams, extra)
+    // under the same hold of the lock of the function's lane as the send.
+    let target = Target(.function, f)
+    return target.locked { lane in
+        launch(f, (gridDimX, gridDimY, gridDimZ), (blockDimX, blockDimY, blockDimZ), sharedMemBytes, hStream, kernelParams, extra, on: target, lane)
     }
 }
 
 private func launch(
     _ f: CUfunction?, _ grid: (UInt32, UInt32, UInt32), _ block: (UInt32, UInt32, UInt32), _ sharedMemBytes: UInt32,
     _ hStream: CUstream?, _ kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
-    _ extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+    _ extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, on target: Target, _ lane: Lane
 ) -> CUresult {
-    if let refusal = Shim.requireContext() { return refusal }
+    if let refusal = target.requireContext() { return refusal }
+    // The function must belong to the current context (so it lives on this lane too).
     let context = xpu_context_current()
-    let function = Shim.wire(f)
-    let stream = Shim.wire(hStream)
-    let found = Lane.shared.locked { lane -> (KernelInfo, Bool, Int32)? in
-        guard let kernel = lane.kernels[function], lane.handles.context(of: .function, function) == context else { return nil }
-        let streamInContext = stream <= 2 || lane.handles.context(of: .stream, stream) == context
-        return (kernel, streamInContext, lane.contextDevices[context] ?? 0)
+    let function = Shim.id(f)
+    let stream = Shim.id(hStream)
+    guard let kernel = lane.kernels[function], lane.handles.context(of: .function, function) == context else {
+        return CUDA_ERROR_INVALID_HANDLE
     }
-    guard let (kernel, streamInContext, device) = found, streamInContext else { return CUDA_ERROR_INVALID_HANDLE }
+    guard stream <= 2 || lane.handles.context(of: .stream, stream) == context else { return CUDA_ERROR_INVALID_HANDLE }
+    let device = lane.contextDevices[context] ?? 0
     let limits: LaunchLimits
     switch LaunchLimits.of(device: device) {
     case .success(let known): limits = known
@@ -145,24 +146,24 @@ private func launch(
     guard let arguments = KernelArguments(kernel, kernelParams: kernelParams, extra: extra) else {
         return CUDA_ERROR_INVALID_VALUE
     }
+    let (wireContext, wireFunction, wireStream) = (Lanes.wire(context), Lanes.wire(function), Lanes.wire(stream))
     if Lane.strict {
         return Shim.post(
             LaunchKernelRequest(
-                function: function, gridX: grid.0, gridY: grid.1, gridZ: grid.2, blockX: block.0, blockY: block.1,
-                blockZ: block.2, sharedMemBytes: sharedMemBytes, stream: stream, parameters: arguments.packed()))
+                function: wireFunction, gridX: grid.0, gridY: grid.1, gridZ: grid.2, blockX: block.0, blockY: block.1,
+                blockZ: block.2, sharedMemBytes: sharedMemBytes, stream: wireStream, parameters: arguments.packed()),
+            on: lane, context: context)
     }
     // The frame goes into the send queue with the arguments copied in place (no allocation).
     do {
-        return try Lane.shared.locked { lane throws(ShimFailure) in
-            _ = try lane.channel()
-            try lane.postFrame { writer, sequence in
-                LaunchKernelRequest.appendFrame(
-                    to: &writer, flags: .noReply, sequence: sequence, context: context, function: function, grid: grid,
-                    block: block, sharedMemBytes: sharedMemBytes, stream: stream, parameterBytes: arguments.count,
-                    fillParameters: arguments.write)
-            }
-            return CUDA_SUCCESS
+        _ = try lane.channel()
+        try lane.postFrame { writer, sequence in
+            LaunchKernelRequest.appendFrame(
+                to: &writer, flags: .noReply, sequence: sequence, context: wireContext, function: wireFunction, grid: grid,
+                block: block, sharedMemBytes: sharedMemBytes, stream: wireStream, parameterBytes: arguments.count,
+                fillParameters: arguments.write)
         }
+        return CUDA_SUCCESS
     } catch {
         return error.status
     }
@@ -263,6 +264,13 @@ enum ModuleImage {
     }
 }
 
+/// Runs `body` on the lane a module or function handle belongs to (lock held); a handle that
+/// names no lane is invalid.
+private func onLane(of handle: OpaquePointer?, _ body: (Lane) -> CUresult) -> CUresult {
+    guard let lane = Lanes.lane(of: Shim.id(handle)) else { return CUDA_ERROR_INVALID_HANDLE }
+    return lane.locked(body)
+}
+
 /// A device's launch limits, read once per device (device attributes never change).
 struct LaunchLimits {
     var maxThreadsPerBlock: UInt32
@@ -270,11 +278,14 @@ struct LaunchLimits {
     var grid: (UInt32, UInt32, UInt32)
     var sharedBytesPerBlock: UInt32
 
-    /// Guarded by the lane lock.
+    /// By the application's device ordinal. Guarded by the registry lock.
     nonisolated(unsafe) static var known: [Int32: LaunchLimits] = [:]
 
     static func of(device: Int32) -> Result<LaunchLimits, ShimFailure> {
-        if let limits = Lane.shared.locked({ _ in known[device] }) { return .success(limits) }
+        xpu_registry_lock()
+        let cached = known[device]
+        xpu_registry_unlock()
+        if let cached { return .success(cached) }
         let attributes: [CUdevice_attribute] = [
             CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y,
             CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y,
@@ -290,7 +301,9 @@ struct LaunchLimits {
         let limits = LaunchLimits(
             maxThreadsPerBlock: values[0], block: (values[1], values[2], values[3]), grid: (values[4], values[5], values[6]),
             sharedBytesPerBlock: values[7])
-        Lane.shared.locked { _ in known[device] = limits }
+        xpu_registry_lock()
+        known[device] = limits
+        xpu_registry_unlock()
         return .success(limits)
     }
 

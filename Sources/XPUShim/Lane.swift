@@ -6,10 +6,11 @@ import CXPUShimSupport
 import XPUProtocol
 import XPUTransport
 
-/// The shim's connection to its server and the client-side state of the session.
+/// The shim's connection to one server and the client-side state of that session.
 ///
-/// One lane per process for now: calls from all threads are serialized by the lane lock (a C
-/// mutex, held across fork so a child never inherits it locked). Every field is guarded by it.
+/// A process has one lane per server session (`Lanes`): calls from all threads to that server are
+/// serialized by the lane's lock (a C mutex, held across fork so a child never inherits it
+/// locked). Every field is guarded by it. Lanes are independent: a call waits only for its own.
 ///
 /// Fire-and-forget frames queue in `pending` and leave together: with the next call that waits
 /// for a reply, when the queue passes `flushBytes`, or when the flusher finds them older than
@@ -22,6 +23,18 @@ final class Lane: @unchecked Sendable {
         /// The server went away or broke the protocol; every call fails with `status`.
         case lost(CUresult)
     }
+
+    /// The lane's place in `Lanes.all`; it names the lane's lock and tags its handles.
+    let index: Int
+    /// The server and the slice to ask it for: from `XPU_SERVER` and `XPU_SLICE`, or, for a lane
+    /// the pool places, filled in by the placement before the session opens.
+    var server: ServerAddress?
+    var slice: String
+    /// The device of the lane's slice, when the pool placed it.
+    var placedDevice: Int32?
+    /// The server's device ordinals this lane shows the application (in order): all of them, or
+    /// only its slice's device when the pool placed it. Set by cuInit.
+    var devices: [Int32] = []
 
     static let flushBytes = 256 << 10
     static let flushDelayNanoseconds: UInt64 = 1_000_000
@@ -54,10 +67,8 @@ final class Lane: @unchecked Sendable {
     /// Replies to `cached` calls, by call and encoded request.
     var cache: [CacheKey: [UInt8]] = [:]
     /// Handles the shim mints itself (streams, events): the top bit keeps them apart from the
-    /// server's.
+    /// server's (the lane's tag is added to what goes to the application).
     var nextClientHandle: UInt64 = 1 << 63
-    /// Host allocations from cuMemAllocHost: base address → size.
-    var hostAllocations: [UInt: Int] = [:]
     /// Bulk data may travel LZ4-compressed (negotiated in the handshake; `XPU_COMPRESSION=off`
     /// disables it), with scratch room for a compressed chunk and a compressed sample.
     var compression = false
@@ -73,20 +84,24 @@ final class Lane: @unchecked Sendable {
         var request: [UInt8]
     }
 
-    static let shared = Lane()
+    init(index: Int, server: ServerAddress?, slice: String) {
+        self.index = index
+        self.server = server
+        self.slice = slice
+    }
 
     /// Runs `body` with the lane lock held.
     @discardableResult
     func locked<T>(_ body: (Lane) throws(ShimFailure) -> T) throws(ShimFailure) -> T {
-        xpu_lane_lock()
-        defer { xpu_lane_unlock() }
+        xpu_lane_lock(UInt32(index))
+        defer { xpu_lane_unlock(UInt32(index)) }
         return try body(self)
     }
 
     @discardableResult
     func locked<T>(_ body: (Lane) -> T) -> T {
-        xpu_lane_lock()
-        defer { xpu_lane_unlock() }
+        xpu_lane_lock(UInt32(index))
+        defer { xpu_lane_unlock(UInt32(index)) }
         return body(self)
     }
 
@@ -137,24 +152,36 @@ final class Lane: @unchecked Sendable {
         memory = AllocationMap()
         globalModules = [:]
         cache = [:]
+        devices = []
     }
 
+    /// A new stream or event id, as the application sees it (tagged with this lane).
     func mintHandle() -> UInt64 {
         nextClientHandle += 1
-        return nextClientHandle
+        return tagged(nextClientHandle)
+    }
+
+    /// The id the application sees for an id this lane's server minted (or the shim minted for it).
+    func tagged(_ wireID: UInt64) -> UInt64 {
+        Lanes.tag(wireID, lane: index)
+    }
+
+    /// The server's device ordinal that is the application's `device`, when this lane shows it.
+    func clientDevice(_ remote: Int32) -> Int32 {
+        DeviceList.current.ordinal(lane: index, remote: remote) ?? remote
     }
 
     /// Queues a fire-and-forget request (lock held); in strict mode it waits for the reply instead.
-    func post<R: CallRequest>(_ request: R) throws(ShimFailure) -> CUresult {
-        if Self.strict { return try exchange([(R.call, request.encoded, false)])[0].0 }
-        let context = xpu_context_current()
+    /// `context` is the context the server makes current for it (an application id).
+    func post<R: CallRequest>(_ request: R, context: UInt64) throws(ShimFailure) -> CUresult {
+        if Self.strict { return try exchange([(R.call, request.encoded, false)], context: context)[0].0 }
         if pending.count == 0 {
             pendingSince = monotonicNanoseconds()
-            xpu_lane_signal()
+            xpu_lane_signal(UInt32(index))
         }
         sequence &+= 1
         pending.appendFrame(
-            FrameHeader(length: 0, call: R.call.rawValue, flags: .noReply, sequence: sequence, context: context)
+            FrameHeader(length: 0, call: R.call.rawValue, flags: .noReply, sequence: sequence, context: Lanes.wire(context))
         ) { writer in request.encode(into: &writer) }
         if pending.count >= Self.flushBytes { try flush() }
         startFlusher()
@@ -166,7 +193,7 @@ final class Lane: @unchecked Sendable {
     func postFrame(_ write: (inout WireWriter, UInt32) -> Void) throws(ShimFailure) {
         if pending.count == 0 {
             pendingSince = monotonicNanoseconds()
-            xpu_lane_signal()
+            xpu_lane_signal(UInt32(index))
         }
         sequence &+= 1
         write(&pending, sequence)
@@ -189,15 +216,16 @@ final class Lane: @unchecked Sendable {
     /// Sends requests (after whatever is queued) and collects the replies of those that want
     /// one, in order. Lock held. A failure among fire-and-forget frames is latched by the
     /// server and returned in the next reply.
-    func exchange(_ frames: [(call: CallID, payload: [UInt8], noReply: Bool)]) throws(ShimFailure) -> [(CUresult, [UInt8])] {
+    func exchange(
+        _ frames: [(call: CallID, payload: [UInt8], noReply: Bool)], context: UInt64
+    ) throws(ShimFailure) -> [(CUresult, [UInt8])] {
         _ = try openChannel()
-        let context = xpu_context_current()
         var expected: [UInt32] = []
         for frame in frames {
             sequence &+= 1
             let header = FrameHeader(
                 length: 0, call: frame.call.rawValue, flags: frame.noReply ? [.noReply] : [], sequence: sequence,
-                context: context)
+                context: Lanes.wire(context))
             pending.appendFrame(header) { writer in writer.writeFixed(frame.payload) }
             if !frame.noReply { expected.append(sequence) }
         }
@@ -283,16 +311,17 @@ final class Lane: @unchecked Sendable {
         }
     }
 
-    /// Starts the thread that sends queued frames that have waited `flushDelay` (once per process).
+    /// Starts the thread that sends queued frames that have waited `flushDelay` (once per lane and
+    /// process; lanes live as long as the process).
     private func startFlusher() {
         let generation = xpu_fork_generation()
         guard flusherGeneration != generation else { return }
         flusherGeneration = generation
         var thread = pthread_t()
-        _ = pthread_create(&thread, nil, { _ in
-            Lane.shared.runFlusher()
+        _ = pthread_create(&thread, nil, { argument in
+            Unmanaged<Lane>.fromOpaque(argument!).takeUnretainedValue().runFlusher()
             return nil
-        }, nil)
+        }, Unmanaged.passUnretained(self).toOpaque())
         pthread_detach(thread)
     }
 
@@ -301,18 +330,19 @@ final class Lane: @unchecked Sendable {
     /// costs nothing: it waits on a condition, it does not poll.
     private func runFlusher() {
         let generation = xpu_fork_generation()
-        xpu_lane_lock()
-        defer { xpu_lane_unlock() }
+        let lock = UInt32(index)
+        xpu_lane_lock(lock)
+        defer { xpu_lane_unlock(lock) }
         while flusherGeneration == generation {
             guard pending.count > 0 else {
-                xpu_lane_wait(0)
+                xpu_lane_wait(lock, 0)
                 continue
             }
             let age = monotonicNanoseconds() - pendingSince
             if age >= Self.flushDelayNanoseconds {
                 _ = try? flush()
             } else {
-                xpu_lane_wait(Self.flushDelayNanoseconds - age)
+                xpu_lane_wait(lock, Self.flushDelayNanoseconds - age)
             }
         }
     }
@@ -370,7 +400,8 @@ struct ShimFailure: Error {
     /// Marks the lane lost (lock held) and logs why, once.
     static func lost(_ lane: Lane, _ reason: String) -> ShimFailure {
         if case .open = lane.connection {
-            ShimLog.log(.error, "\(reason); every further call fails with CUDA_ERROR_DEVICE_UNAVAILABLE")
+            let server = lane.server.map { " (\($0))" } ?? ""
+            ShimLog.log(.error, "\(reason)\(server); every further call to it fails with CUDA_ERROR_DEVICE_UNAVAILABLE")
         }
         lane.connection = .lost(CUDA_ERROR_DEVICE_UNAVAILABLE)
         return ShimFailure(CUDA_ERROR_DEVICE_UNAVAILABLE)

@@ -5,21 +5,21 @@ import XPUProtocol
 // is doing (DeviceView, kept for XPU_NVML_CACHE_MS).
 
 @c @implementation public func nvmlDeviceGetName(_ device: nvmlDevice_t?, _ name: UnsafeMutablePointer<CChar>?, _ length: UInt32) -> nvmlReturn_t {
-    Management.query(device) { index, lane throws(ManagementFailure) in
-        Management.store(try Management.facts(index, lane: lane).name, to: name, length: length)
+    Management.query(device) { index throws(ManagementFailure) in
+        Management.store(try Management.facts(index).name, to: name, length: length)
     }
 }
 
 @c @implementation public func nvmlDeviceGetUUID(_ device: nvmlDevice_t?, _ uuid: UnsafeMutablePointer<CChar>?, _ length: UInt32) -> nvmlReturn_t {
-    Management.query(device) { index, lane throws(ManagementFailure) in
-        Management.store(Management.uuidString(try Management.facts(index, lane: lane).uuid), to: uuid, length: length)
+    Management.query(device) { index throws(ManagementFailure) in
+        Management.store(Management.uuidString(try Management.facts(index).uuid), to: uuid, length: length)
     }
 }
 
 /// The board serial: the simulated device has one; a real GPU's is not visible through the driver.
 @c @implementation public func nvmlDeviceGetSerial(_ device: nvmlDevice_t?, _ serial: UnsafeMutablePointer<CChar>?, _ length: UInt32) -> nvmlReturn_t {
-    Management.query(device) { index, lane throws(ManagementFailure) in
-        let text = try Management.facts(index, lane: lane).serial
+    Management.query(device) { index throws(ManagementFailure) in
+        let text = try Management.facts(index).serial
         guard !text.isEmpty else { throw ManagementFailure(NVML_ERROR_NOT_SUPPORTED) }
         return Management.store(text, to: serial, length: length)
     }
@@ -40,9 +40,9 @@ import XPUProtocol
 }
 
 @c @implementation public func nvmlDeviceGetCudaComputeCapability(_ device: nvmlDevice_t?, _ major: UnsafeMutablePointer<Int32>?, _ minor: UnsafeMutablePointer<Int32>?) -> nvmlReturn_t {
-    Management.query(device) { index, lane throws(ManagementFailure) in
+    Management.query(device) { index throws(ManagementFailure) in
         guard let major, let minor else { throw ManagementFailure(NVML_ERROR_INVALID_ARGUMENT) }
-        let facts = try Management.facts(index, lane: lane)
+        let facts = try Management.facts(index)
         major.pointee = facts.computeCapabilityMajor
         minor.pointee = facts.computeCapabilityMinor
         return NVML_SUCCESS
@@ -50,16 +50,16 @@ import XPUProtocol
 }
 
 @c @implementation public func nvmlDeviceGetComputeMode(_ device: nvmlDevice_t?, _ mode: UnsafeMutablePointer<nvmlComputeMode_t>?) -> nvmlReturn_t {
-    Management.query(device) { index, lane throws(ManagementFailure) in
+    Management.query(device) { index throws(ManagementFailure) in
         guard let mode else { throw ManagementFailure(NVML_ERROR_INVALID_ARGUMENT) }
-        mode.pointee = nvmlComputeMode_t(rawValue: try Management.facts(index, lane: lane).computeMode)
+        mode.pointee = nvmlComputeMode_t(rawValue: try Management.facts(index).computeMode)
         return NVML_SUCCESS
     }
 }
 
 /// MIG is never enabled on a remote slice (slices are the server's business).
 @c @implementation public func nvmlDeviceGetMigMode(_ device: nvmlDevice_t?, _ currentMode: UnsafeMutablePointer<UInt32>?, _ pendingMode: UnsafeMutablePointer<UInt32>?) -> nvmlReturn_t {
-    Management.query(device) { _, _ throws(ManagementFailure) in
+    Management.query(device) { _ throws(ManagementFailure) in
         guard let currentMode, let pendingMode else { throw ManagementFailure(NVML_ERROR_INVALID_ARGUMENT) }
         currentMode.pointee = UInt32(NVML_DEVICE_MIG_DISABLE)
         pendingMode.pointee = UInt32(NVML_DEVICE_MIG_DISABLE)
@@ -68,22 +68,22 @@ import XPUProtocol
 }
 
 @c @implementation public func nvmlDeviceGetClockInfo(_ device: nvmlDevice_t?, _ type: nvmlClockType_t, _ clock: UnsafeMutablePointer<UInt32>?) -> nvmlReturn_t {
-    Management.query(device) { index, lane throws(ManagementFailure) in
-        let view = try Management.view(index, lane: lane)
+    Management.query(device) { index throws(ManagementFailure) in
+        let view = try Management.view(index)
         return try Management.clock(type, graphics: view.graphicsClockMHz, memory: view.memoryClockMHz, to: clock)
     }
 }
 
 @c @implementation public func nvmlDeviceGetMaxClockInfo(_ device: nvmlDevice_t?, _ type: nvmlClockType_t, _ clock: UnsafeMutablePointer<UInt32>?) -> nvmlReturn_t {
-    Management.query(device) { index, lane throws(ManagementFailure) in
-        let facts = try Management.facts(index, lane: lane)
+    Management.query(device) { index throws(ManagementFailure) in
+        let facts = try Management.facts(index)
         return try Management.clock(type, graphics: facts.maxGraphicsClockMHz, memory: facts.maxMemoryClockMHz, to: clock)
     }
 }
 
 @c @implementation public func nvmlDeviceGetPowerManagementLimit(_ device: nvmlDevice_t?, _ limit: UnsafeMutablePointer<UInt32>?) -> nvmlReturn_t {
-    Management.query(device) { index, lane throws(ManagementFailure) in
-        try Management.measured(try Management.facts(index, lane: lane).powerLimitMilliwatts, to: limit)
+    Management.query(device) { index throws(ManagementFailure) in
+        try Management.measured(try Management.facts(index).powerLimitMilliwatts, to: limit)
     }
 }
 
@@ -95,9 +95,9 @@ import XPUProtocol
 
 /// Total is the slice's memory, used what the session's allocations hold, free the rest.
 @c @implementation public func nvmlDeviceGetMemoryInfo(_ device: nvmlDevice_t?, _ memory: UnsafeMutablePointer<nvmlMemory_t>?) -> nvmlReturn_t {
-    Management.query(device) { index, lane throws(ManagementFailure) in
+    Management.query(device) { index throws(ManagementFailure) in
         guard let memory else { throw ManagementFailure(NVML_ERROR_INVALID_ARGUMENT) }
-        let view = try Management.view(index, lane: lane)
+        let view = try Management.view(index)
         memory.pointee = nvmlMemory_t(
             total: view.memoryTotal, free: view.memoryTotal - min(view.memoryUsed, view.memoryTotal), used: view.memoryUsed)
         return NVML_SUCCESS
@@ -105,12 +105,12 @@ import XPUProtocol
 }
 
 @c @implementation public func nvmlDeviceGetMemoryInfo_v2(_ device: nvmlDevice_t?, _ memory: UnsafeMutablePointer<nvmlMemory_v2_t>?) -> nvmlReturn_t {
-    Management.query(device) { index, lane throws(ManagementFailure) in
+    Management.query(device) { index throws(ManagementFailure) in
         guard let memory else { throw ManagementFailure(NVML_ERROR_INVALID_ARGUMENT) }
         guard memory.pointee.version == Management.memoryV2Version else {
             throw ManagementFailure(NVML_ERROR_ARGUMENT_VERSION_MISMATCH)
         }
-        let view = try Management.view(index, lane: lane)
+        let view = try Management.view(index)
         memory.pointee = nvmlMemory_v2_t(
             version: Management.memoryV2Version, total: view.memoryTotal, reserved: 0,
             free: view.memoryTotal - min(view.memoryUsed, view.memoryTotal), used: view.memoryUsed)
@@ -120,24 +120,24 @@ import XPUProtocol
 
 /// gpu: the share of the last second the session's kernels ran; memory: not measured yet (0).
 @c @implementation public func nvmlDeviceGetUtilizationRates(_ device: nvmlDevice_t?, _ utilization: UnsafeMutablePointer<nvmlUtilization_t>?) -> nvmlReturn_t {
-    Management.query(device) { index, lane throws(ManagementFailure) in
+    Management.query(device) { index throws(ManagementFailure) in
         guard let utilization else { throw ManagementFailure(NVML_ERROR_INVALID_ARGUMENT) }
-        let view = try Management.view(index, lane: lane)
+        let view = try Management.view(index)
         utilization.pointee = nvmlUtilization_t(gpu: view.utilizationGPU, memory: view.utilizationMemory)
         return NVML_SUCCESS
     }
 }
 
 @c @implementation public func nvmlDeviceGetTemperature(_ device: nvmlDevice_t?, _ sensorType: nvmlTemperatureSensors_t, _ temp: UnsafeMutablePointer<UInt32>?) -> nvmlReturn_t {
-    Management.query(device) { index, lane throws(ManagementFailure) in
+    Management.query(device) { index throws(ManagementFailure) in
         guard sensorType == NVML_TEMPERATURE_GPU else { throw ManagementFailure(NVML_ERROR_INVALID_ARGUMENT) }
-        return try Management.measured(try Management.view(index, lane: lane).temperatureCelsius, to: temp)
+        return try Management.measured(try Management.view(index).temperatureCelsius, to: temp)
     }
 }
 
 @c @implementation public func nvmlDeviceGetPowerUsage(_ device: nvmlDevice_t?, _ power: UnsafeMutablePointer<UInt32>?) -> nvmlReturn_t {
-    Management.query(device) { index, lane throws(ManagementFailure) in
-        try Management.measured(try Management.view(index, lane: lane).powerUsageMilliwatts, to: power)
+    Management.query(device) { index throws(ManagementFailure) in
+        try Management.measured(try Management.view(index).powerUsageMilliwatts, to: power)
     }
 }
 
@@ -175,9 +175,9 @@ extension Management {
     static let memoryV2Version = UInt32(MemoryLayout<nvmlMemory_v2_t>.size) | (2 << 24)
 
     static func pciInfo(_ device: nvmlDevice_t?, _ pci: UnsafeMutablePointer<nvmlPciInfo_t>?, bytes: Int) -> nvmlReturn_t {
-        query(device) { index, lane throws(ManagementFailure) in
+        query(device) { index throws(ManagementFailure) in
             guard let pci else { throw ManagementFailure(NVML_ERROR_INVALID_ARGUMENT) }
-            let facts = try facts(index, lane: lane)
+            let facts = try facts(index)
             var info = nvmlPciInfo_t()
             info.domain = facts.pciDomain
             info.bus = facts.pciBus
@@ -226,9 +226,9 @@ extension Management {
         _ device: nvmlDevice_t?, compute: Bool, _ infoCount: UnsafeMutablePointer<UInt32>?,
         _ write: (Int, DeviceProcess) -> Void
     ) -> nvmlReturn_t {
-        query(device) { index, lane throws(ManagementFailure) in
+        query(device) { index throws(ManagementFailure) in
             guard let infoCount else { throw ManagementFailure(NVML_ERROR_INVALID_ARGUMENT) }
-            let processes = compute ? try view(index, lane: lane).processes : []
+            let processes = compute ? try view(index).processes : []
             guard Int(infoCount.pointee) >= processes.count else {
                 infoCount.pointee = UInt32(processes.count)
                 return NVML_ERROR_INSUFFICIENT_SIZE

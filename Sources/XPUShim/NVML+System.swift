@@ -76,7 +76,7 @@ import XPUProtocol
     nvmlSystemGetCudaDriverVersion(cudaDriverVersion)
 }
 
-/// The devices of the session, in the CUDA device order.
+/// The devices of every session, server by server (all of them: NVML ignores CUDA_VISIBLE_DEVICES).
 @c @implementation public func nvmlDeviceGetCount(_ deviceCount: UnsafeMutablePointer<UInt32>?) -> nvmlReturn_t {
     Management.system { _ throws(ManagementFailure) in
         guard let deviceCount else { throw ManagementFailure(NVML_ERROR_INVALID_ARGUMENT) }
@@ -123,7 +123,7 @@ import XPUProtocol
 }
 
 @c @implementation public func nvmlDeviceGetIndex(_ device: nvmlDevice_t?, _ index: UnsafeMutablePointer<UInt32>?) -> nvmlReturn_t {
-    Management.query(device) { deviceIndex, _ throws(ManagementFailure) in
+    Management.query(device) { deviceIndex throws(ManagementFailure) in
         guard let index else { throw ManagementFailure(NVML_ERROR_INVALID_ARGUMENT) }
         index.pointee = UInt32(deviceIndex)
         return NVML_SUCCESS
@@ -141,9 +141,9 @@ extension Management {
 
     /// The handle of the first device whose facts match, or NVML_ERROR_NOT_FOUND.
     static func find(_ device: UnsafeMutablePointer<nvmlDevice_t?>?, _ matches: (DeviceFactsReply) -> Bool) -> nvmlReturn_t {
-        system { lane throws(ManagementFailure) in
+        system { _ throws(ManagementFailure) in
             guard let device else { throw ManagementFailure(NVML_ERROR_INVALID_ARGUMENT) }
-            for index in 0..<state.deviceCount where matches(try facts(index, lane: lane)) {
+            for index in 0..<state.deviceCount where matches(try facts(index)) {
                 device.pointee = handle(index)
                 return NVML_SUCCESS
             }

@@ -7,9 +7,11 @@ import CXPUShimSupport
 import XPUProtocol
 import XPUTransport
 
-/// The management API (NVML) the shim serves as libnvidia-ml.so.1, over the same session and lane
-/// as the driver API. What it reports is the session's view of each device: its slice (the
-/// server's `Session.sliceView`), consistent with what cuMemGetInfo and cuDeviceTotalMem say.
+/// The management API (NVML) the shim serves as libnvidia-ml.so.1, over the same sessions and lanes
+/// as the driver API. What it reports is each session's view of each device: its slice (the
+/// server's `Session.sliceView`), consistent with what cuMemGetInfo and cuDeviceTotalMem say. The
+/// devices are those of every lane, lane by lane, as the driver API's device list before
+/// CUDA_VISIBLE_DEVICES (which NVML ignores).
 ///
 /// nvmlInit opens the session as cuInit does (a monitoring tool never calls cuInit) and sends
 /// `ManagementOpen`; the facts that never change (`DeviceFacts`) are kept for the session, and each
@@ -18,16 +20,20 @@ import XPUTransport
 /// from one reply, so a 10 Hz poller costs the server at most 10 requests a second per device.
 ///
 /// Not `Shim.perform`: that one requires cuInit, and NVML must work in processes that never call
-/// it. Every field is guarded by the lane lock.
+/// it. Every field is guarded by the first lane's lock (queries of devices on other lanes take
+/// their lane's lock inside it, in ascending order).
 enum Management {
     struct State {
         /// nvmlInit calls not yet matched by nvmlShutdown.
         var references = 0
-        /// The session the state belongs to: its channel, in this process (not a forked parent).
+        /// The session the state belongs to: the first lane's channel, in this process (not a forked parent).
         var channel: ObjectIdentifier?
         var generation: UInt64 = 0
         var driverVersion = ""
-        var deviceCount: Int32 = 0
+        /// Every lane's devices, by NVML index.
+        var devices: [DeviceList.Entry] = []
+
+        var deviceCount: Int32 { Int32(devices.count) }
         var facts: [Int32: DeviceFactsReply] = [:]
         var views: [Int32: (time: UInt64, view: DeviceViewReply)] = [:]
     }
@@ -43,9 +49,10 @@ enum Management {
         return milliseconds * 1_000_000
     }()
 
-    /// Runs `body` with the lane lock held when NVML is initialized in this session.
+    /// Runs `body` with the first lane's lock held when NVML is initialized in this session.
     static func initialized<T>(_ body: (Lane) throws(ManagementFailure) -> T) -> Result<T, ManagementFailure> {
-        Lane.shared.locked { lane in
+        guard let first = Lanes.all.first else { return .failure(ManagementFailure(NVML_ERROR_UNINITIALIZED)) }
+        return first.locked { lane in
             do throws(ManagementFailure) {
                 guard state.references > 0, state.generation == xpu_fork_generation(),
                     case .open(let channel, _) = lane.connection, ObjectIdentifier(channel) == state.channel
@@ -60,11 +67,11 @@ enum Management {
         }
     }
 
-    /// One round trip on the lane (lock held).
+    /// One round trip on `lane` (taking its lock).
     static func exchange<R: CallRequest>(_ request: R, lane: Lane) throws(ManagementFailure) -> R.Reply {
         let outcome: (CUresult, [UInt8])
         do {
-            outcome = try lane.exchange([(R.call, request.encoded, false)])[0]
+            outcome = try lane.locked { lane throws(ShimFailure) in try lane.exchange([(R.call, request.encoded, false)], context: 0)[0] }
         } catch {
             throw ManagementFailure(cuda: error.status)
         }
@@ -76,27 +83,39 @@ enum Management {
         }
     }
 
-    /// nvmlInit: opens the session unless this process has one, then the management API on it.
+    /// nvmlInit: opens the sessions unless this process has them, then the management API on each.
     static func initialize(flags: UInt32) -> nvmlReturn_t {
         xpu_install_fork_handlers()
-        return Lane.shared.locked { lane in
+        guard let first = Lanes.all.first else {
+            ShimLog.log(.warn, "nvmlInit: \(Lanes.configuration.problem ?? "no server"): NVML_ERROR_DRIVER_NOT_LOADED")
+            return NVML_ERROR_DRIVER_NOT_LOADED
+        }
+        return first.locked { lane in
             if state.references > 0, state.generation == xpu_fork_generation(),
                 case .open(let channel, _) = lane.connection, ObjectIdentifier(channel) == state.channel
             {
                 state.references += 1
                 return NVML_SUCCESS
             }
-            let opened = Session.ensureOpen(lane)
+            let opened = Session.ensureOpen()
             guard opened == CUDA_SUCCESS, case .open(let channel, _) = lane.connection else {
                 ShimLog.log(.warn, "nvmlInit: no session with xpu-remote-server (\(opened.rawValue)): NVML_ERROR_DRIVER_NOT_LOADED")
                 return opened == CUDA_ERROR_DEVICE_UNAVAILABLE ? NVML_ERROR_GPU_IS_LOST : NVML_ERROR_DRIVER_NOT_LOADED
             }
             do throws(ManagementFailure) {
-                let reply = try exchange(ManagementOpenRequest(flags: flags), lane: lane)
+                var devices: [DeviceList.Entry] = []
+                var driverVersion = ""
+                for other in Lanes.all {
+                    let reply = try exchange(ManagementOpenRequest(flags: flags), lane: other)
+                    if other === lane { driverVersion = reply.driverVersion }
+                    let placed = other.locked { $0.placedDevice }
+                    let remotes = placed.map { [$0] } ?? Array(0..<max(reply.deviceCount, 0))
+                    devices += remotes.map { DeviceList.Entry(lane: other.index, remote: $0) }
+                }
                 state = State(
                     references: 1, channel: ObjectIdentifier(channel), generation: xpu_fork_generation(),
-                    driverVersion: reply.driverVersion, deviceCount: reply.deviceCount)
-                while handles.count < Int(reply.deviceCount) {
+                    driverVersion: driverVersion, devices: devices)
+                while handles.count < devices.count {
                     handles.append(UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 16))
                 }
                 return NVML_SUCCESS
@@ -107,7 +126,8 @@ enum Management {
     }
 
     static func shutdown() -> nvmlReturn_t {
-        Lane.shared.locked { lane in
+        guard let first = Lanes.all.first else { return NVML_ERROR_UNINITIALIZED }
+        return first.locked { lane in
             guard state.references > 0, state.generation == xpu_fork_generation() else { return NVML_ERROR_UNINITIALIZED }
             state.references -= 1
             if state.references == 0 { state = State() }
@@ -126,25 +146,27 @@ enum Management {
     static func handle(_ index: Int32) -> nvmlDevice_t { OpaquePointer(handles[Int(index)]) }
 
     /// The facts of a device, asked once per session (lock held).
-    static func facts(_ index: Int32, lane: Lane) throws(ManagementFailure) -> DeviceFactsReply {
+    static func facts(_ index: Int32) throws(ManagementFailure) -> DeviceFactsReply {
         if let facts = state.facts[index] { return facts }
-        let facts = try exchange(DeviceFactsRequest(device: index), lane: lane)
+        let device = state.devices[Int(index)]
+        let facts = try exchange(DeviceFactsRequest(device: device.remote), lane: Lanes.all[device.lane])
         state.facts[index] = facts
         return facts
     }
 
     /// The session's view of a device, at most `viewLifetimeNanoseconds` old (lock held).
-    static func view(_ index: Int32, lane: Lane) throws(ManagementFailure) -> DeviceViewReply {
+    static func view(_ index: Int32) throws(ManagementFailure) -> DeviceViewReply {
         let now = monotonicNanoseconds()
         if let cached = state.views[index], now &- cached.time < viewLifetimeNanoseconds { return cached.view }
-        let view = try exchange(DeviceViewRequest(device: index), lane: lane)
+        let device = state.devices[Int(index)]
+        let view = try exchange(DeviceViewRequest(device: device.remote), lane: Lanes.all[device.lane])
         state.views[index] = (now, view)
         return view
     }
 
     /// A device query: the handle resolved, NVML initialized, the lock held.
-    static func query(_ device: nvmlDevice_t?, _ body: (Int32, Lane) throws(ManagementFailure) -> nvmlReturn_t) -> nvmlReturn_t {
-        let result = initialized { lane throws(ManagementFailure) in try body(try index(of: device), lane) }
+    static func query(_ device: nvmlDevice_t?, _ body: (Int32) throws(ManagementFailure) -> nvmlReturn_t) -> nvmlReturn_t {
+        let result = initialized { _ throws(ManagementFailure) in try body(try index(of: device)) }
         switch result {
         case .success(let status): return status
         case .failure(let failure): return failure.status
@@ -223,7 +245,9 @@ struct ManagementFailure: Error {
 /// It answers NVML_ERROR_NOT_SUPPORTED and logs each name once.
 @c(xpu_nvml_unsupported) public func xpuNVMLUnsupported(_ name: UnsafePointer<CChar>?) -> Int32 {
     let symbol = name.map { String(cString: $0) } ?? "?"
-    let first = Lane.shared.locked { _ in UnsupportedCalls.seen.insert(symbol).inserted }
+    xpu_registry_lock()
+    let first = UnsupportedCalls.seen.insert(symbol).inserted
+    xpu_registry_unlock()
     if first { ShimLog.log(.warn, "\(symbol) is not supported by xpu-remote yet: returning NVML_ERROR_NOT_SUPPORTED") }
     return Int32(NVML_ERROR_NOT_SUPPORTED.rawValue)
 }

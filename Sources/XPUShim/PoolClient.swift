@@ -5,17 +5,23 @@ import CXPUDriver
 import XPUProtocol
 import XPUTransport
 
-/// Asks the pool directory (`XPU_POOL=host:port[,host:port]`, tried in order) where to run the
-/// slice in `XPU_SLICE`. One server per process: the answer names the server and the slice to ask
-/// it for (the request with the chosen `device=` and the directory's `grant=`). The server still
-/// admits the slice itself; the directory only advises.
+/// Asks the pool directory (`XPU_POOL=host:port[,host:port]`, tried in order) where to run
+/// `count` slices of `XPU_SLICE` (one per lane, `XPU_DEVICES`). The answer names, for each, the
+/// server, its device, and the slice to ask it for (the request with the chosen `device=` and the
+/// directory's `grant=`). The server still admits each slice itself; the directory only advises.
 enum PoolClient {
+    struct Placement {
+        var server: ServerAddress
+        var device: Int32
+        var slice: String
+    }
+
     enum Outcome {
-        case placed(ServerAddress, slice: String)
+        case placed([Placement])
         case failed(CUresult)
     }
 
-    static func place(slice: String, client: String) -> Outcome {
+    static func place(slice: String, count: Int, client: String) -> Outcome {
         let raw = getenv("XPU_POOL").map { String(cString: $0) } ?? ""
         let entries = raw.split(separator: ",").map { String($0).filter { $0 != " " } }.filter { !$0.isEmpty }
         guard !entries.isEmpty else {
@@ -37,7 +43,7 @@ enum PoolClient {
                 continue
             }
             defer { channel.transport.shutdown() }
-            let request = PoolPlaceRequest(slice: slice, client: client)
+            let request = PoolPlaceRequest(slice: slice, client: client, count: UInt32(count))
             let header: FrameHeader
             let reply: PoolPlaceReply
             do {
@@ -54,12 +60,20 @@ enum PoolClient {
                 ShimLog.log(.error, "the pool at \(directory) could not place XPU_SLICE='\(slice)': \(reply.reason)")
                 return .failed(CUresult(rawValue: header.status))
             }
-            guard let server = ServerAddress(parsing: reply.server) else {
-                ShimLog.log(.error, "the pool at \(directory) answered an unusable server '\(reply.server)'")
+            guard reply.placements.count == count else {
+                ShimLog.log(.error, "the pool at \(directory) placed \(reply.placements.count) slices of the \(count) asked for")
                 return .failed(CUDA_ERROR_NO_DEVICE)
             }
-            ShimLog.log(.info, "pool placed XPU_SLICE='\(slice)' on \(reply.server) as '\(reply.slice)'")
-            return .placed(server, slice: reply.slice)
+            var placements: [Placement] = []
+            for placement in reply.placements {
+                guard let server = ServerAddress(parsing: placement.server) else {
+                    ShimLog.log(.error, "the pool at \(directory) answered an unusable server '\(placement.server)'")
+                    return .failed(CUDA_ERROR_NO_DEVICE)
+                }
+                ShimLog.log(.info, "pool placed XPU_SLICE='\(slice)' on \(placement.server) as '\(placement.slice)'")
+                placements.append(Placement(server: server, device: placement.device, slice: placement.slice))
+            }
+            return .placed(placements)
         }
         ShimLog.log(.error, "no pool directory answered (XPU_POOL=\(raw)): \(lastError)")
         return .failed(CUDA_ERROR_NO_DEVICE)

@@ -121,6 +121,47 @@ struct PoolTests {
     }
 }
 
+extension PoolTests {
+    @Test("XPU_DEVICES=2: the pool places two slices on two servers, and one program uses both")
+    func twoDevicesFromThePool() throws {
+        let harness = try Harness.get()
+        let directory = try PoolDirectory(harness: harness, listen: "127.0.0.1:0", policy: "bestfit")
+        defer { directory.process.stop() }
+        let first = try PoolServer(harness: harness, memory: "1GiB", pool: directory.address)
+        defer { first.process.stop() }
+        let second = try PoolServer(harness: harness, memory: "2GiB", pool: directory.address)
+        defer { second.process.stop() }
+        for server in [first, second] {
+            try #require(directory.waitForLog("server registered \(server.address)", timeout: .seconds(30)))
+        }
+        // Best fit alone would put both slices on the smaller device; a client's slices go to
+        // distinct devices while one fits.
+        let both = try runPoolClient(harness, "multi_device", ["2"], pool: directory.address, slice: "mem=256MiB", devices: 2)
+        #expect(both.status == .exited(0), "\(both.stdout)\n\(both.stderr)")
+        #expect(both.stdout.contains("devices: 2"), "\(both.stdout)")
+        for ordinal in 0..<2 {
+            #expect(both.stdout.contains("device \(ordinal): uuid ends 00, 256 MiB"), "\(both.stdout)")
+            #expect(both.stdout.contains("device \(ordinal) vadd: ok"), "\(both.stdout)")
+            #expect(both.stdout.contains("device \(ordinal) memory: its own"), "\(both.stdout)")
+        }
+        for server in [first, second] {
+            #expect(both.stderr.contains("on \(server.address) as"), "\(both.stderr)")
+            #expect(server.waitForLog("session released", timeout: .seconds(10)), "\(server.process.stderr.text)")
+            #expect(server.process.stderr.text.contains("multi_device"), "\(server.process.stderr.text)")
+        }
+        #expect(directory.process.stderr.text.components(separatedBy: "placed 'mem=256MiB'").count == 3)
+
+        // Two slices that only the larger device could hold one of: nothing is placed (all or
+        // none), cuInit says why, and the one slice that fits still goes where it fits.
+        let tooMany = try runPoolClient(harness, "multi_device", ["2"], pool: directory.address, slice: "mem=1536MiB", devices: 2)
+        #expect(tooMany.stdout.contains("CUDA_ERROR_OUT_OF_MEMORY"), "\(tooMany.stdout)\n\(tooMany.stderr)")
+        #expect(tooMany.stderr.contains("nothing fits"), "\(tooMany.stderr)")
+        let one = try runPoolClient(harness, "meminfo", pool: directory.address, slice: "mem=1536MiB")
+        #expect(one.status == .exited(0), "\(one.stdout)\n\(one.stderr)")
+        #expect(one.stderr.contains("on \(second.address) as"), "\(one.stderr)")
+    }
+}
+
 /// Checks that each holder is still running and still makes calls.
 private func expectAlive(_ holders: [ChildProcess]) throws {
     let before = holders.map { $0.stdout.text.components(separatedBy: "alive").count }
@@ -131,18 +172,24 @@ private func expectAlive(_ holders: [ChildProcess]) throws {
     }
 }
 
-private func poolEnvironment(pool: String, slice: String) -> [String: String] {
-    Harness.baseEnvironment().merging(["XPU_POOL": pool, "XPU_SLICE": slice, "XPU_LOG": "info"]) { $1 }
+private func poolEnvironment(pool: String, slice: String, devices: Int?) -> [String: String] {
+    var environment = Harness.baseEnvironment().merging(["XPU_POOL": pool, "XPU_SLICE": slice, "XPU_LOG": "info"]) { $1 }
+    environment["XPU_DEVICES"] = devices.map(String.init)
+    return environment
 }
 
-private func startPoolClient(_ harness: Harness, _ name: String, _ arguments: [String] = [], pool: String, slice: String) throws
-    -> ChildProcess
-{
-    try ChildProcess(harness.runBinary, ["--", harness.program(name)] + arguments, environment: poolEnvironment(pool: pool, slice: slice))
+private func startPoolClient(
+    _ harness: Harness, _ name: String, _ arguments: [String] = [], pool: String, slice: String, devices: Int? = nil
+) throws -> ChildProcess {
+    try ChildProcess(
+        harness.runBinary, ["--", harness.program(name)] + arguments,
+        environment: poolEnvironment(pool: pool, slice: slice, devices: devices))
 }
 
-private func runPoolClient(_ harness: Harness, _ name: String, pool: String, slice: String) throws -> ProgramOutput {
-    try startPoolClient(harness, name, pool: pool, slice: slice).finish(timeout: harness.programTimeout)
+private func runPoolClient(
+    _ harness: Harness, _ name: String, _ arguments: [String] = [], pool: String, slice: String, devices: Int? = nil
+) throws -> ProgramOutput {
+    try startPoolClient(harness, name, arguments, pool: pool, slice: slice, devices: devices).finish(timeout: harness.programTimeout)
 }
 
 /// Waits for the line `prefix ADDRESS` on a child's standard output.
@@ -187,17 +234,29 @@ final class PoolDirectory: Sendable {
     deinit { process.stop(terminateFirst: true, grace: .seconds(2)) }
 }
 
-/// A simulated-device server registered with a pool directory.
+/// A simulated-device server with `devices` devices of `memory` each, registered with a pool
+/// directory when `pool` is given.
 final class PoolServer: Sendable {
     let process: ChildProcess
     let address: String
 
-    init(harness: Harness, memory: String, pool: String) throws {
+    init(harness: Harness, memory: String, pool: String?, devices: Int = 1) throws {
+        let registration = pool.map { ["--pool", $0] } ?? []
         process = try ChildProcess(
             harness.serverBinary,
-            ["--listen", "127.0.0.1:0", "--device", "sim", "--sim-memory", memory, "--pool", pool],
-            environment: Harness.baseEnvironment())
+            ["--listen", "127.0.0.1:0", "--device", "sim", "--sim-memory", memory] + registration,
+            environment: Harness.baseEnvironment().merging(["XPU_SIM_DEVICES": "\(devices)"]) { $1 })
         address = try waitForAddress(process, prefix: "xpu-remote-server listening on ", what: "xpu-remote-server")
+    }
+
+    /// Waits until the server's log (standard error) contains `text`.
+    func waitForLog(_ text: String, timeout: Duration) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if process.stderr.text.contains(text) { return true }
+            usleep(20_000)
+        }
+        return process.stderr.text.contains(text)
     }
 
     deinit { process.stop(terminateFirst: true, grace: .seconds(2)) }

@@ -1,6 +1,7 @@
 /*
  * CXPUShimSupport.h: the shim's C helpers — what Swift cannot express portably or cheaply:
- * per-thread context stacks, a fork-aware lane lock, and the tables generated from proto/.
+ * per-thread context stacks, fork-aware lane and registry locks, and the tables generated
+ * from proto/.
  */
 #ifndef CXPU_SHIM_SUPPORT_H
 #define CXPU_SHIM_SUPPORT_H
@@ -40,17 +41,23 @@ void xpu_context_set_current(uint64_t context);
 void xpu_context_forget(uint64_t context);
 
 /*
- * The lane lock serializes calls on the connection (recursive: a call's checks, send and
- * bookkeeping happen under one hold, through helpers that also lock). It is held across fork() (pthread_atfork),
- * so a child never inherits it locked; the child's fork generation differs from its parent's,
- * which tells the shim that the inherited connection belongs to the parent.
+ * Each lane (one session with one server) has a lock that serializes calls on its connection
+ * (recursive: a call's checks, send and bookkeeping happen under one hold, through helpers that
+ * also lock). The registry lock guards the shim's process-wide tables (the device list, caches);
+ * it is taken last and never held while a lane lock is taken. Lane locks are taken in ascending
+ * order when a thread needs two. All are held across fork() (pthread_atfork), so a child never
+ * inherits one locked; the child's fork generation differs from its parent's, which tells the
+ * shim that the inherited connections belong to the parent.
  */
-void xpu_lane_lock(void);
-void xpu_lane_unlock(void);
-/* Waits (lane lock held once) until signalled or `timeout_ns` pass (0: no timeout). */
-void xpu_lane_wait(uint64_t timeout_ns);
-/* Wakes the thread waiting in xpu_lane_wait (the flusher, when frames are queued). */
-void xpu_lane_signal(void);
+#define XPU_LANE_CAPACITY 16
+void xpu_lane_lock(uint32_t lane);
+void xpu_lane_unlock(uint32_t lane);
+/* Waits (the lane's lock held once) until signalled or `timeout_ns` pass (0: no timeout). */
+void xpu_lane_wait(uint32_t lane, uint64_t timeout_ns);
+/* Wakes the thread waiting in xpu_lane_wait on that lane (its flusher, when frames are queued). */
+void xpu_lane_signal(uint32_t lane);
+void xpu_registry_lock(void);
+void xpu_registry_unlock(void);
 void xpu_install_fork_handlers(void);
 uint64_t xpu_fork_generation(void);
 

@@ -4,34 +4,20 @@
 import CXPUDriver
 import XPUProtocol
 
-@c @implementation public func cuDeviceGet(_ device: UnsafeMutablePointer<CUdevice>?, _ ordinal: Int32) -> CUresult {
-    guard let device else { return CUDA_ERROR_INVALID_VALUE }
-    let request = CuDeviceGetRequest(ordinal: ordinal)
-    return Shim.perform(request, cached: true) { reply in
-        device.pointee = reply.device
-    }
-}
-
-@c @implementation public func cuDeviceGetCount(_ count: UnsafeMutablePointer<Int32>?) -> CUresult {
-    guard let count else { return CUDA_ERROR_INVALID_VALUE }
-    let request = CuDeviceGetCountRequest()
-    return Shim.perform(request, cached: true) { reply in
-        count.pointee = reply.count
-    }
-}
-
 @c @implementation public func cuDeviceGetName(_ name: UnsafeMutablePointer<CChar>?, _ len: Int32, _ dev: CUdevice) -> CUresult {
     guard let name else { return CUDA_ERROR_INVALID_VALUE }
-    let request = CuDeviceGetNameRequest(len: len, dev: dev)
-    return Shim.perform(request, cached: true) { reply in
+    let target = Target(device: dev)
+    let request = CuDeviceGetNameRequest(len: len, dev: target.remoteDevice)
+    return Shim.perform(request, on: target, cached: true) { lane, reply in
         Shim.store(string: reply.name, to: name, capacity: len)
     }
 }
 
 @c @implementation public func cuDeviceGetUuid_v2(_ uuid: UnsafeMutablePointer<CUuuid>?, _ dev: CUdevice) -> CUresult {
     guard let uuid else { return CUDA_ERROR_INVALID_VALUE }
-    let request = CuDeviceGetUuid_v2Request(dev: dev)
-    return Shim.perform(request, cached: true) { reply in
+    let target = Target(device: dev)
+    let request = CuDeviceGetUuid_v2Request(dev: target.remoteDevice)
+    return Shim.perform(request, on: target, cached: true) { lane, reply in
         Shim.store(uuid: reply.uuid, to: uuid)
     }
 }
@@ -42,24 +28,27 @@ import XPUProtocol
 
 @c @implementation public func cuDeviceTotalMem_v2(_ bytes: UnsafeMutablePointer<Int>?, _ dev: CUdevice) -> CUresult {
     guard let bytes else { return CUDA_ERROR_INVALID_VALUE }
-    let request = CuDeviceTotalMem_v2Request(dev: dev)
-    return Shim.perform(request, cached: true) { reply in
+    let target = Target(device: dev)
+    let request = CuDeviceTotalMem_v2Request(dev: target.remoteDevice)
+    return Shim.perform(request, on: target, cached: true) { lane, reply in
         bytes.pointee = Int(truncatingIfNeeded: reply.bytes)
     }
 }
 
 @c @implementation public func cuDeviceGetAttribute(_ pi: UnsafeMutablePointer<Int32>?, _ attrib: CUdevice_attribute, _ dev: CUdevice) -> CUresult {
     guard let pi else { return CUDA_ERROR_INVALID_VALUE }
-    let request = CuDeviceGetAttributeRequest(attrib: UInt32(truncatingIfNeeded: attrib.rawValue), dev: dev)
-    return Shim.perform(request, cached: true) { reply in
+    let target = Target(device: dev)
+    let request = CuDeviceGetAttributeRequest(attrib: UInt32(truncatingIfNeeded: attrib.rawValue), dev: target.remoteDevice)
+    return Shim.perform(request, on: target, cached: true) { lane, reply in
         pi.pointee = reply.pi
     }
 }
 
 @c @implementation public func cuDeviceComputeCapability(_ major: UnsafeMutablePointer<Int32>?, _ minor: UnsafeMutablePointer<Int32>?, _ dev: CUdevice) -> CUresult {
     guard let major, let minor else { return CUDA_ERROR_INVALID_VALUE }
-    let request = CuDeviceComputeCapabilityRequest(dev: dev)
-    return Shim.perform(request, cached: true) { reply in
+    let target = Target(device: dev)
+    let request = CuDeviceComputeCapabilityRequest(dev: target.remoteDevice)
+    return Shim.perform(request, on: target, cached: true) { lane, reply in
         major.pointee = reply.major
         minor.pointee = reply.minor
     }
@@ -67,38 +56,43 @@ import XPUProtocol
 
 @c @implementation public func cuCtxCreate_v2(_ pctx: UnsafeMutablePointer<CUcontext?>?, _ flags: UInt32, _ dev: CUdevice) -> CUresult {
     guard let pctx else { return CUDA_ERROR_INVALID_VALUE }
-    let request = CuCtxCreate_v2Request(flags: flags, dev: dev)
-    return Shim.perform(request) { reply in
-        pctx.pointee = CUcontext(bitPattern: UInt(reply.pctx))
-        Shim.completedCuCtxCreate_v2(request, reply)
+    let target = Target(device: dev)
+    let request = CuCtxCreate_v2Request(flags: flags, dev: target.remoteDevice)
+    return Shim.perform(request, on: target) { lane, reply in
+        pctx.pointee = CUcontext(bitPattern: UInt(lane.tagged(reply.pctx)))
+        Shim.completedCuCtxCreate_v2(request, reply, lane: lane)
     }
 }
 
 @c @implementation public func cuCtxDestroy_v2(_ ctx: CUcontext?) -> CUresult {
+    let target = Target(.context, ctx)
     let request = CuCtxDestroy_v2Request(ctx: Shim.wire(ctx))
-    return Shim.perform(request) { reply in
-        Shim.forget(.context, request.ctx)
-        Shim.completedCuCtxDestroy_v2(request, reply)
+    return Shim.perform(request, on: target) { lane, reply in
+        lane.forget(.context, Shim.id(ctx))
+        Shim.completedCuCtxDestroy_v2(request, reply, lane: lane)
     }
 }
 
 @c @implementation public func cuCtxGetDevice(_ device: UnsafeMutablePointer<CUdevice>?) -> CUresult {
     guard let device else { return CUDA_ERROR_INVALID_VALUE }
+    let target = Target.current
     let request = CuCtxGetDeviceRequest()
-    return Shim.perform(request) { reply in
-        device.pointee = reply.device
+    return Shim.perform(request, on: target) { lane, reply in
+        device.pointee = lane.clientDevice(reply.device)
     }
 }
 
 @c @implementation public func cuCtxSynchronize() -> CUresult {
+    let target = Target.current
     let request = CuCtxSynchronizeRequest()
-    return Shim.perform(request) { _ in }
+    return Shim.perform(request, on: target) { _, _ in }
 }
 
 @c @implementation public func cuMemGetInfo_v2(_ free: UnsafeMutablePointer<Int>?, _ total: UnsafeMutablePointer<Int>?) -> CUresult {
     guard let free, let total else { return CUDA_ERROR_INVALID_VALUE }
+    let target = Target.current
     let request = CuMemGetInfo_v2Request()
-    return Shim.perform(request) { reply in
+    return Shim.perform(request, on: target) { lane, reply in
         free.pointee = Int(truncatingIfNeeded: reply.free)
         total.pointee = Int(truncatingIfNeeded: reply.total)
     }
@@ -106,42 +100,28 @@ import XPUProtocol
 
 @c @implementation public func cuMemAlloc_v2(_ dptr: UnsafeMutablePointer<CUdeviceptr>?, _ bytesize: Int) -> CUresult {
     guard let dptr else { return CUDA_ERROR_INVALID_VALUE }
+    let target = Target.current
     let request = CuMemAlloc_v2Request(bytesize: UInt64(UInt(bitPattern: bytesize)))
-    return Shim.perform(request) { reply in
+    return Shim.perform(request, on: target) { lane, reply in
         dptr.pointee = reply.dptr
-        Shim.recordAllocation(reply.dptr, bytes: UInt64(truncatingIfNeeded: request.bytesize))
+        lane.recordAllocation(reply.dptr, bytes: UInt64(truncatingIfNeeded: request.bytesize), context: target.context)
     }
 }
 
 @c @implementation public func cuMemFree_v2(_ dptr: CUdeviceptr) -> CUresult {
-    return Lane.shared.locked { _ in
-        if let refusal = Shim.requireContext() { return refusal }
-        if let refusal = Shim.checkAllocationStart(dptr) { return refusal }
-        let status = Shim.post(CuMemFree_v2Request(dptr: dptr))
+    let target = Target(pointer: dptr)
+    return target.locked { lane in
+        if let refusal = target.requireContext() { return refusal }
+        if let refusal = lane.checkAllocationStart(dptr) { return refusal }
+        let status = Shim.post(CuMemFree_v2Request(dptr: dptr), on: lane, context: target.context)
         guard status == CUDA_SUCCESS else { return status }
-        Shim.forgetAllocation(dptr)
+        lane.forgetAllocation(dptr)
         return status
     }
-}
-
-@c @implementation public func cuMemcpyDtoD_v2(_ dstDevice: CUdeviceptr, _ srcDevice: CUdeviceptr, _ ByteCount: Int) -> CUresult {
-    let request = CuMemcpyDtoD_v2Request(dstDevice: dstDevice, srcDevice: srcDevice, ByteCount: UInt64(UInt(bitPattern: ByteCount)))
-    return Shim.perform(request) { _ in }
 }
 
 @c @implementation public func cuMemcpyDtoD_v2_ptds(_ dstDevice: CUdeviceptr, _ srcDevice: CUdeviceptr, _ ByteCount: Int) -> CUresult {
     cuMemcpyDtoD_v2(dstDevice, srcDevice, ByteCount)
-}
-
-@c @implementation public func cuMemcpyDtoDAsync_v2(_ dstDevice: CUdeviceptr, _ srcDevice: CUdeviceptr, _ ByteCount: Int, _ hStream: CUstream?) -> CUresult {
-    return Lane.shared.locked { _ in
-        if let refusal = Shim.requireContext() { return refusal }
-        if let refusal = Shim.checkRange(dstDevice, count: UInt64(truncatingIfNeeded: ByteCount), elementSize: 1) { return refusal }
-        if let refusal = Shim.checkRange(srcDevice, count: UInt64(truncatingIfNeeded: ByteCount), elementSize: 1) { return refusal }
-        if let refusal = Shim.checkHandle(.stream, hStream) { return refusal }
-        let status = Shim.post(CuMemcpyDtoDAsync_v2Request(dstDevice: dstDevice, srcDevice: srcDevice, ByteCount: UInt64(UInt(bitPattern: ByteCount)), hStream: Shim.wire(hStream)))
-        return status
-    }
 }
 
 @c @implementation public func cuMemcpyDtoDAsync_v2_ptsz(_ dstDevice: CUdeviceptr, _ srcDevice: CUdeviceptr, _ ByteCount: Int, _ hStream: CUstream?) -> CUresult {
@@ -149,8 +129,9 @@ import XPUProtocol
 }
 
 @c @implementation public func cuMemsetD8_v2(_ dstDevice: CUdeviceptr, _ uc: UInt8, _ N: Int) -> CUresult {
+    let target = Target(pointer: dstDevice)
     let request = CuMemsetD8_v2Request(dstDevice: dstDevice, uc: uc, N: UInt64(UInt(bitPattern: N)))
-    return Shim.perform(request) { _ in }
+    return Shim.perform(request, on: target) { _, _ in }
 }
 
 @c @implementation public func cuMemsetD8_v2_ptds(_ dstDevice: CUdeviceptr, _ uc: UInt8, _ N: Int) -> CUresult {
@@ -158,8 +139,9 @@ import XPUProtocol
 }
 
 @c @implementation public func cuMemsetD32_v2(_ dstDevice: CUdeviceptr, _ ui: UInt32, _ N: Int) -> CUresult {
+    let target = Target(pointer: dstDevice)
     let request = CuMemsetD32_v2Request(dstDevice: dstDevice, ui: ui, N: UInt64(UInt(bitPattern: N)))
-    return Shim.perform(request) { _ in }
+    return Shim.perform(request, on: target) { _, _ in }
 }
 
 @c @implementation public func cuMemsetD32_v2_ptds(_ dstDevice: CUdeviceptr, _ ui: UInt32, _ N: Int) -> CUresult {
@@ -167,11 +149,12 @@ import XPUProtocol
 }
 
 @c @implementation public func cuMemsetD8Async(_ dstDevice: CUdeviceptr, _ uc: UInt8, _ N: Int, _ hStream: CUstream?) -> CUresult {
-    return Lane.shared.locked { _ in
-        if let refusal = Shim.requireContext() { return refusal }
-        if let refusal = Shim.checkRange(dstDevice, count: UInt64(truncatingIfNeeded: N), elementSize: 1) { return refusal }
-        if let refusal = Shim.checkHandle(.stream, hStream) { return refusal }
-        let status = Shim.post(CuMemsetD8AsyncRequest(dstDevice: dstDevice, uc: uc, N: UInt64(UInt(bitPattern: N)), hStream: Shim.wire(hStream)))
+    let target = Target(pointer: dstDevice)
+    return target.locked { lane in
+        if let refusal = target.requireContext() { return refusal }
+        if let refusal = lane.checkRange(dstDevice, count: UInt64(truncatingIfNeeded: N), elementSize: 1) { return refusal }
+        if let refusal = lane.checkHandle(.stream, hStream) { return refusal }
+        let status = Shim.post(CuMemsetD8AsyncRequest(dstDevice: dstDevice, uc: uc, N: UInt64(UInt(bitPattern: N)), hStream: Shim.wire(hStream)), on: lane, context: target.context)
         return status
     }
 }
@@ -181,11 +164,12 @@ import XPUProtocol
 }
 
 @c @implementation public func cuMemsetD32Async(_ dstDevice: CUdeviceptr, _ ui: UInt32, _ N: Int, _ hStream: CUstream?) -> CUresult {
-    return Lane.shared.locked { _ in
-        if let refusal = Shim.requireContext() { return refusal }
-        if let refusal = Shim.checkRange(dstDevice, count: UInt64(truncatingIfNeeded: N), elementSize: 4) { return refusal }
-        if let refusal = Shim.checkHandle(.stream, hStream) { return refusal }
-        let status = Shim.post(CuMemsetD32AsyncRequest(dstDevice: dstDevice, ui: ui, N: UInt64(UInt(bitPattern: N)), hStream: Shim.wire(hStream)))
+    let target = Target(pointer: dstDevice)
+    return target.locked { lane in
+        if let refusal = target.requireContext() { return refusal }
+        if let refusal = lane.checkRange(dstDevice, count: UInt64(truncatingIfNeeded: N), elementSize: 4) { return refusal }
+        if let refusal = lane.checkHandle(.stream, hStream) { return refusal }
+        let status = Shim.post(CuMemsetD32AsyncRequest(dstDevice: dstDevice, ui: ui, N: UInt64(UInt(bitPattern: N)), hStream: Shim.wire(hStream)), on: lane, context: target.context)
         return status
     }
 }
@@ -195,19 +179,21 @@ import XPUProtocol
 }
 
 @c @implementation public func cuStreamDestroy_v2(_ hStream: CUstream?) -> CUresult {
-    return Lane.shared.locked { _ in
-        if let refusal = Shim.requireContext() { return refusal }
-        if let refusal = Shim.checkHandle(.stream, hStream) { return refusal }
-        let status = Shim.post(CuStreamDestroy_v2Request(hStream: Shim.wire(hStream)))
+    let target = Target(.stream, hStream)
+    return target.locked { lane in
+        if let refusal = target.requireContext() { return refusal }
+        if let refusal = lane.checkHandle(.stream, hStream) { return refusal }
+        let status = Shim.post(CuStreamDestroy_v2Request(hStream: Shim.wire(hStream)), on: lane, context: target.context)
         guard status == CUDA_SUCCESS else { return status }
-        Shim.forget(.stream, Shim.wire(hStream))
+        lane.forget(.stream, Shim.id(hStream))
         return status
     }
 }
 
 @c @implementation public func cuStreamSynchronize(_ hStream: CUstream?) -> CUresult {
+    let target = Target(.stream, hStream)
     let request = CuStreamSynchronizeRequest(hStream: Shim.wire(hStream))
-    return Shim.perform(request) { _ in }
+    return Shim.perform(request, on: target) { _, _ in }
 }
 
 @c @implementation public func cuStreamSynchronize_ptsz(_ hStream: CUstream?) -> CUresult {
@@ -215,8 +201,9 @@ import XPUProtocol
 }
 
 @c @implementation public func cuStreamQuery(_ hStream: CUstream?) -> CUresult {
+    let target = Target(.stream, hStream)
     let request = CuStreamQueryRequest(hStream: Shim.wire(hStream))
-    return Shim.perform(request) { _ in }
+    return Shim.perform(request, on: target) { _, _ in }
 }
 
 @c @implementation public func cuStreamQuery_ptsz(_ hStream: CUstream?) -> CUresult {
@@ -224,11 +211,12 @@ import XPUProtocol
 }
 
 @c @implementation public func cuEventRecord(_ hEvent: CUevent?, _ hStream: CUstream?) -> CUresult {
-    return Lane.shared.locked { _ in
-        if let refusal = Shim.requireContext() { return refusal }
-        if let refusal = Shim.checkHandle(.event, hEvent) { return refusal }
-        if let refusal = Shim.checkHandle(.stream, hStream) { return refusal }
-        let status = Shim.post(CuEventRecordRequest(hEvent: Shim.wire(hEvent), hStream: Shim.wire(hStream)))
+    let target = Target(.event, hEvent)
+    return target.locked { lane in
+        if let refusal = target.requireContext() { return refusal }
+        if let refusal = lane.checkHandle(.event, hEvent) { return refusal }
+        if let refusal = lane.checkHandle(.stream, hStream) { return refusal }
+        let status = Shim.post(CuEventRecordRequest(hEvent: Shim.wire(hEvent), hStream: Shim.wire(hStream)), on: lane, context: target.context)
         return status
     }
 }
@@ -238,19 +226,22 @@ import XPUProtocol
 }
 
 @c @implementation public func cuEventSynchronize(_ hEvent: CUevent?) -> CUresult {
+    let target = Target(.event, hEvent)
     let request = CuEventSynchronizeRequest(hEvent: Shim.wire(hEvent))
-    return Shim.perform(request) { _ in }
+    return Shim.perform(request, on: target) { _, _ in }
 }
 
 @c @implementation public func cuEventQuery(_ hEvent: CUevent?) -> CUresult {
+    let target = Target(.event, hEvent)
     let request = CuEventQueryRequest(hEvent: Shim.wire(hEvent))
-    return Shim.perform(request) { _ in }
+    return Shim.perform(request, on: target) { _, _ in }
 }
 
 @c @implementation public func cuEventElapsedTime_v2(_ pMilliseconds: UnsafeMutablePointer<Float>?, _ hStart: CUevent?, _ hEnd: CUevent?) -> CUresult {
     guard let pMilliseconds else { return CUDA_ERROR_INVALID_VALUE }
+    let target = Target(.event, hStart)
     let request = CuEventElapsedTime_v2Request(hStart: Shim.wire(hStart), hEnd: Shim.wire(hEnd))
-    return Shim.perform(request) { reply in
+    return Shim.perform(request, on: target) { lane, reply in
         pMilliseconds.pointee = reply.pMilliseconds
     }
 }
@@ -260,42 +251,46 @@ import XPUProtocol
 }
 
 @c @implementation public func cuEventDestroy_v2(_ hEvent: CUevent?) -> CUresult {
-    return Lane.shared.locked { _ in
-        if let refusal = Shim.requireContext() { return refusal }
-        if let refusal = Shim.checkHandle(.event, hEvent) { return refusal }
-        let status = Shim.post(CuEventDestroy_v2Request(hEvent: Shim.wire(hEvent)))
+    let target = Target(.event, hEvent)
+    return target.locked { lane in
+        if let refusal = target.requireContext() { return refusal }
+        if let refusal = lane.checkHandle(.event, hEvent) { return refusal }
+        let status = Shim.post(CuEventDestroy_v2Request(hEvent: Shim.wire(hEvent)), on: lane, context: target.context)
         guard status == CUDA_SUCCESS else { return status }
-        Shim.forget(.event, Shim.wire(hEvent))
+        lane.forget(.event, Shim.id(hEvent))
         return status
     }
 }
 
 @c @implementation public func cuModuleUnload(_ hmod: CUmodule?) -> CUresult {
-    return Lane.shared.locked { _ in
-        if let refusal = Shim.requireContext() { return refusal }
-        if let refusal = Shim.checkHandle(.module, hmod) { return refusal }
-        let status = Shim.post(CuModuleUnloadRequest(hmod: Shim.wire(hmod)))
+    let target = Target(.module, hmod)
+    return target.locked { lane in
+        if let refusal = target.requireContext() { return refusal }
+        if let refusal = lane.checkHandle(.module, hmod) { return refusal }
+        let status = Shim.post(CuModuleUnloadRequest(hmod: Shim.wire(hmod)), on: lane, context: target.context)
         guard status == CUDA_SUCCESS else { return status }
-        Shim.forget(.module, Shim.wire(hmod))
-        Shim.completedCuModuleUnload(CuModuleUnloadRequest(hmod: Shim.wire(hmod)))
+        lane.forget(.module, Shim.id(hmod))
+        Shim.completedCuModuleUnload(CuModuleUnloadRequest(hmod: Shim.wire(hmod)), lane: lane)
         return status
     }
 }
 
 @c @implementation public func cuModuleGetGlobal_v2(_ dptr: UnsafeMutablePointer<CUdeviceptr>?, _ bytes: UnsafeMutablePointer<Int>?, _ hmod: CUmodule?, _ name: UnsafePointer<CChar>?) -> CUresult {
     guard let dptr, let bytes, let name else { return CUDA_ERROR_INVALID_VALUE }
+    let target = Target(.module, hmod)
     let request = CuModuleGetGlobal_v2Request(hmod: Shim.wire(hmod), name: String(cString: name))
-    return Shim.perform(request) { reply in
+    return Shim.perform(request, on: target) { lane, reply in
         dptr.pointee = reply.dptr
         bytes.pointee = Int(truncatingIfNeeded: reply.bytes)
-        Shim.recordGlobal(reply.dptr, bytes: reply.bytes, module: request.hmod)
+        lane.recordGlobal(reply.dptr, bytes: reply.bytes, context: target.context, module: Shim.id(hmod))
     }
 }
 
 @c @implementation public func cuFuncGetAttribute(_ pi: UnsafeMutablePointer<Int32>?, _ attrib: CUfunction_attribute, _ hfunc: CUfunction?) -> CUresult {
     guard let pi else { return CUDA_ERROR_INVALID_VALUE }
+    let target = Target(.function, hfunc)
     let request = CuFuncGetAttributeRequest(attrib: UInt32(truncatingIfNeeded: attrib.rawValue), hfunc: Shim.wire(hfunc))
-    return Shim.perform(request, cached: true) { reply in
+    return Shim.perform(request, on: target, cached: true) { lane, reply in
         pi.pointee = reply.pi
     }
 }
