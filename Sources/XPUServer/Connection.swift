@@ -46,7 +46,9 @@ final class Connection: @unchecked Sendable {
         defer {
             session.harvestDeviceTime()
             metrics?.close(session.usage)
-            session.statistics.deviceNanoseconds = ComputeScheduler.shared.usage(session.id).deviceNanoseconds
+            let scheduled = ComputeScheduler.shared.usage(session.id)
+            session.statistics.deviceNanoseconds = scheduled.deviceNanoseconds
+            session.statistics.schedulerStalls = scheduled.stalls
             session.releaseEverything()
             end(tenancy, tenant: session.usage.tenant)
         }

@@ -63,6 +63,8 @@ final class Session {
         var compressedChunksSent = 0
         /// Device time of the session's scheduled kernels (tenants with a compute share).
         var deviceNanoseconds: UInt64 = 0
+        /// Turns of its kernels that began only after a scheduler wait timed out (should be 0).
+        var schedulerStalls = 0
     }
 
     /// The flags of the frame being handled (whether its bulk data is compressed).
@@ -219,6 +221,7 @@ final class Session {
                 "compressedChunksReceived": "\(statistics.compressedChunksReceived)",
                 "compressedChunksSent": "\(statistics.compressedChunksSent)",
                 "deviceNanoseconds": "\(statistics.deviceNanoseconds)",
+                "schedulerStalls": "\(statistics.schedulerStalls)",
                 "compute": "\(slice?.computePercent.map { "\($0)%" } ?? "none")",
                 "mode": "\(slice?.capped == true ? "capped" : "guaranteed")",
             ])

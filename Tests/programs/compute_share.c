@@ -1,7 +1,8 @@
 /* A tenant that keeps the device busy with identical kernels during a common time window, for the
  * compute-share tests: ARGV = start (CLOCK_REALTIME, ms since the epoch), window (ms), loop
  * iterations per kernel, kernels per batch (launched back to back, then one synchronize: a batch
- * above 1 keeps the tenant's queue on the server full, so it saturates the device). Prints how
+ * above 1 keeps the tenant's queue on the server full, so it saturates the device), and optionally
+ * `stream` to launch into a stream of its own instead of the NULL stream. Prints how
  * many kernels completed inside the window and the mean latency of a batch. */
 #include "xpu_test.h"
 #include <time.h>
@@ -29,8 +30,8 @@ static double now_ms(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s START_MS WINDOW_MS ITERATIONS BATCH\n", argv[0]);
+    if (argc != 5 && !(argc == 6 && strcmp(argv[5], "stream") == 0)) {
+        fprintf(stderr, "usage: %s START_MS WINDOW_MS ITERATIONS BATCH [stream]\n", argv[0]);
         return 2;
     }
     double start = atof(argv[1]), end = start + atof(argv[2]);
@@ -45,8 +46,10 @@ int main(int argc, char **argv) {
     CUdeviceptr out;
     CHECK(cuMemAlloc(&out, 4));
     void *args[] = {&out, &n};
+    CUstream stream = NULL;
+    if (argc == 6) CHECK(cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING));
     /* Warm up once, then wait for the common start. */
-    CHECK(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, NULL, args, NULL));
+    CHECK(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, stream, args, NULL));
     CHECK(cuCtxSynchronize());
     while (now_ms() < start) usleep(1000);
     long completed = 0, batches = 0;
@@ -55,7 +58,7 @@ int main(int argc, char **argv) {
         /* Latency: one kernel at a time, launch to completion. */
         while (now_ms() < end) {
             double launched = now_ms();
-            CHECK(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, NULL, args, NULL));
+            CHECK(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, stream, args, NULL));
             CHECK(cuCtxSynchronize());
             double done = now_ms();
             if (done <= end) {
@@ -71,8 +74,8 @@ int main(int argc, char **argv) {
         CHECK(cuEventCreate(&events[0], CU_EVENT_DISABLE_TIMING));
         CHECK(cuEventCreate(&events[1], CU_EVENT_DISABLE_TIMING));
         for (long k = 0;; k++) {
-            for (int i = 0; i < batch; i++) CHECK(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, NULL, args, NULL));
-            CHECK(cuEventRecord(events[k % 2], NULL));
+            for (int i = 0; i < batch; i++) CHECK(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, stream, args, NULL));
+            CHECK(cuEventRecord(events[k % 2], stream));
             if (k == 0) continue;
             CHECK(cuEventSynchronize(events[(k - 1) % 2]));
             if (now_ms() > end) break;
