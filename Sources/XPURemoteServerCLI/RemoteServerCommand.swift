@@ -94,6 +94,18 @@ public struct RemoteServerCommand: AsyncParsableCommand {
     @Option(help: "Slice modes sessions may ask for, comma-separated from guaranteed,capped (default: both).")
     var sliceModes: String?
 
+    @Flag(
+        help: """
+            Serve each session in a process of its own, so that a tenant's crash, illegal address or kill -9 ends only \
+            that tenant (admission, compute shares and /metrics stay global in this process). TCP only: not with TLS, \
+            unix: or rdma:// (README "Process model").
+            """)
+    var tenantProcesses = false
+
+    /// Set on the processes `--tenant-processes` starts (TenantWorker); not for use by hand.
+    @Flag(help: .hidden)
+    var serveSession = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -107,6 +119,9 @@ public struct RemoteServerCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "xpu-remote-server")
+        if serveSession {
+            Foundation.exit(TenantWorker.run(driverPath: driver ?? Self.defaultDriverPath(for: device), logger: logger))
+        }
         let unixPath = listen.hasPrefix("unix:") ? String(listen.dropFirst("unix:".count)) : nil
         let rdma = listen.hasPrefix("rdma://")
         let endpoint: Endpoint? =
@@ -123,6 +138,10 @@ public struct RemoteServerCommand: AsyncParsableCommand {
             directories.append(directory)
         }
         if advertise != nil && directories.isEmpty { throw ValidationError("--advertise applies with --pool only") }
+        if tenantProcesses, let refusal = Self.tenantProcessRefusal(tls: tlsCert != nil, unix: unixPath != nil, rdma: rdma) {
+            logger.critical("\(refusal)")
+            throw ExitCode(2)
+        }
         let security: ServerSecurity
         do {
             security = try securitySettings(unixPath: unixPath, rdma: rdma, endpoint: endpoint, logger: logger)
@@ -156,7 +175,8 @@ public struct RemoteServerCommand: AsyncParsableCommand {
         do {
             server = try RemoteServer(
                 configuration: ServerConfiguration(
-                    listen: endpoint, device: device, driverPath: path, compression: !noCompression, limits: limits),
+                    listen: endpoint, device: device, driverPath: path, compression: !noCompression, limits: limits,
+                    tenantProcesses: tenantProcesses),
                 driver: loaded,
                 logger: logger, security: security, metrics: serverMetrics)
             if let metricsEndpoint, let serverMetrics {
@@ -168,7 +188,11 @@ public struct RemoteServerCommand: AsyncParsableCommand {
             logger.critical("cannot listen: \(error)")
             throw ExitCode(2)
         }
-        logger.info("serving", metadata: ["driver": "\(path)", "driverVersion": "\(loaded.version)"])
+        logger.info(
+            "serving",
+            metadata: [
+                "driver": "\(path)", "driverVersion": "\(loaded.version)", "sessions": "\(tenantProcesses ? "processes" : "threads")",
+            ])
         if limits != ServerLimits() { logger.info("limits", metadata: ["limits": "\(limits.summary)"]) }
         if let metricsService {
             if !metricsService.endpoint.isLoopback {
@@ -191,6 +215,20 @@ public struct RemoteServerCommand: AsyncParsableCommand {
             configuration: ServiceGroupConfiguration(
                 services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+
+    /// Why `--tenant-processes` cannot serve this listener, or nil. A session moves to its
+    /// process as a connected socket after the handshake; a TLS session's keys and sequence
+    /// numbers, a shared-memory session's rings and an RDMA queue pair live in this process and
+    /// are not handed over (yet).
+    static func tenantProcessRefusal(tls: Bool, unix: Bool, rdma: Bool) -> String? {
+        let transport = tls ? "TLS (--tls-cert)" : unix ? "unix: (shared-memory) listeners" : rdma ? "rdma:// listeners" : nil
+        guard let transport else { return nil }
+        return """
+            --tenant-processes does not support \(transport) yet: a session moves to its process as a plain connected \
+            socket, and this transport's state cannot follow it. Use a TCP listener without TLS (on a loopback address, \
+            or with --insecure on a network you trust), or drop --tenant-processes.
+            """
     }
 
     /// `libcuda.so.1` from the system for cuda; for sim, the `libxpusim.so` installed beside this

@@ -73,6 +73,13 @@ final class ComputeScheduler: @unchecked Sendable {
     /// Runs `kernel` (launch and wait for completion) in the session's turn and charges its
     /// device time. Returns what `kernel` returns.
     func run<T>(_ session: UInt64, _ kernel: () -> T) -> T {
+        run(session, measured: { (kernel(), nil) })
+    }
+
+    /// The same for a kernel that measures its own device time (a session in a tenant process
+    /// times its kernel there): `kernel` returns its result and the nanoseconds to charge, or nil
+    /// to charge the time from its start to its end here.
+    func run<T>(_ session: UInt64, measured kernel: () -> (T, UInt64?)) -> T {
         let arrived = monotonicNanoseconds()
         condition.lock()
         tenants[session]?.waiting = true
@@ -99,9 +106,9 @@ final class ComputeScheduler: @unchecked Sendable {
         tenants[session]?.waitNanoseconds += start - arrived
         condition.unlock()
 
-        let result = kernel()
+        let (result, reported) = kernel()
         let end = monotonicNanoseconds()
-        let elapsed = max(end - start, 1)
+        let elapsed = max(reported ?? (end - start), 1)
 
         condition.lock()
         if var tenant = tenants[session] {

@@ -27,22 +27,62 @@ final class Connection: @unchecked Sendable {
     /// Set when the server reports /metrics: the session's usage is shown while it is open.
     let metrics: ServerMetrics?
 
+    /// Set when sessions run in tenant processes (`--tenant-processes`): after admission the
+    /// session is handed to a process of its own, and this connection waits for it to end.
+    let tenantProcesses: TenantProcesses?
+
     init(
         transport: any Transport, driver: Driver, sessionID: UInt64, logger: Logger, compressionAllowed: Bool = true,
-        limits: ServerLimits = ServerLimits(), metrics: ServerMetrics? = nil
+        limits: ServerLimits = ServerLimits(), metrics: ServerMetrics? = nil, tenantProcesses: TenantProcesses? = nil,
+        buffered: [UInt8] = []
     ) {
         self.compressionAllowed = compressionAllowed
         self.limits = limits
         self.metrics = metrics
-        self.channel = FrameChannel(transport: transport)
+        self.tenantProcesses = tenantProcesses
+        self.channel = FrameChannel(transport: transport, buffered: buffered)
         self.driver = driver
         self.sessionID = sessionID
         self.logger = logger
         self.logger[metadataKey: "session"] = "\(sessionID)"
     }
 
+    /// A session admitted at the handshake, before the Welcome.
+    struct Admitted {
+        var hello: Hello
+        var tenant: String?
+        var tenancy: DeviceLedger.Tenancy
+        var features: Features
+    }
+
     func run() {
-        guard let (session, tenancy) = handshake() else { return }
+        guard let admitted = admit() else { return }
+        if let tenantProcesses {
+            // The tenant process sends the Welcome and serves; the grant stays counted here
+            // until it ends, however it ends.
+            let usage = SessionUsage(session: sessionID, tenant: admitted.tenant, slice: admitted.tenancy.slice)
+            if let slice = admitted.tenancy.slice, slice.computePercent != nil { ComputeScheduler.shared.register(sessionID, slice: slice) }
+            metrics?.open(usage)
+            let handOff = SessionHandOff(
+                session: sessionID, client: admitted.hello.client, clientCUDAVersion: admitted.hello.clientCUDAVersion,
+                slice: admitted.hello.slice, tenant: admitted.tenant, features: admitted.features.rawValue, metered: metrics != nil,
+                buffered: channel.unconsumed)
+            if !tenantProcesses.serve(handOff, transport: channel.transport, usage: usage, logger: logger) {
+                refuse(reason: "the server could not start a process for the session", status: CUDA_ERROR_OPERATING_SYSTEM)
+            }
+            metrics?.close(usage)
+            end(admitted.tenancy, tenant: admitted.tenant)
+            return
+        }
+        guard sendWelcome(features: admitted.features) else {
+            logger.info("client left during the handshake")
+            end(admitted.tenancy, tenant: admitted.tenant)
+            return
+        }
+        let session = open(
+            client: admitted.hello.client, clientCUDAVersion: admitted.hello.clientCUDAVersion, tenant: admitted.tenant,
+            slice: admitted.tenancy.slice, features: admitted.features, metered: metrics != nil)
+        metrics?.open(session.usage)
         defer {
             session.harvestDeviceTime()
             metrics?.close(session.usage)
@@ -50,8 +90,44 @@ final class Connection: @unchecked Sendable {
             session.statistics.deviceNanoseconds = scheduled.deviceNanoseconds
             session.statistics.schedulerStalls = scheduled.stalls
             session.releaseEverything()
-            end(tenancy, tenant: session.usage.tenant)
+            end(admitted.tenancy, tenant: session.usage.tenant)
         }
+        serveUntilClosed(session)
+    }
+
+    /// Serves a session the server admitted and handed to this tenant process (`TenantWorker`):
+    /// sends the Welcome, serves, frees everything, and reports the end to the server.
+    func runHandedOff(_ handOff: SessionHandOff, control: TenantControl) {
+        let features = Features(rawValue: handOff.features)
+        guard sendWelcome(features: features) else {
+            logger.info("client left during the handshake")
+            return
+        }
+        let slice: Slice?
+        do {
+            slice = handOff.slice.isEmpty ? nil : Slice(try SliceRequest(parsing: handOff.slice))
+        } catch {
+            // The server parsed the same text when it admitted the session.
+            logger.error("cannot read the handed-off slice", metadata: ["slice": "\(handOff.slice)", "reason": "\(error)"])
+            return
+        }
+        let session = open(
+            client: handOff.client, clientCUDAVersion: handOff.clientCUDAVersion, tenant: handOff.tenant, slice: slice,
+            features: features, metered: handOff.metered, turns: control)
+        control.startReporting(handOff.metered ? session.usage : nil)
+        defer {
+            session.harvestDeviceTime()
+            control.stopReporting()
+            let scheduled = control.usage(session.id)
+            session.statistics.deviceNanoseconds = scheduled.deviceNanoseconds
+            session.statistics.schedulerStalls = scheduled.stalls
+            session.releaseEverything()
+        }
+        serveUntilClosed(session)
+    }
+
+    /// Serves calls until the connection ends, and logs how it ended.
+    private func serveUntilClosed(_ session: Session) {
         do {
             try serve(session)
         } catch {
@@ -74,8 +150,9 @@ final class Connection: @unchecked Sendable {
         security.sessionEnded(tenant: tenant)
     }
 
-    /// Reads the Hello and answers it; nil when the session is refused or the peer vanished.
-    private func handshake() -> (Session, DeviceLedger.Tenancy)? {
+    /// Reads the Hello, authenticates and admits the session's slice; nil when the session is
+    /// refused (the client is told why) or the peer vanished.
+    private func admit() -> Admitted? {
         let hello: Hello
         do {
             let (header, payload) = try channel.receive()
@@ -111,26 +188,34 @@ final class Connection: @unchecked Sendable {
         }
         var features = Features(rawValue: hello.features).intersection(Features.supported)
         if LZ4Codec.shared == nil || !compressionAllowed { features.remove(.lz4) }
+        return Admitted(hello: hello, tenant: tenant, tenancy: tenancy, features: features)
+    }
+
+    /// Opens the session: false when the client is gone.
+    private func sendWelcome(features: Features) -> Bool {
         let welcome = Welcome(features: features.rawValue, session: sessionID, driverVersion: driver.version)
         do {
             try channel.send(FrameHeader(length: 0, call: 0, flags: .reply, sequence: 0), payload: welcome.encoded)
+            return true
         } catch {
-            logger.info("client left during the handshake")
-            end(tenancy, tenant: tenant)
-            return nil
+            return false
         }
-        logger.info("session open", metadata: ["client": "\(hello.client)", "cuda": "\(hello.clientCUDAVersion)"])
-        let usage = SessionUsage(session: sessionID, tenant: tenant, slice: tenancy.slice)
-        let session = Session(id: sessionID, client: hello.client, driver: driver, logger: logger, usage: usage)
+    }
+
+    /// The session of an admitted client whose Welcome went out.
+    private func open(
+        client: String, clientCUDAVersion: Int32, tenant: String?, slice: Slice?, features: Features, metered: Bool,
+        turns: any ComputeTurns = ComputeScheduler.shared
+    ) -> Session {
+        logger.info("session open", metadata: ["client": "\(client)", "cuda": "\(clientCUDAVersion)"])
+        let usage = SessionUsage(session: sessionID, tenant: tenant, slice: slice)
+        let session = Session(id: sessionID, client: client, driver: driver, logger: logger, usage: usage, turns: turns)
         session.compression = features.contains(.lz4)
-        session.slice = tenancy.slice
-        if let metrics {
-            // Sessions with a compute share are measured by the ComputeScheduler; the others
-            // by events around their launches (DeviceTimeMeter).
-            if !usage.isScheduled { session.management.meter.enable(now: DeviceTimeMeter.now()) }
-            metrics.open(usage)
-        }
-        return (session, tenancy)
+        session.slice = slice
+        // Sessions with a compute share are measured by the ComputeScheduler; the others by
+        // events around their launches (DeviceTimeMeter) when the server reports /metrics.
+        if metered && !usage.isScheduled { session.management.meter.enable(now: DeviceTimeMeter.now()) }
+        return session
     }
 
     /// Tells a client why it was refused (a version it can decode, whatever it sent).

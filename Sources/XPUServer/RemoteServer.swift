@@ -4,8 +4,9 @@ import ServiceLifecycle
 import Synchronization
 import XPUTransport
 
-/// Accepts sessions and serves each on its own thread until graceful shutdown, which stops
-/// accepting, ends every session (freeing what it held) and returns.
+/// Accepts sessions and serves each on its own thread (or, with `--tenant-processes`, in a process
+/// of its own that the thread supervises) until graceful shutdown, which stops accepting, ends
+/// every session (freeing what it held) and returns.
 public final class RemoteServer: Service, @unchecked Sendable {
     public let configuration: ServerConfiguration
     let driver: Driver
@@ -14,6 +15,8 @@ public final class RemoteServer: Service, @unchecked Sendable {
     let logger: Logger
     /// Set when the server reports /metrics (`--metrics`).
     let metrics: ServerMetrics?
+    /// Set with `--tenant-processes`: sessions are served in processes of their own.
+    let tenantProcesses: TenantProcesses?
     private let state = Mutex(State())
 
     struct State {
@@ -55,6 +58,7 @@ public final class RemoteServer: Service, @unchecked Sendable {
         self.driver = driver
         self.logger = logger
         self.security = security
+        self.tenantProcesses = configuration.tenantProcesses ? TenantProcesses(driverPath: driver.path, logLevel: logger.logLevel) : nil
         if let rdmaAcceptor {
             self.listener = .rdma(RDMAListener(acceptor: rdmaAcceptor))
         } else if let endpoint = security.rdmaEndpoint {
@@ -172,7 +176,8 @@ public final class RemoteServer: Service, @unchecked Sendable {
                 guard let (securedTransport, connectionSecurity) = secured else { return }
                 let connection = Connection(
                     transport: securedTransport, driver: driver, sessionID: id, logger: logger,
-                    compressionAllowed: configuration.compression, limits: configuration.limits, metrics: metrics)
+                    compressionAllowed: configuration.compression, limits: configuration.limits, metrics: metrics,
+                    tenantProcesses: tenantProcesses)
                 connection.security = connectionSecurity
                 connection.run()
             }

@@ -17,10 +17,14 @@ public struct ServerConfiguration: Sendable {
     public var compression: Bool
     /// Tenants per device and the slices sessions may ask for (flags and the policy's `limits`).
     public var limits: ServerLimits
+    /// Each session runs in a process of its own (`--tenant-processes`; `TenantProcesses`).
+    public var tenantProcesses: Bool
 
     public init(
-        listen: Endpoint, device: DeviceKind, driverPath: String? = nil, compression: Bool = true, limits: ServerLimits = ServerLimits()
+        listen: Endpoint, device: DeviceKind, driverPath: String? = nil, compression: Bool = true, limits: ServerLimits = ServerLimits(),
+        tenantProcesses: Bool = false
     ) {
+        self.tenantProcesses = tenantProcesses
         self.listen = listen
         self.device = device
         self.driverPath = driverPath

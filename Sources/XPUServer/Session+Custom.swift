@@ -340,7 +340,7 @@ extension Session {
         // A tenant with a compute share runs its kernel in its turn, to completion, so that the
         // scheduler measures and charges exactly its device time.
         var launched = false
-        let status = ComputeScheduler.shared.run(id) {
+        let status = turns.run(id) {
             let status = launch()
             launched = status == CUDA_SUCCESS
             return launched ? self.table.cuStreamSynchronize(stream) : status

@@ -45,12 +45,15 @@ final class Session {
     var slice: Slice? {
         didSet {
             guard let slice, slice.computePercent != nil else { return }
-            ComputeScheduler.shared.register(id, slice: slice)
+            turns.register(id, slice: slice)
             computeScheduled = true
         }
     }
     /// Launches go through the ComputeScheduler (the slice has a compute share).
     var computeScheduled = false
+    /// The scheduler that gives the session's kernels their turns (the parent server's, for a
+    /// session in a tenant process).
+    let turns: any ComputeTurns
 
     /// What the session did, for its closing log line.
     var statistics = Statistics()
@@ -97,8 +100,12 @@ final class Session {
 
     var driver: DriverTable { table }
 
-    init(id: UInt64, client: String, driver: Driver, logger: Logger, usage: SessionUsage) {
+    init(
+        id: UInt64, client: String, driver: Driver, logger: Logger, usage: SessionUsage,
+        turns: any ComputeTurns = ComputeScheduler.shared
+    ) {
         self.id = id
+        self.turns = turns
         self.usage = usage
         self.client = client
         self.table = driver.table

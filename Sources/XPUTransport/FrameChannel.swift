@@ -19,9 +19,22 @@ public final class FrameChannel: @unchecked Sendable {
         input = .allocate(byteCount: Self.inputCapacity, alignment: 16)
     }
 
+    /// A channel whose first input is `buffered`, bytes another channel read from the same
+    /// stream and did not consume (a session handed to a tenant process continues this way).
+    public convenience init(transport: any Transport, buffered: [UInt8]) {
+        self.init(transport: transport)
+        let count = min(buffered.count, Self.inputCapacity)
+        guard count > 0 else { return }
+        buffered.withUnsafeBytes { input.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: count) }
+        end = count
+    }
+
     deinit {
         input.deallocate()
     }
+
+    /// Bytes received and not consumed yet (read past the last frame taken).
+    public var unconsumed: [UInt8] { Array(UnsafeRawBufferPointer(rebasing: input[start..<end])) }
 
     public func send(_ header: FrameHeader, payload: [UInt8]) throws(TransportError) {
         var header = header

@@ -73,3 +73,16 @@ extension SocketTransport {
         _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &interval, socklen_t(MemoryLayout<timeval>.size))
     }
 }
+
+extension SocketTransport {
+    /// True when the peer has closed the connection (checked without waiting and without
+    /// consuming data: unread input means the peer is still there).
+    public var peerHasClosed: Bool {
+        var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, 0) == 1 else { return false }
+        if poller.revents & Int16(POLLERR | POLLNVAL) != 0 { return true }
+        var byte: UInt8 = 0
+        let received = recv(descriptor, &byte, 1, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT))
+        return received == 0 || (poller.revents & Int16(POLLHUP) != 0 && received < 0)
+    }
+}

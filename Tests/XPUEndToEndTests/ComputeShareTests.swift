@@ -43,9 +43,11 @@ struct ComputeShareTests {
         try Self.checkShares([30, 70], streams: true)
     }
 
-    static func checkShares(_ percents: [Int], streams: Bool) throws {
+    /// Runs tenants with `percents` over a 5 s window on a new server (with `serverArguments`)
+    /// and checks each one's device time against its share.
+    static func checkShares(_ percents: [Int], streams: Bool, serverArguments: [String] = []) throws {
         let harness = try Harness.get()
-        let server = try Server(harness: harness)
+        let server = try Server(harness: harness, arguments: serverArguments)
         _ = try Self.run(percents.map { "compute=\($0)%" }, window: 5000, streams: streams, server: server, harness: harness)
         server.stop()
         // Device time as the server measured it, from each session's closing log line (with
