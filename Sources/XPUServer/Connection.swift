@@ -56,7 +56,7 @@ final class Connection: @unchecked Sendable {
     }
 
     func run() {
-        guard let admitted = admit() else { return }
+        guard let admitted = handshake() else { return }
         if let tenantProcesses {
             // The tenant process sends the Welcome and serves; the grant stays counted here
             // until it ends, however it ends.
@@ -152,7 +152,7 @@ final class Connection: @unchecked Sendable {
 
     /// Reads the Hello, authenticates and admits the session's slice; nil when the session is
     /// refused (the client is told why) or the peer vanished.
-    private func admit() -> Admitted? {
+    private func handshake() -> Admitted? {
         let hello: Hello
         do {
             let (header, payload) = try channel.receive()

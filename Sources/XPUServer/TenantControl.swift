@@ -101,6 +101,7 @@ final class TenantControl: ComputeTurns, @unchecked Sendable {
     /// closes with it; the driver frees what the process held.
     private func serverGone() -> Never {
         logger.error("the server is gone; ending the session's process")
+        fflush(nil)  // every stdio stream: the log line above must not be lost
         _exit(3)
     }
 }
