@@ -218,6 +218,23 @@ final class Connection: @unchecked Sendable {
         return session
     }
 
+    /// The next frame, if it is a fire-and-forget launch in `context` already received in full
+    /// (for a compute turn to take; Session+ComputeTurn.swift). Anything else, or a launch that
+    /// does not decode, stays for the serve loop (which reports it as usual).
+    private static func takeBufferedLaunch(from channel: FrameChannel, for session: Session, context: UInt64)
+        -> LaunchKernelRequest?
+    {
+        guard let (header, payload) = channel.bufferedFrame(), header.call == CallID.launchKernel.rawValue,
+            header.flags == .noReply, session.resolvedContext(header.context) == context
+        else { return nil }
+        var reader = WireReader(Array(payload))
+        guard let request = try? LaunchKernelRequest(from: &reader), (try? reader.expectEnd()) != nil else { return nil }
+        channel.skip(header)
+        session.statistics.calls += 1
+        session.statistics.bytesReceived += FrameHeader.size + payload.count
+        return request
+    }
+
     /// Tells a client why it was refused (a version it can decode, whatever it sent).
     private func refuse(reason: String, status: CUresult = CUDA_ERROR_INVALID_VALUE) {
         let welcome = Welcome(features: 0, session: 0, driverVersion: driver.version, reason: reason)
@@ -229,6 +246,10 @@ final class Connection: @unchecked Sendable {
     private func serve(_ session: Session) throws(FrameError) {
         // The first error of a fire-and-forget call, returned with the next reply.
         var latched: CUresult?
+        session.bufferedLaunch = { [channel, unowned session] context in
+            Self.takeBufferedLaunch(from: channel, for: session, context: context)
+        }
+        defer { session.bufferedLaunch = nil }
         while true {
             let (header, payload) = try channel.receive()
             guard !header.flags.contains(.reply) else {
@@ -260,6 +281,11 @@ final class Connection: @unchecked Sendable {
                 throw .protocolViolation(ProtocolError(error.code, "\(call): \(error.message)"))
             }
             if let probe { session.launchDidReplay(probe, status: outcome.status) }
+            if let failure = session.batchedLaunchFailure {
+                // A launch a compute turn took from the buffer failed: its frame has no reply.
+                session.batchedLaunchFailure = nil
+                if latched == nil, outcome.status == CUDA_SUCCESS { latched = failure }
+            }
             if Self.contextDisturbing.contains(call) { session.currentContext = .max }
             if header.flags.contains(.noReply) {
                 if outcome.status != CUDA_SUCCESS, latched == nil { latched = outcome.status }

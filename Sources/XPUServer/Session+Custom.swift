@@ -315,13 +315,24 @@ extension Session {
     }
 
     private func launch(_ request: LaunchKernelRequest) throws(CallFailure) {
+        guard computeScheduled else {
+            try check(enqueue(request).status)
+            _ = usage.launches.wrappingAdd(1, ordering: .relaxed)
+            return
+        }
+        try launchInTurn(request)
+    }
+
+    /// Validates a launch and hands it to the driver; returns the driver's status and the
+    /// launch's stream. Argument errors throw before anything is launched.
+    func enqueue(_ request: LaunchKernelRequest) throws(CallFailure) -> (status: CUresult, stream: CUstream?) {
         let function = try handle(.function, request.function)
         guard let layout = kernelLayouts[request.function] else { throw CallFailure(CUDA_ERROR_INVALID_HANDLE) }
         guard request.parameters.count == layout.bytes else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
         let stream = try handle(.stream, request.stream)
         // kernelParams point into the received block (the driver only reads them), from a
         // temporary on the stack: a launch allocates nothing here.
-        let launch = { () -> CUresult in request.parameters.withUnsafeBytes { block in
+        let status = request.parameters.withUnsafeBytes { block in
             withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer?.self, capacity: max(layout.parameters.count, 1)) {
                 arguments in
                 for (index, parameter) in layout.parameters.enumerated() {
@@ -331,21 +342,7 @@ extension Session {
                     function, request.gridX, request.gridY, request.gridZ, request.blockX, request.blockY, request.blockZ,
                     request.sharedMemBytes, stream, layout.parameters.isEmpty ? nil : arguments.baseAddress, nil)
             }
-        } }
-        guard computeScheduled else {
-            try check(launch())
-            _ = usage.launches.wrappingAdd(1, ordering: .relaxed)
-            return
         }
-        // A tenant with a compute share runs its kernel in its turn, to completion, so that the
-        // scheduler measures and charges exactly its device time.
-        var launched = false
-        let status = turns.run(id) {
-            let status = launch()
-            launched = status == CUDA_SUCCESS
-            return launched ? self.table.cuStreamSynchronize(stream) : status
-        }
-        if launched { _ = usage.launches.wrappingAdd(1, ordering: .relaxed) }
-        try check(status)
+        return (status, stream)
     }
 }

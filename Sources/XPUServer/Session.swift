@@ -55,6 +55,15 @@ final class Session {
     /// session in a tenant process).
     let turns: any ComputeTurns
 
+    /// Launch frames already received behind the one being served, for a compute turn to take
+    /// (Session+ComputeTurn.swift); set by the connection.
+    var bufferedLaunch: BufferedLaunchSource?
+    /// The first failure among the launches a turn took that way, for the connection to latch.
+    var batchedLaunchFailure: CUresult?
+    /// The device time of one of the session's kernels, from its last turn (starts at the
+    /// quantum: a session's first turn takes one kernel).
+    var kernelEstimateNanoseconds = Session.turnQuantumNanoseconds
+
     /// What the session did, for its closing log line.
     var statistics = Statistics()
 
@@ -122,10 +131,15 @@ final class Session {
     /// leaves no context current, so the driver itself answers CUDA_ERROR_INVALID_CONTEXT to
     /// calls that need one, and calls that don't (device queries) still work.
     func selectContext(_ context: UInt64) {
-        let resolved = context == 0 ? 0 : (handles.lookup(.context, context) == nil ? 0 : context)
+        let resolved = resolvedContext(context)
         guard resolved != currentContext else { return }
         _ = table.cuCtxSetCurrent(handles.lookup(.context, resolved))
         currentContext = resolved
+    }
+
+    /// The context a request's header selects: its own, or none (0).
+    func resolvedContext(_ context: UInt64) -> UInt64 {
+        context == 0 ? 0 : (handles.lookup(.context, context) == nil ? 0 : context)
     }
 
     // Checks and bookkeeping used by the generated dispatch (proto/cuda-driver.api annotations).

@@ -60,6 +60,23 @@ public final class FrameChannel: @unchecked Sendable {
         return (header, payload)
     }
 
+    /// The next frame when it is already entirely in the buffer (nil otherwise, or when its
+    /// header is invalid: `receive` reports that). The payload view is valid until the next
+    /// read; `skip(_:)` consumes the frame.
+    public func bufferedFrame() -> (FrameHeader, UnsafeRawBufferPointer)? {
+        guard end - start >= FrameHeader.size else { return nil }
+        let headerBytes = UnsafeRawBufferPointer(rebasing: input[start..<start + FrameHeader.size])
+        guard let header = try? FrameHeader(decodingRaw: headerBytes) else { return nil }
+        let payloadStart = start + FrameHeader.size
+        guard end - payloadStart >= Int(header.length) else { return nil }
+        return (header, UnsafeRawBufferPointer(rebasing: input[payloadStart..<payloadStart + Int(header.length)]))
+    }
+
+    /// Consumes the frame `bufferedFrame()` returned.
+    public func skip(_ header: FrameHeader) {
+        start += FrameHeader.size + Int(header.length)
+    }
+
     /// Reads just a frame's header; the caller then reads exactly `length` payload bytes with
     /// `receivePayload(into:)` (to land bulk data where it belongs without a copy).
     public func receiveHeader() throws(FrameError) -> FrameHeader {
