@@ -26,11 +26,14 @@ final class Connection: @unchecked Sendable {
     let limits: ServerLimits
     /// Set when the server reports /metrics: the session's usage is shown while it is open.
     let metrics: ServerMetrics?
+    /// Given when the pool preempts the session (RemoteServer.preempt).
+    let preemption: PreemptionOrder
 
     init(
         transport: any Transport, driver: Driver, sessionID: UInt64, logger: Logger, compressionAllowed: Bool = true,
-        limits: ServerLimits = ServerLimits(), metrics: ServerMetrics? = nil
+        limits: ServerLimits = ServerLimits(), metrics: ServerMetrics? = nil, preemption: PreemptionOrder = PreemptionOrder()
     ) {
+        self.preemption = preemption
         self.compressionAllowed = compressionAllowed
         self.limits = limits
         self.metrics = metrics
@@ -56,6 +59,8 @@ final class Connection: @unchecked Sendable {
             try serve(session)
         } catch {
             switch error {
+            case _ where preemption.isGiven:
+                break  // the read side was shut to end the session: not the client's doing
             case .transport(let failure) where failure.code == .closed:
                 logger.info("client disconnected")
             case .transport(let failure):
@@ -64,6 +69,19 @@ final class Connection: @unchecked Sendable {
                 logger.warning("protocol violation, closing session", metadata: ["reason": "\(violation)"])
             }
         }
+        if let reason = preemption.reason { sayPreempted(reason) }
+    }
+
+    /// Tells the client its session ends (it may not be listening: then it learns at its next
+    /// call, as from a server that went away), logs and counts the preemption. What the session
+    /// held is freed right after, as for any session that ends.
+    private func sayPreempted(_ reason: String) {
+        let notice = FrameHeader(
+            length: 0, call: SessionEnd.call, flags: .reply, sequence: 0, status: CUDA_ERROR_DEVICE_UNAVAILABLE.rawValue)
+        try? channel.send(notice, payload: SessionEnd(reason: reason).encoded)
+        channel.transport.shutdown()
+        _ = metrics?.preemptions.add(1, ordering: .relaxed)
+        logger.warning("session preempted", metadata: ["reason": "\(reason)"])
     }
 
     /// Gives back what admitting the session counted: its slice and tenancy on the devices, its
@@ -100,7 +118,7 @@ final class Connection: @unchecked Sendable {
             return nil
         }
         let tenancy: DeviceLedger.Tenancy
-        switch Session.admit(hello.slice, table: driver.table, limits: limits) {
+        switch Session.admit(hello.slice, table: driver.table, limits: limits, session: sessionID) {
         case .success(let granted):
             tenancy = granted
         case .failure(let refusal):
@@ -144,7 +162,7 @@ final class Connection: @unchecked Sendable {
     private func serve(_ session: Session) throws(FrameError) {
         // The first error of a fire-and-forget call, returned with the next reply.
         var latched: CUresult?
-        while true {
+        while !preemption.isGiven {
             let (header, payload) = try channel.receive()
             guard !header.flags.contains(.reply) else {
                 throw .protocolViolation(ProtocolError(.malformed, "client sent a reply frame"))
