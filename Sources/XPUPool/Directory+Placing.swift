@@ -103,6 +103,9 @@ extension Directory {
             state.nextTicket += 1
             state.waiting[ticket] = Waiting(ask: ask, since: arrived, deadline: arrived + wait)
             state.queue.enqueue(ticket, priority: priority)
+            // FGD's demand: what clients ask for, once per request (not once per pass it waits).
+            state.recent += Array(repeating: wanted, count: Int(count))
+            if state.recent.count > 256 { state.recent.removeFirst(state.recent.count - 256) }
             return (ticket, serveQueue(&state, now: arrived))
         }
         guard let (ticket, events) = queued else {
@@ -143,7 +146,8 @@ extension Directory {
             case nil:
                 if !announced {
                     announced = true
-                    logger.info("waiting: '\(text)' for \(client), up to \(Self.seconds(wait)) (\(state.withLock { $0.queue.entries.count }) in the queue)")
+                    let limit = wait > .zero ? ", up to \(Self.seconds(wait))" : ", for the room it preempted"
+                    logger.info("waiting: '\(text)' for \(client)\(limit) (\(state.withLock { $0.queue.entries.count }) in the queue)")
                 }
                 Thread.sleep(forTimeInterval: Self.waitPoll)
             }
@@ -185,8 +189,6 @@ extension Directory {
         var placed: [Placed] = []
         for _ in 0..<ask.count {
             let (cluster, index) = cluster(of: state)
-            state.recent.append(ask.wanted)
-            if state.recent.count > 256 { state.recent.removeFirst(state.recent.count - 256) }
             let placer = Placer(
                 policy: NamedPolicy(policy, demand: DemandDistribution(requests: state.recent), measuredBusy: busy),
                 networkCost: ZoneNetworkCost(zones: zones))

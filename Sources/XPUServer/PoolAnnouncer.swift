@@ -17,8 +17,8 @@ import XPUTransport
 /// the next beat, so a restarted directory rebuilds its view within one interval. The directory's
 /// view is advice; this server's ledger stays the truth.
 ///
-/// It also beats as soon as a slice is given back (a request may wait for it in the directory's
-/// queue), and carries out the preemptions a directory orders in its reply.
+/// It also beats as soon as a slice is admitted or given back (a request may wait for it in the
+/// directory's queue), and carries out the preemptions a directory orders in its reply.
 public final class PoolAnnouncer: Service, @unchecked Sendable {
     let directories: [Endpoint]
     let advertise: String
@@ -28,8 +28,8 @@ public final class PoolAnnouncer: Service, @unchecked Sendable {
     let server: RemoteServer
     let logger: Logger
     private let stopping = Atomic<Bool>(false)
-    /// How often the loop looks whether a slice was given back since the last beat.
-    static let releaseCheck = 0.05
+    /// How often the loop looks whether a slice was admitted or given back since the last beat.
+    static let changeCheck = 0.05
 
     public init(
         directories: [Endpoint], advertise: String, labels: [String], interval: Duration = .seconds(1),
@@ -100,7 +100,7 @@ public final class PoolAnnouncer: Service, @unchecked Sendable {
         var sequence: UInt32 = 0
         var window = DeviceBusyWindow(now: monotonicNanoseconds())
         while !stopping.load(ordering: .relaxed) {
-            let releases = DeviceLedger.shared.releases.load(ordering: .relaxed)
+            let changes = DeviceLedger.shared.changes.load(ordering: .relaxed)
             let payload = heartbeat(window: &window).encoded
             sequence &+= 1
             for (index, directory) in directories.enumerated() {
@@ -145,12 +145,12 @@ public final class PoolAnnouncer: Service, @unchecked Sendable {
                     reachable[index] = false
                 }
             }
-            // Until the next beat is due, or a slice was given back since this one was built.
+            // Until the next beat is due, or a slice was admitted or given back since this one was built.
             let due = ContinuousClock.now + interval
             while ContinuousClock.now < due, !stopping.load(ordering: .relaxed),
-                DeviceLedger.shared.releases.load(ordering: .relaxed) == releases
+                DeviceLedger.shared.changes.load(ordering: .relaxed) == changes
             {
-                Thread.sleep(forTimeInterval: Self.releaseCheck)
+                Thread.sleep(forTimeInterval: Self.changeCheck)
             }
         }
         for channel in channels { channel?.transport.shutdown() }
