@@ -114,6 +114,8 @@ let package = Package(
         .testTarget(name: "XPUSimTests", dependencies: ["XPUSim", "CXPUDriver"]),
         .testTarget(name: "XPUEndToEndTests", dependencies: ["CXPUDriver", "XPUProtocol", "XPUTransport"]),
         .testTarget(name: "XPUPlacementTests", dependencies: ["XPUPlacement"]),
+        .testTarget(
+            name: "XPUPoolTests", dependencies: ["XPUPool", "XPUProtocol", "CXPUDriver", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "XPUServerTests", dependencies: ["XPUServer", "CXPUDriver"]),
         .testTarget(
             name: "XPUTransportTests",

@@ -15,14 +15,14 @@ public struct NamedPolicy: PlacementPolicy {
 
     let kind: Kind
 
-    /// The policy called `name`. FGD needs the workload's demand distribution; the others ignore
-    /// it.
-    public init(_ name: Name, demand: DemandDistribution) {
+    /// The policy called `name`. FGD needs the workload's demand distribution, `load` the
+    /// measured busy fraction of the nodes that report one; the others ignore them.
+    public init(_ name: Name, demand: DemandDistribution, measuredBusy: [String: Double] = [:]) {
         switch name {
         case .fgd: kind = .fgd(FGDPolicy(demand: demand))
         case .bestfit: kind = .bestfit(BestFitPolicy())
         case .spread: kind = .spread(SpreadPolicy())
-        case .load: kind = .load(LoadPolicy())
+        case .load: kind = .load(LoadPolicy(measuredBusy: measuredBusy))
         }
     }
 

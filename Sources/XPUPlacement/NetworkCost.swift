@@ -29,3 +29,19 @@ public struct TableNetworkCost: NetworkCostModel {
         return costs[origin]?[server.name] ?? unknown
     }
 }
+
+/// Zones as labels say: a server in the client's zone costs 0, any other 1; a client that does
+/// not say where it runs finds every server equally far. The live directory's model: servers
+/// carry `--label zone=NAME`, clients `XPU_ZONE=NAME`. Honest about what it knows (a declared
+/// place, not a measured round trip), and enough to keep work near its data when policies tie.
+public struct ZoneNetworkCost: NetworkCostModel {
+    /// The zone of each node, by node name; nodes without one are in no zone.
+    public var zones: [String: String]
+
+    public init(zones: [String: String]) { self.zones = zones }
+
+    public func cost(from origin: String?, to server: Node) -> Double {
+        guard let origin else { return 0 }
+        return zones[server.name] == origin ? 0 : 1
+    }
+}

@@ -1,12 +1,9 @@
 /// How much a request matters relative to others.
 ///
-/// Extension point for preemption: the live directory (`xpu-pool`) keeps the placed slices of
-/// each server. When `Placer.place` returns `nil` for a request whose priority is above
-/// `.normal`, the directory may look for lower-priority slices whose removal makes the request
-/// fit, evict them (their sessions receive a documented error), and call `place` again on the
-/// updated cluster. The placement policies themselves stay priority-blind, so that a
-/// preemption rule can change without touching them. The trace replay (`xpu-bench pool-sim`)
-/// has no departures and never preempts, as in the FGD simulator.
+/// The placement policies themselves are priority-blind: priority orders the live directory's
+/// queue (`PlacementQueue`) and decides who may preempt whom (`Preemption`), so either rule can
+/// change without touching the policies. The trace replay (`xpu-bench pool-sim`) has no
+/// departures and never preempts, as in the FGD simulator.
 public struct Priority: Hashable, Comparable, Sendable {
     public var rawValue: Int
 

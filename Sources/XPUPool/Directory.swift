@@ -15,12 +15,19 @@ import XPUServer
 ///
 /// A placement is reserved (subtracted from the server's last heartbeat) until the server reports
 /// its grant token as admitted, or for `reservationLifetime` if the client never shows up.
+/// Requests that do not fit may wait in a queue (Directory+Placing.swift), and with `preempt` a
+/// high-priority one may end low-priority slices (Directory+Preemption.swift).
 public final class Directory: Sendable {
     public let policy: NamedPolicy.Name
     public let heartbeatTimeout: Duration
     public let reservationLifetime: Duration
+    /// Whether high-priority requests may preempt low-priority slices (`xpu-pool --preempt`).
+    public let preempt: Bool
+    /// How long a request that preempted waits for its victims' capacity, beyond its own wait:
+    /// the server learns of the order at its next heartbeat, ends the sessions and beats again.
+    public let preemptionGrace: Duration
     let logger: Logger
-    private let state = Mutex(State())
+    let state = Mutex(State())
 
     struct ServerEntry {
         var heartbeat: PoolHeartbeat
@@ -42,26 +49,45 @@ public final class Directory: Sendable {
         /// Recent requests: FGD's demand distribution.
         var recent: [PlacementRequest] = []
         var nextGrant: UInt64 = 1
+        /// Requests waiting for capacity, by ticket (Directory+Placing.swift).
+        var queue = PlacementQueue<UInt64>()
+        var waiting: [UInt64: Waiting] = [:]
+        var nextTicket: UInt64 = 1
+        /// Preemptions ordered but not yet sent, by server: they ride on the reply to its next
+        /// heartbeat.
+        var orders: [String: [PoolPreemption]] = [:]
+        /// Sessions ordered to end, by server, until its heartbeats stop listing them: never
+        /// chosen twice.
+        var ending: [String: Set<UInt64>] = [:]
+        /// Sessions preempted since the directory started.
+        var preemptions = 0
     }
 
     public init(
         policy: NamedPolicy.Name, heartbeatTimeout: Duration = .seconds(3), reservationLifetime: Duration = .seconds(10),
-        logger: Logger
+        preempt: Bool = false, preemptionGrace: Duration = .seconds(10), logger: Logger
     ) {
         self.policy = policy
         self.heartbeatTimeout = heartbeatTimeout
         self.reservationLifetime = reservationLifetime
+        self.preempt = preempt
+        self.preemptionGrace = preemptionGrace
         self.logger = logger
     }
 
-    /// Records a server's heartbeat (the first one registers it).
-    public func record(_ heartbeat: PoolHeartbeat, now: ContinuousClock.Instant = .now) {
-        let isNew = state.withLock { state in
+    /// Records a server's heartbeat (the first one registers it), offers what it frees to the
+    /// waiting requests, and returns what the server must do: the preemptions ordered for it.
+    @discardableResult
+    public func record(_ heartbeat: PoolHeartbeat, now: ContinuousClock.Instant = .now) -> PoolHeartbeatReply {
+        let (isNew, orders, placed) = state.withLock { state in
             let isNew = state.servers[heartbeat.address] == nil
             state.servers[heartbeat.address] = ServerEntry(heartbeat: heartbeat, lastSeen: now)
             let admitted = Set(heartbeat.admitted)
             state.reservations.removeAll { $0.server == heartbeat.address && admitted.contains($0.token) }
-            return isNew
+            let listed = Set(heartbeat.slices.map(\.session))
+            state.ending[heartbeat.address] = state.ending[heartbeat.address]?.intersection(listed)
+            let orders = state.orders.removeValue(forKey: heartbeat.address) ?? []
+            return (isNew, orders, serveQueue(&state, now: now))
         }
         if isNew {
             let devices = heartbeat.devices.map { "\($0.totalMemory >> 20)MiB" }.joined(separator: ",")
@@ -69,26 +95,39 @@ public final class Directory: Sendable {
                 "server registered \(heartbeat.address) devices=[\(devices)]",
                 metadata: ["labels": "\(heartbeat.labels.joined(separator: ","))"])
         }
+        log(placed)
+        return PoolHeartbeatReply(preemptions: orders)
     }
 
     /// Drops servers whose heartbeats stopped and reservations nobody claimed; returns the
     /// dropped servers.
     @discardableResult
     public func sweep(now: ContinuousClock.Instant = .now) -> [String] {
-        let dropped = state.withLock { state in
+        let (dropped, placed) = state.withLock { state in
             let dead = state.servers.filter { now - $0.value.lastSeen > heartbeatTimeout }.map(\.key).sorted()
-            for address in dead { state.servers[address] = nil }
+            for address in dead {
+                state.servers[address] = nil
+                state.orders[address] = nil
+                state.ending[address] = nil
+            }
+            let before = state.reservations.count
             state.reservations.removeAll { now - $0.made > reservationLifetime || state.servers[$0.server] == nil }
-            return dead
+            // A reservation that lapsed is capacity again.
+            let placed = state.reservations.count < before ? serveQueue(&state, now: now) : []
+            return (dead, placed)
         }
         for address in dropped {
             logger.warning("server dropped \(address): no heartbeat for \(heartbeatTimeout)")
         }
+        log(placed)
         return dropped
     }
 
     /// Servers registered now, by address.
     public var servers: [String] { state.withLock { $0.servers.keys.sorted() } }
+
+    /// Sessions preempted since the directory started.
+    public var preemptions: Int { state.withLock { $0.preemptions } }
 
     /// The directory's view as placement sees it: one node per device, servers in address order,
     /// with reservations subtracted. `index` maps each node back to (server, device).
@@ -106,7 +145,7 @@ public final class Directory: Sendable {
                 }
                 let totalMiB = Int(device.totalMemory >> 20)
                 let freeMiB = Int(max(freeMemory, -1) >> 20)
-                var node = Node(name: "\(address)#\(ordinal)", cpuMilli: totalMiB, memoryMiB: totalMiB, gpuCount: 1, gpuModel: "device")
+                var node = Node(name: nodeName(address, ordinal), cpuMilli: totalMiB, memoryMiB: totalMiB, gpuCount: 1, gpuModel: "device")
                 node.cpuFree = freeMemory < 0 ? -1 : freeMiB
                 node.memoryFree = node.cpuFree
                 node.gpuFree = [max(-1, min(freeCompute, Node.wholeGPU))]
@@ -117,87 +156,21 @@ public final class Directory: Sendable {
         return (Cluster(nodes: nodes), index)
     }
 
-    /// Places `count` slices `text` (`XPU_SLICE`) for `client`, all or none: the CUresult and the
-    /// reply. Each slice goes to a device the others of the request do not use when one fits, so a
-    /// client that asks for two devices gets two (it may share one only when nothing else fits).
-    public func place(slice text: String, count: UInt32 = 1, client: String) -> (CUresult, PoolPlaceReply) {
-        sweep()
-        let request: SliceRequest
-        do {
-            request = try SliceRequest(parsing: text)
-        } catch {
-            return refuse(CUDA_ERROR_INVALID_VALUE, "\(error)", client: client, slice: text)
-        }
-        guard request.device == nil, request.grant == nil else {
-            return refuse(CUDA_ERROR_INVALID_VALUE, "device= and grant= are chosen by the pool, not by XPU_SLICE", client: client, slice: text)
-        }
-        guard count >= 1, count <= ProtocolLimits.maximumPoolPlacements else {
-            return refuse(
-                CUDA_ERROR_INVALID_VALUE, "a client may ask for 1 to \(ProtocolLimits.maximumPoolPlacements) slices, not \(count)",
-                client: client, slice: text)
-        }
-        let bytes = request.memoryBytes ?? 0
-        let memoryMiB = Int((bytes + (1 << 20) - 1) >> 20)
-        let computeMilli = Int(((request.computePercent ?? 0) * 10).rounded(.up))
-        let wanted = PlacementRequest(
-            name: client, cpuMilli: memoryMiB, memoryMiB: memoryMiB, gpuCount: 1, gpuMilli: computeMilli)
-        let outcome: Result<[(String, Int, String)], PlaceFailure> = state.withLock { state in
-            guard !state.servers.isEmpty else { return .failure(.noServer) }
-            var placed: [(server: String, device: Int, token: String)] = []
-            for _ in 0..<count {
-                let (cluster, index) = Self.cluster(of: state)
-                state.recent.append(wanted)
-                if state.recent.count > 256 { state.recent.removeFirst(state.recent.count - 256) }
-                let placer = Placer(policy: NamedPolicy(policy, demand: DemandDistribution(requests: state.recent)))
-                // First among the devices this request has not used yet, then anywhere.
-                var unused = cluster
-                for node in unused.nodes.indices where placed.contains(where: { index[node] == ($0.server, $0.device) }) {
-                    unused.nodes[node].cpuFree = -1
-                    unused.nodes[node].memoryFree = -1
-                    unused.nodes[node].gpuFree = unused.nodes[node].gpuFree.map { _ in -1 }
-                }
-                var random = SeededGenerator(seed: 1)
-                guard let placement = placer.place(wanted, in: unused, using: &random) ?? placer.place(wanted, in: cluster, using: &random)
-                else {
-                    // All or none: what this request reserved so far is given back.
-                    state.reservations.removeAll { reservation in placed.contains { $0.token == reservation.token } }
-                    let free = cluster.nodes.map { "\($0.name) \(max($0.cpuFree, 0))MiB \(max($0.gpuFree[0], 0) / 10)%" }
-                    return .failure(.nothingFits(free.joined(separator: ", ")))
-                }
-                let (server, device) = index[placement.gpuNode]
-                let token = "g\(state.nextGrant)"
-                state.nextGrant += 1
-                state.reservations.append(
-                    Reservation(token: token, server: server, device: device, memory: bytes, computeMilli: computeMilli, made: .now))
-                placed.append((server, device, token))
-            }
-            return .success(placed.map { ($0.server, $0.device, $0.token) })
-        }
-        switch outcome {
-        case .failure(.noServer):
-            return refuse(CUDA_ERROR_NO_DEVICE, "no server is registered with the pool", client: client, slice: text)
-        case .failure(.nothingFits(let free)):
-            let what = count == 1 ? "'\(text)'" : "\(count) x '\(text)'"
-            return refuse(CUDA_ERROR_OUT_OF_MEMORY, "nothing fits \(what) (free: \(free))", client: client, slice: text)
-        case .success(let placed):
-            let trimmed = text.trimmingCharacters(in: .whitespaces)
-            var placements: [PoolPlacement] = []
-            for (server, device, token) in placed {
-                let granted = (trimmed.isEmpty ? "" : trimmed + ",") + "device=\(device),grant=\(token)"
-                logger.info("placed '\(text)' for \(client) on \(server) device \(device) (policy \(policy.rawValue), grant \(token))")
-                placements.append(PoolPlacement(server: server, device: Int32(device), slice: granted))
-            }
-            return (CUDA_SUCCESS, PoolPlaceReply(placements: placements, reason: ""))
-        }
-    }
+    static func nodeName(_ server: String, _ device: Int) -> String { "\(server)#\(device)" }
 
-    private func refuse(_ status: CUresult, _ reason: String, client: String, slice: String) -> (CUresult, PoolPlaceReply) {
-        logger.warning("not placed '\(slice)' for \(client): \(reason)")
-        return (status, PoolPlaceReply(placements: [], reason: reason))
-    }
-
-    enum PlaceFailure: Error {
-        case noServer
-        case nothingFits(String)
+    /// What placement knows of each node beyond its free capacity: measured busy time (for
+    /// `load`) and zone (network cost), from the servers' heartbeats.
+    static func measurements(of state: State) -> (busy: [String: Double], zones: [String: String]) {
+        var busy: [String: Double] = [:]
+        var zones: [String: String] = [:]
+        for (address, entry) in state.servers {
+            let zone = entry.heartbeat.labels.first { $0.hasPrefix("zone=") }.map { String($0.dropFirst("zone=".count)) }
+            for (ordinal, device) in entry.heartbeat.devices.enumerated() {
+                let name = nodeName(address, ordinal)
+                if let milli = device.busyMilli { busy[name] = Double(milli) / 1000 }
+                if let zone { zones[name] = zone }
+            }
+        }
+        return (busy, zones)
     }
 }

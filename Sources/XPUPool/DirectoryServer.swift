@@ -83,6 +83,14 @@ public final class DirectoryServer: Service, @unchecked Sendable {
         }
     }
 
+    /// Whether the peer closed its end (a client that gave up while its request waited): a look
+    /// at the socket that neither blocks nor consumes anything.
+    static func hungUp(_ transport: any Transport) -> Bool {
+        guard let socket = transport as? SocketTransport else { return false }
+        var byte: UInt8 = 0
+        return recv(socket.descriptor, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) == 0
+    }
+
     /// Answers requests until the peer leaves or breaks the protocol.
     private func serve(_ channel: FrameChannel) {
         while true {
@@ -98,10 +106,13 @@ public final class DirectoryServer: Service, @unchecked Sendable {
             do {
                 switch PoolCall(rawValue: header.call) {
                 case .heartbeat:
-                    directory.record(try PoolHeartbeat(decoding: payload))
+                    reply = directory.record(try PoolHeartbeat(decoding: payload)).encoded
                 case .place:
                     let request = try PoolPlaceRequest(decoding: payload)
-                    let (result, answer) = directory.place(slice: request.slice, count: request.count, client: request.client)
+                    let (result, answer) = directory.place(
+                        slice: request.slice, count: request.count, client: request.client,
+                        wait: .milliseconds(Int(request.waitMilliseconds)), zone: request.zone,
+                        clientLeft: { Self.hungUp(channel.transport) })
                     status = result
                     reply = answer.encoded
                 case nil:

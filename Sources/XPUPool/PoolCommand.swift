@@ -15,7 +15,8 @@ public struct PoolCommand: AsyncParsableCommand {
             Servers register with xpu-remote-server --pool HOST:PORT and send a heartbeat every \
             second; a server silent for --heartbeat-timeout is dropped. Clients set XPU_POOL=HOST:PORT \
             and XPU_SLICE=mem=...,compute=...%; the shim asks the directory for a server and connects \
-            to it. The directory keeps soft state only: restarting it loses no session.
+            to it. A request that does not fit waits in the queue up to the client's XPU_POOL_WAIT \
+            (default 0: fail at once). The directory keeps soft state only: restarting it loses no session.
             """)
 
     @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free port, printed at start).")
@@ -26,6 +27,12 @@ public struct PoolCommand: AsyncParsableCommand {
 
     @Option(help: "Seconds without a heartbeat after which a server is dropped.")
     var heartbeatTimeout: Double = 3
+
+    @Flag(
+        help: """
+            Let a high-priority request that fits nowhere preempt low-priority slices on one device             (their sessions end with CUDA_ERROR_DEVICE_UNAVAILABLE). Off: such requests wait or fail like any other.
+            """)
+    var preempt = false
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
@@ -43,7 +50,7 @@ public struct PoolCommand: AsyncParsableCommand {
         guard let endpoint = Endpoint(parsing: listen) else { throw ValidationError("--listen must be HOST:PORT, got '\(listen)'") }
         guard heartbeatTimeout > 0, heartbeatTimeout.isFinite else { throw ValidationError("--heartbeat-timeout must be positive") }
         let directory = Directory(
-            policy: policy, heartbeatTimeout: .milliseconds(Int(heartbeatTimeout * 1000)), logger: logger)
+            policy: policy, heartbeatTimeout: .milliseconds(Int(heartbeatTimeout * 1000)), preempt: preempt, logger: logger)
         let server: DirectoryServer
         do {
             server = try DirectoryServer(listen: endpoint, directory: directory, logger: logger)
@@ -51,7 +58,8 @@ public struct PoolCommand: AsyncParsableCommand {
             logger.critical("cannot listen: \(error)")
             throw ExitCode(2)
         }
-        logger.info("directory up", metadata: ["policy": "\(policy.rawValue)", "heartbeatTimeout": "\(heartbeatTimeout)s"])
+        logger.info(
+            "directory up", metadata: ["policy": "\(policy.rawValue)", "heartbeatTimeout": "\(heartbeatTimeout)s", "preempt": "\(preempt)"])
         FileHandle.standardOutput.write(Data("xpu-pool listening on \(server.endpoint)\n".utf8))
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(

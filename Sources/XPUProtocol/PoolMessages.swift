@@ -5,11 +5,12 @@
 ///
 /// | call | request | reply |
 /// |---|---|---|
-/// | 300 heartbeat | `PoolHeartbeat` (a server's whole state; the first one registers it) | empty |
-/// | 301 place | `PoolPlaceRequest` (a client's `XPU_SLICE` and how many slices) | `PoolPlaceReply` (every placement) |
+/// | 300 heartbeat | `PoolHeartbeat` (a server's whole state; the first one registers it) | `PoolHeartbeatReply` (sessions to preempt; empty for none) |
+/// | 301 place | `PoolPlaceRequest` (a client's `XPU_SLICE`, how many slices, how long it may wait) | `PoolPlaceReply` (every placement) |
 ///
 /// The directory keeps soft state only: a server is what its last heartbeat said, and is dropped
-/// when heartbeats stop.
+/// when heartbeats stop. The directory never connects to a server: what it asks of one (end a
+/// session, for preemption) rides on the reply to that server's next heartbeat.
 public enum PoolCall: UInt16, Sendable {
     case heartbeat = 300
     case place = 301
@@ -23,11 +24,39 @@ public struct PoolDevice: Hashable, Sendable {
     public var freeMemory: UInt64
     /// Compute share not granted to any slice yet, in milli-device (1000 = the whole device).
     public var freeComputeMilli: UInt32
+    /// Measured busy time since the server's previous heartbeat, per mille of wall time (device
+    /// time of every session's kernels; README "Metrics"); nil when the server does not measure.
+    public var busyMilli: UInt32?
 
-    public init(totalMemory: UInt64, freeMemory: UInt64, freeComputeMilli: UInt32) {
+    public init(totalMemory: UInt64, freeMemory: UInt64, freeComputeMilli: UInt32, busyMilli: UInt32? = nil) {
         self.totalMemory = totalMemory
         self.freeMemory = freeMemory
         self.freeComputeMilli = freeComputeMilli
+        self.busyMilli = busyMilli
+    }
+}
+
+/// One slice a server holds, as its heartbeat lists it: what the directory may preempt.
+public struct PoolSlice: Hashable, Sendable {
+    /// The server's session id (what a preemption names).
+    public var session: UInt64
+    public var device: Int32
+    /// Its memory quota in bytes (0 for none).
+    public var memory: UInt64
+    /// Its compute share in milli-device (0 for none).
+    public var computeMilli: UInt32
+    /// `XPU_SLICE`'s `priority=`: 0 low, 1 normal, 2 high.
+    public var priority: UInt8
+    /// The pool's grant token, empty for a slice asked of the server directly.
+    public var grant: String
+
+    public init(session: UInt64, device: Int32, memory: UInt64, computeMilli: UInt32, priority: UInt8, grant: String) {
+        self.session = session
+        self.device = device
+        self.memory = memory
+        self.computeMilli = computeMilli
+        self.priority = priority
+        self.grant = grant
     }
 }
 
@@ -43,9 +72,15 @@ public struct PoolHeartbeat: Hashable, Sendable {
     /// Pool grant tokens the server admitted lately (`grant=` of `PoolPlaceReply.slice`): the
     /// directory stops reserving for a placement once its server reports the grant.
     public var admitted: [String]
+    /// The slices the server holds now.
+    public var slices: [PoolSlice]
 
-    public init(address: String, labels: [String], devices: [PoolDevice], sessions: UInt32, admitted: [String] = []) {
+    public init(
+        address: String, labels: [String], devices: [PoolDevice], sessions: UInt32, admitted: [String] = [],
+        slices: [PoolSlice] = []
+    ) {
         self.admitted = admitted
+        self.slices = slices
         self.address = address
         self.labels = labels
         self.devices = devices
@@ -66,6 +101,19 @@ public struct PoolHeartbeat: Hashable, Sendable {
         writer.write(sessions)
         writer.write(UInt32(admitted.count))
         for token in admitted { writer.write(token) }
+        // Added after the first release, at the end so that either side may be older: busy time
+        // per device (u32::max for not measured), then the slices.
+        writer.write(UInt32(devices.count))
+        for device in devices { writer.write(device.busyMilli ?? .max) }
+        writer.write(UInt32(slices.count))
+        for slice in slices {
+            writer.write(slice.session)
+            writer.write(slice.device)
+            writer.write(slice.memory)
+            writer.write(slice.computeMilli)
+            writer.write(slice.priority)
+            writer.write(slice.grant)
+        }
         return writer.bytes
     }
 
@@ -90,7 +138,67 @@ public struct PoolHeartbeat: Hashable, Sendable {
         guard admittedCount <= 65536 else { throw ProtocolError(.malformed, "\(admittedCount) grants (at most 65536)") }
         admitted = []
         for _ in 0..<admittedCount { admitted.append(try reader.readString()) }
+        slices = []
+        if reader.remaining > 0 {  // a server from before sends neither busy time nor slices
+            let busyCount = try reader.read(UInt32.self)
+            guard busyCount == deviceCount else { throw ProtocolError(.malformed, "busy time of \(busyCount) devices for \(deviceCount)") }
+            for index in devices.indices {
+                let busy = try reader.read(UInt32.self)
+                devices[index].busyMilli = busy == .max ? nil : busy
+            }
+            let sliceCount = try reader.read(UInt32.self)
+            guard sliceCount <= 65536 else { throw ProtocolError(.malformed, "\(sliceCount) slices (at most 65536)") }
+            for _ in 0..<sliceCount {
+                slices.append(
+                    PoolSlice(
+                        session: try reader.read(), device: try reader.read(), memory: try reader.read(),
+                        computeMilli: try reader.read(), priority: try reader.read(), grant: try reader.readString()))
+            }
+        }
         try reader.expectEnd()
+    }
+}
+
+/// The directory's reply to a heartbeat: sessions the server must end because a request of
+/// higher priority preempts them (`xpu-pool --preempt`). An empty payload (a directory from
+/// before) orders nothing.
+public struct PoolHeartbeatReply: Hashable, Sendable {
+    public var preemptions: [PoolPreemption]
+
+    public init(preemptions: [PoolPreemption] = []) { self.preemptions = preemptions }
+
+    public var encoded: [UInt8] {
+        guard !preemptions.isEmpty else { return [] }
+        var writer = WireWriter(capacity: 8 + 64 * preemptions.count)
+        writer.write(UInt32(preemptions.count))
+        for preemption in preemptions {
+            writer.write(preemption.session)
+            writer.write(preemption.reason)
+        }
+        return writer.bytes
+    }
+
+    public init(decoding bytes: [UInt8]) throws(ProtocolError) {
+        preemptions = []
+        guard !bytes.isEmpty else { return }
+        var reader = WireReader(bytes)
+        let count = try reader.read(UInt32.self)
+        guard count <= 65536 else { throw ProtocolError(.malformed, "\(count) preemptions (at most 65536)") }
+        for _ in 0..<count {
+            preemptions.append(PoolPreemption(session: try reader.read(), reason: try reader.readString()))
+        }
+        try reader.expectEnd()
+    }
+}
+
+/// One session a server must end, and why (the reason reaches the session's client).
+public struct PoolPreemption: Hashable, Sendable {
+    public var session: UInt64
+    public var reason: String
+
+    public init(session: UInt64, reason: String) {
+        self.session = session
+        self.reason = reason
     }
 }
 
@@ -103,18 +211,28 @@ public struct PoolPlaceRequest: Hashable, Sendable {
     public var client: String
     /// How many slices, each on a device of its own where the pool has enough of them.
     public var count: UInt32
+    /// How long the request may wait in the directory's queue for capacity (`XPU_POOL_WAIT`),
+    /// in milliseconds; 0 fails at once when nothing fits.
+    public var waitMilliseconds: UInt32
+    /// Where the client runs (`XPU_ZONE`), empty when unknown: servers labelled `zone=` the same
+    /// are preferred between otherwise equal placements.
+    public var zone: String
 
-    public init(slice: String, client: String, count: UInt32 = 1) {
+    public init(slice: String, client: String, count: UInt32 = 1, waitMilliseconds: UInt32 = 0, zone: String = "") {
         self.slice = slice
         self.client = client
         self.count = count
+        self.waitMilliseconds = waitMilliseconds
+        self.zone = zone
     }
 
     public var encoded: [UInt8] {
-        var writer = WireWriter(capacity: 36 + slice.utf8.count + client.utf8.count)
+        var writer = WireWriter(capacity: 48 + slice.utf8.count + client.utf8.count + zone.utf8.count)
         writer.write(slice)
         writer.write(client)
         writer.write(count)
+        writer.write(waitMilliseconds)
+        writer.write(zone)
         return writer.bytes
     }
 
@@ -124,6 +242,9 @@ public struct PoolPlaceRequest: Hashable, Sendable {
         client = try reader.readString()
         // A client from before counts asks for one slice.
         count = reader.remaining == 0 ? 1 : try reader.read()
+        // ... and one from before waiting neither waits nor has a zone.
+        waitMilliseconds = reader.remaining == 0 ? 0 : try reader.read()
+        zone = reader.remaining == 0 ? "" : try reader.readString()
         try reader.expectEnd()
     }
 }

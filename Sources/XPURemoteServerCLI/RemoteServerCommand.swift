@@ -169,7 +169,8 @@ public struct RemoteServerCommand: AsyncParsableCommand {
             logger.critical("cannot use the driver: \(error)")
             throw ExitCode(2)
         }
-        let serverMetrics = metricsEndpoint.map { _ in ServerMetrics(driver: loaded) }
+        // A server in a pool measures device time too: its heartbeats report how busy it is.
+        let serverMetrics = metricsEndpoint != nil || !directories.isEmpty ? ServerMetrics(driver: loaded) : nil
         let server: RemoteServer
         let metricsService: MetricsEndpoint?
         do {

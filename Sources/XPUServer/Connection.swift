@@ -26,6 +26,8 @@ final class Connection: @unchecked Sendable {
     let limits: ServerLimits
     /// Set when the server reports /metrics: the session's usage is shown while it is open.
     let metrics: ServerMetrics?
+    /// Given when the pool preempts the session (RemoteServer.preempt).
+    let preemption: PreemptionOrder
 
     /// Set when sessions run in tenant processes (`--tenant-processes`): after admission the
     /// session is handed to a process of its own, and this connection waits for it to end.
@@ -34,8 +36,9 @@ final class Connection: @unchecked Sendable {
     init(
         transport: any Transport, driver: Driver, sessionID: UInt64, logger: Logger, compressionAllowed: Bool = true,
         limits: ServerLimits = ServerLimits(), metrics: ServerMetrics? = nil, tenantProcesses: TenantProcesses? = nil,
-        buffered: [UInt8] = []
+        buffered: [UInt8] = [], preemption: PreemptionOrder = PreemptionOrder()
     ) {
+        self.preemption = preemption
         self.compressionAllowed = compressionAllowed
         self.limits = limits
         self.metrics = metrics
@@ -69,6 +72,13 @@ final class Connection: @unchecked Sendable {
                 buffered: channel.unconsumed)
             if !tenantProcesses.serve(handOff, transport: channel.transport, usage: usage, logger: logger) {
                 refuse(reason: "the server could not start a process for the session", status: CUDA_ERROR_OPERATING_SYSTEM)
+            }
+            if let reason = preemption.reason {
+                // The session's process saw its connection end (RemoteServer.preempt shut its
+                // reading side) and closed; the client gets the status of a vanished server,
+                // without the SessionEnd notice, which only a session thread sends.
+                _ = metrics?.preemptions.add(1, ordering: .relaxed)
+                logger.warning("session preempted", metadata: ["reason": "\(reason)", "notice": "not sent (tenant process)"])
             }
             metrics?.close(usage)
             end(admitted.tenancy, tenant: admitted.tenant)
@@ -132,6 +142,8 @@ final class Connection: @unchecked Sendable {
             try serve(session)
         } catch {
             switch error {
+            case _ where preemption.isGiven:
+                break  // the read side was shut to end the session: not the client's doing
             case .transport(let failure) where failure.code == .closed:
                 logger.info("client disconnected")
             case .transport(let failure):
@@ -140,6 +152,19 @@ final class Connection: @unchecked Sendable {
                 logger.warning("protocol violation, closing session", metadata: ["reason": "\(violation)"])
             }
         }
+        if let reason = preemption.reason { sayPreempted(reason) }
+    }
+
+    /// Tells the client its session ends (it may not be listening: then it learns at its next
+    /// call, as from a server that went away), logs and counts the preemption. What the session
+    /// held is freed right after, as for any session that ends.
+    private func sayPreempted(_ reason: String) {
+        let notice = FrameHeader(
+            length: 0, call: SessionEnd.call, flags: .reply, sequence: 0, status: CUDA_ERROR_DEVICE_UNAVAILABLE.rawValue)
+        try? channel.send(notice, payload: SessionEnd(reason: reason).encoded)
+        channel.transport.shutdown()
+        _ = metrics?.preemptions.add(1, ordering: .relaxed)
+        logger.warning("session preempted", metadata: ["reason": "\(reason)"])
     }
 
     /// Gives back what admitting the session counted: its slice and tenancy on the devices, its
@@ -177,7 +202,7 @@ final class Connection: @unchecked Sendable {
             return nil
         }
         let tenancy: DeviceLedger.Tenancy
-        switch Session.admit(hello.slice, table: driver.table, limits: limits) {
+        switch Session.admit(hello.slice, table: driver.table, limits: limits, session: sessionID) {
         case .success(let granted):
             tenancy = granted
         case .failure(let refusal):
@@ -250,7 +275,7 @@ final class Connection: @unchecked Sendable {
             Self.takeBufferedLaunch(from: channel, for: session, context: context)
         }
         defer { session.bufferedLaunch = nil }
-        while true {
+        while !preemption.isGiven {
             let (header, payload) = try channel.receive()
             guard !header.flags.contains(.reply) else {
                 throw .protocolViolation(ProtocolError(.malformed, "client sent a reply frame"))

@@ -18,9 +18,18 @@ final class DeviceLedger: Sendable {
     struct Tenancy: Sendable {
         var slice: Slice?
         var devices: [Int32]
+        /// The session it was admitted for (0 when the caller does not say).
+        var session: UInt64 = 0
     }
 
     private let granted = Mutex<[Int32: Granted]>([:])
+    /// The slice of each session that holds one, by session id: what pool heartbeats list, so
+    /// that the directory can choose sessions to preempt.
+    private let slices = Mutex<[UInt64: Slice]>([:])
+    /// Counts every slice admitted or given back: the pool announcer beats at once when it moves,
+    /// so a request waiting in the directory's queue learns of freed capacity, and a preempting
+    /// one of a new low-priority slice, without waiting for the next beat.
+    let changes = Atomic<UInt64>(0)
     /// Pool grant tokens of slices admitted lately, with when: heartbeats report them so that the
     /// directory drops its reservation exactly when the grant is counted here.
     private let recentGrants = Mutex<[(token: String, at: ContinuousClock.Instant)]>([])
@@ -30,7 +39,9 @@ final class DeviceLedger: Sendable {
 
     /// Admits a session asking for `slice` (nil: none, the whole device shared) on a server of
     /// `deviceCount` devices of `deviceMemory` bytes each, or says why not.
-    func admit(_ slice: Slice?, deviceMemory: UInt64, deviceCount: Int32, maxTenants: Int? = nil) -> Result<Tenancy, SliceRefusal> {
+    func admit(
+        _ slice: Slice?, deviceMemory: UInt64, deviceCount: Int32, maxTenants: Int? = nil, session: UInt64 = 0
+    ) -> Result<Tenancy, SliceRefusal> {
         if let slice, !(slice.device >= 0 && slice.device < deviceCount) {
             return .failure(SliceRefusal(status: CUDA_ERROR_INVALID_DEVICE, reason: "no device \(slice.device) on this server (it has \(deviceCount))"))
         }
@@ -63,10 +74,19 @@ final class DeviceLedger: Sendable {
                 granted[slice.device, default: Granted()].compute += compute
             }
             for device in devices { granted[device, default: Granted()].tenants += 1 }
-            return .success(Tenancy(slice: slice, devices: devices))
+            return .success(Tenancy(slice: slice, devices: devices, session: session))
         }
-        if case .success = result, let token = slice?.grant { recentGrants.withLock { $0.append((token, .now)) } }
+        if case .success = result, let slice {
+            slices.withLock { $0[session] = slice }
+            if let token = slice.grant { recentGrants.withLock { $0.append((token, .now)) } }
+            changes.add(1, ordering: .relaxed)
+        }
         return result
+    }
+
+    /// The slices held now, by session id.
+    func heldSlices() -> [(session: UInt64, slice: Slice)] {
+        slices.withLock { $0.map { ($0.key, $0.value) } }.sorted { $0.session < $1.session }
     }
 
     /// Pool grant tokens admitted in the last `window` (read before `granted(on:)`, so that a
@@ -93,6 +113,7 @@ final class DeviceLedger: Sendable {
 
     /// Gives a session's share and tenancy back when it ends.
     func release(_ tenancy: Tenancy) {
+        if tenancy.slice != nil { slices.withLock { _ = $0.removeValue(forKey: tenancy.session) } }
         granted.withLock { granted in
             for device in tenancy.devices {
                 granted[device, default: Granted()].tenants = max(0, granted[device, default: Granted()].tenants - 1)
@@ -102,5 +123,7 @@ final class DeviceLedger: Sendable {
             device.compute = max(0, device.compute - (slice.computePercent ?? 0))
             granted[slice.device] = device
         }
+        // Counted once the capacity is back, so a heartbeat it triggers reports it.
+        if tenancy.slice != nil { changes.add(1, ordering: .relaxed) }
     }
 }

@@ -12,9 +12,13 @@ import XPUTransport
 
 /// Registers this server with pool directories (`--pool`) and keeps it registered: every
 /// `interval` it sends each directory a heartbeat with its devices, what their memory and compute
-/// the DeviceLedger has not granted yet, its labels and the address clients should use. A
-/// directory that is down is retried at the next beat, so a restarted directory rebuilds its
-/// view within one interval. The directory's view is advice; this server's ledger stays the truth.
+/// the DeviceLedger has not granted yet, how busy they were since the last beat, the slices it
+/// holds, its labels and the address clients should use. A directory that is down is retried at
+/// the next beat, so a restarted directory rebuilds its view within one interval. The directory's
+/// view is advice; this server's ledger stays the truth.
+///
+/// It also beats as soon as a slice is admitted or given back (a request may wait for it in the
+/// directory's queue), and carries out the preemptions a directory orders in its reply.
 public final class PoolAnnouncer: Service, @unchecked Sendable {
     let directories: [Endpoint]
     let advertise: String
@@ -24,6 +28,8 @@ public final class PoolAnnouncer: Service, @unchecked Sendable {
     let server: RemoteServer
     let logger: Logger
     private let stopping = Atomic<Bool>(false)
+    /// How often the loop looks whether a slice was admitted or given back since the last beat.
+    static let changeCheck = 0.05
 
     public init(
         directories: [Endpoint], advertise: String, labels: [String], interval: Duration = .seconds(1),
@@ -46,8 +52,11 @@ public final class PoolAnnouncer: Service, @unchecked Sendable {
         stopping.store(true, ordering: .relaxed)
     }
 
-    /// This server as a heartbeat describes it now.
-    func heartbeat() -> PoolHeartbeat {
+    /// This server as a heartbeat describes it now, with the devices' busy time over `window`.
+    func heartbeat(window: inout DeviceBusyWindow) -> PoolHeartbeat {
+        let busy = server.metrics.map { metrics in
+            window.read(busy: metrics.busyTime(), now: monotonicNanoseconds(), devices: metrics.devices)
+        }
         let admitted = DeviceLedger.shared.admittedGrants()
         var count: Int32 = 0
         if driver.table.cuDeviceGetCount(&count) != CUDA_SUCCESS { count = 0 }
@@ -61,17 +70,38 @@ public final class PoolAnnouncer: Service, @unchecked Sendable {
             devices.append(
                 PoolDevice(
                     totalMemory: totalBytes, freeMemory: totalBytes - min(granted.memory, totalBytes),
-                    freeComputeMilli: UInt32(freeCompute.rounded(.down))))
+                    freeComputeMilli: UInt32(freeCompute.rounded(.down)),
+                    busyMilli: busy.map { UInt32((($0[device] ?? 0) * 1000).rounded()) }))
         }
-        return PoolHeartbeat(address: advertise, labels: labels, devices: devices, sessions: UInt32(server.sessionCount), admitted: admitted)
+        let slices = DeviceLedger.shared.heldSlices().map { held in
+            PoolSlice(
+                session: held.session, device: held.slice.device, memory: held.slice.memoryQuota ?? 0,
+                computeMilli: UInt32(((held.slice.computePercent ?? 0) * 10).rounded(.up)),
+                priority: UInt8(held.slice.priority.rank), grant: held.slice.grant ?? "")
+        }
+        return PoolHeartbeat(
+            address: advertise, labels: labels, devices: devices, sessions: UInt32(server.sessionCount), admitted: admitted,
+            slices: slices)
+    }
+
+    /// Ends the sessions a directory's reply names.
+    private func carryOut(_ reply: PoolHeartbeatReply, from directory: Endpoint) {
+        for order in reply.preemptions {
+            let found = server.preempt(session: order.session, reason: order.reason)
+            logger.info(
+                found ? "preempting session \(order.session)" : "session \(order.session) to preempt has ended already",
+                metadata: ["directory": "\(directory)", "reason": "\(order.reason)"])
+        }
     }
 
     private func beatLoop() {
         var channels: [FrameChannel?] = Array(repeating: nil, count: directories.count)
         var reachable: [Bool?] = Array(repeating: nil, count: directories.count)
         var sequence: UInt32 = 0
+        var window = DeviceBusyWindow(now: monotonicNanoseconds())
         while !stopping.load(ordering: .relaxed) {
-            let payload = heartbeat().encoded
+            let changes = DeviceLedger.shared.changes.load(ordering: .relaxed)
+            let payload = heartbeat(window: &window).encoded
             sequence &+= 1
             for (index, directory) in directories.enumerated() {
                 do throws(FrameError) {
@@ -93,9 +123,14 @@ public final class PoolAnnouncer: Service, @unchecked Sendable {
                     } catch {
                         throw FrameError.transport(error)
                     }
-                    let (header, _) = try channel.receive()
+                    let (header, reply) = try channel.receive()
                     guard header.call == PoolCall.heartbeat.rawValue, header.sequence == sequence else {
                         throw FrameError.protocolViolation(ProtocolError(.malformed, "unexpected reply to a heartbeat"))
+                    }
+                    do {
+                        carryOut(try PoolHeartbeatReply(decoding: reply), from: directory)
+                    } catch {
+                        throw FrameError.protocolViolation(error)
                     }
                     if reachable[index] != true {
                         logger.info("registered with the pool directory", metadata: ["directory": "\(directory)", "advertise": "\(advertise)"])
@@ -110,7 +145,13 @@ public final class PoolAnnouncer: Service, @unchecked Sendable {
                     reachable[index] = false
                 }
             }
-            Thread.sleep(forTimeInterval: Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18)
+            // Until the next beat is due, or a slice was admitted or given back since this one was built.
+            let due = ContinuousClock.now + interval
+            while ContinuousClock.now < due, !stopping.load(ordering: .relaxed),
+                DeviceLedger.shared.changes.load(ordering: .relaxed) == changes
+            {
+                Thread.sleep(forTimeInterval: Self.changeCheck)
+            }
         }
         for channel in channels { channel?.transport.shutdown() }
     }

@@ -22,6 +22,8 @@ public final class RemoteServer: Service, @unchecked Sendable {
     struct State {
         var nextSession: UInt64 = 1
         var open: [UInt64: any Transport] = [:]
+        /// The preemption order of each open session (the pool may end any of them).
+        var preemptions: [UInt64: PreemptionOrder] = [:]
         var stopping = false
     }
 
@@ -89,6 +91,19 @@ public final class RemoteServer: Service, @unchecked Sendable {
     /// Sessions open now (for pool heartbeats).
     public var sessionCount: Int { state.withLock { $0.open.count } }
 
+    /// Ends `session` because the pool preempts it: its thread tells the client why
+    /// (`SessionEnd`), frees everything and counts it. False when no such session is open.
+    @discardableResult
+    public func preempt(session: UInt64, reason: String) -> Bool {
+        guard let (transport, order) = state.withLock({ state in state.open[session].map { ($0, state.preemptions[session]!) } })
+        else { return false }
+        guard order.give(reason: reason) else { return true }
+        // Wakes the session's thread if it waits for the client; one busy on a call sees the
+        // order before its next frame.
+        transport.interruptReceiving()
+        return true
+    }
+
     public func run() async throws {
         let acceptor = Thread { [self] in acceptLoop() }
         acceptor.name = "xpu-accept"
@@ -149,11 +164,13 @@ public final class RemoteServer: Service, @unchecked Sendable {
                 return
             }
             let transport = accepted.transport
+            let preemption = PreemptionOrder()
             let id: UInt64? = state.withLock { state in
                 guard !state.stopping else { return nil }
                 let id = state.nextSession
                 state.nextSession += 1
                 state.open[id] = transport
+                state.preemptions[id] = preemption
                 return id
             }
             guard let id else {
@@ -161,7 +178,12 @@ public final class RemoteServer: Service, @unchecked Sendable {
                 return
             }
             let thread = Thread { [self] in
-                defer { state.withLock { _ = $0.open.removeValue(forKey: id) } }
+                defer {
+                    state.withLock { state in
+                        state.open[id] = nil
+                        state.preemptions[id] = nil
+                    }
+                }
                 // TLS and authentication (Authentication.swift) run on the session's own thread.
                 let secured: (any Transport, ConnectionSecurity)?
                 switch accepted {
@@ -177,7 +199,7 @@ public final class RemoteServer: Service, @unchecked Sendable {
                 let connection = Connection(
                     transport: securedTransport, driver: driver, sessionID: id, logger: logger,
                     compressionAllowed: configuration.compression, limits: configuration.limits, metrics: metrics,
-                    tenantProcesses: tenantProcesses)
+                    tenantProcesses: tenantProcesses, preemption: preemption)
                 connection.security = connectionSecurity
                 connection.run()
             }

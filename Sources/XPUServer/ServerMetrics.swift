@@ -4,7 +4,8 @@ import Synchronization
 import XPUTransport
 
 /// What `/metrics` reports (`--metrics HOST:PORT`): every open session's usage and every device's
-/// granted and busy fractions, in the Prometheus text format.
+/// granted and busy fractions, in the Prometheus text format. A server in a pool (`--pool`) keeps
+/// it too, without the endpoint: its heartbeats report the devices' measured busy time.
 ///
 /// The server's own counters are the source of truth (`SessionUsage`, `DeviceLedger`,
 /// `ComputeScheduler`); each scrape renders a snapshot of them through a fresh
@@ -19,10 +20,12 @@ public final class ServerMetrics: Sendable {
         var sessions: [UInt64: SessionUsage] = [:]
         /// Device time of sessions that ended, per device (ns), so device busy time never goes back.
         var retiredDeviceTime: [Int32: UInt64] = [:]
-        /// Busy time per device at the previous scrape, and when it was: the busy fraction is
-        /// measured from one scrape to the next.
-        var previousScrape: (time: UInt64, busy: [Int32: UInt64])
+        /// The busy fraction is measured from one scrape to the next.
+        var scrapeWindow: DeviceBusyWindow
     }
+
+    /// Sessions the server ended because the pool preempted them (`xpu_server_preemptions_total`).
+    let preemptions = Atomic<UInt64>(0)
 
     /// Reads the devices' memory from `driver` (once).
     public convenience init(driver: Driver) {
@@ -38,7 +41,7 @@ public final class ServerMetrics: Sendable {
 
     init(deviceMemory: [UInt64]) {
         self.deviceMemory = deviceMemory
-        state = Mutex(State(previousScrape: (monotonicNanoseconds(), [:])))
+        state = Mutex(State(scrapeWindow: DeviceBusyWindow(now: monotonicNanoseconds())))
     }
 
     func open(_ usage: SessionUsage) {
@@ -67,19 +70,31 @@ public final class ServerMetrics: Sendable {
         return usage.meteredDeviceTime.withLock { $0 }
     }
 
+    /// Device time of every session's kernels per device (ns) since the server started, ended
+    /// sessions included.
+    func busyTime() -> [Int32: UInt64] {
+        let (sessions, retired) = state.withLock { state in (Array(state.sessions.values), state.retiredDeviceTime) }
+        var busy = retired
+        for usage in sessions {
+            for (device, nanoseconds) in Self.deviceTime(of: usage) { busy[device, default: 0] += nanoseconds }
+        }
+        return busy
+    }
+
+    /// The devices this server has, as ordinals.
+    var devices: Range<Int32> { 0..<Int32(deviceMemory.count) }
+
     /// The Prometheus text exposition of everything above, as of now.
     public func render() -> [UInt8] {
         let now = monotonicNanoseconds()
-        let (sessions, retired, previous) = state.withLock { state in
-            (Array(state.sessions.values), state.retiredDeviceTime, state.previousScrape)
-        }
+        let sessions = state.withLock { Array($0.sessions.values) }
+        let busy = busyTime()
+        let fractions = state.withLock { $0.scrapeWindow.read(busy: busy, now: now, devices: devices) }
         let registry = PrometheusCollectorRegistry()
-        var busy = retired
         for usage in sessions.sorted(by: { $0.session < $1.session }) {
             var labels = [("session", "\(usage.session)")]
             if let tenant = usage.tenant { labels.append(("tenant", tenant)) }
             let deviceTime = Self.deviceTime(of: usage)
-            for (device, nanoseconds) in deviceTime { busy[device, default: 0] += nanoseconds }
             registry.makeGauge(descriptor: Names.memoryUsed, labels: labels).set(Double(usage.memoryBytes.load(ordering: .relaxed)))
             registry.makeCounter(descriptor: Names.launches, labels: labels).increment(by: Int64(usage.launches.load(ordering: .relaxed)))
             registry.makeCounter(descriptor: Names.deviceTime, labels: labels).increment(by: Self.seconds(deviceTime.values.reduce(0, +)))
@@ -92,7 +107,6 @@ public final class ServerMetrics: Sendable {
                 registry.makeCounter(descriptor: Names.queueWait, labels: labels).increment(by: Self.seconds(waited))
             }
         }
-        let elapsed = Double(max(now &- previous.time, 1))
         for (index, memory) in deviceMemory.enumerated() {
             let device = Int32(index)
             let labels = [("device", "\(device)")]
@@ -103,11 +117,9 @@ public final class ServerMetrics: Sendable {
             registry.makeGauge(descriptor: Names.computeAllocated, labels: labels).set(ledger.compute / 100)
             registry.makeGauge(descriptor: Names.tenants, labels: labels).set(Double(ledger.tenants))
             registry.makeCounter(descriptor: Names.busyTime, labels: labels).increment(by: Self.seconds(busyNow))
-            // Kernels of several sessions may overlap, so their sum can pass the wall time.
-            let fraction = Double(busyNow &- min(busyNow, previous.busy[device] ?? 0)) / elapsed
-            registry.makeGauge(descriptor: Names.busyFraction, labels: labels).set(min(1, fraction))
+            registry.makeGauge(descriptor: Names.busyFraction, labels: labels).set(fractions[device] ?? 0)
         }
-        state.withLock { $0.previousScrape = (now, busy) }
+        registry.makeCounter(descriptor: Names.preemptions).increment(by: Int64(preemptions.load(ordering: .relaxed)))
         var text: [UInt8] = []
         registry.emit(into: &text)
         return text
@@ -129,6 +141,11 @@ public final class ServerMetrics: Sendable {
         static var tenants: MetricNameDescriptor { device("tenants", "", "Sessions counted on the device (a session without a slice counts on every device).") }
         static var busyTime: MetricNameDescriptor { device("busy", "seconds_total", "Device time of all sessions' kernels on the device, ended sessions included.") }
         static var busyFraction: MetricNameDescriptor { device("busy", "ratio", "Device time over wall time since the previous scrape, at most 1.") }
+        static var preemptions: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "xpu", subsystem: "server", metricName: "preemptions", unitName: "total",
+                helpText: "Sessions ended because the pool preempted them for a request of higher priority.")
+        }
 
         private static func tenant(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
             MetricNameDescriptor(namespace: "xpu", subsystem: "tenant", metricName: name, unitName: unit, helpText: help)

@@ -40,7 +40,9 @@ extension Session {
     /// request means no slice: the whole device, shared), or says why not (the handshake refuses
     /// with that status and reason): a malformed request, a slice outside the server's `limits`,
     /// or one its device cannot hold now (DeviceLedger).
-    static func admit(_ text: String, table: DriverTable, limits: ServerLimits) -> Result<DeviceLedger.Tenancy, SliceRefusal> {
+    static func admit(
+        _ text: String, table: DriverTable, limits: ServerLimits, session: UInt64
+    ) -> Result<DeviceLedger.Tenancy, SliceRefusal> {
         let request: SliceRequest
         do {
             request = text.isEmpty ? SliceRequest() : try SliceRequest(parsing: text)
@@ -57,6 +59,6 @@ extension Session {
         }
         var total = 0
         if let slice, slice.device >= 0, slice.device < count { _ = table.cuDeviceTotalMem_v2(&total, slice.device) }
-        return DeviceLedger.shared.admit(slice, deviceMemory: UInt64(total), deviceCount: count, maxTenants: limits.maxTenantsPerDevice)
+        return DeviceLedger.shared.admit(slice, deviceMemory: UInt64(total), deviceCount: count, maxTenants: limits.maxTenantsPerDevice, session: session)
     }
 }

@@ -238,6 +238,7 @@ final class Lane: @unchecked Sendable {
     /// Reads the reply to `sequence` (the next one due). Lock held.
     func awaitReply(_ sequence: UInt32) throws(ShimFailure) -> (CUresult, [UInt8]) {
         let (header, payload) = try receive(try openChannel())
+        if header.call == SessionEnd.call { throw ShimFailure.ended(self, header, payload) }
         guard header.flags.contains(.reply), header.sequence == sequence else {
             throw ShimFailure.lost(self, "reply \(header.sequence) out of sequence (expected \(sequence))")
         }
@@ -249,6 +250,12 @@ final class Lane: @unchecked Sendable {
     func awaitBulkReply(_ sequence: UInt32, into target: UnsafeMutableRawBufferPointer, channel: FrameChannel) throws(ShimFailure) -> CUresult {
         do {
             let header = try channel.receiveHeader()
+            if header.call == SessionEnd.call {
+                let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(header.length), alignment: 1)
+                defer { payload.deallocate() }
+                try channel.receivePayload(into: payload)
+                throw ShimFailure.ended(self, header, Array(payload))
+            }
             guard header.flags.contains(.reply), header.sequence == sequence else {
                 throw ShimFailure.lost(self, "reply \(header.sequence) out of sequence (expected \(sequence))")
             }
@@ -405,5 +412,25 @@ struct ShimFailure: Error {
         }
         lane.connection = .lost(CUDA_ERROR_DEVICE_UNAVAILABLE)
         return ShimFailure(CUDA_ERROR_DEVICE_UNAVAILABLE)
+    }
+
+    /// The server ended the session on its own (a `SessionEnd` notice, where a reply was due):
+    /// marks the lane lost with the notice's status (lock held) and logs why.
+    static func ended(_ lane: Lane, _ header: FrameHeader, _ payload: [UInt8]) -> ShimFailure {
+        let status = header.status == 0 ? CUDA_ERROR_DEVICE_UNAVAILABLE : CUresult(rawValue: header.status)
+        let reason = (try? SessionEnd(decoding: payload))?.reason ?? "no reason given"
+        if case .open = lane.connection {
+            let server = lane.server.map { " \($0)" } ?? ""
+            ShimLog.log(.error, "the server\(server) ended the session: \(reason); every further call to it fails with \(Self.name(of: status))")
+        }
+        lane.connection = .lost(status)
+        return ShimFailure(status)
+    }
+
+    /// The CUresult's name, as cuGetErrorName gives it.
+    static func name(of status: CUresult) -> String {
+        var name: UnsafePointer<CChar>?
+        guard cuGetErrorName(status, &name) == CUDA_SUCCESS, let name else { return "CUresult(\(status.rawValue))" }
+        return String(cString: name)
     }
 }

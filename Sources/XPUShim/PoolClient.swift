@@ -9,6 +9,10 @@ import XPUTransport
 /// `count` slices of `XPU_SLICE` (one per lane, `XPU_DEVICES`). The answer names, for each, the
 /// server, its device, and the slice to ask it for (the request with the chosen `device=` and the
 /// directory's `grant=`). The server still admits each slice itself; the directory only advises.
+///
+/// `XPU_POOL_WAIT` (default 0: fail at once) lets the request wait in the directory's queue for
+/// capacity to free; `XPU_ZONE` says where the client runs, so that servers labelled with the
+/// same `zone=` win between otherwise equal placements.
 enum PoolClient {
     struct Placement {
         var server: ServerAddress
@@ -28,6 +32,12 @@ enum PoolClient {
             ShimLog.log(.error, "XPU_POOL is empty")
             return .failed(CUDA_ERROR_INVALID_VALUE)
         }
+        let waitText = Session.environment("XPU_POOL_WAIT")
+        guard let wait = waitMilliseconds(waitText) else {
+            ShimLog.log(.error, "XPU_POOL_WAIT must be a duration such as 30s, 500ms, 2m or 0, got '\(waitText)'")
+            return .failed(CUDA_ERROR_INVALID_VALUE)
+        }
+        if wait > 0 { ShimLog.log(.info, "asking the pool to place XPU_SLICE='\(slice)', waiting up to \(waitText) for capacity") }
         var lastError = ""
         for entry in entries {
             guard let directory = Endpoint(parsing: entry) else {
@@ -43,7 +53,8 @@ enum PoolClient {
                 continue
             }
             defer { channel.transport.shutdown() }
-            let request = PoolPlaceRequest(slice: slice, client: client, count: UInt32(count))
+            let request = PoolPlaceRequest(
+                slice: slice, client: client, count: UInt32(count), waitMilliseconds: wait, zone: Session.environment("XPU_ZONE"))
             let header: FrameHeader
             let reply: PoolPlaceReply
             do {
@@ -77,5 +88,21 @@ enum PoolClient {
         }
         ShimLog.log(.error, "no pool directory answered (XPU_POOL=\(raw)): \(lastError)")
         return .failed(CUDA_ERROR_NO_DEVICE)
+    }
+
+    /// `XPU_POOL_WAIT` in milliseconds: a number with the unit `ms`, `s` (the default), `m` or
+    /// `h`; empty is 0. nil when malformed or beyond what the protocol carries (about 49 days).
+    static func waitMilliseconds(_ text: String) -> UInt32? {
+        let trimmed = text.filter { $0 != " " }
+        guard !trimmed.isEmpty else { return 0 }
+        let units: [(suffix: String, milliseconds: Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+        var number = Substring(trimmed)
+        var scale = 1000.0
+        if let unit = units.first(where: { trimmed.hasSuffix($0.suffix) }) {
+            number = number.dropLast(unit.suffix.count)
+            scale = unit.milliseconds
+        }
+        guard let value = Double(number), value >= 0, value * scale <= Double(UInt32.max) else { return nil }
+        return UInt32((value * scale).rounded(.up))
     }
 }

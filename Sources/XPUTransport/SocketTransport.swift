@@ -94,6 +94,10 @@ public final class SocketTransport: Transport, @unchecked Sendable {
         _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR))
     }
 
+    public func interruptReceiving() {
+        _ = Glibc.shutdown(descriptor, Int32(SHUT_RD))
+    }
+
     /// A connected pair of transports in this process, for tests of everything above the bytes.
     public static func pair() throws(TransportError) -> (SocketTransport, SocketTransport) {
         var descriptors: [Int32] = [0, 0]

@@ -142,6 +142,11 @@ public final class TLSTransport: Transport, @unchecked Sendable {
     public func shutdown() {
         socket.shutdown()
     }
+
+    /// The socket stops reading; OpenSSL can still write the goodbye on it.
+    public func interruptReceiving() {
+        socket.interruptReceiving()
+    }
 }
 
 extension TransportError.Code {

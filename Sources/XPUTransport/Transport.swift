@@ -16,6 +16,15 @@ public protocol Transport: AnyObject, Sendable {
     func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int
     /// Ends the stream in both directions; pending and later calls fail. Idempotent.
     func shutdown()
+    /// Wakes a reader blocked on this transport, from any thread, and makes later reads end the
+    /// stream, while sends still work: so the reading thread can still say goodbye (the server
+    /// ending a session it was told to preempt). Transports that cannot end one direction alone
+    /// end both (the default).
+    func interruptReceiving()
+}
+
+extension Transport {
+    public func interruptReceiving() { shutdown() }
 }
 
 /// A failure of the byte stream itself.

@@ -34,7 +34,11 @@ struct MetricsTests {
 
     /// GET /metrics with nothing but a socket.
     static func scrape(_ server: Server) throws -> Scrape {
-        let address = try #require(server.metricsAddress, "the server printed no metrics address")
+        try scrape(address: try #require(server.metricsAddress, "the server printed no metrics address"))
+    }
+
+    /// GET /metrics at HOST:PORT.
+    static func scrape(address: String) throws -> Scrape {
         let socket = try SocketTransport.connect(to: try #require(Endpoint(parsing: address)))
         let request = Array("GET /metrics HTTP/1.1\r\nHost: \(address)\r\n\r\n".utf8)
         try request.withUnsafeBytes { try socket.send($0) }

@@ -172,24 +172,27 @@ private func expectAlive(_ holders: [ChildProcess]) throws {
     }
 }
 
-private func poolEnvironment(pool: String, slice: String, devices: Int?) -> [String: String] {
+func poolEnvironment(pool: String, slice: String, devices: Int?, extra: [String: String] = [:]) -> [String: String] {
     var environment = Harness.baseEnvironment().merging(["XPU_POOL": pool, "XPU_SLICE": slice, "XPU_LOG": "info"]) { $1 }
     environment["XPU_DEVICES"] = devices.map(String.init)
-    return environment
+    return environment.merging(extra) { $1 }
 }
 
-private func startPoolClient(
-    _ harness: Harness, _ name: String, _ arguments: [String] = [], pool: String, slice: String, devices: Int? = nil
+func startPoolClient(
+    _ harness: Harness, _ name: String, _ arguments: [String] = [], pool: String, slice: String, devices: Int? = nil,
+    environment extra: [String: String] = [:]
 ) throws -> ChildProcess {
     try ChildProcess(
         harness.runBinary, ["--", harness.program(name)] + arguments,
-        environment: poolEnvironment(pool: pool, slice: slice, devices: devices))
+        environment: poolEnvironment(pool: pool, slice: slice, devices: devices, extra: extra))
 }
 
-private func runPoolClient(
-    _ harness: Harness, _ name: String, _ arguments: [String] = [], pool: String, slice: String, devices: Int? = nil
+func runPoolClient(
+    _ harness: Harness, _ name: String, _ arguments: [String] = [], pool: String, slice: String, devices: Int? = nil,
+    environment extra: [String: String] = [:]
 ) throws -> ProgramOutput {
-    try startPoolClient(harness, name, arguments, pool: pool, slice: slice, devices: devices).finish(timeout: harness.programTimeout)
+    try startPoolClient(harness, name, arguments, pool: pool, slice: slice, devices: devices, environment: extra)
+        .finish(timeout: harness.programTimeout)
 }
 
 /// Waits for the line `prefix ADDRESS` on a child's standard output.
@@ -215,9 +218,9 @@ final class PoolDirectory: Sendable {
     let process: ChildProcess
     let address: String
 
-    init(harness: Harness, listen: String, policy: String) throws {
+    init(harness: Harness, listen: String, policy: String, arguments: [String] = []) throws {
         let binary = harness.dist.appendingPathComponent("bin/xpu-pool").path
-        process = try ChildProcess(binary, ["--listen", listen, "--policy", policy], environment: Harness.baseEnvironment())
+        process = try ChildProcess(binary, ["--listen", listen, "--policy", policy] + arguments, environment: Harness.baseEnvironment())
         address = try waitForAddress(process, prefix: "xpu-pool listening on ", what: "xpu-pool")
     }
 
@@ -239,14 +242,20 @@ final class PoolDirectory: Sendable {
 final class PoolServer: Sendable {
     let process: ChildProcess
     let address: String
+    /// HOST:PORT of /metrics, when `arguments` has `--metrics`.
+    let metricsAddress: String?
 
-    init(harness: Harness, memory: String, pool: String?, devices: Int = 1) throws {
+    init(harness: Harness, memory: String, pool: String?, devices: Int = 1, arguments: [String] = []) throws {
         let registration = pool.map { ["--pool", $0] } ?? []
         process = try ChildProcess(
             harness.serverBinary,
-            ["--listen", "127.0.0.1:0", "--device", "sim", "--sim-memory", memory] + registration,
+            ["--listen", "127.0.0.1:0", "--device", "sim", "--sim-memory", memory] + registration + arguments,
             environment: Harness.baseEnvironment().merging(["XPU_SIM_DEVICES": "\(devices)"]) { $1 })
         address = try waitForAddress(process, prefix: "xpu-remote-server listening on ", what: "xpu-remote-server")
+        // Printed before the listening line.
+        metricsAddress = arguments.contains("--metrics")
+            ? try waitForAddress(process, prefix: "xpu-remote-server metrics on http://", what: "xpu-remote-server").replacingOccurrences(of: "/metrics", with: "")
+            : nil
     }
 
     /// Waits until the server's log (standard error) contains `text`.

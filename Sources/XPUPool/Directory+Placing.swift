@@ -1,0 +1,259 @@
+import CXPUDriver
+import Foundation
+import Synchronization
+import XPUPlacement
+import XPUProtocol
+import XPUServer
+
+/// Placing requests, at once or after waiting in the queue.
+///
+/// Every request joins the queue (`PlacementQueue`: higher priority first, then arrival) and is
+/// offered capacity in that order: when it arrives, at each heartbeat (a server beats at once
+/// when a slice is given back), and when a reservation lapses or a request leaves the queue. A
+/// request that asked to wait (`XPU_POOL_WAIT`) stays queued until it is placed, its wait runs
+/// out or its client hangs up; one that did not fails at once when it is not placed.
+extension Directory {
+    /// One request as the directory places it.
+    struct Ask {
+        var text: String
+        var client: String
+        var count: UInt32
+        var wanted: PlacementRequest
+        var memory: UInt64
+        var computeMilli: Int
+    }
+
+    /// A queued request and, once a pass placed it, where.
+    struct Waiting {
+        var ask: Ask
+        var since: ContinuousClock.Instant
+        var deadline: ContinuousClock.Instant
+        /// When it ordered preemptions (it then waits for its victims at least `preemptionGrace`).
+        var preemptedAt: ContinuousClock.Instant?
+        /// Whether the last pass offered it capacity (not held back by a higher priority).
+        var offered = false
+        var outcome: [Placed]?
+    }
+
+    /// One slice placed: where, and what the client asks that server for (the request with the
+    /// chosen `device=` and the `grant=` token).
+    struct Placed {
+        var server: String
+        var device: Int
+        var token: String
+        var slice: String
+    }
+
+    /// What a pass over the queue did, logged once the lock is released.
+    enum Event {
+        case placed(Ask, [Placed], waited: Duration)
+        case preempting(Ask, server: String, device: Int, victims: [PoolSlice], total: Int)
+    }
+
+    enum PlaceFailure: Error {
+        case noServer
+        case nothingFits(String)
+    }
+
+    /// How often a waiting request looks whether a pass placed it (and whether its client is
+    /// still there): passes run on other threads, so this only bounds the reply's delay.
+    static let waitPoll = 0.05
+
+    /// Places `count` slices `text` (`XPU_SLICE`) for `client`, all or none: the CUresult and the
+    /// reply. Each slice goes to a device the others of the request do not use when one fits, so a
+    /// client that asks for two devices gets two (it may share one only when nothing else fits).
+    /// Waits up to `wait` for capacity; `clientLeft` tells whether the asker hung up meanwhile.
+    public func place(
+        slice text: String, count: UInt32 = 1, client: String, wait: Duration = .zero, zone: String = "",
+        clientLeft: () -> Bool = { false }
+    ) -> (CUresult, PoolPlaceReply) {
+        sweep()
+        let request: SliceRequest
+        do {
+            request = try SliceRequest(parsing: text)
+        } catch {
+            return refuse(CUDA_ERROR_INVALID_VALUE, "\(error)", client: client, slice: text)
+        }
+        guard request.device == nil, request.grant == nil else {
+            return refuse(CUDA_ERROR_INVALID_VALUE, "device= and grant= are chosen by the pool, not by XPU_SLICE", client: client, slice: text)
+        }
+        guard count >= 1, count <= ProtocolLimits.maximumPoolPlacements else {
+            return refuse(
+                CUDA_ERROR_INVALID_VALUE, "a client may ask for 1 to \(ProtocolLimits.maximumPoolPlacements) slices, not \(count)",
+                client: client, slice: text)
+        }
+        let bytes = request.memoryBytes ?? 0
+        let memoryMiB = Int((bytes + (1 << 20) - 1) >> 20)
+        let computeMilli = Int(((request.computePercent ?? 0) * 10).rounded(.up))
+        let priority: Priority =
+            switch request.priority ?? .normal {
+            case .low: .bestEffort
+            case .normal: .normal
+            case .high: .high
+            }
+        let wanted = PlacementRequest(
+            name: client, cpuMilli: memoryMiB, memoryMiB: memoryMiB, gpuCount: 1, gpuMilli: computeMilli, priority: priority,
+            origin: zone.isEmpty ? nil : zone)
+        let ask = Ask(text: text, client: client, count: count, wanted: wanted, memory: bytes, computeMilli: computeMilli)
+
+        let arrived = ContinuousClock.now
+        let queued: (ticket: UInt64, events: [Event])? = state.withLock { state in
+            guard !state.servers.isEmpty else { return nil }
+            let ticket = state.nextTicket
+            state.nextTicket += 1
+            state.waiting[ticket] = Waiting(ask: ask, since: arrived, deadline: arrived + wait)
+            state.queue.enqueue(ticket, priority: priority)
+            // FGD's demand: what clients ask for, once per request (not once per pass it waits).
+            state.recent += Array(repeating: wanted, count: Int(count))
+            if state.recent.count > 256 { state.recent.removeFirst(state.recent.count - 256) }
+            return (ticket, serveQueue(&state, now: arrived))
+        }
+        guard let (ticket, events) = queued else {
+            return refuse(CUDA_ERROR_NO_DEVICE, "no server is registered with the pool", client: client, slice: text)
+        }
+        log(events)
+        var announced = false
+        while true {
+            let left = clientLeft()
+            let now = ContinuousClock.now
+            let step: Result<[Placed], PlaceFailure>? = state.withLock { state in
+                guard let waiting = state.waiting[ticket] else { return .failure(.nothingFits("the request was dropped")) }
+                if let outcome = waiting.outcome {
+                    state.waiting[ticket] = nil
+                    return .success(outcome)
+                }
+                let deadline = waiting.preemptedAt.map { max(waiting.deadline, $0 + preemptionGrace) } ?? waiting.deadline
+                guard now >= deadline || left else { return nil }
+                state.waiting[ticket] = nil
+                state.queue.remove(ticket)
+                let why = waiting.offered ? Self.freeSummary(of: state) : "a request of higher priority waits ahead"
+                return .failure(.nothingFits(why))
+            }
+            switch step {
+            case .success(let placed):
+                let placements = placed.map { PoolPlacement(server: $0.server, device: Int32($0.device), slice: $0.slice) }
+                return (CUDA_SUCCESS, PoolPlaceReply(placements: placements, reason: ""))
+            case .failure(let failure):
+                if case .nothingFits = failure {
+                    // Leaving the queue may let requests of lower priority through.
+                    log(state.withLock { serveQueue(&$0, now: now) })
+                }
+                if left { return refuse(CUDA_ERROR_OUT_OF_MEMORY, "the client left while waiting", client: client, slice: text) }
+                let what = count == 1 ? "'\(text)'" : "\(count) x '\(text)'"
+                let waited = wait > .zero ? " after waiting \(Self.seconds(now - arrived))" : ""
+                guard case .nothingFits(let why) = failure else { return refuse(CUDA_ERROR_NO_DEVICE, "\(failure)", client: client, slice: text) }
+                return refuse(CUDA_ERROR_OUT_OF_MEMORY, "nothing fits \(what)\(waited) (\(why))", client: client, slice: text)
+            case nil:
+                if !announced {
+                    announced = true
+                    let limit = wait > .zero ? ", up to \(Self.seconds(wait))" : ", for the room it preempted"
+                    logger.info("waiting: '\(text)' for \(client)\(limit) (\(state.withLock { $0.queue.entries.count }) in the queue)")
+                }
+                Thread.sleep(forTimeInterval: Self.waitPoll)
+            }
+        }
+    }
+
+    /// Offers capacity down the queue (lock held): places what fits, in order, and orders
+    /// preemptions for high-priority requests that do not fit when the directory allows it.
+    func serveQueue(_ state: inout State, now: ContinuousClock.Instant) -> [Event] {
+        guard !state.queue.isEmpty else { return [] }
+        var events: [Event] = []
+        var queue = state.queue
+        for ticket in queue.entries.map(\.ticket) { state.waiting[ticket]?.offered = false }
+        queue.serve { ticket in
+            guard var waiting = state.waiting[ticket], waiting.outcome == nil else { return true }
+            waiting.offered = true
+            defer { state.waiting[ticket] = waiting }
+            switch Self.placeNow(waiting.ask, in: &state, policy: policy) {
+            case .success(let placed):
+                waiting.outcome = placed
+                events.append(.placed(waiting.ask, placed, waited: now - waiting.since))
+                return true
+            case .failure:
+                if preempt, waiting.preemptedAt == nil, let ordered = orderPreemption(for: waiting.ask, in: &state) {
+                    waiting.preemptedAt = now
+                    events.append(ordered)
+                }
+                return false
+            }
+        }
+        state.queue = queue
+        return events
+    }
+
+    /// Places every slice of `ask` now, all or none, and reserves them (lock held).
+    static func placeNow(_ ask: Ask, in state: inout State, policy: NamedPolicy.Name) -> Result<[Placed], PlaceFailure> {
+        guard !state.servers.isEmpty else { return .failure(.noServer) }
+        let (busy, zones) = measurements(of: state)
+        var placed: [Placed] = []
+        for _ in 0..<ask.count {
+            let (cluster, index) = cluster(of: state)
+            let placer = Placer(
+                policy: NamedPolicy(policy, demand: DemandDistribution(requests: state.recent), measuredBusy: busy),
+                networkCost: ZoneNetworkCost(zones: zones))
+            // First among the devices this request has not used yet, then anywhere.
+            var unused = cluster
+            for node in unused.nodes.indices where placed.contains(where: { index[node] == ($0.server, $0.device) }) {
+                unused.nodes[node].cpuFree = -1
+                unused.nodes[node].memoryFree = -1
+                unused.nodes[node].gpuFree = unused.nodes[node].gpuFree.map { _ in -1 }
+            }
+            var random = SeededGenerator(seed: 1)
+            guard let placement = placer.place(ask.wanted, in: unused, using: &random) ?? placer.place(ask.wanted, in: cluster, using: &random)
+            else {
+                // All or none: what this request reserved so far is given back.
+                state.reservations.removeAll { reservation in placed.contains { $0.token == reservation.token } }
+                return .failure(.nothingFits(freeSummary(of: state)))
+            }
+            let (server, device) = index[placement.gpuNode]
+            let token = "g\(state.nextGrant)"
+            state.nextGrant += 1
+            state.reservations.append(
+                Reservation(token: token, server: server, device: device, memory: ask.memory, computeMilli: ask.computeMilli, made: .now))
+            let trimmed = ask.text.trimmingCharacters(in: .whitespaces)
+            let granted = (trimmed.isEmpty ? "" : trimmed + ",") + "device=\(device),grant=\(token)"
+            placed.append(Placed(server: server, device: device, token: token, slice: granted))
+        }
+        return .success(placed)
+    }
+
+    /// What each device has free, for the log and the client's error.
+    static func freeSummary(of state: State) -> String {
+        let (cluster, _) = cluster(of: state)
+        let free = cluster.nodes.map { "\($0.name) \(max($0.cpuFree, 0))MiB \(max($0.gpuFree[0], 0) / 10)%" }
+        return "free: " + free.joined(separator: ", ")
+    }
+
+    func log(_ events: [Event]) {
+        for event in events {
+            switch event {
+            case .placed(let ask, let placed, let waited):
+                let after = waited > .milliseconds(100) ? " after waiting \(Self.seconds(waited))" : ""
+                for slice in placed {
+                    logger.info(
+                        "placed '\(ask.text)' for \(ask.client) on \(slice.server) device \(slice.device) (policy \(policy.rawValue), grant \(slice.token))\(after)"
+                    )
+                }
+            case .preempting(let ask, let server, let device, let victims, let total):
+                for victim in victims {
+                    let grant = victim.grant.isEmpty ? "" : ", grant \(victim.grant)"
+                    logger.warning(
+                        "preempting session \(victim.session) on \(server) device \(device) (\(victim.memory >> 20)MiB \(victim.computeMilli / 10)%, priority low\(grant)) for '\(ask.text)' from \(ask.client) (preemptions: \(total))"
+                    )
+                }
+            }
+        }
+    }
+
+    func refuse(_ status: CUresult, _ reason: String, client: String, slice: String) -> (CUresult, PoolPlaceReply) {
+        logger.warning("not placed '\(slice)' for \(client): \(reason)")
+        return (status, PoolPlaceReply(placements: [], reason: reason))
+    }
+
+    /// A duration as the log writes it: `1.5s`.
+    static func seconds(_ duration: Duration) -> String {
+        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        return milliseconds % 1000 == 0 ? "\(milliseconds / 1000)s" : String(format: "%.1fs", Double(milliseconds) / 1000)
+    }
+}
