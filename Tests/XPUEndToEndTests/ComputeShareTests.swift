@@ -79,19 +79,21 @@ struct ComputeShareTests {
         let harness = try Harness.get()
         let server = try Server(harness: harness)
         defer { server.stop() }
-        let whole = Double(try Self.run([""], window: 3000, server: server, harness: harness)[0].0)
-        let guaranteed = Double(try Self.run(["compute=30%"], window: 3000, server: server, harness: harness)[0].0)
-        let capped = Double(try Self.run(["compute=30%,mode=capped"], window: 3000, server: server, harness: harness)[0].0)
-        #expect(guaranteed / whole > 0.9, "guaranteed 30% alone: \(guaranteed) kernels, unsliced \(whole)")
-        #expect(capped / guaranteed < 0.4, "capped 30% alone: \(capped) kernels, guaranteed alone \(guaranteed)")
-        // The capped tenant's device time, as the server measured it, over the 3 s window.
+        _ = try Self.run(["compute=30%"], window: 3000, server: server, harness: harness)
+        _ = try Self.run(["compute=30%,mode=capped"], window: 3000, server: server, harness: harness)
         server.stop()
-        let cappedLine = server.process.stderr.text.split(separator: "\n").first {
-            $0.contains("session released") && $0.contains("mode=capped")
+        // Each tenant's device time, as the server measured it, over its 3 s window. (Kernel
+        // counts are no measure here: on a loaded machine the interpreter's speed varies from
+        // one window to the next, while the device time a tenant held does not depend on it.)
+        let released = server.process.stderr.text.split(separator: "\n").filter { $0.contains("session released") }
+        func share(mode: String) -> Double? {
+            released.first { Self.field("mode", in: $0) == mode && Self.field("compute", in: $0) == "30.0%" }
+                .flatMap { Self.field("deviceNanoseconds", in: $0) }.flatMap(Double.init).map { $0 / 3e9 * 100 }
         }
-        let deviceSeconds = cappedLine.flatMap { Self.field("deviceNanoseconds", in: $0) }.flatMap(Double.init).map { $0 / 1e9 }
-        let share = (deviceSeconds ?? 0) / 3 * 100
-        #expect(abs(share - 30) <= 3, "capped 30% alone used \(share)% of the device over the window")
+        let guaranteed = try #require(share(mode: "guaranteed"), "no guaranteed session in the log")
+        let capped = try #require(share(mode: "capped"), "no capped session in the log")
+        #expect(guaranteed > 90, "guaranteed 30% alone used \(guaranteed)% of the device over the window")
+        #expect(abs(capped - 30) <= 3, "capped 30% alone used \(capped)% of the device over the window")
     }
 
     @Test("a high-priority tenant's latency under low-priority load stays within 1.5x of alone")
