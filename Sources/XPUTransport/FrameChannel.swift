@@ -37,14 +37,19 @@ public final class FrameChannel: @unchecked Sendable {
     /// is read or allocated.
     public func receive() throws(FrameError) -> (FrameHeader, [UInt8]) {
         let header = try receiveHeader()
+        return (header, try receivePayload(count: Int(header.length)))
+    }
+
+    /// The next `count` payload bytes (after `receiveHeader`), as an array.
+    public func receivePayload(count: Int) throws(FrameError) -> [UInt8] {
         var outcome: Result<Void, FrameError> = .success(())
         // Uninitialized: the payload is written once, by the copy from the socket.
-        let payload = [UInt8](unsafeUninitializedCapacity: Int(header.length)) { buffer, count in
+        let payload = [UInt8](unsafeUninitializedCapacity: count) { buffer, written in
             outcome = Result { () throws(FrameError) in try receivePayload(into: UnsafeMutableRawBufferPointer(buffer)) }
-            count = (try? outcome.get()) != nil ? buffer.count : 0
+            written = (try? outcome.get()) != nil ? buffer.count : 0
         }
         try outcome.get()
-        return (header, payload)
+        return payload
     }
 
     /// Reads just a frame's header; the caller then reads exactly `length` payload bytes with
