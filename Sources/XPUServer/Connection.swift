@@ -145,8 +145,10 @@ final class Connection: @unchecked Sendable {
         // The first error of a fire-and-forget call, returned with the next reply.
         var latched: CUresult?
         while true {
-            // The header first: a host-to-device chunk's data is received where it belongs.
-            let header = try channel.receiveHeader()
+            // The header first: a host-to-device chunk's data is received where it belongs (and
+            // when the last frame said another chunk follows, nothing of it is read ahead).
+            let header = try channel.receiveHeader(readAhead: !session.bulkFollows)
+            session.bulkFollows = false
             guard !header.flags.contains(.reply) else {
                 throw .protocolViolation(ProtocolError(.malformed, "client sent a reply frame"))
             }

@@ -28,7 +28,9 @@ extension Session {
         guard length >= fieldBytes else {
             throw Self.violation(.truncated, "copy request of \(length) bytes")
         }
-        try channel.receivePayload(into: UnsafeMutableRawBufferPointer(rebasing: bulkFields[0..<fieldBytes]))
+        // A large chunk's data is not read ahead with its fields: it goes straight to its place.
+        try channel.receivePayload(
+            into: UnsafeMutableRawBufferPointer(rebasing: bulkFields[0..<fieldBytes]), readAhead: length < FrameChannel.bulkThreshold)
         let fields = UnsafeRawBufferPointer(rebasing: bulkFields[0..<fieldBytes])
         let destination = UInt64(littleEndian: fields.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
         let remainingBytes = UInt64(littleEndian: fields.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
@@ -44,6 +46,7 @@ extension Session {
             throw Self.violation(data < count ? .truncated : .malformed, "copy data of \(data) bytes, \(count) announced")
         }
         let copy = DeviceCopy(address: destination, remainingBytes: remainingBytes, stream: stream, asynchronous: asynchronous)
+        bulkFollows = remainingBytes > UInt64(compressed ? rawCount : count)
 
         if compressed {
             guard rawCount <= ProtocolLimits.maximumBulkBytes, let codec = LZ4Codec.shared else {

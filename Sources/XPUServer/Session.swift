@@ -71,6 +71,9 @@ final class Session {
 
     /// The flags of the frame being handled (whether its bulk data is compressed).
     var frameFlags: FrameFlags = []
+    /// The last frame was a host-to-device chunk with more of its copy to come: the next frame's
+    /// header is read without read-ahead, so that chunk's data goes straight to device memory.
+    var bulkFollows = false
     /// Bulk data may travel LZ4-compressed in this session (negotiated in the handshake).
     var compression = false
     var downloadGovernor = CompressionGovernor()
