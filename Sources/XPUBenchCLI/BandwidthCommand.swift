@@ -14,8 +14,8 @@ struct BandwidthCommand: ParsableCommand {
             (pageable host memory), with LZ4 on and (where the shim can switch it) off, beside the \
             raw TCP baseline (a 24-byte header plus the bytes one way, a 24-byte answer the other \
             way, between two sockets on loopback in this process). The series are interleaved: each \
-            round takes one sample of each in turn, so that load from other processes falls on all \
-            of them alike. Rounds repeat until about --bytes-per-point bytes moved per series (at \
+            round takes one sample of each in turn (starting one series later than the round \
+            before), so that load from other processes falls on all of them alike. Rounds repeat until about --bytes-per-point bytes moved per series (at \
             least --min-repeats times); each point is the median, in MB/s (10^6 bytes/s), the raw \
             lines the median of the samples taken beside every kind. After timing, one round trip \
             per size and kind is checked byte for byte.
@@ -246,23 +246,23 @@ struct BandwidthBench {
                 let off = setCompression.map { _ in (htod: Series(bytes: size, htodBody), dtoh: Series(bytes: size, dtohBody)) }
                 func compression(_ on: Bool) { _ = setCompression?(on ? 1 : 0) }
                 // One unmeasured run of each, then rounds that take one sample of every series in
-                // turn, so that load from other processes falls on the baseline and the copies alike.
-                for round in 0...repeats {
-                    let measured = round > 0
-                    try rawUp.run(measured)
-                    if let off {
+                // turn, so that load from other processes falls on the baseline and the copies
+                // alike; each round starts one series later, so no series always follows the same one.
+                var steps: [(Bool) throws -> Void] = [rawUp.run, htod.run, rawDown.run, dtoh.run]
+                if let off {
+                    steps.insert({ measured in
                         compression(false)
+                        defer { compression(true) }
                         try off.htod.run(measured)
-                        compression(true)
-                    }
-                    try htod.run(measured)
-                    try rawDown.run(measured)
-                    if let off {
+                    }, at: 1)
+                    steps.insert({ measured in
                         compression(false)
+                        defer { compression(true) }
                         try off.dtoh.run(measured)
-                        compression(true)
-                    }
-                    try dtoh.run(measured)
+                    }, at: 4)
+                }
+                for round in 0...repeats {
+                    for index in steps.indices { try steps[(index + round) % steps.count](round > 0) }
                 }
                 // Check the last round trip's bytes (untimed).
                 destination.initializeMemory(as: UInt8.self, repeating: 0xA5)
