@@ -10,12 +10,15 @@ struct BandwidthCommand: ParsableCommand {
         commandName: "bandwidth",
         abstract: "HtoD and DtoH copy throughput through the shim, beside raw TCP stream throughput.",
         discussion: """
-            For each size: the raw TCP baseline (a 24-byte header plus the bytes one way, a 24-byte \
-            answer the other way, between two sockets on loopback in this process), then for each \
-            kind of data cuMemcpyHtoD_v2 and cuMemcpyDtoH_v2 of that many bytes (pageable host \
-            memory). Each point repeats the operation until about --bytes-per-point bytes moved \
-            (at least --min-repeats times) and reports the median repeat, in MB/s (10^6 bytes/s). \
-            After timing, one round trip per size and kind is checked byte for byte.
+            For each size and kind of data: cuMemcpyHtoD_v2 and cuMemcpyDtoH_v2 of that many bytes \
+            (pageable host memory), with LZ4 on and (where the shim can switch it) off, beside the \
+            raw TCP baseline (a 24-byte header plus the bytes one way, a 24-byte answer the other \
+            way, between two sockets on loopback in this process). The series are interleaved: each \
+            round takes one sample of each in turn (starting one series later than the round \
+            before), so that load from other processes falls on all of them alike. Rounds repeat until about --bytes-per-point bytes moved per series (at \
+            least --min-repeats times); each point is the median, in MB/s (10^6 bytes/s), the raw \
+            lines the median of the samples taken beside every kind. After timing, one round trip \
+            per size and kind is checked byte for byte.
             Kinds: zeros; text (words drawn from a 64-word vocabulary: compressible, low entropy); \
             random (incompressible).
             """)
@@ -219,81 +222,104 @@ struct BandwidthBench {
 
         var points: [BandwidthPoint] = []
         var figures: [BenchFigure] = []
+        let setCompression = driver.setCompression.flatMap { set in set(0) == 0 && set(1) == 1 ? set : nil }
         for size in sizes {
             let repeats = min(settings.maxRepeats, max(settings.minRepeats, settings.bytesPerPoint / size))
             let label = BenchOutput.bytes(size)
-            progress("bandwidth: \(label) x \(repeats): raw TCP")
             let sourceBytes = UnsafeRawBufferPointer(source)
-            let rawUp = try Self.measure(size, repeats) {
+            let rawUp = Series(bytes: size) {
                 try raw.exchange(request: RawTCPBaseline.headerBytes + size, reply: RawTCPBaseline.headerBytes, data: sourceBytes)
             }
-            let rawDown = try Self.measure(size, repeats) {
+            let rawDown = Series(bytes: size) {
                 try raw.exchange(request: RawTCPBaseline.headerBytes, reply: RawTCPBaseline.headerBytes + size, into: destination)
             }
-            points.append(BandwidthPoint(bytes: size, series: "raw up", megabytesPerSecond: rawUp, repeats: repeats))
-            points.append(BandwidthPoint(bytes: size, series: "raw down", megabytesPerSecond: rawDown, repeats: repeats))
+            var results: [(kind: BandwidthKind, htod: Series, dtoh: Series, off: (htod: Series, dtoh: Series)?, verified: Bool)] = []
             for kind in settings.kinds {
-                progress("bandwidth: \(label) x \(repeats): \(kind.rawValue)")
+                progress("bandwidth: \(label) x \(repeats): \(kind.rawValue), with raw TCP interleaved")
                 let data = UnsafeMutableRawBufferPointer(rebasing: source[0..<size])
                 kind.fill(data)
-                // LZ4 off first (when the session has it), then on: both in this run.
-                var uncompressed: (htod: Double, dtoh: Double)?
-                if let setCompression = driver.setCompression, setCompression(0) == 0, setCompression(1) == 1 {
-                    _ = setCompression(0)
-                    let htodOff = try Self.measure(size, repeats) {
-                        try driver.check(driver.cuMemcpyHtoD(device, source.baseAddress, size), "cuMemcpyHtoD_v2(\(size))")
-                    }
-                    let dtohOff = try Self.measure(size, repeats) {
-                        try driver.check(driver.cuMemcpyDtoH(destination.baseAddress, device, size), "cuMemcpyDtoH_v2(\(size))")
-                    }
-                    uncompressed = (htodOff, dtohOff)
-                    _ = setCompression(1)
+                let htodBody = { try driver.check(driver.cuMemcpyHtoD(device, source.baseAddress, size), "cuMemcpyHtoD_v2(\(size))") }
+                let dtohBody = { try driver.check(driver.cuMemcpyDtoH(destination.baseAddress, device, size), "cuMemcpyDtoH_v2(\(size))") }
+                let htod = Series(bytes: size, htodBody)
+                let dtoh = Series(bytes: size, dtohBody)
+                // LZ4 off (when the session can switch it) beside LZ4 on, in the same rounds.
+                let off = setCompression.map { _ in (htod: Series(bytes: size, htodBody), dtoh: Series(bytes: size, dtohBody)) }
+                func compression(_ on: Bool) { _ = setCompression?(on ? 1 : 0) }
+                // One unmeasured run of each, then rounds that take one sample of every series in
+                // turn, so that load from other processes falls on the baseline and the copies
+                // alike; each round starts one series later, so no series always follows the same one.
+                var steps: [(Bool) throws -> Void] = [rawUp.run, htod.run, rawDown.run, dtoh.run]
+                if let off {
+                    steps.insert({ measured in
+                        compression(false)
+                        defer { compression(true) }
+                        try off.htod.run(measured)
+                    }, at: 1)
+                    steps.insert({ measured in
+                        compression(false)
+                        defer { compression(true) }
+                        try off.dtoh.run(measured)
+                    }, at: 4)
                 }
-                let htod = try Self.measure(size, repeats) {
-                    try driver.check(driver.cuMemcpyHtoD(device, source.baseAddress, size), "cuMemcpyHtoD_v2(\(size))")
-                }
-                let dtoh = try Self.measure(size, repeats) {
-                    try driver.check(driver.cuMemcpyDtoH(destination.baseAddress, device, size), "cuMemcpyDtoH_v2(\(size))")
+                for round in 0...repeats {
+                    for index in steps.indices { try steps[(index + round) % steps.count](round > 0) }
                 }
                 // Check the last round trip's bytes (untimed).
                 destination.initializeMemory(as: UInt8.self, repeating: 0xA5)
-                try driver.check(driver.cuMemcpyDtoH(destination.baseAddress, device, size), "cuMemcpyDtoH_v2(\(size))")
+                try dtohBody()
                 let verified = memcmp(source.baseAddress!, destination.baseAddress!, size) == 0
                 if !verified { progress("bandwidth: \(label) \(kind.rawValue): DtoH did not read back what HtoD wrote") }
+                results.append((kind, htod, dtoh, off, verified))
+            }
+            let (up, down) = (rawUp.median, rawDown.median)
+            points.append(BandwidthPoint(bytes: size, series: "raw up", megabytesPerSecond: up, repeats: rawUp.count))
+            points.append(BandwidthPoint(bytes: size, series: "raw down", megabytesPerSecond: down, repeats: rawDown.count))
+            for result in results {
+                let (kind, verified) = (result.kind, result.verified)
+                let (htod, dtoh) = (result.htod.median, result.dtoh.median)
                 points.append(BandwidthPoint(bytes: size, series: "HtoD", kind: kind.rawValue, megabytesPerSecond: htod, repeats: repeats, verified: verified))
                 points.append(BandwidthPoint(bytes: size, series: "DtoH", kind: kind.rawValue, megabytesPerSecond: dtoh, repeats: repeats, verified: verified))
                 figures.append(BenchFigure(
                     name: "HtoD \(label) \(kind.rawValue)", unit: "MB/s", value: htod,
-                    baselineName: "raw TCP stream \(label) up", baseline: rawUp, better: .higher))
+                    baselineName: "raw TCP stream \(label) up", baseline: up, better: .higher))
                 figures.append(BenchFigure(
                     name: "DtoH \(label) \(kind.rawValue)", unit: "MB/s", value: dtoh,
-                    baselineName: "raw TCP stream \(label) down", baseline: rawDown, better: .higher))
-                if let uncompressed {
-                    points.append(BandwidthPoint(bytes: size, series: "HtoD LZ4 off", kind: kind.rawValue, megabytesPerSecond: uncompressed.htod, repeats: repeats, verified: verified))
-                    points.append(BandwidthPoint(bytes: size, series: "DtoH LZ4 off", kind: kind.rawValue, megabytesPerSecond: uncompressed.dtoh, repeats: repeats, verified: verified))
+                    baselineName: "raw TCP stream \(label) down", baseline: down, better: .higher))
+                if let off = result.off {
+                    let (htodOff, dtohOff) = (off.htod.median, off.dtoh.median)
+                    points.append(BandwidthPoint(bytes: size, series: "HtoD LZ4 off", kind: kind.rawValue, megabytesPerSecond: htodOff, repeats: repeats, verified: verified))
+                    points.append(BandwidthPoint(bytes: size, series: "DtoH LZ4 off", kind: kind.rawValue, megabytesPerSecond: dtohOff, repeats: repeats, verified: verified))
                     figures.append(BenchFigure(
                         name: "HtoD \(label) \(kind.rawValue), LZ4 on", unit: "MB/s", value: htod,
-                        baselineName: "same copies with LZ4 off", baseline: uncompressed.htod, better: .higher))
+                        baselineName: "same copies with LZ4 off", baseline: htodOff, better: .higher))
                     figures.append(BenchFigure(
                         name: "DtoH \(label) \(kind.rawValue), LZ4 on", unit: "MB/s", value: dtoh,
-                        baselineName: "same copies with LZ4 off", baseline: uncompressed.dtoh, better: .higher))
+                        baselineName: "same copies with LZ4 off", baseline: dtohOff, better: .higher))
                 }
             }
         }
         return BandwidthResult(sizes: sizes, kinds: settings.kinds, points: points, figures: figures)
     }
 
-    /// Median MB/s over `repeats` runs of `body` moving `bytes` each, after one unmeasured run.
-    private static func measure(_ bytes: Int, _ repeats: Int, _ body: () throws -> Void) throws -> Double {
-        try body()
-        var rates: [Double] = []
-        rates.reserveCapacity(repeats)
-        for _ in 0..<repeats {
+    /// Timed runs of one operation that moves `bytes`, in MB/s; `median` of those measured.
+    final class Series {
+        let bytes: Int
+        let body: () throws -> Void
+        private var rates: [Double] = []
+
+        init(bytes: Int, _ body: @escaping () throws -> Void) {
+            self.bytes = bytes
+            self.body = body
+        }
+
+        /// Runs the operation once; records its rate when `measured` (else it is a warm-up).
+        func run(_ measured: Bool) throws {
             let start = monotonicNanoseconds()
             try body()
-            let seconds = Double(monotonicNanoseconds() - start) / 1e9
-            rates.append(Double(bytes) / seconds / 1e6)
+            if measured { rates.append(Double(bytes) / (Double(monotonicNanoseconds() - start) / 1e9) / 1e6) }
         }
-        return BenchSample(rates).median
+
+        var median: Double { BenchSample(rates).median }
+        var count: Int { rates.count }
     }
 }

@@ -55,6 +55,12 @@ public struct RemoteServerCommand: AsyncParsableCommand {
     @Flag(help: "Never compress bulk data (by default sessions whose client offers it use LZ4 where it pays).")
     var noCompression = false
 
+    @Flag(
+        help:
+            "Copy bulk data through a staging buffer even where the driver lets the server read and write device memory in place (the simulated device); for comparison: real drivers always stage."
+    )
+    var stagedCopies = false
+
     @Option(help: "Register with the pool directory at HOST:PORT and heartbeat every second (repeat or comma-separate for several).")
     var pool: [String] = []
 
@@ -164,7 +170,7 @@ public struct RemoteServerCommand: AsyncParsableCommand {
         let path = driver ?? Self.defaultDriverPath(for: device)
         let loaded: Driver
         do {
-            loaded = try Driver(path: path)
+            loaded = try Driver(path: path, directCopies: !stagedCopies)
         } catch {
             logger.critical("cannot use the driver: \(error)")
             throw ExitCode(2)

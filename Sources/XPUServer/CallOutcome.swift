@@ -5,8 +5,9 @@ import XPUProtocol
 struct CallOutcome {
     var status: CUresult
     var payload: [UInt8]
-    /// Bulk data sent after `payload` straight from this buffer (a device-to-host chunk).
-    var bulk: [UInt8] = []
+    /// Bulk data sent after `payload` straight from where it lies (a device-to-host chunk: device
+    /// memory or a session buffer, valid until the session handles its next frame).
+    var bulk = UnsafeRawBufferPointer(start: nil, count: 0)
     /// Flags for the reply frame (`.compressed` when `bulk` is LZ4 data).
     var flags: FrameFlags = []
 

@@ -276,7 +276,10 @@ final class Connection: @unchecked Sendable {
         }
         defer { session.bufferedLaunch = nil }
         while !preemption.isGiven {
-            let (header, payload) = try channel.receive()
+            // The header first: a host-to-device chunk's data is received where it belongs (and
+            // when the last frame said another chunk follows, nothing of it is read ahead).
+            let header = try channel.receiveHeader(readAhead: !session.bulkFollows)
+            session.bulkFollows = false
             guard !header.flags.contains(.reply) else {
                 throw .protocolViolation(ProtocolError(.malformed, "client sent a reply frame"))
             }
@@ -288,24 +291,29 @@ final class Connection: @unchecked Sendable {
             }
             session.frameFlags = header.flags
             session.statistics.calls += 1
-            session.statistics.bytesReceived += FrameHeader.size + payload.count
+            session.statistics.bytesReceived += FrameHeader.size + Int(header.length)
             if header.flags.contains(.compressed) { session.statistics.compressedChunksReceived += 1 }
             session.selectContext(header.context)
-            var reader = WireReader(payload)
             var outcome: CallOutcome
-            let probe = call == .launchKernel ? session.launchWillReplay(payload) : nil
-            do {
-                if let sliced = try session.dispatchSliced(call, reader) {
-                    outcome = sliced
-                } else if let generated = try session.dispatchRemote(call, &reader) {
-                    outcome = generated
-                } else {
-                    outcome = try session.dispatchCustom(call, &reader)
+            if call == .memcpyHtoD {
+                outcome = try session.receiveCopyToDevice(header, from: channel)
+            } else {
+                let payload = try channel.receivePayload(count: Int(header.length))
+                var reader = WireReader(payload)
+                let probe = call == .launchKernel ? session.launchWillReplay(payload) : nil
+                do {
+                    if let sliced = try session.dispatchSliced(call, reader) {
+                        outcome = sliced
+                    } else if let generated = try session.dispatchRemote(call, &reader) {
+                        outcome = generated
+                    } else {
+                        outcome = try session.dispatchCustom(call, &reader)
+                    }
+                } catch {
+                    throw .protocolViolation(ProtocolError(error.code, "\(call): \(error.message)"))
                 }
-            } catch {
-                throw .protocolViolation(ProtocolError(error.code, "\(call): \(error.message)"))
+                if let probe { session.launchDidReplay(probe, status: outcome.status) }
             }
-            if let probe { session.launchDidReplay(probe, status: outcome.status) }
             if let failure = session.batchedLaunchFailure {
                 // A launch a compute turn took from the buffer failed: its frame has no reply.
                 session.batchedLaunchFailure = nil
@@ -325,16 +333,15 @@ final class Connection: @unchecked Sendable {
                 length: 0, call: header.call, flags: outcome.flags.union(.reply), sequence: header.sequence,
                 status: outcome.status.rawValue)
             let sendStart = monotonicNanoseconds()
-            let sent: Result<Void, TransportError> = outcome.bulk.withUnsafeBytes { bulk in
-                Result { () throws(TransportError) in
-                    if bulk.isEmpty {
-                        try channel.send(reply, payload: outcome.payload)
-                    } else {
-                        try channel.send(reply, payload: outcome.payload, bulk: bulk)
-                    }
+            do {
+                if outcome.bulk.isEmpty {
+                    try channel.send(reply, payload: outcome.payload)
+                } else {
+                    try channel.send(reply, payload: outcome.payload, bulk: outcome.bulk)
                 }
+            } catch {
+                throw .transport(error)
             }
-            if case .failure(let error) = sent { throw .transport(error) }
             session.statistics.bytesSent += FrameHeader.size + outcome.payload.count + outcome.bulk.count
             session.downloadGovernor.recordSend(bytes: outcome.bulk.count, nanoseconds: monotonicNanoseconds() - sendStart)
             if outcome.flags.contains(.compressed) { session.statistics.compressedChunksSent += 1 }

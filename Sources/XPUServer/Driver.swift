@@ -10,13 +10,24 @@ public final class Driver: @unchecked Sendable {
     public let path: String
     /// `cuDriverGetVersion` of the loaded driver.
     public let version: Int32
+    /// The simulated device's `xpu_sim_device_range` (XPUSim/HostView.swift): a host view of a
+    /// device range once a copy on a stream would start. nil for real drivers, which lack it, and
+    /// when `directCopies` is off: bulk data then goes through a staging buffer.
+    let deviceRange: DeviceRangeFunction?
 
-    public init(path: String) throws(DriverLoadError) {
+    typealias DeviceRangeFunction = @convention(c) (
+        CUdeviceptr, Int, CUstream?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+    ) -> CUresult
+
+    /// `directCopies`: let sessions copy straight between the socket and device memory where the
+    /// driver offers host views of it (the simulated device); off, every copy is staged.
+    public init(path: String, directCopies: Bool = true) throws(DriverLoadError) {
         guard let library = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
             throw DriverLoadError(message: "cannot load \(path): \(String(cString: dlerror()))")
         }
         table = try DriverTable { name in dlsym(library, name) }
         self.path = path
+        deviceRange = directCopies ? dlsym(library, "xpu_sim_device_range").map { unsafeBitCast($0, to: DeviceRangeFunction.self) } : nil
         let status = table.cuInit(0)
         guard status == CUDA_SUCCESS else {
             throw DriverLoadError(message: "cuInit on \(path) failed with \(resultName(status))")

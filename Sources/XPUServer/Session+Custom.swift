@@ -59,64 +59,8 @@ extension Session {
                 primaryContexts[request.device]?.context = 0
                 return PrimaryCtxResetReply()
             }
-        case .memcpyHtoD:
-            // Decoded in place: the data is used where it arrived, not copied into a message.
-            let destination: UInt64 = try reader.read()
-            let remainingBytes: UInt64 = try reader.read()
-            let stream: UInt64 = try reader.read()
-            let asynchronous: UInt8 = try reader.read()
-            let compressed = frameFlags.contains(.compressed)
-            let rawCount = compressed ? Int(try reader.read(UInt32.self)) : 0
-            let count = Int(try reader.read(UInt32.self))
-            guard count <= ProtocolLimits.maximumBulkBytes else {
-                throw ProtocolError(.tooLarge, "blob of \(count) bytes exceeds \(ProtocolLimits.maximumBulkBytes)")
-            }
-            guard reader.remaining == count else {
-                throw ProtocolError(reader.remaining < count ? .truncated : .malformed, "copy data of \(reader.remaining) bytes, \(count) announced")
-            }
-            let start = reader.offset
-            if compressed {
-                guard rawCount <= ProtocolLimits.maximumBulkBytes, let codec = LZ4Codec.shared else {
-                    throw ProtocolError(.tooLarge, "compressed chunk of \(rawCount) bytes")
-                }
-                let target = UnsafeMutableRawBufferPointer(rebasing: staging[0..<rawCount])
-                let inflated = reader.bytes.withUnsafeBytes { payload in
-                    codec.decompress(UnsafeRawBufferPointer(rebasing: payload[start...]), into: target)
-                }
-                guard inflated else { throw ProtocolError(.malformed, "LZ4 data does not inflate to \(rawCount) bytes") }
-                return perform { () throws(CallFailure) in
-                    try copyToDevice(
-                        destination: destination, data: UnsafeRawBufferPointer(target), remainingBytes: remainingBytes,
-                        stream: stream, asynchronous: asynchronous != 0)
-                    return MemcpyHtoDReply()
-                }
-            }
-            return perform { () throws(CallFailure) in
-                let copied: Result<Void, CallFailure> = reader.bytes.withUnsafeBytes { payload in
-                    Result { () throws(CallFailure) in
-                        try copyToDevice(
-                            destination: destination, data: UnsafeRawBufferPointer(rebasing: payload[start...]),
-                            remainingBytes: remainingBytes, stream: stream, asynchronous: asynchronous != 0)
-                    }
-                }
-                try copied.get()
-                return MemcpyHtoDReply()
-            }
         case .memcpyDtoH:
-            let request = try decode(MemcpyDtoHRequest.self, &reader)
-            guard request.count <= UInt64(ProtocolLimits.maximumBulkBytes) else {
-                throw ProtocolError(.tooLarge, "device-to-host chunk of \(request.count) bytes")
-            }
-            do {
-                let data = try copyToHost(request)
-                if let packed = compressedReply(data) { return packed }
-                // The reply is `bytes data`: its u32 count, then the data sent from where it lies.
-                var prefix = WireWriter(capacity: 4)
-                prefix.write(UInt32(data.count))
-                return CallOutcome(status: CUDA_SUCCESS, payload: prefix.bytes, bulk: data)
-            } catch {
-                return .failure(error.status)
-            }
+            return try copyToHost(try decode(MemcpyDtoHRequest.self, &reader))
         case .pointerGetAttribute:
             let request = try decode(PointerGetAttributeRequest.self, &reader)
             return perform { () throws(CallFailure) in PointerGetAttributeReply(value: try pointerAttribute(request)) }
@@ -132,27 +76,6 @@ extension Session {
         case .managementOpen, .deviceFacts, .deviceView: return try dispatchManagement(call, &reader)
         default:
             throw ProtocolError(.unknownCall, "call \(call) is not served")
-        }
-    }
-
-    /// A device-to-host chunk as LZ4 data (u32 size before compression, then the blob), when the
-    /// session negotiated compression and it pays; nil to send the data raw.
-    private func compressedReply(_ data: [UInt8]) -> CallOutcome? {
-        guard compression, frameFlags.contains(.compressed), let codec = LZ4Codec.shared else { return nil }
-        return data.withUnsafeBytes { raw -> CallOutcome? in
-            guard downloadGovernor.shouldCompress(raw, codec: codec, scratch: sampleScratch) else { return nil }
-            let limit = Int(Double(raw.count) * CompressionGovernor.worthwhileRatio)
-            var compressed = false
-            let packed = [UInt8](unsafeUninitializedCapacity: codec.bound(raw.count)) { buffer, written in
-                written = codec.compress(raw, into: UnsafeMutableRawBufferPointer(buffer), limit: limit) ?? 0
-                compressed = written > 0
-            }
-            guard compressed else { return nil }
-            let count = packed.count
-            var prefix = WireWriter(capacity: 8)
-            prefix.write(UInt32(raw.count))
-            prefix.write(UInt32(count))
-            return CallOutcome(status: CUDA_SUCCESS, payload: prefix.bytes, bulk: packed, flags: .compressed)
         }
     }
 
@@ -219,43 +142,6 @@ extension Session {
         _ = table.cuCtxDestroy_v2(pointer)
         currentContext = .max
         release(.context, id)
-    }
-
-    private func copyToDevice(
-        destination: UInt64, data: UnsafeRawBufferPointer, remainingBytes: UInt64, stream streamID: UInt64, asynchronous: Bool
-    ) throws(CallFailure) {
-        guard UInt64(data.count) <= remainingBytes else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
-        try checkRange(destination, count: remainingBytes, elementSize: 1)
-        if asynchronous {
-            let stream = try handle(.stream, streamID)
-            try check(table.cuMemcpyHtoDAsync_v2(destination, data.baseAddress, data.count, stream))
-            // The data lives in the received frame, which is gone after this call: finish the
-            // copy first (protocol version 1).
-            try check(table.cuStreamSynchronize(stream))
-        } else {
-            try check(table.cuMemcpyHtoD_v2(destination, data.baseAddress, data.count))
-        }
-    }
-
-    private func copyToHost(_ request: MemcpyDtoHRequest) throws(CallFailure) -> [UInt8] {
-        guard request.count <= request.remainingBytes else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
-        try checkRange(request.source, count: request.remainingBytes, elementSize: 1)
-        var data = [UInt8](repeating: 0, count: Int(request.count))
-        let count = data.count
-        if request.asynchronous != 0 {
-            let stream = try handle(.stream, request.stream)
-            try check(
-                data.withUnsafeMutableBytes { bytes in
-                    let status = table.cuMemcpyDtoHAsync_v2(bytes.baseAddress, request.source, count, stream)
-                    return status == CUDA_SUCCESS ? self.table.cuStreamSynchronize(stream) : status
-                })
-        } else {
-            try check(
-                data.withUnsafeMutableBytes { bytes in
-                    table.cuMemcpyDtoH_v2(bytes.baseAddress, request.source, count)
-                })
-        }
-        return data
     }
 
     private func pointerAttribute(_ request: PointerGetAttributeRequest) throws(CallFailure) -> UInt64 {

@@ -73,6 +73,8 @@ final class Session {
         var bytesSent = 0
         var compressedChunksReceived = 0
         var compressedChunksSent = 0
+        /// Copy chunks moved straight between the socket and device memory (no staging copy).
+        var directChunks = 0
         /// Device time of the session's scheduled kernels (tenants with a compute share).
         var deviceNanoseconds: UInt64 = 0
         /// Turns of its kernels that began only after a scheduler wait timed out (should be 0).
@@ -81,17 +83,31 @@ final class Session {
 
     /// The flags of the frame being handled (whether its bulk data is compressed).
     var frameFlags: FrameFlags = []
+    /// The last frame was a host-to-device chunk with more of its copy to come: the next frame's
+    /// header is read without read-ahead, so that chunk's data goes straight to device memory.
+    var bulkFollows = false
     /// Bulk data may travel LZ4-compressed in this session (negotiated in the handshake).
     var compression = false
     var downloadGovernor = CompressionGovernor()
-    /// Room to inflate a compressed chunk, and to compress samples and replies: allocated on first
-    /// use, freed with the session.
+    /// The driver's host views of device memory (Session+Bulk.swift); nil: every copy is staged.
+    let deviceRange: Driver.DeviceRangeFunction?
+    /// Bulk buffers, allocated on first use and reused by every chunk, freed with the session:
+    /// `staging` holds a chunk on its way through the driver's copy (real drivers), `packedScratch`
+    /// LZ4 data (received, or a compressed reply), `bulkFields` a copy request's fields.
     var staging: UnsafeMutableRawBufferPointer {
         if let stagingStorage { return stagingStorage }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ProtocolLimits.maximumBulkBytes, alignment: 64)
         stagingStorage = buffer
         return buffer
     }
+    var packedScratch: UnsafeMutableRawBufferPointer {
+        if let packedStorage { return packedStorage }
+        let bytes = max(LZ4Codec.shared?.bound(ProtocolLimits.maximumBulkBytes) ?? 0, ProtocolLimits.maximumBulkBytes)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes, alignment: 64)
+        packedStorage = buffer
+        return buffer
+    }
+    let bulkFields = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
     var sampleScratch: UnsafeMutableRawBufferPointer {
         if let sampleScratchStorage { return sampleScratchStorage }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: (LZ4Codec.shared?.bound(128 << 10) ?? 0) + 16, alignment: 16)
@@ -99,6 +115,7 @@ final class Session {
         return buffer
     }
     private var stagingStorage: UnsafeMutableRawBufferPointer?
+    private var packedStorage: UnsafeMutableRawBufferPointer?
     private var sampleScratchStorage: UnsafeMutableRawBufferPointer?
 
     struct PrimaryContext {
@@ -118,12 +135,15 @@ final class Session {
         self.usage = usage
         self.client = client
         self.table = driver.table
+        self.deviceRange = driver.deviceRange
         self.logger = logger
         handles = HandleTable(session: id)
     }
 
     deinit {
         stagingStorage?.deallocate()
+        packedStorage?.deallocate()
+        bulkFields.deallocate()
         sampleScratchStorage?.deallocate()
     }
 
@@ -241,6 +261,7 @@ final class Session {
                 "bytesReceived": "\(statistics.bytesReceived)", "bytesSent": "\(statistics.bytesSent)",
                 "compressedChunksReceived": "\(statistics.compressedChunksReceived)",
                 "compressedChunksSent": "\(statistics.compressedChunksSent)",
+                "directChunks": "\(statistics.directChunks)",
                 "deviceNanoseconds": "\(statistics.deviceNanoseconds)",
                 "schedulerStalls": "\(statistics.schedulerStalls)",
                 "compute": "\(slice?.computePercent.map { "\($0)%" } ?? "none")",

@@ -145,10 +145,9 @@ enum Copies {
     /// the data shrinks enough to pay; nil to send it raw. Lock held.
     private static func compressedChunk(_ data: UnsafeRawBufferPointer, lane: Lane) -> UnsafeRawBufferPointer? {
         guard lane.compression, let codec = LZ4Codec.shared,
-            lane.uploadGovernor.shouldCompress(data, codec: codec, scratch: lane.sampleScratch)
+            let count = lane.uploadGovernor.compress(
+                data, codec: codec, into: lane.compressionScratch, sampleScratch: lane.sampleScratch)
         else { return nil }
-        let limit = Int(Double(data.count) * CompressionGovernor.worthwhileRatio)
-        guard let count = codec.compress(data, into: lane.compressionScratch, limit: limit) else { return nil }
         return UnsafeRawBufferPointer(rebasing: lane.compressionScratch[0..<count])
     }
 

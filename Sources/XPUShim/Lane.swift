@@ -248,8 +248,11 @@ final class Lane: @unchecked Sendable {
     /// Reads a bulk reply (u32 count, then the data) straight into `target`, which must be
     /// exactly the size the reply carries. Lock held.
     func awaitBulkReply(_ sequence: UInt32, into target: UnsafeMutableRawBufferPointer, channel: FrameChannel) throws(ShimFailure) -> CUresult {
+        // A large chunk's bytes go from the socket to `target` alone: nothing read past the
+        // frame's header and count lands in the channel's buffer first.
+        let readAhead = target.count < FrameChannel.bulkThreshold
         do {
-            let header = try channel.receiveHeader()
+            let header = try channel.receiveHeader(readAhead: readAhead)
             if header.call == SessionEnd.call {
                 let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(header.length), alignment: 1)
                 defer { payload.deallocate() }
@@ -260,7 +263,7 @@ final class Lane: @unchecked Sendable {
                 throw ShimFailure.lost(self, "reply \(header.sequence) out of sequence (expected \(sequence))")
             }
             if header.flags.contains(.compressed), header.status == CUDA_SUCCESS.rawValue {
-                return try receiveCompressed(header, into: target, channel: channel)
+                return try receiveCompressed(header, into: target, channel: channel, readAhead: readAhead)
             }
             guard header.status == CUDA_SUCCESS.rawValue else {
                 // A failed chunk carries no data; skip whatever payload there is.
@@ -274,7 +277,7 @@ final class Lane: @unchecked Sendable {
             }
             let countBytes = UnsafeMutableRawBufferPointer.allocate(byteCount: 4, alignment: 4)
             defer { countBytes.deallocate() }
-            try channel.receivePayload(into: countBytes)
+            try channel.receivePayload(into: countBytes, readAhead: readAhead)
             let count = UInt32(littleEndian: countBytes.load(as: UInt32.self))
             guard Int(count) == target.count else {
                 throw ShimFailure.lost(self, "device-to-host reply carries \(count) bytes for \(target.count)")
@@ -290,11 +293,11 @@ final class Lane: @unchecked Sendable {
 
     /// A compressed device-to-host chunk: u32 size before compression, u32 count, LZ4 data.
     private func receiveCompressed(
-        _ header: FrameHeader, into target: UnsafeMutableRawBufferPointer, channel: FrameChannel
+        _ header: FrameHeader, into target: UnsafeMutableRawBufferPointer, channel: FrameChannel, readAhead: Bool
     ) throws(FrameError) -> CUresult {
         let counts = UnsafeMutableRawBufferPointer.allocate(byteCount: 8, alignment: 4)
         defer { counts.deallocate() }
-        try channel.receivePayload(into: counts)
+        try channel.receivePayload(into: counts, readAhead: readAhead)
         let raw = Int(UInt32(littleEndian: counts.load(as: UInt32.self)))
         let count = Int(UInt32(littleEndian: counts.load(fromByteOffset: 4, as: UInt32.self)))
         guard compression, let codec = LZ4Codec.shared, raw == target.count, Int(header.length) == 8 + count,

@@ -13,6 +13,8 @@ public final class FrameChannel: @unchecked Sendable {
     private var end = 0
 
     static let inputCapacity = 256 << 10
+    /// Payload bytes from which a read goes straight to its destination, not through the buffer.
+    public static let bulkThreshold = inputCapacity / 4
 
     public init(transport: any Transport) {
         self.transport = transport
@@ -50,14 +52,19 @@ public final class FrameChannel: @unchecked Sendable {
     /// is read or allocated.
     public func receive() throws(FrameError) -> (FrameHeader, [UInt8]) {
         let header = try receiveHeader()
+        return (header, try receivePayload(count: Int(header.length)))
+    }
+
+    /// The next `count` payload bytes (after `receiveHeader`), as an array.
+    public func receivePayload(count: Int) throws(FrameError) -> [UInt8] {
         var outcome: Result<Void, FrameError> = .success(())
         // Uninitialized: the payload is written once, by the copy from the socket.
-        let payload = [UInt8](unsafeUninitializedCapacity: Int(header.length)) { buffer, count in
+        let payload = [UInt8](unsafeUninitializedCapacity: count) { buffer, written in
             outcome = Result { () throws(FrameError) in try receivePayload(into: UnsafeMutableRawBufferPointer(buffer)) }
-            count = (try? outcome.get()) != nil ? buffer.count : 0
+            written = (try? outcome.get()) != nil ? buffer.count : 0
         }
         try outcome.get()
-        return (header, payload)
+        return payload
     }
 
     /// The next frame when it is already entirely in the buffer (nil otherwise, or when its
@@ -79,9 +86,13 @@ public final class FrameChannel: @unchecked Sendable {
 
     /// Reads just a frame's header; the caller then reads exactly `length` payload bytes with
     /// `receivePayload(into:)` (to land bulk data where it belongs without a copy).
-    public func receiveHeader() throws(FrameError) -> FrameHeader {
+    ///
+    /// `readAhead: false` reads no byte past the header from the transport (bytes already buffered
+    /// stay usable): for a frame known to carry bulk data, which then goes straight from the socket
+    /// to its destination instead of partly through the buffer (up to its 256 KiB) and a copy.
+    public func receiveHeader(readAhead: Bool = true) throws(FrameError) -> FrameHeader {
         do {
-            try buffer(atLeast: FrameHeader.size)
+            try buffer(atLeast: FrameHeader.size, readAhead: readAhead)
         } catch {
             guard error.code == .closedMidMessage else { throw .transport(error) }
             throw .protocolViolation(ProtocolError(.truncated, "frame header cut short: \(error.message)"))
@@ -96,8 +107,8 @@ public final class FrameChannel: @unchecked Sendable {
     }
 
     /// Fills `destination` with the next payload bytes: first from the buffer, the rest read
-    /// directly into it.
-    public func receivePayload(into destination: UnsafeMutableRawBufferPointer) throws(FrameError) {
+    /// directly into it (`readAhead: false`: a short rest is read exactly, not buffered beyond).
+    public func receivePayload(into destination: UnsafeMutableRawBufferPointer, readAhead: Bool = true) throws(FrameError) {
         let buffered = min(end - start, destination.count)
         if buffered > 0 {
             destination.baseAddress!.copyMemory(from: input.baseAddress! + start, byteCount: buffered)
@@ -106,10 +117,10 @@ public final class FrameChannel: @unchecked Sendable {
         guard buffered < destination.count else { return }
         let rest = UnsafeMutableRawBufferPointer(rebasing: destination[buffered...])
         do {
-            if rest.count >= Self.inputCapacity / 4 {
+            if rest.count >= Self.bulkThreshold {
                 try transport.receive(into: rest)
             } else {
-                try buffer(atLeast: rest.count, midMessage: true)
+                try buffer(atLeast: rest.count, midMessage: true, readAhead: readAhead)
                 rest.baseAddress!.copyMemory(from: input.baseAddress! + start, byteCount: rest.count)
                 start += rest.count
             }
@@ -119,9 +130,10 @@ public final class FrameChannel: @unchecked Sendable {
         }
     }
 
-    /// Reads until at least `count` bytes are buffered (count <= capacity). A stream that ends
-    /// before the first byte is a clean close, after it a message cut short.
-    private func buffer(atLeast count: Int, midMessage: Bool = false) throws(TransportError) {
+    /// Reads until at least `count` bytes are buffered (count <= capacity); without `readAhead`,
+    /// no more than that. A stream that ends before the first byte is a clean close, after it a
+    /// message cut short.
+    private func buffer(atLeast count: Int, midMessage: Bool = false, readAhead: Bool = true) throws(TransportError) {
         guard end - start < count else { return }
         if start > 0 {
             // Keep the unread bytes at the front so the rest of the buffer can fill.
@@ -132,7 +144,8 @@ public final class FrameChannel: @unchecked Sendable {
         }
         while end < count {
             do {
-                end += try transport.receiveSome(into: UnsafeMutableRawBufferPointer(rebasing: input[end...]))
+                let limit = readAhead ? input.count : count
+                end += try transport.receiveSome(into: UnsafeMutableRawBufferPointer(rebasing: input[end..<limit]))
             } catch {
                 guard error.code == .closed, end > 0 || midMessage else { throw error }
                 throw TransportError(.closedMidMessage, "peer closed the connection after \(end) of \(count) bytes")

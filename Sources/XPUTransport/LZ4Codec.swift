@@ -42,9 +42,99 @@ public final class LZ4Codec: @unchecked Sendable {
     /// Decompresses exactly `destination.count` bytes; false if the data is malformed or of another size.
     public func decompress(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer) -> Bool {
         guard source.count > 0, destination.count > 0 else { return source.count == 0 && destination.count == 0 }
+        if LZ4Run.decode(source, into: destination) { return true }
+        return libraryDecompress(source, into: destination)
+    }
+
+    /// `decompress` by liblz4 alone, without the run fast path (tests check both agree).
+    func libraryDecompress(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer) -> Bool {
         let written = decompressSafe(source.baseAddress, destination.baseAddress, Int32(source.count), Int32(destination.count))
         return Int(written) == destination.count
     }
+}
+
+/// Runs of one byte value (zero-filled buffers above all) as LZ4 blocks, encoded and decoded at
+/// memory speed. liblz4 takes a run at a few GB/s each way (a match is extended, and inflated,
+/// 8 bytes at a time), slower than a loopback link; a run needs no search: it is one literal, one
+/// match at offset 1 as long as the run allows, and the five literals the format requires last.
+/// The block is ordinary LZ4 that any decoder inflates; `decode` recognizes exactly this shape
+/// (and leaves every other block to liblz4).
+public enum LZ4Run {
+    /// The byte every byte of `data` equals, or nil (at the first byte that differs).
+    public static func byte(of data: UnsafeRawBufferPointer) -> UInt8? {
+        guard let base = data.baseAddress, data.count > 0 else { return nil }
+        // Equal to itself shifted by one byte: every byte equals the first (memcmp is vectorized).
+        return memcmp(base, base + 1, data.count - 1) == 0 ? data[0] : nil
+    }
+
+    /// Bytes of the block for a run of `count` bytes.
+    public static func encodedCount(_ count: Int) -> Int {
+        let match = count - 1 - lastLiterals
+        return 1 + 1 + 2 + (match - minimumMatch >= 15 ? (match - minimumMatch - 15) / 255 + 1 : 0) + 1 + lastLiterals
+    }
+
+    /// Writes the block for `count` copies of `value` into `destination`; its size, or nil when
+    /// `count` is too short for the shape or the block does not fit.
+    public static func encode(_ value: UInt8, count: Int, into destination: UnsafeMutableRawBufferPointer) -> Int? {
+        guard count >= minimumRun, encodedCount(count) <= destination.count, let out = destination.baseAddress else { return nil }
+        let match = count - 1 - lastLiterals
+        var at = 0
+        func put(_ byte: UInt8) {
+            out.storeBytes(of: byte, toByteOffset: at, as: UInt8.self)
+            at += 1
+        }
+        let field = match - minimumMatch
+        put(0x10 | UInt8(min(field, 15)))  // one literal, then the match length (extended below)
+        put(value)
+        put(1)  // offset 1, little-endian
+        put(0)
+        if field >= 15 {
+            let extra = field - 15
+            let full = extra / 255
+            memset(out + at, 255, full)
+            at += full
+            put(UInt8(extra % 255))
+        }
+        put(UInt8(lastLiterals << 4))  // the last sequence: literals only
+        for _ in 0..<lastLiterals { put(value) }
+        return at
+    }
+
+    /// Inflates `source` when it is a block of the shape `encode` writes (one literal sequence with
+    /// a match at offset 1, then literals only, the whole block consumed, exactly
+    /// `destination.count` bytes out); false for any other block, touching nothing.
+    public static func decode(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer) -> Bool {
+        let n = source.count
+        guard n >= 4 + 1, let out = destination.baseAddress else { return false }
+        let token = source[0]
+        let literals = Int(token >> 4)
+        guard literals >= 1, literals < 15, n >= 1 + literals + 2 else { return false }
+        var at = 1 + literals
+        guard source[at] == 1, source[at + 1] == 0 else { return false }
+        at += 2
+        var match = Int(token & 15)
+        if match == 15 {
+            // Extension bytes: a run of 255s then one below 255 (memchr-fast to find its end).
+            let rest = UnsafeRawBufferPointer(rebasing: source[at...])
+            guard let stop = rest.firstIndex(where: { $0 != 255 }) else { return false }
+            match += 255 * stop + Int(rest[stop])
+            at += stop + 1
+        }
+        match += minimumMatch
+        guard at < n else { return false }
+        let last = Int(source[at] >> 4)
+        guard source[at] & 15 == 0, last < 15, at + 1 + last == n, literals + match + last == destination.count else { return false }
+        let value = source[literals]
+        _ = memcpy(out, source.baseAddress! + 1, literals)
+        _ = memset(out + literals, Int32(value), match)
+        _ = memcpy(out + literals + match, source.baseAddress! + at + 1, last)
+        return true
+    }
+
+    static let minimumMatch = 4
+    static let lastLiterals = 5
+    /// The format wants the last match to start at least 12 bytes before the end.
+    static let minimumRun = 1 + minimumMatch + lastLiterals + 12
 }
 
 /// Decides, chunk by chunk, whether compressing pays: it must shrink the data AND be faster than
@@ -72,6 +162,20 @@ public struct CompressionGovernor: Sendable {
         guard bytes >= Self.minimumChunk, nanoseconds > 0 else { return }
         let rate = Double(bytes) / (Double(nanoseconds) / 1e9)
         linkBytesPerSecond = linkBytesPerSecond.map { 0.7 * $0 + 0.3 * rate } ?? rate
+    }
+
+    /// Compresses `chunk` into `destination` when that pays; the compressed size, or nil to send
+    /// the chunk raw. A run of one byte always pays (`LZ4Run`: no search, a block of 1/255 of
+    /// its size); anything else is left to the timed sample (`shouldCompress`) and liblz4.
+    public mutating func compress(
+        _ chunk: UnsafeRawBufferPointer, codec: LZ4Codec, into destination: UnsafeMutableRawBufferPointer,
+        sampleScratch: UnsafeMutableRawBufferPointer
+    ) -> Int? {
+        guard chunk.count >= Self.minimumChunk else { return nil }
+        if let value = LZ4Run.byte(of: chunk) { return LZ4Run.encode(value, count: chunk.count, into: destination) }
+        guard shouldCompress(chunk, codec: codec, scratch: sampleScratch) else { return nil }
+        let limit = Int(Double(chunk.count) * Self.worthwhileRatio)
+        return codec.compress(chunk, into: destination, limit: limit)
     }
 
     /// Whether to compress this chunk.

@@ -2,6 +2,7 @@ import CXPUDriver
 import Foundation
 import Testing
 import XPUProtocol
+import XPUTransport
 
 #if canImport(Glibc)
     import Glibc
@@ -161,6 +162,65 @@ struct IsolationTests {
         let word = try owner.reply(MemcpyDtoHRequest(source: data, count: 4, remainingBytes: 4, stream: 0, asynchronous: 0)).data
         #expect(word == [42, 0, 0, 0], "the owner's own kernel on its own stream")
         #expect(try owner.call(CuCtxSynchronizeRequest()).0 == CUDA_SUCCESS.rawValue)
+    }
+
+    @Test("bulk chunks that move in place are checked first: large or compressed ones to another tenant, or past one's own end, write nothing")
+    func inPlaceChunks() throws {
+        let harness = try Harness.get()
+        let server = try Server(harness: harness)
+        defer { server.stop() }
+        let size = 1 << 20
+        let owner = try RawClient(server.address)
+        try owner.openSession()
+        let pattern = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 5) }
+        let theirs = try owner.reply(CuMemAlloc_v2Request(bytesize: UInt64(size))).dptr
+        _ = try owner.reply(MemcpyHtoDRequest(destination: theirs, remainingBytes: UInt64(size), stream: 0, asynchronous: 0, data: pattern))
+
+        let intruder = try RawClient(server.address)
+        try intruder.openSession(features: [.fireAndForget, .lz4])
+        let ownSize = 64 << 10
+        let mine = try intruder.reply(CuMemAlloc_v2Request(bytesize: UInt64(ownSize))).dptr
+        let own = [UInt8](repeating: 0x3C, count: ownSize)
+        _ = try intruder.reply(MemcpyHtoDRequest(destination: mine, remainingBytes: UInt64(ownSize), stream: 0, asynchronous: 0, data: own))
+
+        /// A host-to-device chunk of `count` bytes of 0xEE, LZ4-compressed (a run) when `compressed`.
+        func write(_ destination: UInt64, count: Int, remaining: Int, compressed: Bool, asynchronous: Bool = false) throws -> UInt32 {
+            guard compressed else {
+                return try intruder.call(
+                    MemcpyHtoDRequest(
+                        destination: destination, remainingBytes: UInt64(remaining), stream: 0, asynchronous: asynchronous ? 1 : 0,
+                        data: [UInt8](repeating: 0xEE, count: count))
+                ).0
+            }
+            var packed = [UInt8](repeating: 0, count: LZ4Run.encodedCount(count))
+            let written = packed.withUnsafeMutableBytes { LZ4Run.encode(0xEE, count: count, into: $0) }
+            #expect(written == packed.count)
+            intruder.sequence += 1
+            let prefix = MemcpyHtoDRequest.framePrefix(
+                sequence: intruder.sequence, flags: .compressed, context: intruder.context, destination: destination,
+                remainingBytes: UInt64(remaining), stream: 0, asynchronous: asynchronous, dataCount: packed.count, rawCount: count)
+            try intruder.sendRaw(prefix + packed)
+            let (header, _) = try intruder.channel.receive()
+            #expect(header.sequence == intruder.sequence && header.flags.contains(.reply))
+            return header.status
+        }
+
+        let invalid = CUDA_ERROR_INVALID_VALUE.rawValue
+        #expect(try write(theirs, count: size, remaining: size, compressed: false) == invalid, "1 MiB to their memory")
+        #expect(try write(theirs, count: size, remaining: size, compressed: true) == invalid, "compressed, to their memory")
+        #expect(try write(theirs + 4096, count: 4096, remaining: 4096, compressed: false, asynchronous: true) == invalid, "async, inside theirs")
+        #expect(try write(mine, count: ownSize, remaining: size, compressed: true) == invalid, "compressed, the copy overruns my memory")
+        #expect(try write(mine, count: 2 * ownSize, remaining: 2 * ownSize, compressed: false) == invalid, "a chunk larger than my memory")
+        #expect(try write(mine + 4096, count: ownSize, remaining: ownSize, compressed: false) == invalid, "a chunk past my end")
+        let read = try intruder.call(MemcpyDtoHRequest(source: theirs, count: UInt64(size), remainingBytes: UInt64(size), stream: 0, asynchronous: 0))
+        #expect(read.0 == invalid, "1 MiB from their memory")
+
+        // Nothing was written, on either side; a compressed chunk inside one's own memory lands.
+        #expect(try intruder.reply(MemcpyDtoHRequest(source: mine, count: UInt64(ownSize), remainingBytes: UInt64(ownSize), stream: 0, asynchronous: 0)).data == own)
+        #expect(try owner.reply(MemcpyDtoHRequest(source: theirs, count: UInt64(size), remainingBytes: UInt64(size), stream: 0, asynchronous: 0)).data == pattern)
+        #expect(try write(mine, count: ownSize, remaining: ownSize, compressed: true) == CUDA_SUCCESS.rawValue)
+        let landed = try intruder.reply(MemcpyDtoHRequest(source: mine, count: UInt64(ownSize), remainingBytes: UInt64(ownSize), stream: 0, asynchronous: 0))
+        #expect(landed.data == [UInt8](repeating: 0xEE, count: ownSize))
     }
 
     @Test("a module variable's range goes with its module: memory the driver gives to another tenant stays out of reach")

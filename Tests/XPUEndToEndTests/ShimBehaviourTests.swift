@@ -50,6 +50,29 @@ struct CompressionTests {
         }
     }
 
+    @Test(
+        "copies move in place on the simulated device, and through staging with --staged-copies, with the same results",
+        arguments: ["bulk_copies", "bulk_ordering"])
+    func inPlaceAndStagedCopies(program: String) throws {
+        let harness = try Harness.get()
+        let direct = try harness.runDirect(program)
+        for staged in [false, true] {
+            let server = try Server(harness: harness, arguments: staged ? ["--staged-copies"] : [])
+            for setting in ["on", "off"] {
+                let remote = try harness.runRemote(program, server: server, environment: ["XPU_COMPRESSION": setting])
+                expectSameBehaviour("\(program) (\(staged ? "staged" : "in place"), compression \(setting))", direct: direct, remote: remote)
+            }
+            server.stop()
+            let log = server.process.stderr.text
+            let moved = Self.counter("directChunks", in: log)
+            if staged {
+                #expect(moved == 0, "chunks moved in place with --staged-copies: \(moved)")
+            } else {
+                #expect(moved > 0, "no chunk moved in place on the simulated device\n\(log)")
+            }
+        }
+    }
+
     /// The value of `name=N` in the server's "session released" log line (summed over sessions).
     static func counter(_ name: String, in log: String) -> Int {
         log.split(separator: "\n").filter { $0.contains("session released") }.reduce(0) { total, line in

@@ -1,0 +1,131 @@
+import Testing
+
+@testable import XPUTransport
+
+/// Runs of one byte as LZ4 blocks (`LZ4Run`): what the fast path writes is LZ4 that liblz4 inflates
+/// to the same bytes, the fast path takes exactly those blocks and leaves every other one to
+/// liblz4, and a cut or resized block is refused without a write.
+@Suite("LZ4 runs")
+struct LZ4RunTests {
+    static let sizes = [LZ4Run.minimumRun, 255, 4096, 64 << 10, (64 << 10) + 19 + 255, (4 << 20) + 3]
+
+    @Test("a run encodes to a block liblz4 inflates to the same bytes, and the fast path agrees", arguments: sizes)
+    func roundTrip(count: Int) throws {
+        let codec = try #require(LZ4Codec.shared, "liblz4.so.1 is needed")
+        for value: UInt8 in [0, 0xA7] {
+            let packed = UnsafeMutableRawBufferPointer.allocate(byteCount: codec.bound(count), alignment: 16)
+            defer { packed.deallocate() }
+            let size = try #require(LZ4Run.encode(value, count: count, into: packed))
+            #expect(size == LZ4Run.encodedCount(count))
+            #expect(size <= count / 255 + 16)
+            let block = UnsafeRawBufferPointer(rebasing: packed[0..<size])
+            for decoder in ["fast path", "liblz4"] {
+                let out = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
+                defer { out.deallocate() }
+                out.initializeMemory(as: UInt8.self, repeating: value &+ 1)
+                let inflated = decoder == "liblz4" ? codec.libraryDecompress(block, into: out) : LZ4Run.decode(block, into: out)
+                #expect(inflated, "\(decoder), \(count) bytes of \(value)")
+                #expect(out.allSatisfy { $0 == value }, "\(decoder), \(count) bytes of \(value)")
+            }
+        }
+    }
+
+    @Test("only a buffer of one byte value is a run")
+    func detection() {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 0)
+        #expect(LZ4Run.byte(of: UnsafeRawBufferPointer(buffer)) == 0)
+        for index in [0, 1, 4095, buffer.count - 1] {
+            buffer[index] = 1
+            #expect(LZ4Run.byte(of: UnsafeRawBufferPointer(buffer)) == nil, "byte \(index) differs")
+            buffer[index] = 0
+        }
+        #expect(LZ4Run.byte(of: UnsafeRawBufferPointer(start: nil, count: 0)) == nil)
+        #expect(LZ4Run.encode(0, count: LZ4Run.minimumRun - 1, into: buffer) == nil)
+    }
+
+    @Test("other LZ4 blocks go to liblz4 and the fast path leaves the destination untouched")
+    func otherBlocks() throws {
+        let codec = try #require(LZ4Codec.shared, "liblz4.so.1 is needed")
+        let count = 256 << 10
+        let source = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
+        let packed = UnsafeMutableRawBufferPointer.allocate(byteCount: codec.bound(count), alignment: 16)
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
+        defer {
+            source.deallocate()
+            packed.deallocate()
+            out.deallocate()
+        }
+        let words = Array("the of and to in is it that for was on are as with ".utf8)
+        var state: UInt64 = 7
+        for kind in ["text", "random", "zeros by liblz4", "almost a run"] {
+            for index in 0..<count {
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                switch kind {
+                case "text": source[index] = words[index % words.count]
+                case "random": source[index] = UInt8(truncatingIfNeeded: state >> 33)
+                default: source[index] = 0
+                }
+            }
+            if kind == "almost a run" { source[count / 2] = 9 }
+            let size = try #require(codec.compress(UnsafeRawBufferPointer(source), into: packed, limit: packed.count), "\(kind)")
+            let block = UnsafeRawBufferPointer(rebasing: packed[0..<size])
+            out.initializeMemory(as: UInt8.self, repeating: 0x5A)
+            if kind != "zeros by liblz4" {
+                #expect(!LZ4Run.decode(block, into: out), "\(kind)")
+                #expect(out.allSatisfy { $0 == 0x5A }, "\(kind): the fast path wrote")
+            }
+            #expect(codec.decompress(block, into: out), "\(kind)")
+            #expect(out.elementsEqual(source), "\(kind)")
+        }
+    }
+
+    @Test("a cut block, or one of another size, is refused")
+    func damagedBlocks() throws {
+        let codec = try #require(LZ4Codec.shared, "liblz4.so.1 is needed")
+        let count = 64 << 10
+        let packed = UnsafeMutableRawBufferPointer.allocate(byteCount: codec.bound(count), alignment: 16)
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: count + 1, alignment: 16)
+        defer {
+            packed.deallocate()
+            out.deallocate()
+        }
+        let size = try #require(LZ4Run.encode(0, count: count, into: packed))
+        // Every prefix of the block, fed one byte longer each time.
+        for cut in 0..<size {
+            let prefix = UnsafeRawBufferPointer(rebasing: packed[0..<cut])
+            #expect(!codec.decompress(prefix, into: UnsafeMutableRawBufferPointer(rebasing: out[0..<count])), "cut at \(cut)")
+        }
+        let block = UnsafeRawBufferPointer(rebasing: packed[0..<size])
+        #expect(!codec.decompress(block, into: UnsafeMutableRawBufferPointer(rebasing: out[0..<(count - 1)])))
+        #expect(!codec.decompress(block, into: out))
+        #expect(codec.decompress(block, into: UnsafeMutableRawBufferPointer(rebasing: out[0..<count])))
+    }
+
+    @Test("the governor always sends a run compressed, even while it backs off incompressible data")
+    func governorTakesRuns() throws {
+        let codec = try #require(LZ4Codec.shared, "liblz4.so.1 is needed")
+        let count = 1 << 20
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
+        let packed = UnsafeMutableRawBufferPointer.allocate(byteCount: codec.bound(count), alignment: 16)
+        let sample = UnsafeMutableRawBufferPointer.allocate(byteCount: codec.bound(128 << 10), alignment: 16)
+        defer {
+            chunk.deallocate()
+            packed.deallocate()
+            sample.deallocate()
+        }
+        var state: UInt64 = 3
+        for index in 0..<count {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            chunk[index] = UInt8(truncatingIfNeeded: state >> 33)
+        }
+        var governor = CompressionGovernor()
+        governor.recordSend(bytes: count, nanoseconds: 100_000)  // a fast link: 10 GB/s
+        let random = governor.compress(UnsafeRawBufferPointer(chunk), codec: codec, into: packed, sampleScratch: sample)
+        #expect(random == nil)
+        chunk.initializeMemory(as: UInt8.self, repeating: 0)
+        let run = governor.compress(UnsafeRawBufferPointer(chunk), codec: codec, into: packed, sampleScratch: sample)
+        #expect(run == LZ4Run.encodedCount(count))
+    }
+}
