@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -153,8 +154,21 @@ struct NVMLTests {
         ).finish(timeout: harness.programTimeout)
     }
 
-    /// Tests/programs/nvml_slice.c, compiled against NVIDIA's cuda.h and nvml.h.
+    /// Tests/programs/nvml_slice.c, compiled against NVIDIA's cuda.h and nvml.h, once per test
+    /// process: the tests of this suite run in parallel, and one of them rewriting the binary
+    /// while another executes it fails the exec with ETXTBSY ("Text file busy").
     static func compileSliceProgram(_ harness: Harness) throws -> String {
+        try sliceProgram.withLock { built in
+            if let built { return try built.get() }
+            let result = Result { try compileSliceProgramOnce(harness) }
+            built = result
+            return try result.get()
+        }
+    }
+
+    private static let sliceProgram = Mutex<Result<String, any Error>?>(nil)
+
+    private static func compileSliceProgramOnce(_ harness: Harness) throws -> String {
         let include = try Harness.cudaIncludeDirectory()
         guard FileManager.default.fileExists(atPath: include + "/nvml.h") else {
             throw E2EError("nvml.h not found beside cuda.h in \(include): pip install nvidia-nvml-dev")
