@@ -253,7 +253,7 @@ final class Connection: @unchecked Sendable {
             header.flags == .noReply, session.resolvedContext(header.context) == context
         else { return nil }
         var reader = WireReader(Array(payload))
-        guard let request = try? LaunchKernelRequest(from: &reader), (try? reader.expectEnd()) != nil else { return nil }
+        guard let request = try? session.decode(LaunchKernelRequest.self, &reader) else { return nil }
         channel.skip(header)
         session.statistics.calls += 1
         session.statistics.bytesReceived += FrameHeader.size + payload.count

@@ -79,7 +79,7 @@ extension Session {
         }
     }
 
-    private func decode<Request: WireMessage>(_: Request.Type, _ reader: inout WireReader) throws(ProtocolError) -> Request {
+    func decode<Request: WireMessage>(_: Request.Type, _ reader: inout WireReader) throws(ProtocolError) -> Request {
         let request = try Request(from: &reader)
         try reader.expectEnd()
         return request

@@ -254,10 +254,7 @@ final class Lane: @unchecked Sendable {
         do {
             let header = try channel.receiveHeader(readAhead: readAhead)
             if header.call == SessionEnd.call {
-                let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(header.length), alignment: 1)
-                defer { payload.deallocate() }
-                try channel.receivePayload(into: payload)
-                throw ShimFailure.ended(self, header, Array(payload))
+                throw ShimFailure.ended(self, header, try channel.receivePayload(count: Int(header.length)))
             }
             guard header.flags.contains(.reply), header.sequence == sequence else {
                 throw ShimFailure.lost(self, "reply \(header.sequence) out of sequence (expected \(sequence))")

@@ -158,13 +158,23 @@ final class ChildProcess: Sendable {
 
     /// Waits until stdout contains `text`; false on timeout or if the process ended first.
     func waitForOutput(containing text: String, timeout: Duration) -> Bool {
+        wait(until: { stdout.text.contains(text) }, timeout: timeout)
+    }
+
+    /// Waits until the child's standard error (a server's log) contains `text`.
+    func waitForLog(containing text: String, timeout: Duration) -> Bool {
+        wait(until: { stderr.text.contains(text) }, timeout: timeout)
+    }
+
+    /// Polls `condition` until it holds, the child ends, or `timeout` passes.
+    private func wait(until condition: () -> Bool, timeout: Duration) -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if stdout.text.contains(text) { return true }
-            if poll() != nil { return stdout.text.contains(text) }
+            if condition() { return true }
+            if poll() != nil { return condition() }
             usleep(5_000)
         }
-        return false
+        return condition()
     }
 
     /// Sends `signal` to the child's whole process group.

@@ -15,9 +15,7 @@ struct PoolQueueTests {
     {
         let directory = try PoolDirectory(harness: harness, listen: "127.0.0.1:0", policy: "bestfit", arguments: directoryArguments)
         let server = try PoolServer(harness: harness, memory: "1GiB", pool: directory.address, arguments: serverArguments)
-        try #require(
-            directory.waitForLog("server registered \(server.address)", timeout: .seconds(30)),
-            "\(directory.process.stderr.text)\n\(server.process.stderr.text)")
+        try directory.requireRegistered([server])
         return (directory, server)
     }
 
@@ -113,9 +111,7 @@ struct PoolQueueTests {
         defer { idle.process.stop() }
         let busy = try PoolServer(harness: harness, memory: "1GiB", pool: directory.address, arguments: ["--metrics", "127.0.0.1:0"])
         defer { busy.process.stop() }
-        for server in [idle, busy] {
-            try #require(directory.waitForLog("server registered \(server.address)", timeout: .seconds(30)))
-        }
+        try directory.requireRegistered([idle, busy])
         // The idle server has most of its compute granted to a slice that does nothing; the busy
         // one grants nothing but runs kernels back to back for a session without a slice.
         func direct(_ server: PoolServer, _ name: String, _ arguments: [String], slice: String?) throws -> ChildProcess {

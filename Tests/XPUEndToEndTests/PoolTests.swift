@@ -20,11 +20,7 @@ struct PoolTests {
         defer { medium.process.stop() }
         let large = try PoolServer(harness: harness, memory: "4GiB", pool: directory.address)
         defer { large.process.stop() }
-        for server in [small, medium, large] {
-            try #require(
-                directory.waitForLog("server registered \(server.address)", timeout: .seconds(30)),
-                "\(server.address) did not register:\n\(directory.process.stderr.text)\n\(server.process.stderr.text)")
-        }
+        try directory.requireRegistered([small, medium, large])
 
         // Holders, one after another: best fit takes the device left with the least free memory.
         var holders: [(ChildProcess, PoolServer)] = []
@@ -84,11 +80,7 @@ struct PoolTests {
         directory.process.stop()
         let restarted = try PoolDirectory(harness: harness, listen: directory.address, policy: "bestfit")
         defer { restarted.process.stop() }
-        for server in [small, large] {
-            try #require(
-                restarted.waitForLog("server registered \(server.address)", timeout: .seconds(10)),
-                "\(restarted.process.stderr.text)")
-        }
+        try restarted.requireRegistered([small, large], timeout: .seconds(10))
         #expect(!restarted.process.stderr.text.contains("server registered \(medium.address)"))
         try expectAlive(holders.filter { $0.1 !== medium }.map(\.0))
         // Small has 56 MiB left, large 124 MiB: 100 MiB must go to large (an empty view would say small).
@@ -106,9 +98,7 @@ struct PoolTests {
         defer { small.process.stop() }
         let large = try PoolServer(harness: harness, memory: "4GiB", pool: directory.address)
         defer { large.process.stop() }
-        for server in [small, large] {
-            try #require(directory.waitForLog("server registered \(server.address)", timeout: .seconds(30)))
-        }
+        try directory.requireRegistered([small, large])
         let spread = try runPoolClient(harness, "meminfo", pool: directory.address, slice: "mem=256MiB")
         #expect(spread.status == .exited(0), "\(spread.stdout)\n\(spread.stderr)")
         #expect(spread.stderr.contains("on \(large.address) as"), "\(spread.stderr)")
@@ -131,9 +121,7 @@ extension PoolTests {
         defer { first.process.stop() }
         let second = try PoolServer(harness: harness, memory: "2GiB", pool: directory.address)
         defer { second.process.stop() }
-        for server in [first, second] {
-            try #require(directory.waitForLog("server registered \(server.address)", timeout: .seconds(30)))
-        }
+        try directory.requireRegistered([first, second])
         // Best fit alone would put both slices on the smaller device; a client's slices go to
         // distinct devices while one fits.
         let both = try runPoolClient(harness, "multi_device", ["2"], pool: directory.address, slice: "mem=256MiB", devices: 2)
@@ -226,12 +214,16 @@ final class PoolDirectory: Sendable {
 
     /// Waits until the directory's log (standard error) contains `text`.
     func waitForLog(_ text: String, timeout: Duration) -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if process.stderr.text.contains(text) { return true }
-            usleep(20_000)
+        process.waitForLog(containing: text, timeout: timeout)
+    }
+
+    /// Requires every server to have registered (its heartbeat logged), with both logs on failure.
+    func requireRegistered(_ servers: [PoolServer], timeout: Duration = .seconds(30)) throws {
+        for server in servers {
+            try #require(
+                waitForLog("server registered \(server.address)", timeout: timeout),
+                "\(process.stderr.text)\n\(server.process.stderr.text)")
         }
-        return process.stderr.text.contains(text)
     }
 
     deinit { process.stop(terminateFirst: true, grace: .seconds(2)) }
@@ -260,12 +252,7 @@ final class PoolServer: Sendable {
 
     /// Waits until the server's log (standard error) contains `text`.
     func waitForLog(_ text: String, timeout: Duration) -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if process.stderr.text.contains(text) { return true }
-            usleep(20_000)
-        }
-        return process.stderr.text.contains(text)
+        process.waitForLog(containing: text, timeout: timeout)
     }
 
     deinit { process.stop(terminateFirst: true, grace: .seconds(2)) }
