@@ -32,18 +32,5 @@ for path in sorted(glob.glob("proto/vectors/*.hex")):
 open(os.path.join(sys.argv[1], "all-frames"), "wb").write(b"".join(frames))
 PY
 
-regressions=(Tests/Fuzz/FrameDecoder/regressions/crash-*)
-if [ -e "${regressions[0]}" ]; then
-    echo "fuzz-frames: replaying ${#regressions[@]} regression input(s)"
-    "$OUT/fuzz-frames" "${regressions[@]}"
-fi
-status=0
-"$OUT/fuzz-frames" "$OUT/corpus" "$OUT/seeds" \
-    -max_total_time="$SECONDS_TO_RUN" -timeout=5 -rss_limit_mb=2048 -max_len=65536 \
-    -artifact_prefix="$OUT/crashes/" -print_final_stats=1 >"$OUT/last-run.txt" 2>&1 || status=$?
-sed "/Recommended dictionary/,/End of recommended dictionary/d" "$OUT/last-run.txt" | grep -v "^#[0-9].*\(NEW\|REDUCE\|pulse\)" | tail -60
-if [ "$status" != 0 ]; then
-    echo "fuzz-frames: the fuzzer failed (exit $status); the input is in $OUT/crashes/" >&2
-    exit 1
-fi
-echo "fuzz-frames: $(grep '^stat::number_of_executed_units' "$OUT/last-run.txt" | awk '{print $2}') executions in ${SECONDS_TO_RUN}s, no crash"
+. scripts/lib/fuzz.sh
+fuzz_run fuzz-frames "$OUT/fuzz-frames" "$OUT" Tests/Fuzz/FrameDecoder/regressions "$SECONDS_TO_RUN"

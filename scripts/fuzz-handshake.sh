@@ -31,18 +31,5 @@ for i, slice in enumerate([b"mem=8GiB,compute=30%,priority=high,device=0", b"mem
     open(os.path.join(sys.argv[1], f"slice-{i}"), "wb").write(slice)
 PY
 
-regressions=(Tests/Fuzz/Handshake/regressions/crash-*)
-if [ -e "${regressions[0]}" ]; then
-    echo "fuzz-handshake: replaying ${#regressions[@]} regression input(s)"
-    "$OUT/fuzz-handshake" "${regressions[@]}"
-fi
-status=0
-"$OUT/fuzz-handshake" "$OUT/corpus" "$OUT/seeds" \
-    -max_total_time="$SECONDS_TO_RUN" -timeout=5 -rss_limit_mb=2048 -max_len=65536 \
-    -artifact_prefix="$OUT/crashes/" -print_final_stats=1 >"$OUT/last-run.txt" 2>&1 || status=$?
-sed "/Recommended dictionary/,/End of recommended dictionary/d" "$OUT/last-run.txt" | grep -v "^#[0-9].*\(NEW\|REDUCE\|pulse\)" | tail -60
-if [ "$status" != 0 ]; then
-    echo "fuzz-handshake: the fuzzer failed (exit $status); the input is in $OUT/crashes/" >&2
-    exit 1
-fi
-echo "fuzz-handshake: $(grep '^stat::number_of_executed_units' "$OUT/last-run.txt" | awk '{print $2}') executions in ${SECONDS_TO_RUN}s, no crash"
+. scripts/lib/fuzz.sh
+fuzz_run fuzz-handshake "$OUT/fuzz-handshake" "$OUT" Tests/Fuzz/Handshake/regressions "$SECONDS_TO_RUN"
