@@ -4,8 +4,9 @@
 # Builds .build-fuzz/fuzz-ptx from Sources/XPUPTX + Tests/Fuzz/PTXParser/main.swift, seeds the
 # corpus with the test PTX (the Tests/kernels .cu compiled by nvcc when it is installed, the
 # benchmark PTX, and the hand-written PTX of the tests), and stops at the first crash, leak, hang
-# (-timeout) or memory blow-up (-rss_limit_mb). A crash input is left in .build-fuzz/crashes/;
-# turn it into a regression test in Tests/XPUPTXTests/ParserRobustnessTests.swift.
+# (-timeout) or memory blow-up (-rss_limit_mb), after replaying Tests/Fuzz/PTXParser/regressions/.
+# A crash input is left in .build-fuzz/crashes/: once fixed, copy it into regressions/ and turn it
+# into a test in Tests/XPUPTXTests/ParserRobustnessTests.swift. XPU_FUZZ_SEED: see scripts/lib/fuzz.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_TO_RUN="${1:-60}"
@@ -36,6 +37,5 @@ for path in glob.glob("Tests/XPUPTXTests/*.swift") + glob.glob("Tests/XPUSimTest
             open(os.path.join(sys.argv[1], f"{name}-{i}.ptx"), "w").write(block)
 PY
 
-"$OUT/fuzz-ptx" "$OUT/corpus" "$OUT/seeds" \
-    -max_total_time="$SECONDS_TO_RUN" -timeout=5 -rss_limit_mb=2048 -max_len=65536 \
-    -artifact_prefix="$OUT/crashes/" -print_final_stats=1
+. scripts/lib/fuzz.sh
+fuzz_run fuzz-ptx "$OUT/fuzz-ptx" "$OUT" Tests/Fuzz/PTXParser/regressions "$SECONDS_TO_RUN"

@@ -6,6 +6,10 @@
 public struct FatBinary: Sendable {
     public static let magic: UInt32 = 0xBA55_ED50
 
+    /// zstd's largest expansion: a 4-byte RLE block (3-byte header, the byte) stands for up to a
+    /// 128 KiB block.
+    public static let zstdMaximumRatio = 128 * 1024 / 4
+
     public enum Kind: Sendable, Hashable { case ptx, cubin, other(UInt16) }
     public enum Compression: Sendable, Hashable { case none, lz4, zstd }
 
@@ -62,6 +66,12 @@ public struct FatBinary: Sendable {
             let payloadSize = compression == .none ? Int(paddedSize) : storedSize
             guard payloadSize <= Int(paddedSize), uncompressed <= 1 << 31 else {
                 throw FormatError(message: "entry at offset \(at) has inconsistent sizes")
+            }
+            // A compressed entry cannot decode to more than its format allows from the payload;
+            // a larger claim would make the reader reserve memory for a lie.
+            let most = compression == .lz4 ? LZ4Block.maximumDecodedSize(ofInputCount: payloadSize) : payloadSize * FatBinary.zstdMaximumRatio
+            guard compression == .none || Int(uncompressed) <= most else {
+                throw FormatError(message: "entry at offset \(at) claims \(uncompressed) bytes decompressed from \(payloadSize)")
             }
             let start = at + headerSize
             entries.append(

@@ -1,8 +1,14 @@
 /// Decoder for the LZ4 block format (no frame): sequences of a token (literal length, match
 /// length), literals, and a 16-bit back offset. Fatbinary entries of `-compress-mode=speed` use it.
 enum LZ4Block {
+    /// The most bytes `count` input bytes can decode to: past the first, every byte of a match's
+    /// length extension adds at most 255 output bytes, so a size claimed beyond this is a lie.
+    static func maximumDecodedSize(ofInputCount count: Int) -> Int { count * 255 + 19 }
+
     /// The decoded bytes, or nil if the input is corrupt or does not decode to `expectedSize`.
     static func decode(_ input: [UInt8], expectedSize: Int) -> [UInt8]? {
+        // Checked before reserving: the size comes from the input's own header.
+        guard expectedSize >= 0, expectedSize <= maximumDecodedSize(ofInputCount: input.count) else { return nil }
         var output: [UInt8] = []
         output.reserveCapacity(expectedSize)
         var i = 0

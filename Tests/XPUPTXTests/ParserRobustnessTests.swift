@@ -47,6 +47,38 @@ import Testing
         #expect(LZ4Block.decode([0xF0, 0xFF, 0xFF], expectedSize: 100) == nil)
     }
 
+    /// A one-entry container whose entry header claims `uncompressed` bytes from an 8-byte payload.
+    private static func fatbinary(flags: UInt64, uncompressed: UInt64) -> [UInt8] {
+        func bytes<T: FixedWidthInteger>(_ value: T) -> [UInt8] { withUnsafeBytes(of: value.littleEndian, Array.init) }
+        var entry = [UInt8](repeating: 0, count: 64)
+        func put(_ value: [UInt8], at offset: Int) { entry.replaceSubrange(offset..<(offset + value.count), with: value) }
+        put(bytes(UInt16(1)), at: 0)  // PTX
+        put(bytes(UInt32(64)), at: 4)  // header size
+        put(bytes(UInt64(8)), at: 8)  // padded payload size
+        put(bytes(UInt32(8)), at: 16)  // stored payload size
+        put(bytes(UInt32(75)), at: 28)
+        put(bytes(flags), at: 40)
+        put(bytes(uncompressed), at: 56)
+        let payload: [UInt8] = [0x70, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67]  // 7 literals
+        return [0x50, 0xED, 0x55, 0xBA, 1, 0, 16, 0] + bytes(UInt64(72)) + entry + payload
+    }
+
+    /// Found by fuzzing: an LZ4 entry claiming 2 GiB made the reader reserve 2 GiB. The claim is
+    /// now checked against the most its payload can decode to (LZ4 255:1, zstd 32768:1).
+    @Test func compressedEntryClaimingMoreThanItsPayloadCanHoldIsAnError() throws {
+        let lz4Lie = Self.fatbinary(flags: 0x2000, uncompressed: 1 << 31)
+        #expect(throws: FatBinary.FormatError.self) { try lz4Lie.withUnsafeBytes { try FatBinary($0) } }
+        let zstdLie = Self.fatbinary(flags: 0x8000, uncompressed: 8 * 32768 + 1)
+        #expect(throws: FatBinary.FormatError.self) { try zstdLie.withUnsafeBytes { try FatBinary($0) } }
+        #expect(LZ4Block.decode([0x70, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67], expectedSize: 1 << 31) == nil)
+        // Honest sizes still read, and the LZ4 entry decodes.
+        let honest = Self.fatbinary(flags: 0x2000, uncompressed: 7)
+        let entry = try #require(try honest.withUnsafeBytes { try FatBinary($0) }.entries.first)
+        #expect(try entry.text() == "abcdefg")
+        let zstd = Self.fatbinary(flags: 0x8000, uncompressed: 8 * 32768)
+        #expect(try zstd.withUnsafeBytes { try FatBinary($0) }.entries.count == 1)
+    }
+
     @Test func truncatedFatbinaryIsAnError() {
         let bytes: [UInt8] = [0x50, 0xED, 0x55, 0xBA, 1, 0, 16, 0, 0xFF, 0, 0, 0, 0, 0, 0, 0]
         #expect(throws: FatBinary.FormatError.self) { try bytes.withUnsafeBytes { try FatBinary($0) } }
