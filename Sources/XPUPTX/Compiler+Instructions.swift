@@ -297,15 +297,16 @@ extension Compiler {
             inst.opcode = .cvt
             inst.type = m.types[0]
             inst.sourceType = m.types[1]
-            inst.d = try destination(ops[0])
             if inst.type == .f16x2 || inst.type == .bf16x2 {
                 // cvt.rn.f16x2.f32 d, hi, lo: two conversions packed into one register.
                 try count(3)
                 guard inst.sourceType == .f32 else { throw unknown() }
+                inst.d = try destination(ops[0])
                 inst.a = try source(ops[1], .f32)
                 inst.b = try source(ops[2], .f32)
             } else {
                 try count(2)
+                inst.d = try destination(ops[0])
                 inst.a = try source(ops[1], m.types[1])
             }
         case "cvta":

@@ -21,6 +21,9 @@ import Testing
         ".visible .entry k() { .reg .b32 %r1; mov.u32 %r1, 1e300; ret; }",
         ".visible .entry k() { /* unterminated",
         ".visible .entry k() { .reg .b32 %r1; mov.u32 %r1, \"unterminated",
+        // Found by fuzzing: cvt read its destination before counting its operands.
+        ".visible .entry k() { cvt.u32.u64; ret; }",
+        ".visible .entry k() { .reg .b32 %r1; cvt.rn.f16x2.f32 %r1; ret; }",
     ])
     func hostileInputIsRejectedOrBounded(body: String) {
         // Either outcome is fine; what matters is that this returns.

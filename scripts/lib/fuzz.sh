@@ -7,6 +7,8 @@
 # inputs every time and a red run is the code's fault, not the dice's; 0 draws a fresh seed, for
 # long exploratory runs (XPU_FUZZ_SEED=0 scripts/fuzz-ptx.sh 3600).
 fuzz_run() {
+    # libFuzzer reports a Swift trap itself; the Swift backtracer would only hold the run up.
+    export SWIFT_BACKTRACE=enable=no
     local name=$1 binary=$2 out=$3 regressions_dir=$4 seconds=$5
     local seed=${XPU_FUZZ_SEED:-1}
     local regressions=() input
