@@ -35,6 +35,9 @@ final class BlockScheduler: @unchecked Sendable {
 
     /// Runs every block; returns the first fault (later blocks are skipped after a fault).
     func run(_ launch: PTXLaunch) -> PTXFault? {
+        // One block needs no helper: waking one (and putting it back to sleep) would cost more
+        // than an empty kernel's whole run, and most launches of small kernels are one block.
+        if launch.blockCount == 1 { return launch.runBlock(0) }
         let job = Job(launch)
         guard job.total > 0 else { return nil }
         lock.withLock {
