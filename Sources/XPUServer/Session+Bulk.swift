@@ -11,7 +11,8 @@ import XPUTransport
 // range check comes first: the in-place copy is the driver's copy, done by the server.
 //
 // Otherwise (real drivers, `--staged-copies`, any refusal) the data goes through the session's
-// staging buffer and the driver's copy, which also gives every error exactly as the driver does.
+// staging buffer and the driver's copy, which also gives every error exactly as the driver does;
+// a compressed chunk of one byte value becomes the driver's memset instead.
 
 extension Session {
     /// Fields of a host-to-device request before its data: destination, remainingBytes, stream,
@@ -56,6 +57,9 @@ extension Session {
             try channel.receivePayload(into: packed)
             // Inflated straight into device memory when it may be written in place.
             let view = deviceView(copy, bytes: rawCount)
+            if view == nil, let value = LZ4Run.byte(ofBlock: UnsafeRawBufferPointer(packed), count: rawCount) {
+                return stagedSetOnDevice(copy, value: value, count: rawCount)
+            }
             let target = view ?? UnsafeMutableRawBufferPointer(rebasing: staging[0..<rawCount])
             guard codec.decompress(UnsafeRawBufferPointer(packed), into: target) else {
                 throw Self.violation(.malformed, "LZ4 data does not inflate to \(rawCount) bytes")
@@ -149,6 +153,22 @@ extension Session {
             } else {
                 try check(table.cuMemcpyHtoD_v2(copy.address, data.baseAddress, data.count))
             }
+            return MemcpyHtoDReply()
+        }
+    }
+
+    /// A chunk of one byte value (zero-filled memory above all) set by the driver's memset in place
+    /// of the staged copy: no inflating, no host-to-device transfer. An asynchronous copy stays
+    /// asynchronous (no staging buffer waits on it); a synchronous one has finished when it answers,
+    /// as `cuMemcpyHtoD` has.
+    private func stagedSetOnDevice(_ copy: DeviceCopy, value: UInt8, count: Int) -> CallOutcome {
+        perform { () throws(CallFailure) in
+            guard UInt64(count) <= copy.remainingBytes else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
+            try checkRange(copy.address, count: copy.remainingBytes, elementSize: 1)
+            let stream = copy.asynchronous ? try handle(.stream, copy.stream) : nil
+            try check(table.cuMemsetD8Async(copy.address, value, count, stream))
+            if !copy.asynchronous { try check(table.cuStreamSynchronize(nil)) }
+            statistics.memsetChunks += 1
             return MemcpyHtoDReply()
         }
     }

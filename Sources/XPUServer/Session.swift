@@ -75,6 +75,8 @@ final class Session {
         var compressedChunksSent = 0
         /// Copy chunks moved straight between the socket and device memory (no staging copy).
         var directChunks = 0
+        /// Compressed chunks of one byte value set by the driver's memset instead of copied.
+        var memsetChunks = 0
         /// Device time of the session's scheduled kernels (tenants with a compute share).
         var deviceNanoseconds: UInt64 = 0
         /// Turns of its kernels that began only after a scheduler wait timed out (should be 0).
@@ -261,7 +263,7 @@ final class Session {
                 "bytesReceived": "\(statistics.bytesReceived)", "bytesSent": "\(statistics.bytesSent)",
                 "compressedChunksReceived": "\(statistics.compressedChunksReceived)",
                 "compressedChunksSent": "\(statistics.compressedChunksSent)",
-                "directChunks": "\(statistics.directChunks)",
+                "directChunks": "\(statistics.directChunks)", "memsetChunks": "\(statistics.memsetChunks)",
                 "deviceNanoseconds": "\(statistics.deviceNanoseconds)",
                 "schedulerStalls": "\(statistics.schedulerStalls)",
                 "compute": "\(slice?.computePercent.map { "\($0)%" } ?? "none")",

@@ -104,31 +104,60 @@ public enum LZ4Run {
     /// a match at offset 1, then literals only, the whole block consumed, exactly
     /// `destination.count` bytes out); false for any other block, touching nothing.
     public static func decode(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer) -> Bool {
-        let n = source.count
-        guard n >= 4 + 1, let out = destination.baseAddress else { return false }
-        let token = source[0]
-        let literals = Int(token >> 4)
-        guard literals >= 1, literals < 15, n >= 1 + literals + 2 else { return false }
-        var at = 1 + literals
-        guard source[at] == 1, source[at + 1] == 0 else { return false }
-        at += 2
-        var match = Int(token & 15)
-        if match == 15 {
-            // Extension bytes: a run of 255s then one below 255 (memchr-fast to find its end).
-            let rest = UnsafeRawBufferPointer(rebasing: source[at...])
-            guard let stop = rest.firstIndex(where: { $0 != 255 }) else { return false }
-            match += 255 * stop + Int(rest[stop])
-            at += stop + 1
-        }
-        match += minimumMatch
-        guard at < n else { return false }
-        let last = Int(source[at] >> 4)
-        guard source[at] & 15 == 0, last < 15, at + 1 + last == n, literals + match + last == destination.count else { return false }
-        let value = source[literals]
-        _ = memcpy(out, source.baseAddress! + 1, literals)
-        _ = memset(out + literals, Int32(value), match)
-        _ = memcpy(out + literals + match, source.baseAddress! + at + 1, last)
+        guard let out = destination.baseAddress, let run = Shape(source, count: destination.count) else { return false }
+        _ = memcpy(out, source.baseAddress! + 1, run.literals)
+        _ = memset(out + run.literals, Int32(run.value), run.match)
+        _ = memcpy(out + run.literals + run.match, source.baseAddress! + run.lastAt, run.last)
         return true
+    }
+
+    /// The byte every one of the `count` bytes `source` inflates to equals, when `source` is a
+    /// block of `encode`'s shape for a run; nil otherwise. A server turns such a chunk into a
+    /// device memset instead of inflating and copying it.
+    public static func byte(ofBlock source: UnsafeRawBufferPointer, count: Int) -> UInt8? {
+        guard let run = Shape(source, count: count) else { return nil }
+        let literals = UnsafeRawBufferPointer(rebasing: source[1..<(1 + run.literals)])
+        let last = UnsafeRawBufferPointer(rebasing: source[run.lastAt..<(run.lastAt + run.last)])
+        guard literals.allSatisfy({ $0 == run.value }), last.allSatisfy({ $0 == run.value }) else { return nil }
+        return run.value
+    }
+
+    /// Where the parts of a block of `encode`'s shape lie: leading literals from byte 1, the
+    /// repeated byte and the match's length, the last literals at `lastAt`.
+    private struct Shape {
+        var literals: Int
+        var value: UInt8
+        var match: Int
+        var lastAt: Int
+        var last: Int
+
+        init?(_ source: UnsafeRawBufferPointer, count: Int) {
+            let n = source.count
+            guard n >= 4 + 1 else { return nil }
+            let token = source[0]
+            let literals = Int(token >> 4)
+            guard literals >= 1, literals < 15, n >= 1 + literals + 2 else { return nil }
+            var at = 1 + literals
+            guard source[at] == 1, source[at + 1] == 0 else { return nil }
+            at += 2
+            var match = Int(token & 15)
+            if match == 15 {
+                // Extension bytes: a run of 255s then one below 255 (memchr-fast to find its end).
+                let rest = UnsafeRawBufferPointer(rebasing: source[at...])
+                guard let stop = rest.firstIndex(where: { $0 != 255 }) else { return nil }
+                match += 255 * stop + Int(rest[stop])
+                at += stop + 1
+            }
+            match += LZ4Run.minimumMatch
+            guard at < n else { return nil }
+            let last = Int(source[at] >> 4)
+            guard source[at] & 15 == 0, last < 15, at + 1 + last == n, literals + match + last == count else { return nil }
+            self.literals = literals
+            self.value = source[literals]
+            self.match = match
+            self.lastAt = at + 1
+            self.last = last
+        }
     }
 
     static let minimumMatch = 4

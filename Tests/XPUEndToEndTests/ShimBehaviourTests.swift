@@ -65,10 +65,15 @@ struct CompressionTests {
             server.stop()
             let log = server.process.stderr.text
             let moved = Self.counter("directChunks", in: log)
+            // Zero-filled chunks (both programs copy some, compressed when compression is on) are
+            // the driver's memset on the staged path, inflated in place otherwise.
+            let set = Self.counter("memsetChunks", in: log)
             if staged {
                 #expect(moved == 0, "chunks moved in place with --staged-copies: \(moved)")
+                #expect(set > 0, "no zero chunk became a memset with --staged-copies\n\(log)")
             } else {
                 #expect(moved > 0, "no chunk moved in place on the simulated device\n\(log)")
+                #expect(set == 0, "memset chunks on the in-place path: \(set)")
             }
         }
     }

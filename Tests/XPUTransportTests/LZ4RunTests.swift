@@ -19,6 +19,13 @@ struct LZ4RunTests {
             #expect(size == LZ4Run.encodedCount(count))
             #expect(size <= count / 255 + 16)
             let block = UnsafeRawBufferPointer(rebasing: packed[0..<size])
+            // What a server turns into a memset: the run's byte, for exactly its length.
+            #expect(LZ4Run.byte(ofBlock: block, count: count) == value)
+            #expect(LZ4Run.byte(ofBlock: block, count: count + 1) == nil)
+            // The same shape whose last literal differs still inflates but is no run.
+            packed[size - 1] = value &+ 1
+            #expect(LZ4Run.byte(ofBlock: block, count: count) == nil)
+            packed[size - 1] = value
             for decoder in ["fast path", "liblz4"] {
                 let out = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
                 defer { out.deallocate() }
@@ -74,6 +81,7 @@ struct LZ4RunTests {
             out.initializeMemory(as: UInt8.self, repeating: 0x5A)
             if kind != "zeros by liblz4" {
                 #expect(!LZ4Run.decode(block, into: out), "\(kind)")
+                #expect(LZ4Run.byte(ofBlock: block, count: count) == nil, "\(kind)")
                 #expect(out.allSatisfy { $0 == 0x5A }, "\(kind): the fast path wrote")
             }
             #expect(codec.decompress(block, into: out), "\(kind)")
