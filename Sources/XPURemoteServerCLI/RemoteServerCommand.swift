@@ -164,6 +164,14 @@ public struct RemoteServerCommand: AsyncParsableCommand {
         if device == .sim {
             if let simMemory { setenv("XPU_SIM_MEMORY", simMemory, 1) }
             if let simSms { setenv("XPU_SIM_SMS", String(simSms), 1) }
+            // Simulated devices of different servers get different UUIDs (clients of several
+            // servers, and NVML tools, tell devices apart by them), stable across restarts of a
+            // server on a fixed address; a port chosen by the system (0) adds the process id.
+            if getenv("XPU_SIM_NODE") == nil {
+                let host = ProcessInfo.processInfo.hostName
+                let node = endpoint.port == 0 && unixPath == nil ? "\(host) \(listen) \(getpid())" : "\(host) \(listen)"
+                setenv("XPU_SIM_NODE", node, 1)
+            }
         } else if simMemory != nil || simSms != nil {
             throw ValidationError("--sim-memory and --sim-sms apply to --device sim only")
         }

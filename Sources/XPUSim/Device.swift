@@ -7,6 +7,8 @@ final class Device: Sendable {
     let ordinal: Int32
     let smCount: Int
     let memory: DeviceMemory
+    /// UUID bytes 9-14 (XPU_SIM_NODE).
+    let node: [UInt8]
     /// The primary context: the handle is stable for the life of the process; the context object
     /// exists while the reference count is above zero.
     let primary: Mutex<PrimaryContextState>
@@ -21,16 +23,18 @@ final class Device: Sendable {
     init(ordinal: Int32, configuration: SimConfiguration, primaryHandle: UInt) {
         self.ordinal = ordinal
         self.smCount = configuration.smCount
+        self.node = configuration.node
         self.memory = DeviceMemory(ordinal: ordinal, capacity: configuration.memoryBytes)
         self.primary = Mutex(PrimaryContextState(handle: primaryHandle))
     }
 
     var name: String { "xpu-remote Simulated GPU" }
 
-    /// A stable UUID per device ordinal (version-4 layout, fixed bytes).
+    /// A stable UUID per node and device ordinal (version-4 layout): "xpu-sim", the node's six
+    /// bytes, the ordinal last.
     var uuid: CUuuid {
         var u = CUuuid()
-        let bytes: [UInt8] = [0x78, 0x70, 0x75, 0x2D, 0x73, 0x69, 0x6D, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, UInt8(truncatingIfNeeded: ordinal)]
+        let bytes: [UInt8] = [0x78, 0x70, 0x75, 0x2D, 0x73, 0x69, 0x6D, 0x00, 0x80] + node + [UInt8(truncatingIfNeeded: ordinal)]
         withUnsafeMutableBytes(of: &u.bytes) { raw in
             for (i, b) in bytes.enumerated() { raw[i] = b }
             raw[6] = 0x40 | (raw[6] & 0x0F)

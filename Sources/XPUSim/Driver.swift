@@ -27,12 +27,21 @@ struct SimConfiguration {
     var memoryBytes = 16 << 30
     /// XPU_SIM_SMS: simulated multiprocessors per device (default 8); bounds the threads that run blocks.
     var smCount = 8
+    /// XPU_SIM_NODE: any text naming this simulated node; its hash fills bytes 9-14 of every
+    /// device's UUID, so devices of different servers differ as real GPUs do (default: zeros).
+    var node: [UInt8] = Array(repeating: 0, count: 6)
 
     static func fromEnvironment() -> SimConfiguration {
         var c = SimConfiguration()
         if let v = environment("XPU_SIM_DEVICES"), let n = Int(v.trimmingSpaces()), n >= 0 { c.deviceCount = min(n, 64) }
         if let v = environment("XPU_SIM_MEMORY"), let n = parseByteCount(v), n > 0 { c.memoryBytes = n }
         if let v = environment("XPU_SIM_SMS"), let n = Int(v.trimmingSpaces()), n > 0 { c.smCount = min(n, 1024) }
+        if let v = environment("XPU_SIM_NODE"), !v.isEmpty {
+            // FNV-1a, 64-bit: stable across runs and platforms, unlike Swift's seeded Hasher.
+            var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+            for byte in v.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+            c.node = (0..<6).map { UInt8(truncatingIfNeeded: hash >> (8 * $0)) }
+        }
         return c
     }
 }

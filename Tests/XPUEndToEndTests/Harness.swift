@@ -108,6 +108,7 @@ struct Harness: Sendable {
         env["LD_LIBRARY_PATH"] = [directLibraryDirectory, env["LD_LIBRARY_PATH"]]
             .compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ":")
         env["XPU_SIM_MEMORY"] = "1GiB"
+        env["XPU_SIM_NODE"] = Self.simNode
         return try ChildProcess(program(name), arguments, environment: env)
     }
 
@@ -129,7 +130,18 @@ struct Harness: Sendable {
     /// The test process's environment without anything that would pick a driver for the child.
     static func baseEnvironment() -> [String: String] {
         var env = ProcessInfo.processInfo.environment
-        for key in ["LD_PRELOAD", "XPU_SERVER", "XPU_POOL", "XPU_SLICE"] { env[key] = nil }
+        for key in ["LD_PRELOAD", "XPU_SERVER", "XPU_POOL", "XPU_SLICE", "XPU_SIM_NODE"] { env[key] = nil }
+        return env
+    }
+
+    /// The simulated node of the direct runs and of the servers they are compared with, so both
+    /// print the same device UUID (a server names its node itself when none is given).
+    static let simNode = "xpu-remote end-to-end tests"
+
+    /// `baseEnvironment` for a server whose programs are compared with direct runs.
+    static func differentialServerEnvironment() -> [String: String] {
+        var env = baseEnvironment()
+        env["XPU_SIM_NODE"] = simNode
         return env
     }
 
@@ -210,7 +222,7 @@ final class Server: Sendable {
         process = try ChildProcess(
             harness.serverBinary,
             ["--listen", "127.0.0.1:0", "--device", "sim", "--sim-memory", "1GiB"] + arguments,
-            environment: Harness.baseEnvironment())
+            environment: Harness.differentialServerEnvironment())
         let prefix = "xpu-remote-server listening on "
         var found: String?
         let deadline = ContinuousClock.now + .seconds(60)

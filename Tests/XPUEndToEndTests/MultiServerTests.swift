@@ -25,6 +25,11 @@ struct MultiServerTests {
         #expect(run.stdout.contains("devices: 2"), "\(run.stdout)")
         #expect(run.stdout.contains("device 0: uuid ends 00, 1024 MiB"), "\(run.stdout)")
         #expect(run.stdout.contains("device 1: uuid ends 00, 2048 MiB"), "\(run.stdout)")
+        // Two servers, two devices: their UUIDs differ (each server names its simulated node).
+        let uuids = run.stdout.split(separator: "\n").compactMap { line in
+            line.range(of: ", uuid ").map { String(line[$0.upperBound...]) }
+        }
+        #expect(uuids.count == 2 && Set(uuids).count == 2, "\(run.stdout)")
         for ordinal in 0..<2 {
             #expect(run.stdout.contains("device \(ordinal) vadd: ok"), "\(run.stdout)")
             #expect(run.stdout.contains("device \(ordinal) memory: its own"), "\(run.stdout)")

@@ -22,7 +22,7 @@ struct TransportSecurityTests {
         init(harness: Harness, _ arguments: [String], listen: String = "127.0.0.1:0") throws {
             process = try ChildProcess(
                 harness.serverBinary, ["--listen", listen, "--device", "sim", "--sim-memory", "1GiB"] + arguments,
-                environment: Harness.baseEnvironment())
+                environment: Harness.differentialServerEnvironment())
             let prefix = "xpu-remote-server listening on "
             guard process.waitForOutput(containing: prefix, timeout: .seconds(60)) else {
                 let status = process.stop()

@@ -44,8 +44,11 @@ int main(int argc, char **argv) {
         size_t total = 0;
         CHECK(cuDeviceGetUuid(&uuid, dev));
         CHECK(cuDeviceTotalMem(&total, dev));
-        /* The simulated device's UUID ends with its ordinal on its server; servers differ in memory. */
-        printf("device %d: uuid ends %02x, %zu MiB\n", d, (unsigned char)uuid.bytes[15], total >> 20);
+        /* The simulated device's UUID ends with its ordinal on its server, and its bytes 9-14 name the
+         * server (XPU_SIM_NODE); servers differ in memory. */
+        printf("device %d: uuid ends %02x, %zu MiB, uuid ", d, (unsigned char)uuid.bytes[15], total >> 20);
+        for (int i = 0; i < 16; i++) printf("%02x", (unsigned char)uuid.bytes[i]);
+        printf("\n");
         CHECK(cuCtxCreate(&ctx[d], NULL, 0, dev));
         CUdevice current;
         CHECK(cuCtxGetDevice(&current));
