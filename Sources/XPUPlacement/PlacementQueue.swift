@@ -3,28 +3,47 @@
 ///
 /// Each time capacity may have freed, `serve` offers it down the queue. A request that still
 /// does not fit holds back every request of lower priority behind it (they would take what it
-/// waits for), but not those of its own priority: a small request may pass a large one that
-/// waits, so one request that fits nowhere does not stall its whole class.
+/// waits for). Requests of its own priority may pass it while it is young: a small request then
+/// need not stall behind a large one. Once it has waited `passingWindow`, it holds back its own
+/// priority too, so a stream of small requests cannot starve it: the capacity that frees goes to
+/// it first. A request that fits on no device even when idle holds back no one (it waits for
+/// capacity that does not exist).
 public struct PlacementQueue<Ticket: Hashable & Sendable>: Sendable {
     public struct Entry: Hashable, Sendable {
         public var ticket: Ticket
         public var priority: Priority
         /// Arrival order among all requests queued so far.
         public var arrival: UInt64
+        /// When it was queued.
+        public var since: ContinuousClock.Instant
+    }
+
+    /// What offering capacity to a request came to.
+    public enum Offer: Sendable {
+        /// Placed: it leaves the queue.
+        case placed
+        /// It does not fit yet, but would on some device once enough frees.
+        case waits
+        /// It does not fit on any device even when idle.
+        case fitsNowhere
     }
 
     /// The waiting requests, in the order they are offered capacity.
     public private(set) var entries: [Entry] = []
+    /// How long a waiting request may be passed by later requests of its priority.
+    public var passingWindow: Duration
     private var arrivals: UInt64 = 0
 
-    public init() {}
+    public init(passingWindow: Duration = .seconds(30)) {
+        self.passingWindow = passingWindow
+    }
 
     public var isEmpty: Bool { entries.isEmpty }
 
     /// Queues `ticket` behind everything of its priority or higher.
-    public mutating func enqueue(_ ticket: Ticket, priority: Priority) {
+    public mutating func enqueue(_ ticket: Ticket, priority: Priority, at now: ContinuousClock.Instant = .now) {
         arrivals += 1
-        let entry = Entry(ticket: ticket, priority: priority, arrival: arrivals)
+        let entry = Entry(ticket: ticket, priority: priority, arrival: arrivals, since: now)
         let position = entries.firstIndex { $0.priority < priority } ?? entries.endIndex
         entries.insert(entry, at: position)
     }
@@ -39,18 +58,23 @@ public struct PlacementQueue<Ticket: Hashable & Sendable>: Sendable {
         entries.contains { $0.ticket == ticket }
     }
 
-    /// Offers capacity in queue order: `place` is asked for each request that may be placed now
-    /// and says whether it was. Placed requests leave the queue; they are returned in order.
+    /// Offers capacity in queue order: `offer` is asked for each request that may be placed now
+    /// and says what came of it. Placed requests leave the queue; they are returned in order.
     @discardableResult
-    public mutating func serve(_ place: (Ticket) -> Bool) -> [Ticket] {
+    public mutating func serve(now: ContinuousClock.Instant = .now, _ offer: (Ticket) -> Offer) -> [Ticket] {
         var placed: [Ticket] = []
         var blockedBelow: Priority?
-        for entry in entries {
+        offering: for entry in entries {
             if let blockedBelow, entry.priority < blockedBelow { break }
-            if place(entry.ticket) {
+            switch offer(entry.ticket) {
+            case .placed:
                 placed.append(entry.ticket)
-            } else if blockedBelow == nil {
-                blockedBelow = entry.priority
+            case .waits:
+                if blockedBelow == nil { blockedBelow = entry.priority }
+                // Waited long enough: what frees from now on is its, before its own priority's.
+                if now - entry.since >= passingWindow { break offering }
+            case .fitsNowhere:
+                continue
             }
         }
         entries.removeAll { entry in placed.contains(entry.ticket) }

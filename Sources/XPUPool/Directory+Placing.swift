@@ -102,7 +102,7 @@ extension Directory {
             let ticket = state.nextTicket
             state.nextTicket += 1
             state.waiting[ticket] = Waiting(ask: ask, since: arrived, deadline: arrived + wait)
-            state.queue.enqueue(ticket, priority: priority)
+            state.queue.enqueue(ticket, priority: priority, at: arrived)
             // FGD's demand: what clients ask for, once per request (not once per pass it waits).
             state.recent += Array(repeating: wanted, count: Int(count))
             if state.recent.count > 256 { state.recent.removeFirst(state.recent.count - 256) }
@@ -126,7 +126,7 @@ extension Directory {
                 guard now >= deadline || left else { return nil }
                 state.waiting[ticket] = nil
                 state.queue.remove(ticket)
-                let why = waiting.offered ? Self.freeSummary(of: state) : "a request of higher priority waits ahead"
+                let why = waiting.offered ? Self.freeSummary(of: state) : "a request of higher priority, or an older one of its own, waits ahead"
                 return .failure(.nothingFits(why))
             }
             switch step {
@@ -161,21 +161,22 @@ extension Directory {
         var events: [Event] = []
         var queue = state.queue
         for ticket in queue.entries.map(\.ticket) { state.waiting[ticket]?.offered = false }
-        queue.serve { ticket in
-            guard var waiting = state.waiting[ticket], waiting.outcome == nil else { return true }
+        queue.serve(now: now) { ticket in
+            guard var waiting = state.waiting[ticket], waiting.outcome == nil else { return .placed }
             waiting.offered = true
             defer { state.waiting[ticket] = waiting }
             switch Self.placeNow(waiting.ask, in: &state, policy: policy) {
             case .success(let placed):
                 waiting.outcome = placed
                 events.append(.placed(waiting.ask, placed, waited: now - waiting.since))
-                return true
+                return .placed
             case .failure:
+                guard Self.fitsWhenIdle(waiting.ask, in: state) else { return .fitsNowhere }
                 if preempt, waiting.preemptedAt == nil, let ordered = orderPreemption(for: waiting.ask, in: &state) {
                     waiting.preemptedAt = now
                     events.append(ordered)
                 }
-                return false
+                return .waits
             }
         }
         state.queue = queue
@@ -216,6 +217,15 @@ extension Directory {
             placed.append(Placed(server: server, device: device, token: token, slice: granted))
         }
         return .success(placed)
+    }
+
+    /// Whether one slice of `ask` fits on some registered device with nothing else on it: if not,
+    /// its wait must not hold anyone back.
+    static func fitsWhenIdle(_ ask: Ask, in state: State) -> Bool {
+        cluster(of: state).0.nodes.contains { node in
+            node.memoryCapacity >= ask.wanted.memoryMiB && node.cpuCapacity >= ask.wanted.cpuMilli
+                && ask.wanted.gpuMilli <= Node.wholeGPU
+        }
     }
 
     /// What each device has free, for the log and the client's error.

@@ -65,7 +65,8 @@ public final class Directory: Sendable {
 
     public init(
         policy: NamedPolicy.Name, heartbeatTimeout: Duration = .seconds(3), reservationLifetime: Duration = .seconds(10),
-        preempt: Bool = false, preemptionGrace: Duration = .seconds(10), logger: Logger
+        preempt: Bool = false, preemptionGrace: Duration = .seconds(10), passingWindow: Duration = .seconds(30),
+        logger: Logger
     ) {
         self.policy = policy
         self.heartbeatTimeout = heartbeatTimeout
@@ -73,6 +74,7 @@ public final class Directory: Sendable {
         self.preempt = preempt
         self.preemptionGrace = preemptionGrace
         self.logger = logger
+        state.withLock { $0.queue.passingWindow = passingWindow }
     }
 
     /// Records a server's heartbeat (the first one registers it), offers what it frees to the

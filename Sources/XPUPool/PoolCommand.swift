@@ -34,6 +34,12 @@ public struct PoolCommand: AsyncParsableCommand {
             """)
     var preempt = false
 
+    @Option(
+        help: """
+            Seconds a waiting request may be passed by later requests of its priority that fit; after             that, capacity that frees goes to it first (no starvation by a stream of small requests).             0: strict arrival order within a priority.
+            """)
+    var passWindow: Double = 30
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -49,8 +55,10 @@ public struct PoolCommand: AsyncParsableCommand {
         let logger = Logger(label: "xpu-pool")
         guard let endpoint = Endpoint(parsing: listen) else { throw ValidationError("--listen must be HOST:PORT, got '\(listen)'") }
         guard heartbeatTimeout > 0, heartbeatTimeout.isFinite else { throw ValidationError("--heartbeat-timeout must be positive") }
+        guard passWindow >= 0, passWindow.isFinite else { throw ValidationError("--pass-window must be 0 or more seconds") }
         let directory = Directory(
-            policy: policy, heartbeatTimeout: .milliseconds(Int(heartbeatTimeout * 1000)), preempt: preempt, logger: logger)
+            policy: policy, heartbeatTimeout: .milliseconds(Int(heartbeatTimeout * 1000)), preempt: preempt,
+            passingWindow: .milliseconds(Int(passWindow * 1000)), logger: logger)
         let server: DirectoryServer
         do {
             server = try DirectoryServer(listen: endpoint, directory: directory, logger: logger)

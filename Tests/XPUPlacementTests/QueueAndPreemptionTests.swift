@@ -16,7 +16,7 @@ import XPUPlacement
         var offered: [String] = []
         let placed = queue.serve { ticket in
             offered.append(ticket)
-            return true
+            return .placed
         }
         #expect(placed == offered)
         #expect(placed == ["high-1", "high-2", "normal-1", "normal-2", "low-1"])
@@ -31,7 +31,7 @@ import XPUPlacement
         var offered: [String] = []
         let placed = queue.serve { ticket in
             offered.append(ticket)
-            return ticket != "big-high"
+            return ticket == "big-high" ? .waits : .placed
         }
         // The small high request passes the big one; nothing of lower priority is offered.
         #expect(offered == ["big-high", "small-high"])
@@ -39,8 +39,40 @@ import XPUPlacement
         #expect(queue.entries.map(\.ticket) == ["big-high", "small-normal"])
         // Once the big one leaves (placed, timed out or gone), the rest is offered again.
         queue.remove("big-high")
-        #expect(queue.serve { _ in true } == ["small-normal"])
+        #expect(queue.serve { _ in .placed } == ["small-normal"])
         #expect(!queue.contains("small-normal"))
+    }
+
+    @Test func aRequestWaitingPastThePassingWindowHoldsBackItsOwnPriorityToo() {
+        let start = ContinuousClock.now
+        var queue = PlacementQueue<String>(passingWindow: .seconds(30))
+        queue.enqueue("big", priority: .normal, at: start)
+        queue.enqueue("small-1", priority: .normal, at: start + .seconds(1))
+        queue.enqueue("low", priority: .bestEffort, at: start + .seconds(1))
+        let offer: (String) -> PlacementQueue<String>.Offer = { $0 == "big" ? .waits : .placed }
+        // Young: the small request passes, the low one waits behind the big one.
+        #expect(queue.serve(now: start + .seconds(29), offer) == ["small-1"])
+        queue.enqueue("small-2", priority: .normal, at: start + .seconds(29))
+        // Past the window: no one of its priority (or below) is offered capacity before it.
+        var offered: [String] = []
+        #expect(queue.serve(now: start + .seconds(30)) { offered.append($0); return offer($0) }.isEmpty)
+        #expect(offered == ["big"])
+        // Placed at last, it lets the rest through.
+        #expect(queue.serve(now: start + .seconds(31)) { _ in .placed } == ["big", "small-2", "low"])
+        // A window of zero is strict arrival order within a priority.
+        var strict = PlacementQueue<String>(passingWindow: .zero)
+        strict.enqueue("big", priority: .high, at: start)
+        strict.enqueue("small", priority: .high, at: start)
+        #expect(strict.serve(now: start, offer).isEmpty)
+    }
+
+    @Test func aRequestThatFitsNowhereHoldsBackNoOne() {
+        var queue = PlacementQueue<String>(passingWindow: .zero)
+        queue.enqueue("huge", priority: .high)
+        queue.enqueue("small-high", priority: .high)
+        queue.enqueue("small-low", priority: .bestEffort)
+        #expect(queue.serve { $0 == "huge" ? .fitsNowhere : .placed } == ["small-high", "small-low"])
+        #expect(queue.entries.map(\.ticket) == ["huge"])
     }
 
     /// One card of 1000 MiB (CPU and memory dimensions carry the memory, as in the directory).

@@ -43,8 +43,41 @@ struct DirectoryQueueTests {
         }
     }
 
-    static func directory(preempt: Bool) -> Directory {
-        Directory(policy: .bestfit, heartbeatTimeout: .seconds(60), preempt: preempt, logger: Logger(label: "test"))
+    static func directory(preempt: Bool, passingWindow: Duration = .seconds(30)) -> Directory {
+        Directory(
+            policy: .bestfit, heartbeatTimeout: .seconds(60), preempt: preempt, passingWindow: passingWindow,
+            logger: Logger(label: "test"))
+    }
+
+    @Test func smallRequestsPassAWaitingOneOnlyWithinThePassingWindow() throws {
+        let directory = Self.directory(preempt: false, passingWindow: .milliseconds(300))
+        directory.record(Self.heartbeat(free: 256 << 20, slices: [Self.lowHolder]))
+        let big = PendingPlacement(directory, slice: "mem=512MiB", wait: .seconds(60))
+        #expect(big.result(within: .milliseconds(100)) == nil, "nothing fits yet: it waits")
+        // Young, it lets a small request of its priority through.
+        let (early, _) = directory.place(slice: "mem=128MiB", client: "small pid 2")
+        #expect(early == CUDA_SUCCESS)
+        // Past the window, what frees is its: a small request that would fit is held back.
+        Thread.sleep(forTimeInterval: 0.4)
+        let (late, reply) = directory.place(slice: "mem=64MiB", client: "small pid 3")
+        #expect(late == CUDA_ERROR_OUT_OF_MEMORY)
+        #expect(reply.reason.contains("waits ahead"), "\(reply.reason)")
+        // The holder leaves: the big request takes the room.
+        directory.record(Self.heartbeat(free: 1 << 30))
+        let (status, placed) = try #require(big.result(within: .seconds(30)))
+        #expect(status == CUDA_SUCCESS, "\(placed.reason)")
+    }
+
+    @Test func aRequestThatFitsNoDeviceHoldsNoOneBack() throws {
+        let directory = Self.directory(preempt: false, passingWindow: .zero)
+        directory.record(Self.heartbeat(free: 1 << 30))
+        let huge = PendingPlacement(directory, slice: "mem=2GiB,priority=high", wait: .seconds(1))
+        #expect(huge.result(within: .milliseconds(100)) == nil, "it waits, in case a larger server joins")
+        // Neither lower priorities nor its own wait behind it.
+        #expect(directory.place(slice: "mem=128MiB", client: "normal pid 2").0 == CUDA_SUCCESS)
+        #expect(directory.place(slice: "mem=128MiB,priority=high", client: "high pid 3").0 == CUDA_SUCCESS)
+        let (status, _) = try #require(huge.result(within: .seconds(30)))
+        #expect(status == CUDA_ERROR_OUT_OF_MEMORY)
     }
 
     @Test func aWaitingRequestIsPlacedByTheHeartbeatThatFreesRoom() throws {
