@@ -23,10 +23,18 @@ struct DeviceList {
 
     init() {}
 
-    init(lanes: [Lane], visibility: String?) {
+    /// `uuids`: every device's UUID, in `all`'s order, when `CUDA_VISIBLE_DEVICES` names devices
+    /// by UUID (cuInit asks the servers for them only then).
+    init(lanes: [Lane], visibility: String?, uuids: [[UInt8]]? = nil) {
         all = lanes.flatMap { lane in lane.devices.map { Entry(lane: lane.index, remote: $0) } }
-        visible = Self.visibleIndices(visibility, count: all.count).map { all[$0] }
+        let names = uuids?.map(Management.uuidString)
+        visible = Self.visibleIndices(visibility, count: all.count, uuids: names).map { all[$0] }
         generation = xpu_fork_generation()
+    }
+
+    /// Whether `CUDA_VISIBLE_DEVICES` names a device by UUID.
+    static func namesUUIDs(_ visibility: String?) -> Bool {
+        visibility?.split(separator: ",").contains { $0.filter { $0 != " " }.hasPrefix("GPU-") } ?? false
     }
 
     func entry(_ ordinal: Int32) -> Entry? {
@@ -38,16 +46,26 @@ struct DeviceList {
         visible.firstIndex(of: Entry(lane: lane, remote: remote)).map { Int32($0) }
     }
 
-    /// Which of `count` devices `CUDA_VISIBLE_DEVICES` shows, in its order. Unset: all. As CUDA
-    /// reads it, the list ends at the first entry that is not a valid ordinal (out of range, not
-    /// a number, or one already listed), so `1,7,0` with two devices shows only device 1 and an
-    /// empty value shows none. GPU UUIDs (`GPU-...`) are not understood and end the list too.
-    static func visibleIndices(_ text: String?, count: Int) -> [Int] {
+    /// Which of `count` devices `CUDA_VISIBLE_DEVICES` shows, in its order. Unset: all. An entry
+    /// is an ordinal or a UUID as nvidia-smi prints it (`GPU-1a2b...`, any prefix that names one
+    /// device; `uuids` are the devices' in that form). As CUDA reads it, the list ends at the
+    /// first entry that names no device (out of range, not a number, an unknown or ambiguous UUID,
+    /// `MIG-...`, or one already listed), so `1,7,0` with two devices shows only device 1 and an
+    /// empty value shows none.
+    static func visibleIndices(_ text: String?, count: Int, uuids: [String]? = nil) -> [Int] {
         guard let text else { return Array(0..<count) }
         var shown: [Int] = []
         for entry in text.split(separator: ",", omittingEmptySubsequences: false) {
-            let trimmed = entry.filter { $0 != " " }
-            guard let index = Int(trimmed), index >= 0, index < count, !shown.contains(index) else { break }
+            let trimmed = String(entry.filter { $0 != " " })
+            let index: Int?
+            if trimmed.hasPrefix("GPU-"), let uuids {
+                let wanted = "GPU-" + trimmed.dropFirst(4).lowercased()
+                let matches = uuids.indices.filter { uuids[$0].hasPrefix(wanted) }
+                index = matches.count == 1 ? matches[0] : nil
+            } else {
+                index = Int(trimmed)
+            }
+            guard let index, index >= 0, index < count, !shown.contains(index) else { break }
             shown.append(index)
         }
         return shown

@@ -37,7 +37,28 @@ import XPUTransport
         guard status == CUDA_SUCCESS else { return status }
     }
     let visibility = getenv("CUDA_VISIBLE_DEVICES").map { String(cString: $0) }
-    let list = DeviceList(lanes: Lanes.all, visibility: visibility)
+    var uuids: [[UInt8]]?
+    if DeviceList.namesUUIDs(visibility) {
+        // Devices named by UUID: every device's, one round trip per server.
+        var all: [[UInt8]] = []
+        for lane in Lanes.all {
+            do {
+                let fetched: [[UInt8]]? = try lane.locked { lane throws(ShimFailure) in
+                    let replies = try lane.exchange(
+                        lane.devices.map { (CallID.cuDeviceGetUuid_v2, CuDeviceGetUuid_v2Request(dev: $0).encoded, false) },
+                        context: 0)
+                    return replies.allSatisfy({ $0.0 == CUDA_SUCCESS })
+                        ? replies.compactMap { try? CuDeviceGetUuid_v2Reply(decoding: $0.1).uuid } : nil
+                }
+                guard let fetched, fetched.count == lane.devices.count else { return CUDA_ERROR_INVALID_DEVICE }
+                all += fetched
+            } catch {
+                return error.status
+            }
+        }
+        uuids = all
+    }
+    let list = DeviceList(lanes: Lanes.all, visibility: visibility, uuids: uuids)
     DeviceList.publish(list)
     if Lanes.all.count > 1 || visibility != nil {
         ShimLog.log(.info, "\(list.visible.count) of \(list.all.count) devices visible on \(Lanes.all.count) servers")

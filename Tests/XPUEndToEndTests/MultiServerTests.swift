@@ -81,6 +81,28 @@ struct MultiServerTests {
         #expect(truncated.status == .exited(0), "\(truncated.stdout)\n\(truncated.stderr)")
         #expect(truncated.stdout.contains("device 0: uuid ends 00, 2048 MiB"), "\(truncated.stdout)")
 
+        // By UUID, as nvidia-smi prints it: the whole UUID, or a prefix that names one device.
+        let uuids = all.stdout.split(separator: "\n").compactMap { line -> String? in
+            guard let range = line.range(of: ", uuid ") else { return nil }
+            let hex = Array(line[range.upperBound...])
+            guard hex.count == 32 else { return nil }
+            let groups = [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(hex[$0]) }
+            return "GPU-" + groups.joined(separator: "-")
+        }
+        try #require(uuids.count == 3, "\(all.stdout)")
+        let byUUID = try runClient(harness, ["2"], servers: [first, second], visible: "\(uuids[2]),0")
+        #expect(byUUID.status == .exited(0), "\(byUUID.stdout)\n\(byUUID.stderr)")
+        #expect(byUUID.stdout.contains("device 0: uuid ends 01, 2048 MiB"), "\(byUUID.stdout)")
+        #expect(byUUID.stdout.contains("device 1: uuid ends 00, 1024 MiB"), "\(byUUID.stdout)")
+        // Up to the server's node bytes: only the first server's device has that prefix.
+        let prefix = String(uuids[0].prefix(32))
+        let byPrefix = try runClient(harness, ["1"], servers: [first, second], visible: prefix)
+        #expect(byPrefix.status == .exited(0), "\(prefix)\n\(byPrefix.stdout)\n\(byPrefix.stderr)")
+        #expect(byPrefix.stdout.contains("device 0: uuid ends 00, 1024 MiB"), "\(byPrefix.stdout)")
+        // A prefix every device shares names none: the list ends there, and nothing is visible.
+        let ambiguous = try runClient(harness, ["0"], servers: [first, second], visible: String(uuids[0].prefix(12)))
+        #expect(ambiguous.stdout.contains("cuInit(0) -> CUDA_ERROR_NO_DEVICE"), "\(ambiguous.stdout)\n\(ambiguous.stderr)")
+
         // Nothing visible: cuInit answers CUDA_ERROR_NO_DEVICE.
         let hidden = try runClient(harness, ["0"], servers: [first, second], visible: "")
         #expect(hidden.stdout.contains("cuInit(0) -> CUDA_ERROR_NO_DEVICE"), "\(hidden.stdout)\n\(hidden.stderr)")
