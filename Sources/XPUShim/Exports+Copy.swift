@@ -48,7 +48,7 @@ import XPUProtocol
 }
 
 /// Copies `count` bytes between two servers through a staging buffer of the shim's.
-private func stagedCopy(
+func stagedCopy(
     to destination: CUdeviceptr, on destinationTarget: Target, from source: CUdeviceptr, on sourceTarget: Target, count: Int
 ) -> CUresult {
     if let refusal = destinationTarget.requireContext() { return refusal }

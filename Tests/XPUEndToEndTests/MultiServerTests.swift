@@ -75,6 +75,9 @@ struct MultiServerTests {
         #expect(reordered.stdout.contains("device 1: uuid ends 00, 1024 MiB"), "\(reordered.stdout)")
         #expect(reordered.stdout.contains("device 1's pattern copied to device 0: yes"), "\(reordered.stdout)")
         #expect(reordered.stdout.contains("device 0's bytes copied to device 1 (async): yes"), "\(reordered.stdout)")
+        #expect(reordered.stdout.contains("device 0 can access device 1 as a peer: 0"), "\(reordered.stdout)")
+        #expect(reordered.stdout.contains("device 1's bytes copied to device 0 with cuMemcpyPeer: yes"), "\(reordered.stdout)")
+        #expect(reordered.stdout.contains("device 0's bytes copied to device 1 with cuMemcpyPeerAsync: yes"), "\(reordered.stdout)")
 
         // As CUDA reads it, the list ends at the first invalid entry: "1,7,0" shows device 1 only.
         let truncated = try runClient(harness, ["1"], servers: [first, second], visible: "1,7,0")

@@ -2,7 +2,8 @@
  * context, a vector add and a memory pattern, all started before any is checked, then checked
  * device by device with that device's context current. A function of one device cannot be
  * launched in another's context. With "peer", device 1's pattern is copied over device 0's
- * (between two servers the shim stages it through the client).
+ * (between two servers the shim stages it through the client), then copied back and forth with
+ * cuMemcpyPeer / cuMemcpyPeerAsync (cuDeviceCanAccessPeer answers 0: no peer mappings).
  * Usage: multi_device EXPECTED_COUNT [peer] */
 #include "xpu_test.h"
 
@@ -107,6 +108,31 @@ int main(int argc, char **argv) {
         int all = 1;
         for (int i = 0; i < N; i++) all &= back[i] == 0x5a;
         EXPECT_TRUE("device 0's bytes copied to device 1 (async)", all);
+
+        /* No peer mappings: every pair answers 0, and programs copy with cuMemcpyPeer. */
+        int can = -1;
+        CHECK(cuDeviceCanAccessPeer(&can, 0, 1));
+        printf("device 0 can access device 1 as a peer: %d\n", can);
+        EXPECT("peer query of a device past the end", cuDeviceCanAccessPeer(&can, 0, count), CUDA_ERROR_INVALID_DEVICE);
+        xpu_fill(pattern, N, 9);
+        CHECK(cuCtxSetCurrent(ctx[1]));
+        CHECK(cuMemcpyHtoD(dpattern[1], pattern, N));
+        CHECK(cuMemcpyPeer(dpattern[0], ctx[0], dpattern[1], ctx[1], N));
+        CHECK(cuCtxSetCurrent(ctx[0]));
+        memset(back, 0, N);
+        CHECK(cuMemcpyDtoH(back, dpattern[0], N));
+        EXPECT_TRUE("device 1's bytes copied to device 0 with cuMemcpyPeer", memcmp(pattern, back, N) == 0);
+        CHECK(cuMemsetD8(dpattern[0], 0x3c, N));
+        CHECK(cuMemcpyPeerAsync(dpattern[1], ctx[1], dpattern[0], ctx[0], N, NULL));
+        CHECK(cuCtxSynchronize());
+        CHECK(cuCtxSetCurrent(ctx[1]));
+        CHECK(cuMemcpyDtoH(back, dpattern[1], N));
+        all = 1;
+        for (int i = 0; i < N; i++) all &= back[i] == 0x3c;
+        EXPECT_TRUE("device 0's bytes copied to device 1 with cuMemcpyPeerAsync", all);
+        /* A pointer named with the other device's context is refused. */
+        EXPECT("cuMemcpyPeer with a pointer outside its context's allocations",
+               cuMemcpyPeer(dpattern[0], ctx[1], dpattern[1], ctx[1], N), CUDA_ERROR_INVALID_VALUE);
     }
 
     for (int d = 0; d < count; d++) CHECK(cuCtxDestroy(ctx[d]));
