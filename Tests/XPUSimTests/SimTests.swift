@@ -188,6 +188,39 @@ func loadVectorAdd() throws -> CUmodule? {
         }
     }
 
+    @Test func peerCopiesBetweenContexts() {
+        withContext { first in
+            let n = 4096
+            var a: CUdeviceptr = 0
+            check(cuMemAlloc_v2(&a, n))
+            let source = (0..<n).map { UInt8(truncatingIfNeeded: $0 * 13) }
+            check(cuMemcpyHtoD_v2(a, source, n))
+            var second: CUcontext?
+            check(cuCtxCreate_v2(&second, 0, 0))  // current now
+            var b: CUdeviceptr = 0
+            check(cuMemAlloc_v2(&b, n))
+            var can: Int32 = -1
+            check(cuDeviceCanAccessPeer(&can, 0, 0))
+            #expect(can == 0)
+            #expect(cuDeviceCanAccessPeer(&can, 0, 9) == CUDA_ERROR_INVALID_DEVICE)
+            check(cuMemcpyPeer(b, second, a, first, n))
+            var back = [UInt8](repeating: 0, count: n)
+            check(cuMemcpyDtoH_v2(&back, b, n))
+            #expect(back == source)
+            check(cuMemsetD8_v2(b, 0x77, n))
+            check(cuMemcpyPeerAsync(a, first, b, second, n, nil))
+            check(cuCtxSetCurrent(first))
+            check(cuMemcpyDtoH_v2(&back, a, n))
+            #expect(back.allSatisfy { $0 == 0x77 })
+            // Each pointer must lie in an allocation its context reaches; each context must be live.
+            #expect(cuMemcpyPeer(0x1234, second, b, second, n) == CUDA_ERROR_INVALID_VALUE)
+            #expect(cuMemcpyPeer(a, first, b, second, n + 1) == CUDA_ERROR_INVALID_VALUE)
+            #expect(cuMemcpyPeer(a, nil, b, second, n) == CUDA_ERROR_INVALID_CONTEXT)
+            check(cuMemFree_v2(a))
+            check(cuCtxDestroy_v2(second))
+        }
+    }
+
     @Test func copiesAndPointerAttributes() {
         withContext { ctx in
             let n = 4096
