@@ -136,4 +136,32 @@ struct LZ4RunTests {
         let run = governor.compress(UnsafeRawBufferPointer(chunk), codec: codec, into: packed, sampleScratch: sample)
         #expect(run == LZ4Run.encodedCount(count))
     }
+
+    @Test("the governor measures the link before it compresses, and keeps measuring while it does")
+    func governorMeasuresTheLink() throws {
+        let codec = try #require(LZ4Codec.shared, "liblz4.so.1 is needed")
+        let count = 1 << 20
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
+        let packed = UnsafeMutableRawBufferPointer.allocate(byteCount: codec.bound(count), alignment: 16)
+        let sample = UnsafeMutableRawBufferPointer.allocate(byteCount: codec.bound(128 << 10), alignment: 16)
+        defer {
+            chunk.deallocate()
+            packed.deallocate()
+            sample.deallocate()
+        }
+        let words = Array("the of and to in is it that for was on are as with ".utf8)
+        for index in 0..<count { chunk[index] = words[(index * 7 + index / 5) % words.count] }
+        let text = UnsafeRawBufferPointer(chunk)
+        var governor = CompressionGovernor()
+        // Nothing timed yet: raw, so that the send measures the link.
+        #expect(governor.compress(text, codec: codec, into: packed, sampleScratch: sample) == nil)
+        // A slow link (10 MB/s): compression pays, except one chunk in `probeEvery`, sent raw to
+        // keep the link's rate current.
+        governor.recordSend(bytes: count, nanoseconds: 100_000_000)
+        var raw = 0
+        for _ in 0..<CompressionGovernor.probeEvery {
+            if governor.compress(text, codec: codec, into: packed, sampleScratch: sample) == nil { raw += 1 }
+        }
+        #expect(raw == 1)
+    }
 }
