@@ -65,7 +65,7 @@ public enum Preemption {
     }
 
     /// Whether `request` fits `node` once `victims` have given back what they hold.
-    static func fits(_ request: PlacementRequest, on node: Node, without victims: [RunningSlice]) -> Bool {
+    public static func fits(_ request: PlacementRequest, on node: Node, without victims: [RunningSlice]) -> Bool {
         var freed = node
         for victim in victims {
             freed.cpuFree += victim.cpuMilli

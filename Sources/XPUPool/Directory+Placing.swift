@@ -172,9 +172,12 @@ extension Directory {
                 return .placed
             case .failure:
                 guard Self.fitsWhenIdle(waiting.ask, in: state) else { return .fitsNowhere }
-                if preempt, waiting.preemptedAt == nil, let ordered = orderPreemption(for: waiting.ask, in: &state) {
-                    waiting.preemptedAt = now
-                    events.append(ordered)
+                if preempt, waiting.preemptedAt == nil {
+                    let ordered = orderPreemption(for: waiting.ask, in: &state)
+                    if !ordered.isEmpty {
+                        waiting.preemptedAt = now
+                        events += ordered
+                    }
                 }
                 return .waits
             }

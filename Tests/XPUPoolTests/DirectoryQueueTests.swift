@@ -25,9 +25,9 @@ struct DirectoryQueueTests {
     final class PendingPlacement: Sendable {
         private let answer = Mutex<(CUresult, PoolPlaceReply)?>(nil)
 
-        init(_ directory: Directory, slice: String, wait: Duration) {
+        init(_ directory: Directory, slice: String, count: UInt32 = 1, wait: Duration) {
             let thread = Thread { [self] in
-                let result = directory.place(slice: slice, client: "test pid 1", wait: wait)
+                let result = directory.place(slice: slice, count: count, client: "test pid 1", wait: wait)
                 answer.withLock { $0 = result }
             }
             thread.start()
@@ -102,6 +102,33 @@ struct DirectoryQueueTests {
         // Without --preempt nothing was ordered.
         #expect(directory.record(Self.heartbeat(free: 256 << 20, slices: [Self.lowHolder])).preemptions.isEmpty)
         #expect(directory.preemptions == 0)
+    }
+
+    @Test func aRequestOfTwoSlicesPreemptsOnTwoDevices() throws {
+        let directory = Self.directory(preempt: true)
+        // Two 1 GiB devices, each with a low slice of 768 MiB.
+        let holders = [
+            PoolSlice(session: 5, device: 0, memory: 768 << 20, computeMilli: 0, priority: 0, grant: "g0"),
+            PoolSlice(session: 6, device: 1, memory: 768 << 20, computeMilli: 0, priority: 0, grant: "g1"),
+        ]
+        func heartbeat(free: UInt64, slices: [PoolSlice]) -> PoolHeartbeat {
+            let device = PoolDevice(totalMemory: 1 << 30, freeMemory: free, freeComputeMilli: 1000, busyMilli: 0)
+            return PoolHeartbeat(address: Self.server, labels: [], devices: [device, device], sessions: UInt32(slices.count), slices: slices)
+        }
+        directory.record(heartbeat(free: 256 << 20, slices: holders))
+        let pending = PendingPlacement(directory, slice: "mem=512MiB,priority=high", count: 2, wait: .zero)
+        var orders: [PoolPreemption] = []
+        for _ in 0..<300 where orders.isEmpty {
+            Thread.sleep(forTimeInterval: 0.01)
+            orders = directory.record(heartbeat(free: 256 << 20, slices: holders)).preemptions
+        }
+        // Both devices' low slices: one device for each slice of the request.
+        #expect(orders.map(\.session).sorted() == [5, 6])
+        #expect(directory.preemptions == 2)
+        directory.record(heartbeat(free: 1 << 30, slices: []))
+        let (status, reply) = try #require(pending.result(within: .seconds(30)))
+        #expect(status == CUDA_SUCCESS, "\(reply.reason)")
+        #expect(Set(reply.placements.map(\.device)) == [0, 1], "\(reply.placements)")
     }
 
     @Test func highPriorityPreemptsTheLowSliceThroughTheServersNextHeartbeat() throws {
