@@ -76,6 +76,12 @@ public struct RemoteServerCommand: AsyncParsableCommand {
     )
     var metrics: String?
 
+    @Option(
+        help:
+            "With --metrics: a file holding a token that every scrape must send as 'Authorization: Bearer <token>' (Prometheus: authorization.credentials_file). Without it /metrics is open to whoever reaches the address."
+    )
+    var metricsTokenFile: String?
+
     @Option(help: "Sessions one device may serve at once; a session without a slice counts on every device (default: no limit).")
     var maxTenantsPerDevice: Int?
 
@@ -161,6 +167,18 @@ public struct RemoteServerCommand: AsyncParsableCommand {
             guard let parsed = Endpoint(parsing: metrics) else { throw ValidationError("--metrics must be HOST:PORT, got '\(metrics)'") }
             metricsEndpoint = parsed
         }
+        var metricsToken: String?
+        if let metricsTokenFile {
+            guard metrics != nil else { throw ValidationError("--metrics-token-file needs --metrics") }
+            guard let text = try? String(contentsOfFile: metricsTokenFile, encoding: .utf8) else {
+                throw ValidationError("cannot read --metrics-token-file \(metricsTokenFile)")
+            }
+            let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !token.isEmpty, !token.contains(where: \.isWhitespace) else {
+                throw ValidationError("--metrics-token-file \(metricsTokenFile) must hold one token (no spaces)")
+            }
+            metricsToken = token
+        }
         if device == .sim {
             if let simMemory { setenv("XPU_SIM_MEMORY", simMemory, 1) }
             if let simSms { setenv("XPU_SIM_SMS", String(simSms), 1) }
@@ -195,7 +213,8 @@ public struct RemoteServerCommand: AsyncParsableCommand {
                 driver: loaded,
                 logger: logger, security: security, metrics: serverMetrics)
             if let metricsEndpoint, let serverMetrics {
-                metricsService = try MetricsEndpoint(binding: metricsEndpoint, metrics: serverMetrics, logger: logger)
+                metricsService = try MetricsEndpoint(
+                    binding: metricsEndpoint, metrics: serverMetrics, bearerToken: metricsToken, logger: logger)
             } else {
                 metricsService = nil
             }
@@ -212,7 +231,8 @@ public struct RemoteServerCommand: AsyncParsableCommand {
         if let metricsService {
             if !metricsService.endpoint.isLoopback {
                 // Metrics carry tenant names and usage, never data or tokens; still, say who can read them.
-                logger.warning("/metrics on \(metricsService.endpoint) is served without TLS or authentication")
+                let access = metricsToken == nil ? "without TLS or authentication" : "without TLS (a bearer token is required)"
+                logger.warning("/metrics on \(metricsService.endpoint) is served \(access)")
             }
             FileHandle.standardOutput.write(Data("xpu-remote-server metrics on http://\(metricsService.endpoint)/metrics\n".utf8))
         }

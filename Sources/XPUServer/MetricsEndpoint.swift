@@ -16,14 +16,17 @@ public final class MetricsEndpoint: Service, Sendable {
     let listener: Listener
     let metrics: ServerMetrics
     let logger: Logger
+    /// When set, a scrape must carry `Authorization: Bearer <token>` (`--metrics-token-file`).
+    let bearerToken: [UInt8]?
     static let timeoutSeconds = 5
     /// A request line and headers longer than this are refused (431).
     static let maximumRequestBytes = 16 << 10
 
     /// Binds `endpoint` now, so that a bad address fails before the server starts.
-    public init(binding endpoint: Endpoint, metrics: ServerMetrics, logger: Logger) throws(TransportError) {
+    public init(binding endpoint: Endpoint, metrics: ServerMetrics, bearerToken: String? = nil, logger: Logger) throws(TransportError) {
         listener = try Listener(binding: endpoint, backlog: 16)
         self.metrics = metrics
+        self.bearerToken = bearerToken.map { Array($0.utf8) }
         self.logger = logger
     }
 
@@ -86,6 +89,11 @@ public final class MetricsEndpoint: Service, Sendable {
         guard path == "/metrics" else {
             return Self.response(status: "404 Not Found", body: Array("only /metrics is served here\n".utf8))
         }
+        if let bearerToken, !Self.carries(bearerToken, in: head) {
+            return Self.response(
+                status: "401 Unauthorized", body: Array("a bearer token is required\n".utf8),
+                extra: "WWW-Authenticate: Bearer realm=\"xpu-remote metrics\"\r\n")
+        }
         guard line[0] == "GET" || line[0] == "HEAD" else {
             return Self.response(status: "405 Method Not Allowed", body: Array("use GET\n".utf8), extra: "Allow: GET, HEAD\r\n")
         }
@@ -93,6 +101,24 @@ public final class MetricsEndpoint: Service, Sendable {
         return Self.response(
             status: "200 OK", body: line[0] == "HEAD" ? [] : body, contentLength: body.count,
             contentType: "text/plain; version=0.0.4; charset=utf-8")
+    }
+
+    /// Whether the request's headers carry `Authorization: Bearer <token>` (the header name and
+    /// the scheme in any case). The token is compared in time that does not depend on where it
+    /// first differs.
+    static func carries(_ token: [UInt8], in head: String) -> Bool {
+        for line in head.split(whereSeparator: \.isNewline).dropFirst() {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces).lowercased() == "authorization" else { continue }
+            let value = parts[1].trimmingCharacters(in: .whitespaces)
+            guard value.lowercased().hasPrefix("bearer ") else { return false }
+            let given = Array(value.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces).utf8)
+            guard given.count == token.count else { return false }
+            var difference: UInt8 = 0
+            for (a, b) in zip(given, token) { difference |= a ^ b }
+            return difference == 0
+        }
+        return false
     }
 
     /// The offset of the blank line that ends the headers; nil before it has arrived.

@@ -64,6 +64,38 @@ struct MetricsTests {
         return scrape
     }
 
+    /// The status line of GET /metrics at HOST:PORT, sent with `authorization` as its header.
+    static func statusLine(address: String, authorization: String?) throws -> String {
+        let socket = try SocketTransport.connect(to: try #require(Endpoint(parsing: address)))
+        let header = authorization.map { "Authorization: \($0)\r\n" } ?? ""
+        let request = Array("GET /metrics HTTP/1.1\r\nHost: \(address)\r\n\(header)\r\n".utf8)
+        try request.withUnsafeBytes { try socket.send($0) }
+        var response: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 8192)
+        while let count = try? chunk.withUnsafeMutableBytes({ try socket.receiveSome(into: $0) }) { response += chunk[..<count] }
+        // ("\r\n" is one Character in Swift: split on newlines.)
+        return String(String(decoding: response, as: UTF8.self).split(whereSeparator: \.isNewline).first ?? "")
+    }
+
+    @Test("--metrics-token-file: a scrape without the bearer token gets 401, with it the metrics")
+    func metricsToken() throws {
+        let harness = try Harness.get()
+        let file = harness.workDirectory.appendingPathComponent("metrics-token-\(getpid())").path
+        try "  9f2c-scrape-token\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let server = try Server(harness: harness, arguments: ["--metrics", "127.0.0.1:0", "--metrics-token-file", file])
+        defer { server.stop() }
+        let address = try #require(server.metricsAddress)
+        for (authorization, expected) in [
+            (nil, "HTTP/1.1 401 Unauthorized"), ("Bearer wrong", "HTTP/1.1 401 Unauthorized"),
+            ("Bearer 9f2c-scrape-token", "HTTP/1.1 200 OK"),
+        ] {
+            let line = try Self.statusLine(address: address, authorization: authorization)
+            #expect(line == expected, "\(authorization ?? "no token"): '\(line)'")
+        }
+        // Without --metrics the flag is a mistake, said at start.
+        #expect(throws: (any Error).self) { try Server(harness: harness, arguments: ["--metrics-token-file", file]) }
+    }
+
     /// Scrapes until `condition` holds (sessions end asynchronously on the server) or 10 s pass.
     static func scrape(_ server: Server, until condition: (Scrape) -> Bool) throws -> Scrape {
         var last = try scrape(server)

@@ -69,4 +69,23 @@ struct ServerMetricsTests {
         #expect(answer("hello\r\n\r\n").hasPrefix("HTTP/1.1 400"))
         #expect(answer("GET /metrics HTTP/1.1\r\n").hasPrefix("HTTP/1.1 431"))
     }
+
+    @Test("With a bearer token, only a scrape that carries it is answered")
+    func bearerToken() throws {
+        let endpoint = try MetricsEndpoint(
+            binding: Endpoint(host: "127.0.0.1", port: 0), metrics: ServerMetrics(deviceMemory: [1 << 30]),
+            bearerToken: "s3cret-token", logger: Logger(label: "test"))
+        func answer(_ request: String) -> String { String(decoding: endpoint.respond(to: Array(request.utf8)), as: UTF8.self) }
+        let missing = answer("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(missing.hasPrefix("HTTP/1.1 401 Unauthorized"))
+        #expect(missing.contains("WWW-Authenticate: Bearer"))
+        #expect(!missing.contains("xpu_device"))
+        #expect(answer("GET /metrics HTTP/1.1\r\nAuthorization: Bearer s3cret-tokeX\r\n\r\n").hasPrefix("HTTP/1.1 401"))
+        #expect(answer("GET /metrics HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n\r\n").hasPrefix("HTTP/1.1 401"))
+        #expect(answer("GET /metrics HTTP/1.1\r\nAuthorization: Basic s3cret-token\r\n\r\n").hasPrefix("HTTP/1.1 401"))
+        #expect(answer("GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-token\r\n\r\n").hasPrefix("HTTP/1.1 200 OK"))
+        #expect(answer("GET /metrics HTTP/1.1\r\nauthorization: bearer s3cret-token\r\n\r\n").hasPrefix("HTTP/1.1 200 OK"))
+        // Other paths answer as before: the token guards the metrics only.
+        #expect(answer("GET / HTTP/1.1\r\n\r\n").hasPrefix("HTTP/1.1 404"))
+    }
 }
