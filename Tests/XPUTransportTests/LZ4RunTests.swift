@@ -111,8 +111,10 @@ struct LZ4RunTests {
         #expect(codec.decompress(block, into: UnsafeMutableRawBufferPointer(rebasing: out[0..<count])))
     }
 
-    @Test("the governor always sends a run compressed, even while it backs off incompressible data")
-    func governorTakesRuns() throws {
+    /// A 1 MiB chunk and the governor's output and sample buffers, for the duration of `body`.
+    private func withGovernorBuffers(
+        _ body: (LZ4Codec, UnsafeMutableRawBufferPointer, UnsafeMutableRawBufferPointer, UnsafeMutableRawBufferPointer) throws -> Void
+    ) throws {
         let codec = try #require(LZ4Codec.shared, "liblz4.so.1 is needed")
         let count = 1 << 20
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
@@ -123,45 +125,46 @@ struct LZ4RunTests {
             packed.deallocate()
             sample.deallocate()
         }
-        var state: UInt64 = 3
-        for index in 0..<count {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            chunk[index] = UInt8(truncatingIfNeeded: state >> 33)
+        try body(codec, chunk, packed, sample)
+    }
+
+    @Test("the governor always sends a run compressed, even while it backs off incompressible data")
+    func governorTakesRuns() throws {
+        try withGovernorBuffers { codec, chunk, packed, sample in
+            let count = chunk.count
+            var state: UInt64 = 3
+            for index in 0..<count {
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                chunk[index] = UInt8(truncatingIfNeeded: state >> 33)
+            }
+            var governor = CompressionGovernor()
+            governor.recordSend(bytes: count, nanoseconds: 100_000)  // a fast link: 10 GB/s
+            let random = governor.compress(UnsafeRawBufferPointer(chunk), codec: codec, into: packed, sampleScratch: sample)
+            #expect(random == nil)
+            chunk.initializeMemory(as: UInt8.self, repeating: 0)
+            let run = governor.compress(UnsafeRawBufferPointer(chunk), codec: codec, into: packed, sampleScratch: sample)
+            #expect(run == LZ4Run.encodedCount(count))
         }
-        var governor = CompressionGovernor()
-        governor.recordSend(bytes: count, nanoseconds: 100_000)  // a fast link: 10 GB/s
-        let random = governor.compress(UnsafeRawBufferPointer(chunk), codec: codec, into: packed, sampleScratch: sample)
-        #expect(random == nil)
-        chunk.initializeMemory(as: UInt8.self, repeating: 0)
-        let run = governor.compress(UnsafeRawBufferPointer(chunk), codec: codec, into: packed, sampleScratch: sample)
-        #expect(run == LZ4Run.encodedCount(count))
     }
 
     @Test("the governor measures the link before it compresses, and keeps measuring while it does")
     func governorMeasuresTheLink() throws {
-        let codec = try #require(LZ4Codec.shared, "liblz4.so.1 is needed")
-        let count = 1 << 20
-        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
-        let packed = UnsafeMutableRawBufferPointer.allocate(byteCount: codec.bound(count), alignment: 16)
-        let sample = UnsafeMutableRawBufferPointer.allocate(byteCount: codec.bound(128 << 10), alignment: 16)
-        defer {
-            chunk.deallocate()
-            packed.deallocate()
-            sample.deallocate()
+        try withGovernorBuffers { codec, chunk, packed, sample in
+            let count = chunk.count
+            let words = Array("the of and to in is it that for was on are as with ".utf8)
+            for index in 0..<count { chunk[index] = words[(index * 7 + index / 5) % words.count] }
+            let text = UnsafeRawBufferPointer(chunk)
+            var governor = CompressionGovernor()
+            // Nothing timed yet: raw, so that the send measures the link.
+            #expect(governor.compress(text, codec: codec, into: packed, sampleScratch: sample) == nil)
+            // A slow link (10 MB/s): compression pays, except one chunk in `probeEvery`, sent raw to
+            // keep the link's rate current.
+            governor.recordSend(bytes: count, nanoseconds: 100_000_000)
+            var raw = 0
+            for _ in 0..<CompressionGovernor.probeEvery {
+                if governor.compress(text, codec: codec, into: packed, sampleScratch: sample) == nil { raw += 1 }
+            }
+            #expect(raw == 1)
         }
-        let words = Array("the of and to in is it that for was on are as with ".utf8)
-        for index in 0..<count { chunk[index] = words[(index * 7 + index / 5) % words.count] }
-        let text = UnsafeRawBufferPointer(chunk)
-        var governor = CompressionGovernor()
-        // Nothing timed yet: raw, so that the send measures the link.
-        #expect(governor.compress(text, codec: codec, into: packed, sampleScratch: sample) == nil)
-        // A slow link (10 MB/s): compression pays, except one chunk in `probeEvery`, sent raw to
-        // keep the link's rate current.
-        governor.recordSend(bytes: count, nanoseconds: 100_000_000)
-        var raw = 0
-        for _ in 0..<CompressionGovernor.probeEvery {
-            if governor.compress(text, codec: codec, into: packed, sampleScratch: sample) == nil { raw += 1 }
-        }
-        #expect(raw == 1)
     }
 }
