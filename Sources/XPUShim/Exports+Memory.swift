@@ -241,10 +241,17 @@ enum PointerAttributeSize {
     }
 }
 
-/// CUDA_ERROR_NOT_INITIALIZED before cuInit (the first lane's failure once it has one), else nil.
+/// CUDA_ERROR_NOT_INITIALIZED before cuInit, else nil while any server's session is up; when none
+/// is, the first lane's failure (CUDA_ERROR_DEVICE_UNAVAILABLE for a vanished server). With several
+/// servers, losing one does not uninitialize the driver: the calls routed to it fail on their own.
 func requireInitialized() -> CUresult? {
-    guard let lane = Lanes.all.first else { return CUDA_ERROR_NOT_INITIALIZED }
-    return lane.locked { $0.refusal() }
+    guard !Lanes.all.isEmpty else { return CUDA_ERROR_NOT_INITIALIZED }
+    var first: CUresult?
+    for lane in Lanes.all {
+        guard let refusal = lane.locked({ $0.refusal() }) else { return nil }
+        first = first ?? refusal
+    }
+    return first
 }
 
 /// As `requireInitialized` for the current context's lane, and CUDA_ERROR_INVALID_CONTEXT when the

@@ -111,6 +111,31 @@ struct MultiServerTests {
         #expect(hidden.stdout.contains("cuInit(0) -> CUDA_ERROR_NO_DEVICE"), "\(hidden.stdout)\n\(hidden.stderr)")
     }
 
+    @Test("a server lost mid-run: its calls fail with DEVICE_UNAVAILABLE, the other server serves on")
+    func serverLostMidRun() throws {
+        let harness = try Harness.get()
+        let first = try PoolServer(harness: harness, memory: "1GiB", pool: nil)
+        defer { first.process.stop() }
+        let second = try PoolServer(harness: harness, memory: "2GiB", pool: nil)
+        defer { second.process.stop() }
+        let go = harness.workDirectory.appendingPathComponent("server-loss-go-\(getpid())").path
+        var environment = Harness.baseEnvironment()
+        environment["XPU_SERVER"] = [first, second].map(\.address).joined(separator: ",")
+        let client = try ChildProcess(harness.runBinary, ["--", harness.program("server_loss"), go], environment: environment)
+        defer { client.stop(terminateFirst: false) }
+        try #require(client.waitForOutput(containing: "ready", timeout: .seconds(60)), "\(client.stdout.text)\n\(client.stderr.text)")
+        first.process.signalGroup(SIGKILL)
+        _ = first.process.stop(terminateFirst: false)
+        _ = FileManager.default.createFile(atPath: go, contents: nil)
+        let run = client.finish(timeout: harness.programTimeout)
+        #expect(run.status == .exited(0), "\(run.stdout)\n\(run.stderr)")
+        #expect(run.stdout.contains("copy to the lost server: CUDA_ERROR_DEVICE_UNAVAILABLE"), "\(run.stdout)")
+        #expect(run.stdout.contains("synchronize on the lost server: CUDA_ERROR_DEVICE_UNAVAILABLE"), "\(run.stdout)")
+        #expect(run.stdout.contains("the other server's data: yes"), "\(run.stdout)")
+        #expect(run.stdout.contains("the other server still allocates and sets: yes"), "\(run.stdout)")
+        #expect(second.waitForLog("session released", timeout: .seconds(10)), "\(second.process.stderr.text)")
+    }
+
     /// Runs multi_device with `XPU_SERVER` naming `servers` in order (and `extraServer` after them).
     private func runClient(
         _ harness: Harness, _ arguments: [String], servers: [PoolServer], extraServer: String? = nil, visible: String? = nil
