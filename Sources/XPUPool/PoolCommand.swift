@@ -30,13 +30,16 @@ public struct PoolCommand: AsyncParsableCommand {
 
     @Flag(
         help: """
-            Let a high-priority request that fits nowhere preempt low-priority slices on one device             (their sessions end with CUDA_ERROR_DEVICE_UNAVAILABLE). Off: such requests wait or fail like any other.
+            Let a high-priority request that fits nowhere preempt low-priority slices (their sessions \
+            end with CUDA_ERROR_DEVICE_UNAVAILABLE). Off: such requests wait or fail like any other.
             """)
     var preempt = false
 
     @Option(
         help: """
-            Seconds a waiting request may be passed by later requests of its priority that fit; after             that, capacity that frees goes to it first (no starvation by a stream of small requests).             0: strict arrival order within a priority.
+            Seconds a waiting request may be passed by later requests of its priority that fit; after \
+            that, capacity that frees goes to it first (no starvation by a stream of small requests). \
+            0: strict arrival order within a priority.
             """)
     var passWindow: Double = 30
 
@@ -67,7 +70,7 @@ public struct PoolCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         logger.info(
-            "directory up", metadata: ["policy": "\(policy.rawValue)", "heartbeatTimeout": "\(heartbeatTimeout)s", "preempt": "\(preempt)"])
+            "directory up", metadata: ["policy": "\(policy.rawValue)", "heartbeatTimeout": "\(heartbeatTimeout)s", "preempt": "\(preempt)", "passWindow": "\(passWindow)s"])
         FileHandle.standardOutput.write(Data("xpu-pool listening on \(server.endpoint)\n".utf8))
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
