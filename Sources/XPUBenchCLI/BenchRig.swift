@@ -65,6 +65,22 @@ final class BenchRig: @unchecked Sendable {
         progress("xpu-bench: server \(serverEndpoint)\(localServer == nil ? "" : " (simulated, started by xpu-bench)"), dist \(dist)")
     }
 
+    /// Nanoseconds of CPU the server this run started has used so far, summed over its threads
+    /// (`/proc/PID/task/*/schedstat`, nanosecond resolution); nil for a server given by --server.
+    func serverCPUNanoseconds() -> UInt64? {
+        guard let pid = localServer?.processIdentifier else { return nil }
+        let tasks = "/proc/\(pid)/task"
+        guard let threads = try? FileManager.default.contentsOfDirectory(atPath: tasks) else { return nil }
+        var total: UInt64 = 0
+        for thread in threads {
+            guard let text = try? String(contentsOfFile: "\(tasks)/\(thread)/schedstat", encoding: .utf8),
+                let onCPU = text.split(separator: " ").first.flatMap({ UInt64($0) })
+            else { continue }  // a thread that ended meanwhile
+            total += onCPU
+        }
+        return total
+    }
+
     /// A description of the server for reports.
     var serverDescription: String {
         localServer == nil ? serverEndpoint : "\(serverEndpoint) (xpu-remote-server --device sim, started by xpu-bench)"

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CXPUDriver
+import Foundation
 
 /// `xpu-bench launch`: asynchronous launches of an empty kernel, end to end (N launches, then one
 /// cuCtxSynchronize), through the shim and directly on libxpusim.so in the same run.
@@ -55,6 +56,13 @@ struct LaunchVariantResult: Codable, Sendable {
     var directRate: Double
     var remoteRounds: [Double]
     var directRounds: [Double]
+    /// CPU per launch over the measured rounds, in microseconds: this process during the direct
+    /// rounds (the caller and the simulated device's threads), this process during the remote
+    /// rounds (the caller in the shim), and the server's threads during them (nil for a server
+    /// given by --server).
+    var directCPUMicroseconds: Double
+    var clientCPUMicroseconds: Double
+    var serverCPUMicroseconds: Double?
 }
 
 struct LaunchResult: Codable, Sendable {
@@ -106,23 +114,54 @@ struct LaunchBench {
             try remote.launchRound(kernel: kernel, count: settings.launchWarmup)
             try direct.launchRound(kernel: kernel, count: settings.launchWarmup)
             var remoteRates: [Double] = [], directRates: [Double] = []
-            for round in 0..<max(1, settings.launchRounds) {
+            var (clientCPU, serverCPU, directCPU): (UInt64, UInt64?, UInt64) = (0, 0, 0)
+            let rounds = max(1, settings.launchRounds)
+            for round in 0..<rounds {
                 progress("launch: \(kernel) round \(round + 1)/\(settings.launchRounds)")
+                let (clientBefore, serverBefore) = (processCPUNanoseconds(), rig.serverCPUNanoseconds())
                 remoteRates.append(try remote.launchRound(kernel: kernel, count: settings.launches))
+                clientCPU += processCPUNanoseconds() - clientBefore
+                if let before = serverBefore, let after = rig.serverCPUNanoseconds(), let sum = serverCPU {
+                    serverCPU = sum + (after &- before)
+                } else {
+                    serverCPU = nil
+                }
+                let directBefore = processCPUNanoseconds()
                 directRates.append(try direct.launchRound(kernel: kernel, count: settings.launches))
+                directCPU += processCPUNanoseconds() - directBefore
             }
+            let launches = Double(rounds * settings.launches)
+            func perLaunch(_ nanoseconds: UInt64) -> Double { Double(nanoseconds) / 1000 / launches }
             let variant = LaunchVariantResult(
                 kernel: kernel, parameters: parameters,
                 remoteRate: BenchSample(remoteRates).median, directRate: BenchSample(directRates).median,
-                remoteRounds: remoteRates, directRounds: directRates)
+                remoteRounds: remoteRates, directRounds: directRates,
+                directCPUMicroseconds: perLaunch(directCPU), clientCPUMicroseconds: perLaunch(clientCPU),
+                serverCPUMicroseconds: serverCPU.map(perLaunch))
             variants.append(variant)
             let label = parameters == 0 ? "empty kernel" : "empty kernel, \(parameters) pointer params"
             figures.append(BenchFigure(
                 name: "launch rate: \(label) via shim", unit: "launches/s", value: variant.remoteRate,
                 baselineName: "same launches direct on libxpusim.so", baseline: variant.directRate, better: .higher))
+            // Where the time goes: CPU per launch on both ends against the direct path's. On one
+            // machine the two ends share its cores, so their sum bounds the rate from below.
+            if let server = variant.serverCPUMicroseconds {
+                figures.append(BenchFigure(
+                    name: "CPU per launch: \(label) via shim (client \(String(format: "%.2f", variant.clientCPUMicroseconds)) + server \(String(format: "%.2f", server)))",
+                    unit: "us", value: variant.clientCPUMicroseconds + server,
+                    baselineName: "same launches direct on libxpusim.so (whole process)", baseline: variant.directCPUMicroseconds,
+                    better: .lower))
+            }
         }
         return LaunchResult(launchesPerRound: settings.launches, variants: variants, figures: figures)
     }
+}
+
+/// CPU time this process has used, all threads (CLOCK_PROCESS_CPUTIME_ID).
+func processCPUNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }
 
 /// The module and three device buffers for the pointer parameters, on one session.
