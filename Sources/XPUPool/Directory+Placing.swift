@@ -199,9 +199,7 @@ extension Directory {
             // First among the devices this request has not used yet, then anywhere.
             var unused = cluster
             for node in unused.nodes.indices where placed.contains(where: { index[node] == ($0.server, $0.device) }) {
-                unused.nodes[node].cpuFree = -1
-                unused.nodes[node].memoryFree = -1
-                unused.nodes[node].gpuFree = unused.nodes[node].gpuFree.map { _ in -1 }
+                unused.nodes[node].takeOut()
             }
             var random = SeededGenerator(seed: 1)
             guard let placement = placer.place(ask.wanted, in: unused, using: &random) ?? placer.place(ask.wanted, in: cluster, using: &random)

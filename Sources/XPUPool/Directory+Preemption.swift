@@ -43,9 +43,7 @@ extension Directory {
                 return []
             }
             let node = chosen[chosen.count - 1].node
-            open.nodes[node].cpuFree = -1
-            open.nodes[node].memoryFree = -1
-            open.nodes[node].gpuFree = open.nodes[node].gpuFree.map { _ in -1 }
+            open.nodes[node].takeOut()
         }
         let reason = "preempted by the pool for a high-priority request ('\(ask.text)' from \(ask.client))"
         var events: [Event] = []

@@ -176,3 +176,13 @@ public final class Directory: Sendable {
         return (busy, zones)
     }
 }
+
+extension Node {
+    /// Takes the device out of a placement pass: nothing fits on it any more (a device the
+    /// request already has a slice on, while others remain).
+    mutating func takeOut() {
+        cpuFree = -1
+        memoryFree = -1
+        gpuFree = gpuFree.map { _ in -1 }
+    }
+}

@@ -96,9 +96,6 @@ final class Connection: @unchecked Sendable {
         defer {
             session.harvestDeviceTime()
             metrics?.close(session.usage)
-            let scheduled = ComputeScheduler.shared.usage(session.id)
-            session.statistics.deviceNanoseconds = scheduled.deviceNanoseconds
-            session.statistics.schedulerStalls = scheduled.stalls
             session.releaseEverything()
             end(admitted.tenancy, tenant: session.usage.tenant)
         }
@@ -128,9 +125,6 @@ final class Connection: @unchecked Sendable {
         defer {
             session.harvestDeviceTime()
             control.stopReporting()
-            let scheduled = control.usage(session.id)
-            session.statistics.deviceNanoseconds = scheduled.deviceNanoseconds
-            session.statistics.schedulerStalls = scheduled.stalls
             session.releaseEverything()
         }
         serveUntilClosed(session)

@@ -119,9 +119,8 @@ extension Session {
     /// not the session's, or the stream not its own, or the context is broken: the staged path
     /// then gives the driver's answer).
     private func deviceView(_ copy: DeviceCopy, bytes: Int) -> UnsafeMutableRawBufferPointer? {
-        guard let deviceRange, bytes > 0, UInt64(bytes) <= copy.remainingBytes else { return nil }
         // The session's own memory, checked over the whole rest of the copy (as the staged path does).
-        guard (try? checkRange(copy.address, count: copy.remainingBytes, elementSize: 1)) != nil else { return nil }
+        guard let deviceRange, bytes > 0, (try? checkChunk(copy, count: bytes)) != nil else { return nil }
         // A synchronous copy runs on the legacy stream, as the driver's cuMemcpyHtoD/DtoH do.
         let stream: CUstream?
         if copy.asynchronous {
@@ -135,6 +134,13 @@ extension Session {
         return UnsafeMutableRawBufferPointer(start: host, count: bytes)
     }
 
+    /// What every chunk is checked for first, in place or staged: it lies within what the client
+    /// said is left of its copy, and that whole rest lies inside one of the session's allocations.
+    private func checkChunk(_ copy: DeviceCopy, count: Int) throws(CallFailure) {
+        guard UInt64(count) <= copy.remainingBytes else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
+        try checkRange(copy.address, count: copy.remainingBytes, elementSize: 1)
+    }
+
     private func directOutcome() -> CallOutcome {
         statistics.directChunks += 1
         return CallOutcome(status: CUDA_SUCCESS, payload: [])
@@ -143,8 +149,7 @@ extension Session {
     /// The driver's copy from the staging buffer (the data is where it arrived).
     private func stagedCopyToDevice(_ copy: DeviceCopy, data: UnsafeRawBufferPointer) -> CallOutcome {
         perform { () throws(CallFailure) in
-            guard UInt64(data.count) <= copy.remainingBytes else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
-            try checkRange(copy.address, count: copy.remainingBytes, elementSize: 1)
+            try checkChunk(copy, count: data.count)
             if copy.asynchronous {
                 let stream = try handle(.stream, copy.stream)
                 try check(table.cuMemcpyHtoDAsync_v2(copy.address, data.baseAddress, data.count, stream))
@@ -163,8 +168,7 @@ extension Session {
     /// as `cuMemcpyHtoD` has.
     private func stagedSetOnDevice(_ copy: DeviceCopy, value: UInt8, count: Int) -> CallOutcome {
         perform { () throws(CallFailure) in
-            guard UInt64(count) <= copy.remainingBytes else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
-            try checkRange(copy.address, count: copy.remainingBytes, elementSize: 1)
+            try checkChunk(copy, count: count)
             let stream = copy.asynchronous ? try handle(.stream, copy.stream) : nil
             try check(table.cuMemsetD8Async(copy.address, value, count, stream))
             if !copy.asynchronous { try check(table.cuStreamSynchronize(nil)) }
@@ -174,8 +178,7 @@ extension Session {
     }
 
     private func stagedCopyToHost(_ copy: DeviceCopy, into target: UnsafeMutableRawBufferPointer) throws(CallFailure) {
-        guard UInt64(target.count) <= copy.remainingBytes else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
-        try checkRange(copy.address, count: copy.remainingBytes, elementSize: 1)
+        try checkChunk(copy, count: target.count)
         if copy.asynchronous {
             let stream = try handle(.stream, copy.stream)
             try check(table.cuMemcpyDtoHAsync_v2(target.baseAddress, copy.address, target.count, stream))

@@ -77,10 +77,6 @@ final class Session {
         var directChunks = 0
         /// Compressed chunks of one byte value set by the driver's memset instead of copied.
         var memsetChunks = 0
-        /// Device time of the session's scheduled kernels (tenants with a compute share).
-        var deviceNanoseconds: UInt64 = 0
-        /// Turns of its kernels that began only after a scheduler wait timed out (should be 0).
-        var schedulerStalls = 0
     }
 
     /// The flags of the frame being handled (whether its bulk data is compressed).
@@ -256,6 +252,9 @@ final class Session {
         selectContext(0)
         let contexts = handles.all(.context)
         for (_, entry) in contexts { _ = table.cuCtxDestroy_v2(entry.pointer) }
+        // The scheduler's account (tenants with a compute share): device time of their kernels,
+        // and turns that began only after a scheduler wait timed out (should be 0).
+        let scheduled = turns.usage(id)
         logger.info(
             "session released",
             metadata: [
@@ -264,8 +263,7 @@ final class Session {
                 "compressedChunksReceived": "\(statistics.compressedChunksReceived)",
                 "compressedChunksSent": "\(statistics.compressedChunksSent)",
                 "directChunks": "\(statistics.directChunks)", "memsetChunks": "\(statistics.memsetChunks)",
-                "deviceNanoseconds": "\(statistics.deviceNanoseconds)",
-                "schedulerStalls": "\(statistics.schedulerStalls)",
+                "deviceNanoseconds": "\(scheduled.deviceNanoseconds)", "schedulerStalls": "\(scheduled.stalls)",
                 "compute": "\(slice?.computePercent.map { "\($0)%" } ?? "none")",
                 "mode": "\(slice?.capped == true ? "capped" : "guaranteed")",
             ])

@@ -40,11 +40,15 @@ import XPUProtocol
             return Shim.post(request, on: lane, context: destination.context)
         }
     }
-    // The stream must be one of the two servers' (or a default stream).
-    let stream = Shim.id(hStream)
-    let streamKnown = stream <= 2 || [destination, source].contains { end in end.lane?.locked { $0.checkHandle(.stream, stream) } == nil }
-    guard streamKnown else { return CUDA_ERROR_INVALID_HANDLE }
+    guard isStream(hStream, ofEither: destination, source) else { return CUDA_ERROR_INVALID_HANDLE }
     return stagedCopy(to: dstDevice, on: destination, from: srcDevice, on: source, count: ByteCount)
+}
+
+/// Whether `stream` is a default stream or one of the two ends' servers' streams: the stream a
+/// copy between them may name.
+func isStream(_ stream: CUstream?, ofEither first: Target, _ second: Target) -> Bool {
+    let id = Shim.id(stream)
+    return id <= 2 || [first, second].contains { end in end.lane?.locked { $0.checkHandle(.stream, id) } == nil }
 }
 
 /// Copies `count` bytes between two servers through a staging buffer of the shim's.

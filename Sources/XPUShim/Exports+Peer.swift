@@ -64,12 +64,7 @@ private func peerCopy(
         let refusal = end.locked { lane in lane.checkRange(pointer, count: UInt64(count), elementSize: 1) ?? CUDA_SUCCESS }
         guard refusal == CUDA_SUCCESS else { return refusal }
     }
-    if asynchronous {
-        // The stream must be one of the two contexts' servers' (or a default stream).
-        let id = Shim.id(stream)
-        let known = id <= 2 || [destinationEnd, sourceEnd].contains { end in end.lane?.locked { $0.checkHandle(.stream, id) } == nil }
-        guard known else { return CUDA_ERROR_INVALID_HANDLE }
-    }
+    if asynchronous, !isStream(stream, ofEither: destinationEnd, sourceEnd) { return CUDA_ERROR_INVALID_HANDLE }
     // One context, and the calling thread's: the server copies, as for cuMemcpyDtoD.
     if destinationID == sourceID, destinationID == xpu_context_current() {
         return asynchronous
