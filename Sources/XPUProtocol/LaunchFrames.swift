@@ -26,3 +26,41 @@ extension LaunchKernelRequest {
         }
     }
 }
+
+/// A received launch frame read where it lies in the receive buffer: the fixed fields decoded, the
+/// parameter block left in place (the server hands the driver pointers into it), so serving a
+/// launch copies and allocates nothing. It accepts exactly the payloads that
+/// `LaunchKernelRequest(from:)` followed by `expectEnd()` accepts (a test checks both agree).
+public struct LaunchKernelFrame {
+    public var function: UInt64
+    public var grid: (UInt32, UInt32, UInt32)
+    public var block: (UInt32, UInt32, UInt32)
+    public var sharedMemBytes: UInt32
+    public var stream: UInt64
+    /// Valid only as long as the payload it was decoded from.
+    public var parameters: UnsafeRawBufferPointer
+
+    /// Function, grid, block, shared bytes, stream and the parameter block's length.
+    public static let fixedBytes = 8 + 7 * 4 + 8 + 4
+
+    public init(decoding payload: UnsafeRawBufferPointer) throws(ProtocolError) {
+        guard payload.count >= Self.fixedBytes else {
+            throw ProtocolError(.truncated, "launch frame of \(payload.count) bytes, need \(Self.fixedBytes)")
+        }
+        func u32(_ offset: Int) -> UInt32 { UInt32(littleEndian: payload.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) }
+        func u64(_ offset: Int) -> UInt64 { UInt64(littleEndian: payload.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) }
+        function = u64(0)
+        grid = (u32(8), u32(12), u32(16))
+        block = (u32(20), u32(24), u32(28))
+        sharedMemBytes = u32(32)
+        stream = u64(36)
+        let count = Int(u32(44))
+        guard count <= ProtocolLimits.maximumBulkBytes else {
+            throw ProtocolError(.tooLarge, "blob of \(count) bytes exceeds \(ProtocolLimits.maximumBulkBytes)")
+        }
+        let rest = payload.count - Self.fixedBytes
+        guard rest >= count else { throw ProtocolError(.truncated, "need \(count) bytes at offset \(Self.fixedBytes), have \(rest)") }
+        guard rest == count else { throw ProtocolError(.malformed, "\(rest - count) unexpected trailing bytes") }
+        parameters = UnsafeRawBufferPointer(rebasing: payload[Self.fixedBytes...])
+    }
+}

@@ -16,10 +16,6 @@ final class Connection: @unchecked Sendable {
     /// Authentication and what is known of the peer; set by `RemoteServer` before `run`.
     var security = ConnectionSecurity()
 
-    /// Calls after which the driver's current context on this thread is no longer the one the
-    /// session last selected.
-    static let contextDisturbing: Set<CallID> = [.cuCtxCreate_v2, .cuCtxDestroy_v2]
-
     /// The server may agree to LZ4 bulk data (`--no-compression` turns it off).
     let compressionAllowed: Bool
     /// What any session may have (`--max-tenants-per-device`, slice sizes).
@@ -241,17 +237,16 @@ final class Connection: @unchecked Sendable {
     /// (for a compute turn to take; Session+ComputeTurn.swift). Anything else, or a launch that
     /// does not decode, stays for the serve loop (which reports it as usual).
     private static func takeBufferedLaunch(from channel: FrameChannel, for session: Session, context: UInt64)
-        -> LaunchKernelRequest?
+        -> LaunchKernelFrame?
     {
         guard let (header, payload) = channel.bufferedFrame(), header.call == CallID.launchKernel.rawValue,
-            header.flags == .noReply, session.resolvedContext(header.context) == context
+            header.flags == .noReply, session.resolvedContext(header.context) == context,
+            let frame = try? LaunchKernelFrame(decoding: payload)
         else { return nil }
-        var reader = WireReader(Array(payload))
-        guard let request = try? session.decode(LaunchKernelRequest.self, &reader) else { return nil }
         channel.skip(header)
         session.statistics.calls += 1
         session.statistics.bytesReceived += FrameHeader.size + payload.count
-        return request
+        return frame
     }
 
     /// Tells a client why it was refused (a version it can decode, whatever it sent).
@@ -291,10 +286,23 @@ final class Connection: @unchecked Sendable {
             var outcome: CallOutcome
             if call == .memcpyHtoD {
                 outcome = try session.receiveCopyToDevice(header, from: channel)
+            } else if call == .launchKernel {
+                // Served where it lies in the receive buffer: the hot path of fire-and-forget
+                // launches copies and allocates nothing.
+                let served = try channel.withPayloadInPlace(count: Int(header.length)) { payload in
+                    Result { () throws(ProtocolError) in session.serveLaunch(try LaunchKernelFrame(decoding: payload)) }
+                }
+                guard let served else {
+                    throw .protocolViolation(ProtocolError(.tooLarge, "launch frame of \(header.length) bytes"))
+                }
+                do {
+                    outcome = try served.get()
+                } catch {
+                    throw .protocolViolation(ProtocolError(error.code, "\(call): \(error.message)"))
+                }
             } else {
                 let payload = try channel.receivePayload(count: Int(header.length))
                 var reader = WireReader(payload)
-                let probe = call == .launchKernel ? session.launchWillReplay(payload) : nil
                 do {
                     if let sliced = try session.dispatchSliced(call, reader) {
                         outcome = sliced
@@ -306,14 +314,15 @@ final class Connection: @unchecked Sendable {
                 } catch {
                     throw .protocolViolation(ProtocolError(error.code, "\(call): \(error.message)"))
                 }
-                if let probe { session.launchDidReplay(probe, status: outcome.status) }
             }
             if let failure = session.batchedLaunchFailure {
                 // A launch a compute turn took from the buffer failed: its frame has no reply.
                 session.batchedLaunchFailure = nil
                 if latched == nil, outcome.status == CUDA_SUCCESS { latched = failure }
             }
-            if Self.contextDisturbing.contains(call) { session.currentContext = .max }
+            // After these the driver's current context on this thread is no longer the one the
+            // session last selected.
+            if call == .cuCtxCreate_v2 || call == .cuCtxDestroy_v2 { session.currentContext = .max }
             if header.flags.contains(.noReply) {
                 if outcome.status != CUDA_SUCCESS, latched == nil { latched = outcome.status }
                 continue

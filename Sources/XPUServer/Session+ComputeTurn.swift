@@ -16,16 +16,17 @@ extension Session {
     static let turnQuantumNanoseconds: UInt64 = 1_000_000
 
     /// What the connection provides for batching: the next frame if it is a fire-and-forget
-    /// launch in the same context, already received in full (consumed when returned).
-    typealias BufferedLaunchSource = (_ context: UInt64) -> LaunchKernelRequest?
+    /// launch in the same context, already received in full (consumed when returned; read in
+    /// place, valid until the connection next receives).
+    typealias BufferedLaunchSource = (_ context: UInt64) -> LaunchKernelFrame?
 
-    func launchInTurn(_ first: LaunchKernelRequest) throws(CallFailure) {
+    func launchInTurn(_ first: LaunchKernelFrame) throws(CallFailure) {
         var launched = 0
         let status = turns.run(id) { () -> CUresult in
             let began = monotonicNanoseconds()
             var streams: [CUstream?] = []
             var status = CUDA_SUCCESS
-            var request: LaunchKernelRequest? = first
+            var request: LaunchKernelFrame? = first
             var taken = 0
             while let next = request {
                 defer { taken += 1 }

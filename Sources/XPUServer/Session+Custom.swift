@@ -67,12 +67,6 @@ extension Session {
         case .moduleLoad:
             let request = try decode(ModuleLoadRequest.self, &reader)
             return perform { () throws(CallFailure) in try loadModule(request.image) }
-        case .launchKernel:
-            let request = try decode(LaunchKernelRequest.self, &reader)
-            return perform { () throws(CallFailure) in
-                try launch(request)
-                return LaunchKernelReply()
-            }
         case .managementOpen, .deviceFacts, .deviceView: return try dispatchManagement(call, &reader)
         default:
             throw ProtocolError(.unknownCall, "call \(call) is not served")
@@ -200,34 +194,42 @@ extension Session {
         return ModuleLoadReply(module: moduleID, kernels: kernels)
     }
 
-    private func launch(_ request: LaunchKernelRequest) throws(CallFailure) {
-        guard computeScheduled else {
-            try check(enqueue(request).status)
-            _ = usage.launches.wrappingAdd(1, ordering: .relaxed)
-            return
+    /// Serves a launch frame read in place (Connection.serve): no copy of its parameter block,
+    /// no allocation.
+    func serveLaunch(_ frame: LaunchKernelFrame) -> CallOutcome {
+        let probe = launchWillReplay(stream: frame.stream)
+        var status = CUDA_SUCCESS
+        do {
+            if computeScheduled {
+                try launchInTurn(frame)
+            } else {
+                try check(enqueue(frame).status)
+                _ = usage.launches.wrappingAdd(1, ordering: .relaxed)
+            }
+        } catch {
+            status = error.status
         }
-        try launchInTurn(request)
+        if let probe { launchDidReplay(probe, status: status) }
+        return status == CUDA_SUCCESS ? CallOutcome(status: CUDA_SUCCESS, payload: []) : .failure(status)
     }
 
     /// Validates a launch and hands it to the driver; returns the driver's status and the
     /// launch's stream. Argument errors throw before anything is launched.
-    func enqueue(_ request: LaunchKernelRequest) throws(CallFailure) -> (status: CUresult, stream: CUstream?) {
-        let function = try handle(.function, request.function)
-        guard let layout = kernelLayouts[request.function] else { throw CallFailure(CUDA_ERROR_INVALID_HANDLE) }
-        guard request.parameters.count == layout.bytes else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
-        let stream = try handle(.stream, request.stream)
+    func enqueue(_ frame: LaunchKernelFrame) throws(CallFailure) -> (status: CUresult, stream: CUstream?) {
+        let function = try handle(.function, frame.function)
+        guard let layout = kernelLayouts[frame.function] else { throw CallFailure(CUDA_ERROR_INVALID_HANDLE) }
+        guard frame.parameters.count == layout.bytes else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
+        let stream = try handle(.stream, frame.stream)
         // kernelParams point into the received block (the driver only reads them), from a
-        // temporary on the stack: a launch allocates nothing here.
-        let status = request.parameters.withUnsafeBytes { block in
-            withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer?.self, capacity: max(layout.parameters.count, 1)) {
-                arguments in
-                for (index, parameter) in layout.parameters.enumerated() {
-                    arguments[index] = UnsafeMutableRawPointer(mutating: block.baseAddress! + Int(parameter.offset))
-                }
-                return self.table.cuLaunchKernel(
-                    function, request.gridX, request.gridY, request.gridZ, request.blockX, request.blockY, request.blockZ,
-                    request.sharedMemBytes, stream, layout.parameters.isEmpty ? nil : arguments.baseAddress, nil)
+        // temporary on the stack.
+        let status = withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer?.self, capacity: max(layout.parameters.count, 1)) {
+            arguments in
+            for (index, parameter) in layout.parameters.enumerated() {
+                arguments[index] = UnsafeMutableRawPointer(mutating: frame.parameters.baseAddress! + Int(parameter.offset))
             }
+            return self.table.cuLaunchKernel(
+                function, frame.grid.0, frame.grid.1, frame.grid.2, frame.block.0, frame.block.1, frame.block.2,
+                frame.sharedMemBytes, stream, layout.parameters.isEmpty ? nil : arguments.baseAddress, nil)
         }
         return (status, stream)
     }

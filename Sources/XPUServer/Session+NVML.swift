@@ -88,10 +88,9 @@ extension Session {
             powerLimitMilliwatts: simulated == nil ? 0 : SimulatedSensors.powerLimitMilliwatts)
     }
 
-    /// Records a start event before a kernel launch when the session is metered; `payload` is
-    /// the LaunchKernel request. Called by the connection around the launch's dispatch.
-    func launchWillReplay(_ payload: [UInt8]) -> DeviceTimeMeter.Probe? {
-        guard management.meter.enabled, let id = Self.launchStreamID(payload) else { return nil }
+    /// Records a start event before a kernel launch on stream `id` when the session is metered.
+    func launchWillReplay(stream id: UInt64) -> DeviceTimeMeter.Probe? {
+        guard management.meter.enabled else { return nil }
         let stream: CUstream?
         do {
             stream = try handle(.stream, id)
@@ -119,18 +118,6 @@ extension Session {
     }
 
     // MARK: - Helpers
-
-    /// The stream id of a LaunchKernel request: after the function (u64) and seven u32 fields.
-    private static func launchStreamID(_ payload: [UInt8]) -> UInt64? {
-        var reader = WireReader(payload)
-        do {
-            _ = try reader.read(UInt64.self)
-            for _ in 0..<7 { _ = try reader.read(UInt32.self) }
-            return try reader.read(UInt64.self)
-        } catch {
-            return nil
-        }
-    }
 
     private func decodeManagement<Request: WireMessage>(_: Request.Type, _ reader: inout WireReader) throws(ProtocolError) -> Request {
         let request = try Request(from: &reader)

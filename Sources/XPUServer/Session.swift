@@ -149,6 +149,9 @@ final class Session {
     /// leaves no context current, so the driver itself answers CUDA_ERROR_INVALID_CONTEXT to
     /// calls that need one, and calls that don't (device queries) still work.
     func selectContext(_ context: UInt64) {
+        // The context selected last is alive (destroying it resets `currentContext`; `.max`
+        // marks the selection unknown): most frames name it, and need no lookup.
+        guard context != currentContext || context == .max else { return }
         let resolved = resolvedContext(context)
         guard resolved != currentContext else { return }
         _ = table.cuCtxSetCurrent(handles.lookup(.context, resolved))

@@ -391,10 +391,16 @@ struct KernelInfo {
     var parameters: [KernelParameter]
     var maxThreadsPerBlock: UInt32
     var staticSharedBytes: UInt32
+    /// Bytes of the packed parameter block (kept, not computed per launch: no allocation there).
+    let parameterBytes: Int
 
-    /// Bytes of the packed parameter block.
-    var parameterBytes: Int {
-        parameters.map { Int($0.offset) + Int($0.size) }.max() ?? 0
+    init(module: UInt64, name: UnsafeMutablePointer<CChar>, parameters: [KernelParameter], maxThreadsPerBlock: UInt32, staticSharedBytes: UInt32) {
+        self.module = module
+        self.name = name
+        self.parameters = parameters
+        self.maxThreadsPerBlock = maxThreadsPerBlock
+        self.staticSharedBytes = staticSharedBytes
+        parameterBytes = parameters.reduce(0) { max($0, Int($1.offset) + Int($1.size)) }
     }
 }
 

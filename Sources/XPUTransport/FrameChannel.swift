@@ -67,6 +67,23 @@ public final class FrameChannel: @unchecked Sendable {
         return payload
     }
 
+    /// Hands `body` the next `count` payload bytes where they lie in the receive buffer (after
+    /// `receiveHeader`), consumed: for small frames served without copying them out. The view is
+    /// valid only inside `body`, which must not receive from this channel (`bufferedFrame` and
+    /// `skip` are fine). Nil, with nothing read, when `count` exceeds the buffer.
+    public func withPayloadInPlace<Result>(count: Int, _ body: (UnsafeRawBufferPointer) -> Result) throws(FrameError) -> Result? {
+        guard count <= input.count else { return nil }
+        do {
+            try buffer(atLeast: count, midMessage: true)
+        } catch {
+            guard error.code == .closed || error.code == .closedMidMessage else { throw .transport(error) }
+            throw .protocolViolation(ProtocolError(.truncated, "payload cut short: \(error.message)"))
+        }
+        let payload = UnsafeRawBufferPointer(rebasing: input[start..<start + count])
+        start += count
+        return body(payload)
+    }
+
     /// The next frame when it is already entirely in the buffer (nil otherwise, or when its
     /// header is invalid: `receive` reports that). The payload view is valid until the next
     /// read; `skip(_:)` consumes the frame.

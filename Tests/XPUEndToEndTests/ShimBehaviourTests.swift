@@ -1,6 +1,7 @@
 import Testing
 
-/// Behaviour of the shim that has no direct counterpart on a driver: fork and unserved calls.
+/// Behaviour of the shim that has no direct counterpart on a driver: fork, unserved calls, and
+/// what queueing a launch costs the application.
 @Suite("Shim behaviour")
 struct ShimBehaviourTests {
     @Test("a forked child opens its own session; the parent's survives")
@@ -24,6 +25,24 @@ struct ShimBehaviourTests {
         #expect(output.status == .exited(0), "\(output.stdout)\n\(output.stderr)")
         let logLines = output.stderr.split(separator: "\n").filter { $0.contains("cuArrayCreate_v2 is not supported") }
         #expect(logLines.count == 1, "stderr:\n\(output.stderr)")
+    }
+
+    @Test("queueing a launch allocates nothing in the application's process, with or without parameters")
+    func launchesAllocateNothing() throws {
+        let harness = try Harness.get()
+        let server = try Server(harness: harness)
+        defer { server.stop() }
+        let output = try harness.runRemote("launch_allocations", server: server)
+        #expect(output.status == .exited(0), "\(output.stdout)\n\(output.stderr)")
+        let counts = output.stdout.split(separator: "\n").filter { $0.hasPrefix("allocations during") }
+            .compactMap { Int($0.split(separator: " ").last ?? "") }
+        #expect(counts == [0, 0], "\(output.stdout)")
+        // The counter counts: the same program directly on the simulated device, which runs
+        // kernels on the host, allocates for every launch.
+        let direct = try harness.runDirect("launch_allocations")
+        let directCounts = direct.stdout.split(separator: "\n").filter { $0.hasPrefix("allocations during") }
+            .compactMap { Int($0.split(separator: " ").last ?? "") }
+        #expect(directCounts.count == 2 && directCounts.allSatisfy { $0 > 0 }, "\(direct.stdout)")
     }
 }
 

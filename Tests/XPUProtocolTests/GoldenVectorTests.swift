@@ -158,4 +158,45 @@ struct LaunchFrameTests {
         }
         #expect(inPlace.bytes == whole.bytes)
     }
+
+    @Test("a launch read in place accepts and rejects exactly what the request decoder does")
+    func readInPlaceMatchesDecoding() {
+        var generator = SystemRandomNumberGenerator()
+        for parameterCount in [0, 1, 24, 4096] {
+            let request = LaunchKernelRequest(
+                function: .random(in: 0...UInt64.max, using: &generator), gridX: 7, gridY: 65535, gridZ: 3, blockX: 1024,
+                blockY: 1, blockZ: 64, sharedMemBytes: 48 << 10, stream: .random(in: 0...UInt64.max, using: &generator),
+                parameters: (0..<parameterCount).map { _ in .random(in: 0...255, using: &generator) })
+            let bytes = request.encoded
+            // Whole, cut short at every length, with trailing bytes, and with a parameter count
+            // past the protocol's limit.
+            var cases = (0...bytes.count).map { Array(bytes.prefix($0)) } + [bytes + [0], bytes + [1, 2, 3]]
+            var oversized = bytes
+            oversized.replaceSubrange(44..<48, with: [0xFF, 0xFF, 0xFF, 0x7F])
+            cases.append(oversized)
+            for payload in cases {
+                var reader = WireReader(payload)
+                let decoded = Result { () throws(ProtocolError) in
+                    let decoded = try LaunchKernelRequest(from: &reader)
+                    try reader.expectEnd()
+                    return decoded
+                }
+                payload.withUnsafeBytes { raw in
+                    let frame = Result { () throws(ProtocolError) in try LaunchKernelFrame(decoding: raw) }
+                    switch (decoded, frame) {
+                    case (.success(let expected), .success(let frame)):
+                        let seen = LaunchKernelRequest(
+                            function: frame.function, gridX: frame.grid.0, gridY: frame.grid.1, gridZ: frame.grid.2,
+                            blockX: frame.block.0, blockY: frame.block.1, blockZ: frame.block.2,
+                            sharedMemBytes: frame.sharedMemBytes, stream: frame.stream, parameters: Array(frame.parameters))
+                        #expect(seen == expected)
+                    case (.failure(let expected), .failure(let error)):
+                        #expect(error.code == expected.code, "\(payload.count) bytes: \(error) vs \(expected)")
+                    default:
+                        Issue.record("\(payload.count) of \(bytes.count) bytes: decoder \(decoded), in place \(frame)")
+                    }
+                }
+            }
+        }
+    }
 }

@@ -2,7 +2,8 @@
 // send it after the handshake. Frames are read with the server's own `FrameChannel` (header
 // validation before any payload allocation), then every frame goes through the checks
 // `Connection.serve` makes (no reply frames, known call id) and the generated request decoder of
-// its call, which must consume the payload exactly. Any input must end in a clean error, within
+// its call, which must consume the payload exactly (a launch is also read in place, as the server
+// serves it, and both readers must agree). Any input must end in a clean error, within
 // bounded time and memory; a decoded request must survive an encode/decode round trip unchanged.
 //
 // Built by scripts/fuzz-frames.sh in one module with Sources/XPUProtocol, FrameChannel.swift,
@@ -50,6 +51,7 @@ public func fuzzFrameDecoder(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt 
         guard !header.flags.contains(.reply), let call = CallID(rawValue: header.call), call != .handshake else {
             return 0
         }
+        if call == .launchKernel { checkLaunchReadInPlace(payload) }
         var reader = WireReader(payload)
         do {
             guard try decodeRequestRoundTrip(call, &reader) else { return 0 }
@@ -58,4 +60,24 @@ public func fuzzFrameDecoder(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt 
             return 0
         }
     }
+}
+
+/// The server reads launch frames in place (`LaunchKernelFrame`): it must accept exactly the
+/// payloads the generated decoder accepts, with the same fields.
+func checkLaunchReadInPlace(_ payload: [UInt8]) {
+    var reader = WireReader(payload)
+    let decoded = try? { () throws(ProtocolError) -> LaunchKernelRequest in
+        let request = try LaunchKernelRequest(from: &reader)
+        try reader.expectEnd()
+        return request
+    }()
+    let inPlace = payload.withUnsafeBytes { raw in
+        (try? LaunchKernelFrame(decoding: raw)).map { frame in
+            LaunchKernelRequest(
+                function: frame.function, gridX: frame.grid.0, gridY: frame.grid.1, gridZ: frame.grid.2, blockX: frame.block.0,
+                blockY: frame.block.1, blockZ: frame.block.2, sharedMemBytes: frame.sharedMemBytes, stream: frame.stream,
+                parameters: Array(frame.parameters))
+        }
+    }
+    precondition(decoded == inPlace, "the in-place launch reader disagrees with the generated decoder")
 }
