@@ -60,6 +60,18 @@ extension FrameHeader {
         writer.write(context)
     }
 
+    /// The same bytes as `encode(into:)`, stored into the first `size` bytes of `bytes`.
+    @inlinable
+    public func store(into bytes: UnsafeMutableRawBufferPointer) {
+        precondition(bytes.count >= Self.size)
+        bytes.storeBytes(of: length.littleEndian, toByteOffset: 0, as: UInt32.self)
+        bytes.storeBytes(of: call.littleEndian, toByteOffset: 4, as: UInt16.self)
+        bytes.storeBytes(of: flags.rawValue.littleEndian, toByteOffset: 6, as: UInt16.self)
+        bytes.storeBytes(of: sequence.littleEndian, toByteOffset: 8, as: UInt32.self)
+        bytes.storeBytes(of: status.littleEndian, toByteOffset: 12, as: UInt32.self)
+        bytes.storeBytes(of: context.littleEndian, toByteOffset: 16, as: UInt64.self)
+    }
+
     public var encoded: [UInt8] {
         var writer = WireWriter(capacity: Self.size)
         encode(into: &writer)

@@ -1,7 +1,8 @@
 /// The launch frame the shim queues for every `cuLaunchKernel`, written straight into its send
-/// buffer: the parameter block is filled in place from the application's argument pointers, so
-/// queueing a launch allocates nothing once the buffer has grown (bench/codec locks that). The
-/// bytes are exactly those of an encoded `LaunchKernelRequest` (a test checks it).
+/// buffer: the buffer grows once by the frame's size, the fields are stored into it, and the
+/// parameter block is filled in place from the application's argument pointers, so queueing a
+/// launch allocates nothing once the buffer has grown (bench/codec locks that). The bytes are
+/// exactly those of an encoded `LaunchKernelRequest` (a test checks it).
 extension LaunchKernelRequest {
     @inlinable
     public static func appendFrame(
@@ -9,20 +10,22 @@ extension LaunchKernelRequest {
         grid: (UInt32, UInt32, UInt32), block: (UInt32, UInt32, UInt32), sharedMemBytes: UInt32, stream: UInt64,
         parameterBytes: Int, fillParameters: (UnsafeMutableRawBufferPointer) -> Void
     ) {
-        writer.appendFrame(
-            FrameHeader(length: 0, call: CallID.launchKernel.rawValue, flags: flags, sequence: sequence, context: context)
-        ) { writer in
-            writer.write(function)
-            writer.write(grid.0)
-            writer.write(grid.1)
-            writer.write(grid.2)
-            writer.write(block.0)
-            writer.write(block.1)
-            writer.write(block.2)
-            writer.write(sharedMemBytes)
-            writer.write(stream)
-            writer.write(UInt32(parameterBytes))
-            writer.append(count: parameterBytes, fillParameters)
+        let payload = LaunchKernelFrame.fixedBytes + parameterBytes
+        writer.append(count: FrameHeader.size + payload) { frame in
+            FrameHeader(length: UInt32(payload), call: CallID.launchKernel.rawValue, flags: flags, sequence: sequence, context: context)
+                .store(into: frame)
+            let fields = frame.baseAddress! + FrameHeader.size
+            fields.storeBytes(of: function.littleEndian, toByteOffset: 0, as: UInt64.self)
+            fields.storeBytes(of: grid.0.littleEndian, toByteOffset: 8, as: UInt32.self)
+            fields.storeBytes(of: grid.1.littleEndian, toByteOffset: 12, as: UInt32.self)
+            fields.storeBytes(of: grid.2.littleEndian, toByteOffset: 16, as: UInt32.self)
+            fields.storeBytes(of: block.0.littleEndian, toByteOffset: 20, as: UInt32.self)
+            fields.storeBytes(of: block.1.littleEndian, toByteOffset: 24, as: UInt32.self)
+            fields.storeBytes(of: block.2.littleEndian, toByteOffset: 28, as: UInt32.self)
+            fields.storeBytes(of: sharedMemBytes.littleEndian, toByteOffset: 32, as: UInt32.self)
+            fields.storeBytes(of: stream.littleEndian, toByteOffset: 36, as: UInt64.self)
+            fields.storeBytes(of: UInt32(parameterBytes).littleEndian, toByteOffset: 44, as: UInt32.self)
+            fillParameters(UnsafeMutableRawBufferPointer(start: fields + LaunchKernelFrame.fixedBytes, count: parameterBytes))
         }
     }
 }

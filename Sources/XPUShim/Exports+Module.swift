@@ -125,21 +125,33 @@ private func launch(
     _ hStream: CUstream?, _ kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
     _ extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, on target: Target, _ lane: Lane
 ) -> CUresult {
-    if let refusal = target.requireContext() { return refusal }
-    // The function must belong to the current context (so it lives on this lane too).
+    if let refusal = lane.refusal() { return refusal }
     let context = xpu_context_current()
+    guard context != 0 else { return CUDA_ERROR_INVALID_CONTEXT }
     let function = Shim.id(f)
     let stream = Shim.id(hStream)
-    guard let kernel = lane.kernels[function], lane.handles.context(of: .function, function) == context else {
-        return CUDA_ERROR_INVALID_HANDLE
+    let checked: CheckedLaunch
+    if let last = lane.checkedLaunch, last.function == function, last.stream == stream, last.context == context,
+        last.removals == lane.handles.removals
+    {
+        checked = last  // the loop of launches: nothing it relied on has gone since
+    } else {
+        // The function must belong to the current context (so it lives on this lane too).
+        guard let kernel = lane.kernels[function], lane.handles.context(of: .function, function) == context else {
+            return CUDA_ERROR_INVALID_HANDLE
+        }
+        guard stream <= 2 || lane.handles.context(of: .stream, stream) == context else { return CUDA_ERROR_INVALID_HANDLE }
+        switch LaunchLimits.of(device: lane.contextDevices[context] ?? 0) {
+        case .success(let limits):
+            checked = CheckedLaunch(
+                function: function, stream: stream, context: context, removals: lane.handles.removals, kernel: kernel,
+                limits: limits)
+            lane.checkedLaunch = checked
+        case .failure(let failure):
+            return failure.status
+        }
     }
-    guard stream <= 2 || lane.handles.context(of: .stream, stream) == context else { return CUDA_ERROR_INVALID_HANDLE }
-    let device = lane.contextDevices[context] ?? 0
-    let limits: LaunchLimits
-    switch LaunchLimits.of(device: device) {
-    case .success(let known): limits = known
-    case .failure(let failure): return failure.status
-    }
+    let (kernel, limits) = (checked.kernel, checked.limits)
     guard limits.admit(grid: grid, block: block, sharedMemBytes: sharedMemBytes, kernel: kernel) else {
         return CUDA_ERROR_INVALID_VALUE
     }
@@ -175,6 +187,17 @@ private func launch(
     _ kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
 ) -> CUresult {
     cuLaunchKernel(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes, hStream, kernelParams, extra)
+}
+
+/// What a launch checked about its function, stream and context, kept by the lane for the next
+/// launch of the same three: valid while no handle of the lane has been removed.
+struct CheckedLaunch {
+    var function: UInt64
+    var stream: UInt64
+    var context: UInt64
+    var removals: UInt64
+    var kernel: KernelInfo
+    var limits: LaunchLimits
 }
 
 /// A launch's arguments and the kernel's parameter layout from the server: `write` packs them

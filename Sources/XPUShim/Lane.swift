@@ -66,6 +66,8 @@ final class Lane: @unchecked Sendable {
     var globalModules: [UInt64: UInt64] = [:]
     /// Replies to `cached` calls, by call and encoded request.
     var cache: [CacheKey: [UInt8]] = [:]
+    /// The last launch's checked function, stream and context (Exports+Module.swift).
+    var checkedLaunch: CheckedLaunch?
     /// Handles the shim mints itself (streams, events): the top bit keeps them apart from the
     /// server's (the lane's tag is added to what goes to the application).
     var nextClientHandle: UInt64 = 1 << 63
@@ -153,6 +155,7 @@ final class Lane: @unchecked Sendable {
         globalModules = [:]
         cache = [:]
         devices = []
+        checkedLaunch = nil
     }
 
     /// A new stream or event id, as the application sees it (tagged with this lane).
@@ -360,12 +363,16 @@ struct HandleSets {
     enum Kind: Hashable { case context, stream, event, module, function }
 
     private var owners: [Kind: [UInt64: UInt64]] = [:]
+    /// Counts removals: a check made against these sets holds while it is unchanged (no handle
+    /// it relied on can have gone; ids are never reused).
+    private(set) var removals: UInt64 = 0
 
     mutating func insert(_ kind: Kind, _ id: UInt64, context: UInt64) {
         owners[kind, default: [:]][id] = context
     }
 
     mutating func remove(_ kind: Kind, _ id: UInt64) {
+        removals &+= 1
         owners[kind]?[id] = nil
         if kind == .context {
             // A destroyed context takes its objects with it.

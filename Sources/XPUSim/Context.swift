@@ -31,13 +31,18 @@ final class Context: @unchecked Sendable {
     @discardableResult
     func enqueue(on stream: Stream, _ body: @escaping () -> Void) -> Completion {
         members.withLock { members in
+            // Only unfinished work is waited for; most launches have none (no array is made).
             var dependencies: [Completion] = []
             if stream === legacy {
-                for s in members.streams where s.blocking { dependencies.append(s.tail) }
+                for s in members.streams where s.blocking {
+                    let tail = s.tail
+                    if !tail.isDone { dependencies.append(tail) }
+                }
             } else if stream.blocking {
-                dependencies.append(legacy.tail)
+                let tail = legacy.tail
+                if !tail.isDone { dependencies.append(tail) }
             }
-            return stream.enqueue(after: dependencies.filter { !$0.isDone }, body)
+            return stream.enqueue(after: dependencies, body)
         }
     }
 

@@ -86,15 +86,37 @@ struct ParameterBytes: @unchecked Sendable {
     var bytes: [UInt8]
 }
 
+/// A launch's function, context and stream, looked up under one hold of the registry lock: the
+/// function must belong to the stream's context (the current one for the default streams), which
+/// must not be broken by a fault.
+private func launchTarget(_ f: CUfunction?, _ hStream: CUstream?) throws(Failure) -> (Function, Context, Stream) {
+    let streamHandle = UInt(handle: hStream)
+    let found = try driver.withLock { registry throws(Failure) -> (Function?, Context?, Stream?) in
+        guard registry.initialized else { throw Failure(CUDA_ERROR_NOT_INITIALIZED) }
+        let function = registry.functions[UInt(handle: f)]
+        if streamHandle <= 2 {
+            let context = ContextStack.top.flatMap { registry.contexts[$0] }
+            return (function, context, context?.legacy)
+        }
+        guard let stream = registry.streams[streamHandle] else { return (function, nil, nil) }
+        return (function, registry.contexts[stream.contextHandle], stream)
+    }
+    guard let function = found.0 else { throw Failure(CUDA_ERROR_INVALID_HANDLE) }
+    guard let context = found.1, let stream = found.2 else {
+        throw Failure(streamHandle <= 2 ? CUDA_ERROR_INVALID_CONTEXT : CUDA_ERROR_INVALID_HANDLE)
+    }
+    try context.sticky.check()
+    guard function.contextHandle == context.handle else { throw Failure(CUDA_ERROR_INVALID_HANDLE) }
+    return (function, context, stream)
+}
+
 func launchKernel(
     _ f: CUfunction?, grid: (UInt32, UInt32, UInt32), block: (UInt32, UInt32, UInt32), sharedMemBytes: UInt32,
     stream hStream: CUstream?, kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
     extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
 ) -> CUresult {
     api { () throws(Failure) in
-        let function = try lookupFunction(f)
-        let (context, stream) = try resolveStream(hStream)
-        guard function.contextHandle == context.handle else { throw Failure(CUDA_ERROR_INVALID_HANDLE) }
+        let (function, context, stream) = try launchTarget(f, hStream)
         let kernel = function.kernel
         let threads = Int(block.0) * Int(block.1) * Int(block.2)
         guard grid.0 >= 1, grid.1 >= 1, grid.2 >= 1, grid.0 <= 2_147_483_647, grid.1 <= 65535, grid.2 <= 65535,
@@ -134,23 +156,21 @@ func launchKernel(
         }
 
         let parameters = ParameterBytes(bytes: bytes)
-        let memory = context.device.memory
-        let contextHandle = context.handle
-        let sticky = context.sticky
-        let smCount = context.device.smCount
+        // The work item captures few objects: each capture is a reference count taken here and
+        // dropped on the stream's thread.
         context.enqueue(on: stream) {
             let launch = PTXLaunch(
-                kernel: kernel, grid: PTXDim3(Int(grid.0), Int(grid.1), Int(grid.2)),
+                kernel: function.kernel, grid: PTXDim3(Int(grid.0), Int(grid.1), Int(grid.2)),
                 block: PTXDim3(Int(block.0), Int(block.1), Int(block.2)), dynamicSharedBytes: Int(sharedMemBytes),
-                parameters: parameters.bytes, memory: memory.view(of: contextHandle), variableAddresses: function.variableAddresses,
-                smCount: smCount)
+                parameters: parameters.bytes, memory: context.device.memory.view(of: context.handle),
+                variableAddresses: function.variableAddresses, smCount: context.device.smCount)
             if let fault = BlockScheduler.shared.run(launch) {
                 log("kernel fault: \(fault)")
                 switch fault.kind {
-                case .illegalAddress: sticky.set(CUDA_ERROR_ILLEGAL_ADDRESS)
-                case .misalignedAddress: sticky.set(CUDA_ERROR_MISALIGNED_ADDRESS)
-                case .illegalInstruction: sticky.set(CUDA_ERROR_ILLEGAL_INSTRUCTION)
-                case .trap: sticky.set(CUDA_ERROR_LAUNCH_FAILED)
+                case .illegalAddress: context.sticky.set(CUDA_ERROR_ILLEGAL_ADDRESS)
+                case .misalignedAddress: context.sticky.set(CUDA_ERROR_MISALIGNED_ADDRESS)
+                case .illegalInstruction: context.sticky.set(CUDA_ERROR_ILLEGAL_INSTRUCTION)
+                case .trap: context.sticky.set(CUDA_ERROR_LAUNCH_FAILED)
                 }
             }
         }

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// A pthread mutex with a condition variable, for the places that must wait (stream queues,
 /// completions). Plain shared tables use `Mutex` from Synchronization instead.
@@ -32,10 +33,24 @@ final class ConditionLock: @unchecked Sendable {
 }
 
 /// Signalled once when a piece of stream work has finished; also carries when it finished.
+///
+/// Every launch, copy and memset makes one, so it is light: two atomics and no lock or condition
+/// of its own. The rare waiter parks on one of a few shared condition locks (chosen by the
+/// completion's address) and says so in `state`; `signal` takes that lock only when someone is
+/// parked. Both sides use sequentially consistent operations on `state`, so either the waiter
+/// sees `done` before it sleeps or the signaller sees the waiter and wakes it.
 final class Completion: @unchecked Sendable {
-    private let lock = ConditionLock()
-    private var done = false
-    private var finishedAt: UInt64 = 0
+    private static let doneBit: UInt8 = 1
+    private static let waitingBit: UInt8 = 2
+    private let state = Atomic<UInt8>(0)
+    private let finishedAt = Atomic<UInt64>(0)
+
+    /// Waiters of all completions share these (a broadcast may wake waiters of another
+    /// completion; they look again and go back to sleep).
+    private static let parking = (0..<16).map { _ in ConditionLock() }
+    private var parkingLock: ConditionLock {
+        Self.parking[Int(truncatingIfNeeded: UInt(bitPattern: ObjectIdentifier(self).hashValue) >> 6) & 15]
+    }
 
     static let finished: Completion = {
         let c = Completion()
@@ -44,21 +59,27 @@ final class Completion: @unchecked Sendable {
     }()
 
     func signal() {
-        lock.withLock {
-            finishedAt = monotonicNanoseconds()
-            done = true
-            lock.broadcast()
-        }
+        finishedAt.store(monotonicNanoseconds(), ordering: .relaxed)
+        let before = state.bitwiseOr(Self.doneBit, ordering: .sequentiallyConsistent).oldValue
+        guard before & Self.waitingBit != 0 else { return }
+        let lock = parkingLock
+        lock.withLock { lock.broadcast() }
     }
 
-    var isDone: Bool { lock.withLock { done } }
+    var isDone: Bool { state.load(ordering: .acquiring) & Self.doneBit != 0 }
 
     /// Nanoseconds on the monotonic clock when the work finished.
-    var timestamp: UInt64 { lock.withLock { finishedAt } }
+    var timestamp: UInt64 {
+        _ = state.load(ordering: .acquiring)
+        return finishedAt.load(ordering: .relaxed)
+    }
 
     func wait() {
+        guard !isDone else { return }
+        let lock = parkingLock
         lock.lock()
-        while !done { lock.wait() }
+        _ = state.bitwiseOr(Self.waitingBit, ordering: .sequentiallyConsistent)
+        while state.load(ordering: .sequentiallyConsistent) & Self.doneBit == 0 { lock.wait() }
         lock.unlock()
     }
 }
