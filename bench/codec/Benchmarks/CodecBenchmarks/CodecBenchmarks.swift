@@ -109,6 +109,22 @@ let benchmarks: @Sendable () -> Void = {
         blackHole(queue.count)
     }
 
+    // What the server does per launch frame: the header and the launch read where they lie in
+    // its receive buffer (LaunchKernelFrame), the parameter block left in place. Locked at zero
+    // allocations.
+    Benchmark("LaunchKernel.threePointerParams.decodeInPlace") { benchmark in
+        let received = encodeFrame(launch, call: CallID.launchKernel.rawValue, flags: .noReply, sequence: 1)
+        benchmark.startMeasurement()
+        received.withUnsafeBytes { buffer in
+            for _ in benchmark.scaledIterations {
+                let header = try! FrameHeader(decodingRaw: buffer)
+                let payload = UnsafeRawBufferPointer(rebasing: buffer[FrameHeader.size..<FrameHeader.size + Int(header.length)])
+                let frame = try! LaunchKernelFrame(decoding: payload)
+                blackHole(frame.function &+ frame.stream &+ UInt64(frame.parameters.count))
+            }
+        }
+    }
+
     Benchmark("MemcpyDtoH.chunkRequest.encodeDecode") { benchmark in
         for sequence in benchmark.scaledIterations {
             let frame = encodeFrame(dtohChunk, call: CallID.memcpyDtoH.rawValue,
