@@ -191,10 +191,18 @@ public struct CompressionGovernor: Sendable {
 
     public init() {}
 
-    /// Records how long sending `bytes` took (both raw and compressed sends teach the link rate).
-    public mutating func recordSend(bytes: Int, nanoseconds: UInt64) {
+    /// Records how long sending `bytes` took (both raw and compressed sends teach the link rate),
+    /// and the rate the transport measured the link delivering at, when it can tell. A send's
+    /// duration measures the link only once the socket buffers are full; until then (transfers
+    /// of up to several megabytes, whatever the link) it measures a memory copy, and a 1 Gbit/s
+    /// link looked as fast as loopback. So a delivery rate measured while the sender kept the link
+    /// busy is the link's rate; an application-limited one is only a floor under it.
+    public mutating func recordSend(bytes: Int, nanoseconds: UInt64, delivery: DeliveryRate? = nil) {
         guard bytes >= Self.minimumChunk, nanoseconds > 0 else { return }
-        let rate = Double(bytes) / (Double(nanoseconds) / 1e9)
+        var rate = Double(bytes) / (Double(nanoseconds) / 1e9)
+        if let delivery {
+            rate = delivery.applicationLimited ? max(rate, delivery.bytesPerSecond) : delivery.bytesPerSecond
+        }
         linkBytesPerSecond = linkBytesPerSecond.map { 0.7 * $0 + 0.3 * rate } ?? rate
     }
 

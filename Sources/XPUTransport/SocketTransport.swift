@@ -22,6 +22,22 @@ public final class SocketTransport: Transport, @unchecked Sendable {
         close(descriptor)
     }
 
+    /// From TCP_INFO; nil for a Unix socket, or before anything was acknowledged.
+    public func deliveryRate() -> DeliveryRate? {
+        // `struct tcp_info` as the kernel's uapi header lays it out (glibc's copy stops before
+        // these fields): the flag byte at 7 (bit 0: application limited), the rate at 160.
+        let rateOffset = 160
+        return withUnsafeTemporaryAllocation(byteCount: 256, alignment: 8) { info -> DeliveryRate? in
+            var length = socklen_t(info.count)
+            guard getsockopt(descriptor, Int32(IPPROTO_TCP), TCP_INFO, info.baseAddress, &length) == 0,
+                Int(length) >= rateOffset + 8
+            else { return nil }
+            let rate = UInt64(littleEndian: info.loadUnaligned(fromByteOffset: rateOffset, as: UInt64.self))
+            guard rate > 0 else { return nil }
+            return DeliveryRate(bytesPerSecond: Double(rate), applicationLimited: info[7] & 1 != 0)
+        }
+    }
+
     public func send(_ bytes: UnsafeRawBufferPointer) throws(TransportError) {
         var offset = 0
         while offset < bytes.count {

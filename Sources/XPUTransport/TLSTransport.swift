@@ -107,6 +107,9 @@ public final class TLSTransport: Transport, @unchecked Sendable {
         xpu_tls_session_free(session)
     }
 
+    /// The TCP connection's (TLS adds a few bytes per record, not a different link).
+    public func deliveryRate() -> DeliveryRate? { socket.deliveryRate() }
+
     public func send(_ bytes: UnsafeRawBufferPointer) throws(TransportError) {
         var offset = 0
         var error = [CChar](repeating: 0, count: 512)

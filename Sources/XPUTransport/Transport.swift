@@ -21,10 +21,29 @@ public protocol Transport: AnyObject, Sendable {
     /// ending a session it was told to preempt). Transports that cannot end one direction alone
     /// end both (the default).
     func interruptReceiving()
+    /// The rate at which the peer has recently been receiving what this side sends, as the
+    /// kernel measures it from acknowledgements (TCP); nil where the transport cannot tell.
+    func deliveryRate() -> DeliveryRate?
 }
 
 extension Transport {
     public func interruptReceiving() { shutdown() }
+    public func deliveryRate() -> DeliveryRate? { nil }
+}
+
+/// The link's rate as the sender's kernel measures it: bytes acknowledged by the peer per second
+/// over the last round trips (Linux `tcpi_delivery_rate`). Timing `send` cannot tell this once
+/// the data fits in the socket buffers, which take megabytes at memory speed whatever the link.
+public struct DeliveryRate: Sendable, Hashable {
+    public var bytesPerSecond: Double
+    /// The sender did not keep the link busy during the measurement (small calls between bulk
+    /// data): the link can carry at least this much, maybe more.
+    public var applicationLimited: Bool
+
+    public init(bytesPerSecond: Double, applicationLimited: Bool) {
+        self.bytesPerSecond = bytesPerSecond
+        self.applicationLimited = applicationLimited
+    }
 }
 
 /// A failure of the byte stream itself.

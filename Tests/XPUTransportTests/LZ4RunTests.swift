@@ -167,4 +167,30 @@ struct LZ4RunTests {
             #expect(raw == 1)
         }
     }
+
+    @Test("a delivery rate the transport measured decides over a send that only filled socket buffers")
+    func governorBelievesTheDeliveryRate() throws {
+        try withGovernorBuffers { codec, chunk, packed, sample in
+            let count = chunk.count
+            let words = Array("the of and to in is it that for was on are as with ".utf8)
+            for index in 0..<count { chunk[index] = words[(index * 7 + index / 5) % words.count] }
+            let text = UnsafeRawBufferPointer(chunk)
+            // Each send took 1 us (as if copied into the socket buffer at 1 TB/s, faster than any
+            // compression), but the link delivered 125 MB/s (1 Gbit/s) while kept busy:
+            // compressing text pays.
+            var slow = CompressionGovernor()
+            for _ in 0..<3 {
+                slow.recordSend(
+                    bytes: count, nanoseconds: 1_000, delivery: DeliveryRate(bytesPerSecond: 125e6, applicationLimited: false))
+            }
+            #expect(slow.compress(text, codec: codec, into: packed, sampleScratch: sample) != nil)
+            // The same sends, the link's rate unknown or measured while the sender left it idle
+            // (a floor, below what the sends showed): the link is taken as fast, text goes raw.
+            for delivery in [nil, DeliveryRate(bytesPerSecond: 125e6, applicationLimited: true)] {
+                var fast = CompressionGovernor()
+                for _ in 0..<3 { fast.recordSend(bytes: count, nanoseconds: 1_000, delivery: delivery) }
+                #expect(fast.compress(text, codec: codec, into: packed, sampleScratch: sample) == nil)
+            }
+        }
+    }
 }
