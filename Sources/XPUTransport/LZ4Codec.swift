@@ -171,7 +171,8 @@ public enum LZ4Run {
 /// compressed and timed; with the link's measured throughput L, the compression rate c and the
 /// ratio r, compressing pays when c > L / (1 - r) (sending r·n bytes after compressing n takes
 /// less than sending n). Chunks that do not pay go raw, with exponentially fewer tries while it
-/// stays so, so incompressible data (or a fast link) costs a small sample now and then.
+/// stays so, so incompressible data on a fast link costs a small sample now and then; where a
+/// sample costs under 2% of a chunk's time on the link, every chunk is sampled.
 public struct CompressionGovernor: Sendable {
     /// Compress only when the result is at most this fraction of the original.
     public static let worthwhileRatio = 0.9
@@ -199,10 +200,13 @@ public struct CompressionGovernor: Sendable {
     /// busy is the link's rate; an application-limited one is only a floor under it.
     public mutating func recordSend(bytes: Int, nanoseconds: UInt64, delivery: DeliveryRate? = nil) {
         guard bytes >= Self.minimumChunk, nanoseconds > 0 else { return }
-        var rate = Double(bytes) / (Double(nanoseconds) / 1e9)
-        if let delivery {
-            rate = delivery.applicationLimited ? max(rate, delivery.bytesPerSecond) : delivery.bytesPerSecond
+        if let delivery, !delivery.applicationLimited {
+            // Already averaged by the kernel over the last round trips.
+            linkBytesPerSecond = delivery.bytesPerSecond
+            return
         }
+        var rate = Double(bytes) / (Double(nanoseconds) / 1e9)
+        if let delivery { rate = max(rate, delivery.bytesPerSecond) }
         linkBytesPerSecond = linkBytesPerSecond.map { 0.7 * $0 + 0.3 * rate } ?? rate
     }
 
@@ -240,10 +244,19 @@ public struct CompressionGovernor: Sendable {
         let compressed = codec.compress(sample, into: scratch, limit: limit)
         let elapsed = max(monotonicNanoseconds() - start, 1)
         var pays = compressed != nil
-        if let compressed, let link = linkBytesPerSecond {
+        let link = linkBytesPerSecond ?? .infinity
+        if let compressed {
             let ratio = Double(compressed) / Double(sample.count)
             let compressionRate = Double(sample.count) / (Double(elapsed) / 1e9)
             pays = compressionRate > link / max(1 - ratio, 0.01)
+        }
+        // A sample that costs under 2% of the chunk's time on the link is cheap enough to take
+        // for every chunk: on a slow link the data may turn compressible at the next chunk (a
+        // copy of text after one of random bytes), and backing off would send it raw.
+        let chunkNanoseconds = Double(chunk.count) / link * 1e9
+        if !pays, Double(elapsed) < 0.02 * chunkNanoseconds {
+            backoff = 1
+            return false
         }
         if pays {
             backoff = 1

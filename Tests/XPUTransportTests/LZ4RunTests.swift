@@ -168,6 +168,36 @@ struct LZ4RunTests {
         }
     }
 
+    @Test("on a slow link every chunk is sampled: text right after random bytes compresses; on a fast link sampling backs off")
+    func governorSamplesEveryChunkOnASlowLink() throws {
+        try withGovernorBuffers { codec, chunk, packed, sample in
+            let count = chunk.count
+            var state: UInt64 = 5
+            for index in 0..<count {
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                chunk[index] = UInt8(truncatingIfNeeded: state >> 33)
+            }
+            let random = Array(UnsafeRawBufferPointer(chunk))
+            let words = Array("the of and to in is it that for was on are as with ".utf8)
+            for index in 0..<count { chunk[index] = words[(index * 7 + index / 5) % words.count] }
+            let text = Array(UnsafeRawBufferPointer(chunk))
+            func compress(_ governor: inout CompressionGovernor, _ data: [UInt8]) -> Int? {
+                data.withUnsafeBytes { governor.compress($0, codec: codec, into: packed, sampleScratch: sample) }
+            }
+            // 1 Gbit/s, measured by the transport: a random chunk does not pay, the text after it does.
+            var slow = CompressionGovernor()
+            slow.recordSend(bytes: count, nanoseconds: 1_000, delivery: DeliveryRate(bytesPerSecond: 125e6, applicationLimited: false))
+            #expect(compress(&slow, random) == nil)
+            #expect(compress(&slow, text) != nil)
+            // 1 TB/s: after the random chunk the governor skips the next sample, so the text goes
+            // raw once (it would not pay on such a link anyway, but it is not even sampled).
+            var fast = CompressionGovernor()
+            fast.recordSend(bytes: count, nanoseconds: 1_000)
+            #expect(compress(&fast, random) == nil)
+            #expect(compress(&fast, text) == nil)
+        }
+    }
+
     @Test("a delivery rate the transport measured decides over a send that only filled socket buffers")
     func governorBelievesTheDeliveryRate() throws {
         try withGovernorBuffers { codec, chunk, packed, sample in
