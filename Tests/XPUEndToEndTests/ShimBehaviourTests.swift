@@ -32,17 +32,17 @@ struct ShimBehaviourTests {
         let harness = try Harness.get()
         let server = try Server(harness: harness)
         defer { server.stop() }
+        func counts(_ output: ProgramOutput) -> [Int] {
+            output.stdout.split(separator: "\n").filter { $0.hasPrefix("allocations during") }
+                .compactMap { Int($0.split(separator: " ").last ?? "") }
+        }
         let output = try harness.runRemote("launch_allocations", server: server)
         #expect(output.status == .exited(0), "\(output.stdout)\n\(output.stderr)")
-        let counts = output.stdout.split(separator: "\n").filter { $0.hasPrefix("allocations during") }
-            .compactMap { Int($0.split(separator: " ").last ?? "") }
-        #expect(counts == [0, 0], "\(output.stdout)")
+        #expect(counts(output) == [0, 0], "\(output.stdout)")
         // The counter counts: the same program directly on the simulated device, which runs
         // kernels on the host, allocates for every launch.
         let direct = try harness.runDirect("launch_allocations")
-        let directCounts = direct.stdout.split(separator: "\n").filter { $0.hasPrefix("allocations during") }
-            .compactMap { Int($0.split(separator: " ").last ?? "") }
-        #expect(directCounts.count == 2 && directCounts.allSatisfy { $0 > 0 }, "\(direct.stdout)")
+        #expect(counts(direct).count == 2 && counts(direct).allSatisfy { $0 > 0 }, "\(direct.stdout)")
     }
 }
 

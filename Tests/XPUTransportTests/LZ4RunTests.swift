@@ -128,15 +128,26 @@ struct LZ4RunTests {
         try body(codec, chunk, packed, sample)
     }
 
+    /// Text-like bytes: words of a small vocabulary (LZ4 shrinks them well).
+    private static func fillWithText(_ chunk: UnsafeMutableRawBufferPointer) {
+        let words = Array("the of and to in is it that for was on are as with ".utf8)
+        for index in 0..<chunk.count { chunk[index] = words[(index * 7 + index / 5) % words.count] }
+    }
+
+    /// Incompressible bytes from a linear congruential generator.
+    private static func fillWithRandomBytes(_ chunk: UnsafeMutableRawBufferPointer, seed: UInt64) {
+        var state = seed
+        for index in 0..<chunk.count {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            chunk[index] = UInt8(truncatingIfNeeded: state >> 33)
+        }
+    }
+
     @Test("the governor always sends a run compressed, even while it backs off incompressible data")
     func governorTakesRuns() throws {
         try withGovernorBuffers { codec, chunk, packed, sample in
             let count = chunk.count
-            var state: UInt64 = 3
-            for index in 0..<count {
-                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                chunk[index] = UInt8(truncatingIfNeeded: state >> 33)
-            }
+            Self.fillWithRandomBytes(chunk, seed: 3)
             var governor = CompressionGovernor()
             governor.recordSend(bytes: count, nanoseconds: 100_000)  // a fast link: 10 GB/s
             let random = governor.compress(UnsafeRawBufferPointer(chunk), codec: codec, into: packed, sampleScratch: sample)
@@ -151,8 +162,7 @@ struct LZ4RunTests {
     func governorMeasuresTheLink() throws {
         try withGovernorBuffers { codec, chunk, packed, sample in
             let count = chunk.count
-            let words = Array("the of and to in is it that for was on are as with ".utf8)
-            for index in 0..<count { chunk[index] = words[(index * 7 + index / 5) % words.count] }
+            Self.fillWithText(chunk)
             let text = UnsafeRawBufferPointer(chunk)
             var governor = CompressionGovernor()
             // Nothing timed yet: raw, so that the send measures the link.
@@ -172,14 +182,9 @@ struct LZ4RunTests {
     func governorSamplesEveryChunkOnASlowLink() throws {
         try withGovernorBuffers { codec, chunk, packed, sample in
             let count = chunk.count
-            var state: UInt64 = 5
-            for index in 0..<count {
-                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                chunk[index] = UInt8(truncatingIfNeeded: state >> 33)
-            }
+            Self.fillWithRandomBytes(chunk, seed: 5)
             let random = Array(UnsafeRawBufferPointer(chunk))
-            let words = Array("the of and to in is it that for was on are as with ".utf8)
-            for index in 0..<count { chunk[index] = words[(index * 7 + index / 5) % words.count] }
+            Self.fillWithText(chunk)
             let text = Array(UnsafeRawBufferPointer(chunk))
             func compress(_ governor: inout CompressionGovernor, _ data: [UInt8]) -> Int? {
                 data.withUnsafeBytes { governor.compress($0, codec: codec, into: packed, sampleScratch: sample) }
@@ -202,8 +207,7 @@ struct LZ4RunTests {
     func governorBelievesTheDeliveryRate() throws {
         try withGovernorBuffers { codec, chunk, packed, sample in
             let count = chunk.count
-            let words = Array("the of and to in is it that for was on are as with ".utf8)
-            for index in 0..<count { chunk[index] = words[(index * 7 + index / 5) % words.count] }
+            Self.fillWithText(chunk)
             let text = UnsafeRawBufferPointer(chunk)
             // Each send took 1 us (as if copied into the socket buffer at 1 TB/s, faster than any
             // compression), but the link delivered 125 MB/s (1 Gbit/s) while kept busy:
