@@ -30,6 +30,11 @@ extension LaunchKernelRequest {
     }
 }
 
+extension Array where Element == KernelParameter {
+    /// Bytes of the packed parameter block these parameters lay out (the end of the last one).
+    public var blockBytes: Int { reduce(0) { Swift.max($0, Int($1.offset) + Int($1.size)) } }
+}
+
 /// A received launch frame read where it lies in the receive buffer: the fixed fields decoded, the
 /// parameter block left in place (the server hands the driver pointers into it), so serving a
 /// launch copies and allocates nothing. It accepts exactly the payloads that

@@ -346,11 +346,9 @@ final class Connection: @unchecked Sendable {
                 throw .transport(error)
             }
             session.statistics.bytesSent += FrameHeader.size + outcome.payload.count + outcome.bulk.count
-            if outcome.bulk.count >= CompressionGovernor.minimumChunk {
-                session.downloadGovernor.recordSend(
-                    bytes: outcome.bulk.count, nanoseconds: monotonicNanoseconds() - sendStart,
-                    delivery: channel.transport.deliveryRate())
-            }
+            session.downloadGovernor.recordSend(
+                bytes: outcome.bulk.count, nanoseconds: monotonicNanoseconds() - sendStart,
+                delivery: channel.transport.deliveryRate())
             if outcome.flags.contains(.compressed) { session.statistics.compressedChunksSent += 1 }
         }
     }

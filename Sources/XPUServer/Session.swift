@@ -29,7 +29,7 @@ final class Session {
 
         init(parameters: [KernelParameter]) {
             self.parameters = parameters
-            bytes = parameters.map { Int($0.offset) + Int($0.size) }.max() ?? 0
+            bytes = parameters.blockBytes
         }
     }
     /// What the management API (NVML) measures and remembers for the session (Session+NVML.swift).

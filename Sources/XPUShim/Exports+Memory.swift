@@ -132,11 +132,8 @@ enum Copies {
                 let sent: Result<Void, TransportError> = prefix.withUnsafeBytes { prefix in
                     Result { () throws(TransportError) in try channel.transport.send(parts: [prefix, body]) }
                 }
-                if body.count >= CompressionGovernor.minimumChunk {
-                    lane.uploadGovernor.recordSend(
-                        bytes: body.count, nanoseconds: monotonicNanoseconds() - sendStart,
-                        delivery: channel.transport.deliveryRate())
-                }
+                lane.uploadGovernor.recordSend(
+                    bytes: body.count, nanoseconds: monotonicNanoseconds() - sendStart, delivery: channel.transport.deliveryRate())
                 if case .failure(let error) = sent { throw ShimFailure.lost(lane, "connection to the server lost: \(error)") }
                 offset += length
             }

@@ -125,9 +125,8 @@ private func launch(
     _ hStream: CUstream?, _ kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
     _ extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, on target: Target, _ lane: Lane
 ) -> CUresult {
-    if let refusal = lane.refusal() { return refusal }
+    if let refusal = lane.requireContext() { return refusal }
     let context = xpu_context_current()
-    guard context != 0 else { return CUDA_ERROR_INVALID_CONTEXT }
     let function = Shim.id(f)
     let stream = Shim.id(hStream)
     let checked: CheckedLaunch

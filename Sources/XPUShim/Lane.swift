@@ -142,6 +142,12 @@ final class Lane: @unchecked Sendable {
         }
     }
 
+    /// `refusal()`, then CUDA_ERROR_INVALID_CONTEXT when the calling thread has no current
+    /// context; else nil. Lock held.
+    func requireContext() -> CUresult? {
+        refusal() ?? (xpu_context_current() == 0 ? CUDA_ERROR_INVALID_CONTEXT : nil)
+    }
+
     func forgetSession() {
         connection = .uninitialized
         initialized = false
@@ -407,7 +413,7 @@ struct KernelInfo {
         self.parameters = parameters
         self.maxThreadsPerBlock = maxThreadsPerBlock
         self.staticSharedBytes = staticSharedBytes
-        parameterBytes = parameters.reduce(0) { max($0, Int($1.offset) + Int($1.size)) }
+        parameterBytes = parameters.blockBytes
     }
 }
 

@@ -111,7 +111,6 @@ struct Target {
     /// CUDA_ERROR_INVALID_CONTEXT when the calling thread has no current context; else nil.
     func requireContext() -> CUresult? {
         guard let lane else { return refusal }
-        if let refusal = lane.locked({ $0.refusal() }) { return refusal }
-        return xpu_context_current() == 0 ? CUDA_ERROR_INVALID_CONTEXT : nil
+        return lane.locked { $0.requireContext() }
     }
 }

@@ -91,21 +91,12 @@ struct ParameterBytes: @unchecked Sendable {
 /// must not be broken by a fault.
 private func launchTarget(_ f: CUfunction?, _ hStream: CUstream?) throws(Failure) -> (Function, Context, Stream) {
     let streamHandle = UInt(handle: hStream)
-    let found = try driver.withLock { registry throws(Failure) -> (Function?, Context?, Stream?) in
+    let (function, target) = try driver.withLock { registry throws(Failure) in
         guard registry.initialized else { throw Failure(CUDA_ERROR_NOT_INITIALIZED) }
-        let function = registry.functions[UInt(handle: f)]
-        if streamHandle <= 2 {
-            let context = ContextStack.top.flatMap { registry.contexts[$0] }
-            return (function, context, context?.legacy)
-        }
-        guard let stream = registry.streams[streamHandle] else { return (function, nil, nil) }
-        return (function, registry.contexts[stream.contextHandle], stream)
+        return (registry.functions[UInt(handle: f)], registry.stream(streamHandle))
     }
-    guard let function = found.0 else { throw Failure(CUDA_ERROR_INVALID_HANDLE) }
-    guard let context = found.1, let stream = found.2 else {
-        throw Failure(streamHandle <= 2 ? CUDA_ERROR_INVALID_CONTEXT : CUDA_ERROR_INVALID_HANDLE)
-    }
-    try context.sticky.check()
+    guard let function else { throw Failure(CUDA_ERROR_INVALID_HANDLE) }
+    let (context, stream) = try checkedStream(target, handle: streamHandle)
     guard function.contextHandle == context.handle else { throw Failure(CUDA_ERROR_INVALID_HANDLE) }
     return (function, context, stream)
 }

@@ -87,16 +87,30 @@ final class Stream: @unchecked Sendable {
 /// least as strictly); other values must be live streams.
 func resolveStream(_ hStream: CUstream?) throws(Failure) -> (Context, Stream) {
     let handle = UInt(handle: hStream)
-    if handle <= 2 {
-        let context = try currentContext()
-        return (context, context.legacy)
-    }
     let found = try driver.withLock { registry throws(Failure) -> (Context, Stream)? in
         guard registry.initialized else { throw Failure(CUDA_ERROR_NOT_INITIALIZED) }
-        guard let stream = registry.streams[handle], let owner = registry.contexts[stream.contextHandle] else { return nil }
+        return registry.stream(handle)
+    }
+    return try checkedStream(found, handle: handle)
+}
+
+extension Registry {
+    /// A stream argument's context and stream (the calling thread's current context and its
+    /// legacy stream for 0, 1 and 2); nil when there is no such context or stream.
+    func stream(_ handle: UInt) -> (Context, Stream)? {
+        if handle <= 2 {
+            guard let top = ContextStack.top, let context = contexts[top] else { return nil }
+            return (context, context.legacy)
+        }
+        guard let stream = streams[handle], let owner = contexts[stream.contextHandle] else { return nil }
         return (owner, stream)
     }
-    guard let found else { throw Failure(CUDA_ERROR_INVALID_HANDLE) }
+}
+
+/// What `Registry.stream` found, or the error CUDA gives: no current context for a default
+/// stream, an unknown stream handle, or a context broken by a fault.
+func checkedStream(_ found: (Context, Stream)?, handle: UInt) throws(Failure) -> (Context, Stream) {
+    guard let found else { throw Failure(handle <= 2 ? CUDA_ERROR_INVALID_CONTEXT : CUDA_ERROR_INVALID_HANDLE) }
     try found.0.sticky.check()
     return found
 }

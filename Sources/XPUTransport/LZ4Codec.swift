@@ -187,7 +187,7 @@ public struct CompressionGovernor: Sendable {
     private var skip = 0
     private var backoff = 1
     private var compressedSinceProbe = 0
-    /// Recent throughput of the link (bytes per second), from timed sends.
+    /// The link's rate (bytes per second): the transport's delivery rate, else timed sends.
     private var linkBytesPerSecond: Double?
 
     public init() {}
@@ -197,9 +197,12 @@ public struct CompressionGovernor: Sendable {
     /// duration measures the link only once the socket buffers are full; until then (transfers
     /// of up to several megabytes, whatever the link) it measures a memory copy, and a 1 Gbit/s
     /// link looked as fast as loopback. So a delivery rate measured while the sender kept the link
-    /// busy is the link's rate; an application-limited one is only a floor under it.
-    public mutating func recordSend(bytes: Int, nanoseconds: UInt64, delivery: DeliveryRate? = nil) {
+    /// busy is the link's rate; an application-limited one is only a floor under it. `delivery`
+    /// is asked for only when the send counts (a chunk of at least `minimumChunk`): it may cost
+    /// a system call.
+    public mutating func recordSend(bytes: Int, nanoseconds: UInt64, delivery: @autoclosure () -> DeliveryRate? = nil) {
         guard bytes >= Self.minimumChunk, nanoseconds > 0 else { return }
+        let delivery = delivery()
         if let delivery, !delivery.applicationLimited {
             // Already averaged by the kernel over the last round trips.
             linkBytesPerSecond = delivery.bytesPerSecond
@@ -233,7 +236,7 @@ public struct CompressionGovernor: Sendable {
         // first, before anything was timed, once made every 1 MiB download of well-compressing
         // data 2.2x slower on loopback: the compressed sends were too small to time, so the rate
         // never came and the rule was never applied.)
-        guard linkBytesPerSecond != nil else { return false }
+        guard let link = linkBytesPerSecond else { return false }
         if skip > 0 {
             skip -= 1
             return false
@@ -244,7 +247,6 @@ public struct CompressionGovernor: Sendable {
         let compressed = codec.compress(sample, into: scratch, limit: limit)
         let elapsed = max(monotonicNanoseconds() - start, 1)
         var pays = compressed != nil
-        let link = linkBytesPerSecond ?? .infinity
         if let compressed {
             let ratio = Double(compressed) / Double(sample.count)
             let compressionRate = Double(sample.count) / (Double(elapsed) / 1e9)
