@@ -131,8 +131,14 @@ public final class PTXLaunch: @unchecked Sendable {
                         code: code.baseAddress!, vectors: vectors.baseAddress, params: params.baseAddress,
                         paramSize: params.count, shared: shared, sharedSize: sharedSize, local: local,
                         localSize: localSize, memory: memory)
-                    var pcs = [Int](repeating: 0, count: threads)
-                    var stops = [Machine.Stop?](repeating: nil, count: threads)
+                    // Buffers, not arrays: an array of `Stop?` looks its type up in the runtime's
+                    // generic metadata cache on every launch, which cost more than an empty block.
+                    let pcs = UnsafeMutableBufferPointer<Int>.allocate(capacity: threads)
+                    pcs.initialize(repeating: 0)
+                    defer { pcs.deallocate() }
+                    let stops = UnsafeMutableBufferPointer<Machine.Stop?>.allocate(capacity: threads)
+                    stops.initialize(repeating: nil)
+                    defer { stops.deallocate() }
                     let warps = (threads + 31) / 32
                     while true {
                         for warp in 0..<warps {

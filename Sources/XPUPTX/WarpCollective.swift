@@ -106,7 +106,8 @@ extension BarrierReduction {
     /// Computes `bar.red` results when a barrier opens: every thread waiting at a `bar.red`
     /// receives the reduction of the predicates of all threads waiting at one.
     static func apply(
-        code: UnsafePointer<Instruction>, pcs: [Int], stops: [Machine.Stop?], registers: UnsafeMutablePointer<UInt64>,
+        code: UnsafePointer<Instruction>, pcs: UnsafeMutableBufferPointer<Int>,
+        stops: UnsafeMutableBufferPointer<Machine.Stop?>, registers: UnsafeMutablePointer<UInt64>,
         registerCount: Int
     ) {
         var count: UInt64 = 0

@@ -28,8 +28,15 @@ final class Context: @unchecked Sendable {
     /// Enqueues work on a stream of this context with CUDA's legacy-stream ordering: work on the
     /// legacy stream waits for all earlier work on blocking streams, and work on a blocking stream
     /// waits for earlier legacy-stream work.
-    @discardableResult
     func enqueue(on stream: Stream, _ body: @escaping () -> Void) -> Completion {
+        let completion = Completion()
+        enqueue(on: stream, .run(body), completion: completion)
+        return completion
+    }
+
+    /// Enqueues a task with the same ordering; `completion` is signalled when it is done (nil
+    /// when nobody waits for this task alone).
+    func enqueue(on stream: Stream, _ task: Stream.Task, completion: Completion?) {
         members.withLock { members in
             // Only unfinished work is waited for; most launches have none (no array is made).
             var dependencies: [Completion] = []
@@ -42,7 +49,7 @@ final class Context: @unchecked Sendable {
                 let tail = legacy.tail
                 if !tail.isDone { dependencies.append(tail) }
             }
-            return stream.enqueue(after: dependencies, body)
+            stream.enqueue(after: dependencies, task, completion: completion)
         }
     }
 

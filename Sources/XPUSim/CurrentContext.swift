@@ -3,7 +3,12 @@ import Glibc
 /// The calling thread's context stack (CUDA keeps one per OS thread). It stores handle values, so a
 /// destroyed context left on some thread's stack is simply not found in the registry.
 enum ContextStack {
-    final class Box { var handles: [UInt] = [] }
+    /// A thread's stack, and the target of its last launch (in the same thread-local box, so a
+    /// launch reads one thread-local value).
+    final class Box {
+        var handles: [UInt] = []
+        var lastLaunch: LaunchMemo?
+    }
 
     nonisolated(unsafe) private static var key: pthread_key_t = {
         var key = pthread_key_t()
@@ -13,7 +18,7 @@ enum ContextStack {
         return key
     }()
 
-    private static var box: Box {
+    static var box: Box {
         if let p = pthread_getspecific(key) { return Unmanaged<Box>.fromOpaque(p).takeUnretainedValue() }
         let b = Box()
         pthread_setspecific(key, Unmanaged.passRetained(b).toOpaque())

@@ -52,11 +52,11 @@ struct Registry {
     var initialized = false
     var configuration = SimConfiguration()
     var devices: [Device] = []
-    var contexts: [UInt: Context] = [:]
-    var streams: [UInt: Stream] = [:]
+    var contexts: [UInt: Context] = [:] { didSet { launchTablesChanged() } }
+    var streams: [UInt: Stream] = [:] { didSet { launchTablesChanged() } }
     var events: [UInt: Event] = [:]
     var modules: [UInt: Module] = [:]
-    var functions: [UInt: Function] = [:]
+    var functions: [UInt: Function] = [:] { didSet { launchTablesChanged() } }
     var hostAllocations: [UInt: HostAllocation] = [:]
     private var nextHandle: UInt = 0
 
@@ -68,6 +68,14 @@ struct Registry {
 }
 
 let driver = Mutex(Registry())
+
+/// Counts changes to the tables a launch looks in (contexts, streams, functions). A thread's
+/// remembered launch target (`LaunchMemo`) is good while the count is what it was.
+let launchTableChanges = Atomic<UInt64>(0)
+
+private func launchTablesChanged() {
+    launchTableChanges.add(1, ordering: .releasing)
+}
 
 extension Registry {
     func device(_ ordinal: CUdevice) throws(Failure) -> Device {

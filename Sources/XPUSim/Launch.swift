@@ -82,23 +82,45 @@ final class BlockScheduler: @unchecked Sendable {
     }
 }
 
-struct ParameterBytes: @unchecked Sendable {
-    var bytes: [UInt8]
-}
-
 /// A launch's function, context and stream, looked up under one hold of the registry lock: the
 /// function must belong to the stream's context (the current one for the default streams), which
-/// must not be broken by a fault.
+/// must not be broken by a fault. A thread that launches the same function on the same stream
+/// again (the usual case) reuses its last answer while no context, stream or function has come or
+/// gone (`launchTableChanges`): no lock, no hashing.
 private func launchTarget(_ f: CUfunction?, _ hStream: CUstream?) throws(Failure) -> (Function, Context, Stream) {
+    let functionHandle = UInt(handle: f)
     let streamHandle = UInt(handle: hStream)
+    let thread = ContextStack.box
+    let top = thread.handles.last
+    // Read before the lookup: a change that lands during it makes the memo stale at once.
+    let changes = launchTableChanges.load(ordering: .acquiring)
+    if let memo = thread.lastLaunch, memo.function.handle == functionHandle, memo.streamHandle == streamHandle,
+        memo.top == top, memo.changes == changes
+    {
+        try memo.context.sticky.check()
+        return (memo.function, memo.context, memo.stream)
+    }
     let (function, target) = try driver.withLock { registry throws(Failure) in
         guard registry.initialized else { throw Failure(CUDA_ERROR_NOT_INITIALIZED) }
-        return (registry.functions[UInt(handle: f)], registry.stream(streamHandle))
+        return (registry.functions[functionHandle], registry.stream(streamHandle))
     }
     guard let function else { throw Failure(CUDA_ERROR_INVALID_HANDLE) }
     let (context, stream) = try checkedStream(target, handle: streamHandle)
     guard function.contextHandle == context.handle else { throw Failure(CUDA_ERROR_INVALID_HANDLE) }
+    thread.lastLaunch = LaunchMemo(
+        function: function, context: context, stream: stream, streamHandle: streamHandle, top: top, changes: changes)
     return (function, context, stream)
+}
+
+/// A thread's last launch target and what it was looked up with.
+struct LaunchMemo {
+    let function: Function
+    let context: Context
+    let stream: Stream
+    let streamHandle: UInt
+    /// The thread's current context then (it picks the stream for handles 0, 1 and 2).
+    let top: UInt?
+    let changes: UInt64
 }
 
 func launchKernel(
@@ -146,24 +168,39 @@ func launchKernel(
             throw Failure(CUDA_ERROR_INVALID_VALUE)
         }
 
-        let parameters = ParameterBytes(bytes: bytes)
-        // The work item captures few objects: each capture is a reference count taken here and
-        // dropped on the stream's thread.
-        context.enqueue(on: stream) {
-            let launch = PTXLaunch(
-                kernel: function.kernel, grid: PTXDim3(Int(grid.0), Int(grid.1), Int(grid.2)),
-                block: PTXDim3(Int(block.0), Int(block.1), Int(block.2)), dynamicSharedBytes: Int(sharedMemBytes),
-                parameters: parameters.bytes, memory: context.device.memory.view(of: context.handle),
-                variableAddresses: function.variableAddresses, smCount: context.device.smCount)
-            if let fault = BlockScheduler.shared.run(launch) {
-                log("kernel fault: \(fault)")
-                switch fault.kind {
-                case .illegalAddress: context.sticky.set(CUDA_ERROR_ILLEGAL_ADDRESS)
-                case .misalignedAddress: context.sticky.set(CUDA_ERROR_MISALIGNED_ADDRESS)
-                case .illegalInstruction: context.sticky.set(CUDA_ERROR_ILLEGAL_INSTRUCTION)
-                case .trap: context.sticky.set(CUDA_ERROR_LAUNCH_FAILED)
-                }
-            }
+        context.enqueue(
+            on: stream,
+            .launch(
+                KernelRun(
+                    function: function, context: context, grid: grid, block: block, sharedMemBytes: sharedMemBytes,
+                    parameters: bytes)),
+            completion: nil)
+    }
+}
+
+/// A launch waiting on its stream.
+struct KernelRun {
+    let function: Function
+    let context: Context
+    let grid: (UInt32, UInt32, UInt32)
+    let block: (UInt32, UInt32, UInt32)
+    let sharedMemBytes: UInt32
+    let parameters: [UInt8]
+
+    /// Runs every block; a fault breaks the context (CUDA's sticky error).
+    func run() {
+        let launch = PTXLaunch(
+            kernel: function.kernel, grid: PTXDim3(Int(grid.0), Int(grid.1), Int(grid.2)),
+            block: PTXDim3(Int(block.0), Int(block.1), Int(block.2)), dynamicSharedBytes: Int(sharedMemBytes),
+            parameters: parameters, memory: context.device.memory.view(of: context.handle),
+            variableAddresses: function.variableAddresses, smCount: context.device.smCount)
+        guard let fault = BlockScheduler.shared.run(launch) else { return }
+        log("kernel fault: \(fault)")
+        switch fault.kind {
+        case .illegalAddress: context.sticky.set(CUDA_ERROR_ILLEGAL_ADDRESS)
+        case .misalignedAddress: context.sticky.set(CUDA_ERROR_MISALIGNED_ADDRESS)
+        case .illegalInstruction: context.sticky.set(CUDA_ERROR_ILLEGAL_INSTRUCTION)
+        case .trap: context.sticky.set(CUDA_ERROR_LAUNCH_FAILED)
         }
     }
 }

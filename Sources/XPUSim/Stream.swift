@@ -7,8 +7,26 @@ import Synchronization
 final class Stream: @unchecked Sendable {
     struct Work {
         var dependencies: [Completion]
-        var body: () -> Void
-        var completion: Completion
+        var task: Task
+        /// Made only when someone will wait for this item: a copy or an event record, or a caller
+        /// of `tail` while it is the last queued. Most launches have none (a completion per
+        /// launch was a heap object and a clock read, made on one thread and freed on another).
+        var completion: Completion?
+    }
+
+    /// What a work item does. Launches are kept inline: most work is launches, and a closure
+    /// would be one more heap object per launch, made on the enqueueing thread and freed on the
+    /// worker.
+    enum Task {
+        case launch(KernelRun)
+        case run(() -> Void)
+
+        func perform() {
+            switch self {
+            case .launch(let kernel): kernel.run()
+            case .run(let body): body()
+            }
+        }
     }
 
     /// The handle the application sees (0 for a context's legacy stream).
@@ -20,9 +38,11 @@ final class Stream: @unchecked Sendable {
     let sticky: StickyError
     private let lock = ConditionLock()
     private var queue: [Work] = []
-    private var head = 0
+    /// The worker is running a batch it took from `queue`.
+    private var running = false
+    /// Signalled when the running batch ends; made when `tail` is asked for during it.
+    private var batchEnd: Completion?
     private var stopping = false
-    private var tailCompletion = Completion.finished
     private var thread: pthread_t?
 
     init(handle: UInt, blocking: Bool, contextHandle: UInt, sticky: StickyError) {
@@ -32,42 +52,64 @@ final class Stream: @unchecked Sendable {
         self.sticky = sticky
     }
 
-    /// The completion of the last work enqueued (done when the stream is idle).
-    var tail: Completion { lock.withLock { tailCompletion } }
+    /// Done when all work enqueued so far has finished (at once when the stream is idle).
+    var tail: Completion {
+        lock.withLock {
+            if let last = queue.indices.last {
+                if let completion = queue[last].completion { return completion }
+                let completion = Completion()
+                queue[last].completion = completion
+                return completion
+            }
+            guard running else { return Completion.finished }
+            if let batchEnd { return batchEnd }
+            let completion = Completion()
+            batchEnd = completion
+            return completion
+        }
+    }
 
-    /// Appends work; `body` is skipped when the context is already broken by a fault.
-    @discardableResult
-    func enqueue(after dependencies: [Completion] = [], _ body: @escaping () -> Void) -> Completion {
-        let completion = Completion()
+    /// Appends work, to be signalled on `completion` (if any) when done; its task is skipped when
+    /// the context is already broken by a fault.
+    func enqueue(after dependencies: [Completion] = [], _ task: Task, completion: Completion?) {
         lock.withLock {
             if thread == nil {
                 thread = startThread { [self] in self.workerLoop() }
             }
-            queue.append(Work(dependencies: dependencies, body: body, completion: completion))
-            tailCompletion = completion
-            lock.broadcast()
+            queue.append(Work(dependencies: dependencies, task: task, completion: completion))
+            // The worker sleeps only on an empty queue.
+            if queue.count == 1 { lock.broadcast() }
         }
-        return completion
     }
 
+    /// Takes all queued work at once and runs it outside the lock, so the thread enqueueing and
+    /// the worker meet on the lock once per batch instead of once per item (per item, the two
+    /// fought over it and paid futex calls on every launch). The two arrays trade places and keep
+    /// their capacity: no allocation once warm.
     private func workerLoop() {
+        var batch: [Work] = []
         while true {
             lock.lock()
-            while head == queue.count && !stopping { lock.wait() }
-            if head == queue.count {
+            while queue.isEmpty && !stopping { lock.wait() }
+            if queue.isEmpty {
                 lock.unlock()
                 return
             }
-            let work = queue[head]
-            head += 1
-            if head > 64, head * 2 > queue.count {
-                queue.removeFirst(head)
-                head = 0
-            }
+            swap(&batch, &queue)
+            running = true
             lock.unlock()
-            for d in work.dependencies { d.wait() }
-            if !sticky.isSet { work.body() }
-            work.completion.signal()
+            for work in batch {
+                for d in work.dependencies { d.wait() }
+                if !sticky.isSet { work.task.perform() }
+                work.completion?.signal()
+            }
+            batch.removeAll(keepingCapacity: true)
+            let end: Completion? = lock.withLock {
+                running = false
+                defer { batchEnd = nil }
+                return batchEnd
+            }
+            end?.signal()
         }
     }
 

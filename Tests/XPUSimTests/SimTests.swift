@@ -326,6 +326,79 @@ func loadVectorAdd() throws -> CUmodule? {
         }
     }
 
+    /// A stream is done only when the work its worker is running has finished too: waiting for
+    /// a stream whose queue is empty but whose last kernel still runs must wait for it.
+    @Test func synchronizeWaitsForTheRunningKernel() throws {
+        try withContext { _ in
+            let module = try loadVectorAdd()
+            var spin: CUfunction?
+            check(cuModuleGetFunction(&spin, module, "spin"))
+            var stream: CUstream?
+            check(cuStreamCreate(&stream, 0))
+            var out: CUdeviceptr = 0
+            check(cuMemAlloc_v2(&out, 4))
+            check(cuMemsetD32_v2(out, 0, 1))
+            var iterations: UInt32 = 600_000
+            var params: [UnsafeMutableRawPointer?] = [
+                withUnsafeMutablePointer(to: &out) { UnsafeMutableRawPointer($0) },
+                withUnsafeMutablePointer(to: &iterations) { UnsafeMutableRawPointer($0) },
+            ]
+            check(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, stream, &params, nil))
+            usleep(20_000)  // the worker has taken the kernel off the queue and is running it
+            check(cuStreamSynchronize(stream))
+            check(cuStreamQuery(stream))
+            var result: UInt32 = 0
+            check(cuMemcpyDtoH_v2(&result, out, 4))
+            #expect(result == iterations)
+
+            // The same through the legacy stream's ordering: a synchronous copy waits for it.
+            check(cuMemsetD32_v2(out, 0, 1))
+            check(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, stream, &params, nil))
+            usleep(20_000)
+            check(cuMemcpyDtoH_v2(&result, out, 4))
+            #expect(result == iterations)
+            check(cuStreamDestroy_v2(stream))
+            check(cuMemFree_v2(out))
+            check(cuModuleUnload(module))
+        }
+    }
+
+    /// A thread's launches reuse their last lookup; it must not outlive the stream, the current
+    /// context or the module it was made with.
+    @Test func launchesSeeHandleChanges() throws {
+        try withContext { _ in
+            let module = try loadVectorAdd()
+            var spin: CUfunction?
+            check(cuModuleGetFunction(&spin, module, "spin"))
+            var out: CUdeviceptr = 0
+            check(cuMemAlloc_v2(&out, 4))
+            var iterations: UInt32 = 1
+            var params: [UnsafeMutableRawPointer?] = [
+                withUnsafeMutablePointer(to: &out) { UnsafeMutableRawPointer($0) },
+                withUnsafeMutablePointer(to: &iterations) { UnsafeMutableRawPointer($0) },
+            ]
+            var stream: CUstream?
+            check(cuStreamCreate(&stream, UInt32(CU_STREAM_NON_BLOCKING.rawValue)))
+            check(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, stream, &params, nil))
+            check(cuStreamDestroy_v2(stream))
+            #expect(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, stream, &params, nil) == CUDA_ERROR_INVALID_HANDLE)
+
+            // The default stream is the current context's: another context current refuses the
+            // function, and the first one current again takes it.
+            check(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, nil, &params, nil))
+            var other: CUcontext?
+            check(cuCtxCreate_v2(&other, 0, 0))
+            #expect(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, nil, &params, nil) == CUDA_ERROR_INVALID_HANDLE)
+            check(cuCtxDestroy_v2(other))
+            check(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, nil, &params, nil))
+
+            check(cuCtxSynchronize())
+            check(cuModuleUnload(module))
+            #expect(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, nil, &params, nil) == CUDA_ERROR_INVALID_HANDLE)
+            check(cuMemFree_v2(out))
+        }
+    }
+
     @Test func moduleLoadAndVectorAdd() throws {
         try withContext { _ in
             let module = try loadVectorAdd()
