@@ -22,7 +22,7 @@ final class Context: @unchecked Sendable {
         self.device = device
         self.isPrimary = isPrimary
         self.flags = flags
-        self.legacy = Stream(handle: 0, blocking: true, contextHandle: handle, sticky: sticky)
+        self.legacy = Stream(handle: 0, blocking: true, contextHandle: handle, device: device, sticky: sticky)
     }
 
     /// Enqueues work on a stream of this context with CUDA's legacy-stream ordering: work on the

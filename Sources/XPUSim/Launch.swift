@@ -172,35 +172,39 @@ func launchKernel(
             on: stream,
             .launch(
                 KernelRun(
-                    function: function, context: context, grid: grid, block: block, sharedMemBytes: sharedMemBytes,
-                    parameters: bytes)),
+                    unownedFunction: Unmanaged.passUnretained(function), grid: grid, block: block,
+                    sharedMemBytes: sharedMemBytes, parameters: bytes)),
             completion: nil)
     }
 }
 
-/// A launch waiting on its stream.
+/// A launch waiting on its stream. It holds no reference count on its function: the stream
+/// keeps the function alive while the launch is queued or running (`Stream.pins`).
 struct KernelRun {
-    let function: Function
-    let context: Context
+    let unownedFunction: Unmanaged<Function>
     let grid: (UInt32, UInt32, UInt32)
     let block: (UInt32, UInt32, UInt32)
     let sharedMemBytes: UInt32
     let parameters: [UInt8]
 
-    /// Runs every block; a fault breaks the context (CUDA's sticky error).
-    func run() {
+    var function: Function { unownedFunction.takeUnretainedValue() }
+
+    /// Runs every block on the stream's device; a fault breaks the stream's context (CUDA's
+    /// sticky error).
+    func run(on stream: Stream) {
+        let function = self.function
         let launch = PTXLaunch(
             kernel: function.kernel, grid: PTXDim3(Int(grid.0), Int(grid.1), Int(grid.2)),
             block: PTXDim3(Int(block.0), Int(block.1), Int(block.2)), dynamicSharedBytes: Int(sharedMemBytes),
-            parameters: parameters, memory: context.device.memory.view(of: context.handle),
-            variableAddresses: function.variableAddresses, smCount: context.device.smCount)
+            parameters: parameters, memory: stream.device.memory.view(of: stream.contextHandle),
+            variableAddresses: function.variableAddresses, smCount: stream.device.smCount)
         guard let fault = BlockScheduler.shared.run(launch) else { return }
         log("kernel fault: \(fault)")
         switch fault.kind {
-        case .illegalAddress: context.sticky.set(CUDA_ERROR_ILLEGAL_ADDRESS)
-        case .misalignedAddress: context.sticky.set(CUDA_ERROR_MISALIGNED_ADDRESS)
-        case .illegalInstruction: context.sticky.set(CUDA_ERROR_ILLEGAL_INSTRUCTION)
-        case .trap: context.sticky.set(CUDA_ERROR_LAUNCH_FAILED)
+        case .illegalAddress: stream.sticky.set(CUDA_ERROR_ILLEGAL_ADDRESS)
+        case .misalignedAddress: stream.sticky.set(CUDA_ERROR_MISALIGNED_ADDRESS)
+        case .illegalInstruction: stream.sticky.set(CUDA_ERROR_ILLEGAL_INSTRUCTION)
+        case .trap: stream.sticky.set(CUDA_ERROR_LAUNCH_FAILED)
         }
     }
 }

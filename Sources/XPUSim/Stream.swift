@@ -21,9 +21,9 @@ final class Stream: @unchecked Sendable {
         case launch(KernelRun)
         case run(() -> Void)
 
-        func perform() {
+        func perform(on stream: Stream) {
             switch self {
-            case .launch(let kernel): kernel.run()
+            case .launch(let kernel): kernel.run(on: stream)
             case .run(let body): body()
             }
         }
@@ -33,11 +33,18 @@ final class Stream: @unchecked Sendable {
     let handle: UInt
     /// Created without CU_STREAM_NON_BLOCKING: ordered against the legacy stream.
     let blocking: Bool
-    /// The owning context's handle.
+    /// The owning context's handle, device and fault state (what its kernels run with).
     let contextHandle: UInt
+    let device: Device
     let sticky: StickyError
     private let lock = ConditionLock()
     private var queue: [Work] = []
+    /// The functions of the launches in `queue`, one entry per run of launches of the same
+    /// function; it moves to the worker with the queue. Queued launches refer to their function
+    /// without a reference count of their own (`KernelRun`): counting per launch made the
+    /// enqueueing thread and the worker fight over the function's count, the largest cost of a
+    /// launch.
+    private var pins: [Function] = []
     /// The worker is running a batch it took from `queue`.
     private var running = false
     /// Signalled when the running batch ends; made when `tail` is asked for during it.
@@ -45,9 +52,10 @@ final class Stream: @unchecked Sendable {
     private var stopping = false
     private var thread: pthread_t?
 
-    init(handle: UInt, blocking: Bool, contextHandle: UInt, sticky: StickyError) {
+    init(handle: UInt, blocking: Bool, contextHandle: UInt, device: Device, sticky: StickyError) {
         self.handle = handle
         self.contextHandle = contextHandle
+        self.device = device
         self.blocking = blocking
         self.sticky = sticky
     }
@@ -76,6 +84,9 @@ final class Stream: @unchecked Sendable {
             if thread == nil {
                 thread = startThread { [self] in self.workerLoop() }
             }
+            if case .launch(let kernel) = task, pins.last !== kernel.function {
+                pins.append(kernel.function)
+            }
             queue.append(Work(dependencies: dependencies, task: task, completion: completion))
             // The worker sleeps only on an empty queue.
             if queue.count == 1 { lock.broadcast() }
@@ -88,6 +99,7 @@ final class Stream: @unchecked Sendable {
     /// their capacity: no allocation once warm.
     private func workerLoop() {
         var batch: [Work] = []
+        var batchPins: [Function] = []
         while true {
             lock.lock()
             while queue.isEmpty && !stopping { lock.wait() }
@@ -96,14 +108,16 @@ final class Stream: @unchecked Sendable {
                 return
             }
             swap(&batch, &queue)
+            swap(&batchPins, &pins)
             running = true
             lock.unlock()
             for work in batch {
                 for d in work.dependencies { d.wait() }
-                if !sticky.isSet { work.task.perform() }
+                if !sticky.isSet { work.task.perform(on: self) }
                 work.completion?.signal()
             }
             batch.removeAll(keepingCapacity: true)
+            batchPins.removeAll(keepingCapacity: true)
             let end: Completion? = lock.withLock {
                 running = false
                 defer { batchEnd = nil }
@@ -164,7 +178,7 @@ func checkedStream(_ found: (Context, Stream)?, handle: UInt) throws(Failure) ->
         let handle = driver.withLock { $0.mintHandle() }
         let stream = Stream(
             handle: handle, blocking: Flags & CU_STREAM_NON_BLOCKING.rawValue == 0, contextHandle: context.handle,
-            sticky: context.sticky)
+            device: context.device, sticky: context.sticky)
         context.members.withLock { $0.streams.append(stream) }
         driver.withLock { $0.streams[handle] = stream }
         phStream.pointee = handle.opaque
