@@ -1,6 +1,12 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+/// The targets on the path of every launch (shim, server, simulated device) leave Swift's
+/// run-time exclusivity checks out of release builds: each access to a class's stored property
+/// paid a check through thread-local storage, 17% of the shim's CPU per launch
+/// (bench/latency-bandwidth/README.md, "Session 13"). Debug builds, and so the tests, keep them.
+let launchPathSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 // Targets follow DESIGN.md: C declarations, a pure protocol codec, transports, the shim, the
 // simulated device (with its PTX interpreter), the server, and thin executables.
 let package = Package(
@@ -43,12 +49,13 @@ let package = Package(
         // libxpushim.so: the driver API on the client, forwarding to a server.
         .target(
             name: "XPUShim",
-            dependencies: ["CXPUDriver", "CXPUNVML", "CXPUShimSupport", "XPUProtocol", "XPUTransport"]
+            dependencies: ["CXPUDriver", "CXPUNVML", "CXPUShimSupport", "XPUProtocol", "XPUTransport"],
+            swiftSettings: launchPathSettings
         ),
         // PTX front end and interpreter. No IO.
         .target(name: "XPUPTX"),
         // libxpusim.so: the driver API implemented on the CPU.
-        .target(name: "XPUSim", dependencies: ["CXPUDriver", "XPUPTX"]),
+        .target(name: "XPUSim", dependencies: ["CXPUDriver", "XPUPTX"], swiftSettings: launchPathSettings),
         // The server: sessions, handle tables, dispatch onto a dlopen'ed driver, and /metrics
         // (Prometheus text format; the shim never links this target).
         .target(
@@ -58,7 +65,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            swiftSettings: launchPathSettings
         ),
         .target(
             name: "XPURemoteServerCLI",

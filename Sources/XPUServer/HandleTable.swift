@@ -20,6 +20,9 @@ struct HandleTable {
     }
 
     private(set) var entries: [UInt64: Entry] = [:]
+    /// Counts removals: a lookup remembered with this count holds while it is unchanged (no id
+    /// it found can have gone; a client-minted id names something new only after a removal).
+    private(set) var removals: UInt64 = 0
     /// Starts above the driver's special stream values (0 NULL, 1 legacy, 2 per-thread).
     private var nextID: UInt64
 
@@ -59,6 +62,7 @@ struct HandleTable {
     /// Forgets an object and everything it owns (a context's objects, a module's functions).
     mutating func remove(_ id: UInt64) {
         guard let entry = entries.removeValue(forKey: id) else { return }
+        removals += 1
         switch entry.kind {
         case .context: entries = entries.filter { $0.value.context != id }
         case .module: entries = entries.filter { $0.value.module != id }

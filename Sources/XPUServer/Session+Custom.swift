@@ -216,10 +216,9 @@ extension Session {
     /// Validates a launch and hands it to the driver; returns the driver's status and the
     /// launch's stream. Argument errors throw before anything is launched.
     func enqueue(_ frame: LaunchKernelFrame) throws(CallFailure) -> (status: CUresult, stream: CUstream?) {
-        let function = try handle(.function, frame.function)
-        guard let layout = kernelLayouts[frame.function] else { throw CallFailure(CUDA_ERROR_INVALID_HANDLE) }
+        let lookup = try launchLookup(frame)
+        let (function, layout, stream) = (lookup.driverFunction, lookup.layout, lookup.driverStream)
         guard frame.parameters.count == layout.bytes else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
-        let stream = try handle(.stream, frame.stream)
         // kernelParams point into the received block (the driver only reads them), from a
         // temporary on the stack.
         let status = withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer?.self, capacity: max(layout.parameters.count, 1)) {
@@ -232,5 +231,23 @@ extension Session {
                 frame.sharedMemBytes, stream, layout.parameters.isEmpty ? nil : arguments.baseAddress, nil)
         }
         return (status, stream)
+    }
+
+    /// The driver handles and parameter layout a launch frame names: the last launch's, when it
+    /// named the same function and stream and no handle has been removed since.
+    private func launchLookup(_ frame: LaunchKernelFrame) throws(CallFailure) -> LaunchLookup {
+        if let last = lastLaunch, last.function == frame.function, last.stream == frame.stream,
+            last.removals == handles.removals
+        {
+            return last
+        }
+        let function = try handle(.function, frame.function)
+        guard let layout = kernelLayouts[frame.function] else { throw CallFailure(CUDA_ERROR_INVALID_HANDLE) }
+        let stream = try handle(.stream, frame.stream)
+        let lookup = LaunchLookup(
+            function: frame.function, stream: frame.stream, removals: handles.removals, driverFunction: function,
+            layout: layout, driverStream: stream)
+        lastLaunch = lookup
+        return lookup
     }
 }

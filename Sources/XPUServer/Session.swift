@@ -22,6 +22,20 @@ final class Session {
     /// Parameter layouts of the session's kernels, by function handle.
     var kernelLayouts: [UInt64: KernelLayout] = [:]
 
+    /// What the last launch looked up (function, layout, stream), kept for the next launch of
+    /// the same function on the same stream while no handle has been removed: a loop of launches
+    /// then costs no hashing.
+    var lastLaunch: LaunchLookup?
+
+    struct LaunchLookup {
+        var function: UInt64
+        var stream: UInt64
+        var removals: UInt64
+        var driverFunction: OpaquePointer?
+        var layout: KernelLayout
+        var driverStream: OpaquePointer?
+    }
+
     struct KernelLayout {
         var parameters: [KernelParameter]
         /// Size of the packed parameter block.

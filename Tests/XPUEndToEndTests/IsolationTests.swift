@@ -164,6 +164,37 @@ struct IsolationTests {
         #expect(try owner.call(CuCtxSynchronizeRequest()).0 == CUDA_SUCCESS.rawValue)
     }
 
+    @Test("a launch naming a stream or function that is gone is refused, and one naming a stream re-created under its id reaches the new one")
+    func launchAfterRemoval() throws {
+        let harness = try Harness.get()
+        let server = try Server(harness: harness)
+        defer { server.stop() }
+        let client = try RawClient(server.address)
+        let session = try client.openSession()
+        let module = try client.reply(ModuleLoadRequest(image: Array(Self.ptx.utf8)))
+        let poke = try #require(module.kernels.first { $0.name == "tenant_poke" }).function
+        let data = try client.reply(CuMemAlloc_v2Request(bytesize: 4096)).dptr
+        let stream: UInt64 = 1 << 63 | session << 32 | 1
+        _ = try client.reply(StreamCreateRequest(stream: stream, flags: 0))
+
+        // The server remembers the last launch's lookup; removing what it found must end that.
+        for _ in 0..<3 { try client.post(Self.poke(poke, at: data, stream: stream)) }
+        #expect(try client.call(CuCtxSynchronizeRequest()).0 == CUDA_SUCCESS.rawValue)
+        _ = try client.reply(CuStreamDestroy_v2Request(hStream: stream))
+        #expect(try client.call(Self.poke(poke, at: data, stream: stream)).0 == CUDA_ERROR_INVALID_HANDLE.rawValue)
+        // A client-minted id may name a new stream once the old one is gone: launches reach the new one.
+        _ = try client.reply(StreamCreateRequest(stream: stream, flags: 0))
+        #expect(try client.call(Self.poke(poke, at: data, stream: stream)).0 == CUDA_SUCCESS.rawValue)
+        _ = try client.reply(CuStreamDestroy_v2Request(hStream: stream))
+        _ = try client.reply(StreamCreateRequest(stream: stream, flags: 0))
+        #expect(try client.call(Self.poke(poke, at: data, stream: stream)).0 == CUDA_SUCCESS.rawValue)
+        for _ in 0..<3 { try client.post(Self.poke(poke, at: data, stream: 0)) }
+        #expect(try client.call(CuCtxSynchronizeRequest()).0 == CUDA_SUCCESS.rawValue)
+        _ = try client.reply(CuModuleUnloadRequest(hmod: module.module))
+        #expect(try client.call(Self.poke(poke, at: data, stream: 0)).0 == CUDA_ERROR_INVALID_HANDLE.rawValue)
+        #expect(try client.call(CuCtxSynchronizeRequest()).0 == CUDA_SUCCESS.rawValue)
+    }
+
     @Test("bulk chunks that move in place are checked first: large or compressed ones to another tenant, or past one's own end, write nothing")
     func inPlaceChunks() throws {
         let harness = try Harness.get()
