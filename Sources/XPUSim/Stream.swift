@@ -111,19 +111,23 @@ final class Stream: @unchecked Sendable {
             swap(&batchPins, &pins)
             running = true
             lock.unlock()
-            for work in batch {
+            for (index, work) in batch.enumerated() {
                 for d in work.dependencies { d.wait() }
                 if !sticky.isSet { work.task.perform(on: self) }
-                work.completion?.signal()
+                if index < batch.count - 1 { work.completion?.signal() }
             }
-            batch.removeAll(keepingCapacity: true)
-            batchPins.removeAll(keepingCapacity: true)
+            // The stream is idle before anyone hears that its last work is done: a thread woken
+            // by that completion must find `tail` done too (cuStreamQuery right after a
+            // synchronize), not a batch still marked running.
             let end: Completion? = lock.withLock {
                 running = false
                 defer { batchEnd = nil }
                 return batchEnd
             }
+            batch.last?.completion?.signal()
             end?.signal()
+            batch.removeAll(keepingCapacity: true)
+            batchPins.removeAll(keepingCapacity: true)
         }
     }
 

@@ -39,10 +39,11 @@ struct ShimBehaviourTests {
         let output = try harness.runRemote("launch_allocations", server: server)
         #expect(output.status == .exited(0), "\(output.stdout)\n\(output.stderr)")
         #expect(counts(output) == [0, 0], "\(output.stdout)")
-        // The counter counts: the same program directly on the simulated device, which runs
-        // kernels on the host, allocates for every launch.
+        // The counter counts: the same program directly on the simulated device allocates at
+        // least a parameter block per launch with parameters on the launching thread (its
+        // stream worker allocates too, but may not get to run while the launches are queued).
         let direct = try harness.runDirect("launch_allocations")
-        #expect(counts(direct).count == 2 && counts(direct).allSatisfy { $0 > 0 }, "\(direct.stdout)")
+        #expect(counts(direct).count == 2 && counts(direct)[0] >= 10_000, "\(direct.stdout)")
     }
 }
 
