@@ -89,6 +89,14 @@ func loadVectorAdd() throws -> CUmodule? {
     return module
 }
 
+/// The module of `vectorAdd` and its `spin` kernel (out pointer, iteration count).
+func loadSpin() throws -> (CUmodule?, CUfunction?) {
+    let module = try loadVectorAdd()
+    var spin: CUfunction?
+    check(cuModuleGetFunction(&spin, module, "spin"))
+    return (module, spin)
+}
+
 @Suite(.serialized) struct SimulatedDeviceTests {
     @Test func deviceQuery() {
         _ = simulator
@@ -270,9 +278,7 @@ func loadVectorAdd() throws -> CUmodule? {
 
     @Test func streamOrderingAndEvents() throws {
         try withContext { _ in
-            let module = try loadVectorAdd()
-            var spin: CUfunction?
-            check(cuModuleGetFunction(&spin, module, "spin"))
+            let (module, spin) = try loadSpin()
             var stream: CUstream?
             check(cuStreamCreate(&stream, 0))
             var out: CUdeviceptr = 0
@@ -330,9 +336,7 @@ func loadVectorAdd() throws -> CUmodule? {
     /// a stream whose queue is empty but whose last kernel still runs must wait for it.
     @Test func synchronizeWaitsForTheRunningKernel() throws {
         try withContext { _ in
-            let module = try loadVectorAdd()
-            var spin: CUfunction?
-            check(cuModuleGetFunction(&spin, module, "spin"))
+            let (module, spin) = try loadSpin()
             var stream: CUstream?
             check(cuStreamCreate(&stream, 0))
             var out: CUdeviceptr = 0
@@ -367,9 +371,7 @@ func loadVectorAdd() throws -> CUmodule? {
     /// context or the module it was made with.
     @Test func launchesSeeHandleChanges() throws {
         try withContext { _ in
-            let module = try loadVectorAdd()
-            var spin: CUfunction?
-            check(cuModuleGetFunction(&spin, module, "spin"))
+            let (module, spin) = try loadSpin()
             var out: CUdeviceptr = 0
             check(cuMemAlloc_v2(&out, 4))
             var iterations: UInt32 = 1
