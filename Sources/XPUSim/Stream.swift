@@ -47,7 +47,12 @@ final class Stream: @unchecked Sendable {
     private var pins: [Function] = []
     /// The worker is running a batch it took from `queue`.
     private var running = false
-    /// Signalled when the running batch ends; made when `tail` is asked for during it.
+    /// The completion of the running batch's last item, if it has one: `tail` while the batch
+    /// runs. Otherwise `batchEnd`, made when `tail` is asked for then and signalled when the batch
+    /// ends. Either way `tail` is done exactly when every item so far has run, and every item's
+    /// own completion is signalled before the stream is idle, so that after a synchronize both
+    /// `cuStreamQuery` and `cuEventQuery` of an event recorded on the stream say done.
+    private var runningLast: Completion?
     private var batchEnd: Completion?
     private var stopping = false
     private var thread: pthread_t?
@@ -70,6 +75,7 @@ final class Stream: @unchecked Sendable {
                 return completion
             }
             guard running else { return Completion.finished }
+            if let runningLast { return runningLast }
             if let batchEnd { return batchEnd }
             let completion = Completion()
             batchEnd = completion
@@ -110,21 +116,19 @@ final class Stream: @unchecked Sendable {
             swap(&batch, &queue)
             swap(&batchPins, &pins)
             running = true
+            runningLast = batch.last?.completion
             lock.unlock()
-            for (index, work) in batch.enumerated() {
+            for work in batch {
                 for d in work.dependencies { d.wait() }
                 if !sticky.isSet { work.task.perform(on: self) }
-                if index < batch.count - 1 { work.completion?.signal() }
+                work.completion?.signal()
             }
-            // The stream is idle before anyone hears that its last work is done: a thread woken
-            // by that completion must find `tail` done too (cuStreamQuery right after a
-            // synchronize), not a batch still marked running.
             let end: Completion? = lock.withLock {
                 running = false
+                runningLast = nil
                 defer { batchEnd = nil }
                 return batchEnd
             }
-            batch.last?.completion?.signal()
             end?.signal()
             batch.removeAll(keepingCapacity: true)
             batchPins.removeAll(keepingCapacity: true)

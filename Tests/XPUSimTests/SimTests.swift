@@ -367,6 +367,40 @@ func loadSpin() throws -> (CUmodule?, CUfunction?) {
         }
     }
 
+    /// After a stream is synchronized, the stream and every event recorded on it say done at
+    /// once (the worker may still be finishing its batch when the synchronize returns).
+    @Test func queriesAfterSynchronizeSayDone() throws {
+        try withContext { _ in
+            let (module, spin) = try loadSpin()
+            var stream: CUstream?
+            check(cuStreamCreate(&stream, UInt32(CU_STREAM_NON_BLOCKING.rawValue)))
+            var event: CUevent?
+            check(cuEventCreate(&event, 0))
+            var out: CUdeviceptr = 0
+            check(cuMemAlloc_v2(&out, 4))
+            var iterations: UInt32 = 1
+            var params: [UnsafeMutableRawPointer?] = [
+                withUnsafeMutablePointer(to: &out) { UnsafeMutableRawPointer($0) },
+                withUnsafeMutablePointer(to: &iterations) { UnsafeMutableRawPointer($0) },
+            ]
+            var notReady = (stream: 0, event: 0)
+            for round in 0..<3000 {
+                check(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, stream, &params, nil))
+                // Half the rounds end with the event, half with a launch after it.
+                check(cuEventRecord(event, stream))
+                if round % 2 == 1 { check(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, stream, &params, nil)) }
+                check(cuStreamSynchronize(stream))
+                if cuStreamQuery(stream) != CUDA_SUCCESS { notReady.stream += 1 }
+                if cuEventQuery(event) != CUDA_SUCCESS { notReady.event += 1 }
+            }
+            #expect(notReady.stream == 0 && notReady.event == 0, "not ready after a synchronize: \(notReady)")
+            check(cuEventDestroy_v2(event))
+            check(cuStreamDestroy_v2(stream))
+            check(cuMemFree_v2(out))
+            check(cuModuleUnload(module))
+        }
+    }
+
     /// A thread's launches reuse their last lookup; it must not outlive the stream, the current
     /// context or the module it was made with.
     @Test func launchesSeeHandleChanges() throws {
