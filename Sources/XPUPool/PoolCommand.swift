@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import XPUPlacement
+import XPUServer
 import XPUTransport
 
 /// `xpu-pool`: the pool directory. Servers register and heartbeat (`xpu-remote-server --pool`),
@@ -49,12 +50,7 @@ public struct PoolCommand: AsyncParsableCommand {
     public init() {}
 
     public func run() async throws {
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        bootstrapStandardErrorLogging(level: logLevel)
         let logger = Logger(label: "xpu-pool")
         guard let endpoint = Endpoint(parsing: listen) else { throw ValidationError("--listen must be HOST:PORT, got '\(listen)'") }
         guard heartbeatTimeout > 0, heartbeatTimeout.isFinite else { throw ValidationError("--heartbeat-timeout must be positive") }

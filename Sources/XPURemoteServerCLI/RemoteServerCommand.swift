@@ -124,12 +124,7 @@ public struct RemoteServerCommand: AsyncParsableCommand {
     public init() {}
 
     public func run() async throws {
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        bootstrapStandardErrorLogging(level: logLevel)
         let logger = Logger(label: "xpu-remote-server")
         if serveSession {
             Foundation.exit(TenantWorker.run(driverPath: driver ?? Self.defaultDriverPath(for: device), logger: logger))
