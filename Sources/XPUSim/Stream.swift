@@ -41,9 +41,8 @@ final class Stream: @unchecked Sendable {
     private var queue: [Work] = []
     /// The functions of the launches in `queue`, one entry per run of launches of the same
     /// function; it moves to the worker with the queue. Queued launches refer to their function
-    /// without a reference count of their own (`KernelRun`): counting per launch made the
-    /// enqueueing thread and the worker fight over the function's count, the largest cost of a
-    /// launch.
+    /// without a reference count of their own (`KernelRun`): counted per launch, the function's
+    /// count bounced between the enqueueing thread's core and the worker's on every launch.
     private var pins: [Function] = []
     /// The worker is running a batch it took from `queue`.
     private var running = false
