@@ -97,6 +97,38 @@ func loadSpin() throws -> (CUmodule?, CUfunction?) {
     return (module, spin)
 }
 
+/// `spin`'s arguments — the device word it writes its count to, and the count — in memory that
+/// lives as long as this object, which launches use (so it outlives them). Frees the word when
+/// released.
+final class SpinArguments {
+    let out: CUdeviceptr
+    private let storage = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 8)
+
+    init(iterations: UInt32) {
+        var out: CUdeviceptr = 0
+        check(cuMemAlloc_v2(&out, 4))
+        self.out = out
+        storage.storeBytes(of: out, as: CUdeviceptr.self)
+        self.iterations = iterations
+    }
+
+    deinit {
+        check(cuMemFree_v2(out))
+        storage.deallocate()
+    }
+
+    var iterations: UInt32 {
+        get { storage.load(fromByteOffset: 8, as: UInt32.self) }
+        set { storage.storeBytes(of: newValue, toByteOffset: 8, as: UInt32.self) }
+    }
+
+    /// One launch of `spin` (one thread) on `stream` with these arguments.
+    func launch(_ spin: CUfunction?, on stream: CUstream?) -> CUresult {
+        var params: [UnsafeMutableRawPointer?] = [storage, storage + 8]
+        return cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, stream, &params, nil)
+    }
+}
+
 @Suite(.serialized) struct SimulatedDeviceTests {
     @Test func deviceQuery() {
         _ = simulator
@@ -339,30 +371,23 @@ func loadSpin() throws -> (CUmodule?, CUfunction?) {
             let (module, spin) = try loadSpin()
             var stream: CUstream?
             check(cuStreamCreate(&stream, 0))
-            var out: CUdeviceptr = 0
-            check(cuMemAlloc_v2(&out, 4))
-            check(cuMemsetD32_v2(out, 0, 1))
-            var iterations: UInt32 = 600_000
-            var params: [UnsafeMutableRawPointer?] = [
-                withUnsafeMutablePointer(to: &out) { UnsafeMutableRawPointer($0) },
-                withUnsafeMutablePointer(to: &iterations) { UnsafeMutableRawPointer($0) },
-            ]
-            check(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, stream, &params, nil))
+            let arguments = SpinArguments(iterations: 600_000)
+            check(cuMemsetD32_v2(arguments.out, 0, 1))
+            check(arguments.launch(spin, on: stream))
             usleep(20_000)  // the worker has taken the kernel off the queue and is running it
             check(cuStreamSynchronize(stream))
             check(cuStreamQuery(stream))
             var result: UInt32 = 0
-            check(cuMemcpyDtoH_v2(&result, out, 4))
-            #expect(result == iterations)
+            check(cuMemcpyDtoH_v2(&result, arguments.out, 4))
+            #expect(result == arguments.iterations)
 
             // The same through the legacy stream's ordering: a synchronous copy waits for it.
-            check(cuMemsetD32_v2(out, 0, 1))
-            check(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, stream, &params, nil))
+            check(cuMemsetD32_v2(arguments.out, 0, 1))
+            check(arguments.launch(spin, on: stream))
             usleep(20_000)
-            check(cuMemcpyDtoH_v2(&result, out, 4))
-            #expect(result == iterations)
+            check(cuMemcpyDtoH_v2(&result, arguments.out, 4))
+            #expect(result == arguments.iterations)
             check(cuStreamDestroy_v2(stream))
-            check(cuMemFree_v2(out))
             check(cuModuleUnload(module))
         }
     }
@@ -376,19 +401,13 @@ func loadSpin() throws -> (CUmodule?, CUfunction?) {
             check(cuStreamCreate(&stream, UInt32(CU_STREAM_NON_BLOCKING.rawValue)))
             var event: CUevent?
             check(cuEventCreate(&event, 0))
-            var out: CUdeviceptr = 0
-            check(cuMemAlloc_v2(&out, 4))
-            var iterations: UInt32 = 1
-            var params: [UnsafeMutableRawPointer?] = [
-                withUnsafeMutablePointer(to: &out) { UnsafeMutableRawPointer($0) },
-                withUnsafeMutablePointer(to: &iterations) { UnsafeMutableRawPointer($0) },
-            ]
+            let arguments = SpinArguments(iterations: 1)
             var notReady = (stream: 0, event: 0)
             for round in 0..<3000 {
-                check(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, stream, &params, nil))
+                check(arguments.launch(spin, on: stream))
                 // Half the rounds end with the event, half with a launch after it.
                 check(cuEventRecord(event, stream))
-                if round % 2 == 1 { check(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, stream, &params, nil)) }
+                if round % 2 == 1 { check(arguments.launch(spin, on: stream)) }
                 check(cuStreamSynchronize(stream))
                 if cuStreamQuery(stream) != CUDA_SUCCESS { notReady.stream += 1 }
                 if cuEventQuery(event) != CUDA_SUCCESS { notReady.event += 1 }
@@ -396,7 +415,6 @@ func loadSpin() throws -> (CUmodule?, CUfunction?) {
             #expect(notReady.stream == 0 && notReady.event == 0, "not ready after a synchronize: \(notReady)")
             check(cuEventDestroy_v2(event))
             check(cuStreamDestroy_v2(stream))
-            check(cuMemFree_v2(out))
             check(cuModuleUnload(module))
         }
     }
@@ -406,32 +424,25 @@ func loadSpin() throws -> (CUmodule?, CUfunction?) {
     @Test func launchesSeeHandleChanges() throws {
         try withContext { _ in
             let (module, spin) = try loadSpin()
-            var out: CUdeviceptr = 0
-            check(cuMemAlloc_v2(&out, 4))
-            var iterations: UInt32 = 1
-            var params: [UnsafeMutableRawPointer?] = [
-                withUnsafeMutablePointer(to: &out) { UnsafeMutableRawPointer($0) },
-                withUnsafeMutablePointer(to: &iterations) { UnsafeMutableRawPointer($0) },
-            ]
+            let arguments = SpinArguments(iterations: 1)
             var stream: CUstream?
             check(cuStreamCreate(&stream, UInt32(CU_STREAM_NON_BLOCKING.rawValue)))
-            check(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, stream, &params, nil))
+            check(arguments.launch(spin, on: stream))
             check(cuStreamDestroy_v2(stream))
-            #expect(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, stream, &params, nil) == CUDA_ERROR_INVALID_HANDLE)
+            #expect(arguments.launch(spin, on: stream) == CUDA_ERROR_INVALID_HANDLE)
 
             // The default stream is the current context's: another context current refuses the
             // function, and the first one current again takes it.
-            check(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, nil, &params, nil))
+            check(arguments.launch(spin, on: nil))
             var other: CUcontext?
             check(cuCtxCreate_v2(&other, 0, 0))
-            #expect(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, nil, &params, nil) == CUDA_ERROR_INVALID_HANDLE)
+            #expect(arguments.launch(spin, on: nil) == CUDA_ERROR_INVALID_HANDLE)
             check(cuCtxDestroy_v2(other))
-            check(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, nil, &params, nil))
+            check(arguments.launch(spin, on: nil))
 
             check(cuCtxSynchronize())
             check(cuModuleUnload(module))
-            #expect(cuLaunchKernel(spin, 1, 1, 1, 1, 1, 1, 0, nil, &params, nil) == CUDA_ERROR_INVALID_HANDLE)
-            check(cuMemFree_v2(out))
+            #expect(arguments.launch(spin, on: nil) == CUDA_ERROR_INVALID_HANDLE)
         }
     }
 
