@@ -38,19 +38,32 @@ final class Context: @unchecked Sendable {
     /// when nobody waits for this task alone).
     func enqueue(on stream: Stream, _ task: Stream.Task, completion: Completion?) {
         members.withLock { members in
-            // Only unfinished work is waited for; most launches have none (no array is made).
-            var dependencies: [Completion] = []
-            if stream === legacy {
-                for s in members.streams where s.blocking {
-                    let tail = s.tail
-                    if !tail.isDone { dependencies.append(tail) }
-                }
-            } else if stream.blocking {
-                let tail = legacy.tail
-                if !tail.isDone { dependencies.append(tail) }
-            }
-            stream.enqueue(after: dependencies, task, completion: completion)
+            stream.enqueue(after: dependencies(of: stream, members), task, completion: completion)
         }
+    }
+
+    /// Enqueues a kernel launch with the same ordering (the launch path: no task or completion
+    /// to pass along).
+    func enqueue(on stream: Stream, _ run: KernelRun) {
+        members.withLock { members in
+            stream.enqueue(run, after: dependencies(of: stream, members))
+        }
+    }
+
+    /// What work enqueued on `stream` now must wait for (members lock held). Only unfinished
+    /// work is waited for; most launches have none, and then no array is made.
+    private func dependencies(of stream: Stream, _ members: Members) -> [Completion]? {
+        var dependencies: [Completion]?
+        if stream === legacy {
+            for s in members.streams where s.blocking {
+                let tail = s.tail
+                if !tail.isDone { dependencies = (dependencies ?? []) + [tail] }
+            }
+        } else if stream.blocking {
+            let tail = legacy.tail
+            if !tail.isDone { dependencies = [tail] }
+        }
+        return dependencies
     }
 
     /// Waits for all work of every stream of this context.

@@ -7,7 +7,7 @@ enum ContextStack {
     /// launch reads one thread-local value).
     final class Box {
         var handles: [UInt] = []
-        var lastLaunch: LaunchMemo?
+        var lastLaunch: LaunchTarget?
     }
 
     nonisolated(unsafe) private static var key: pthread_key_t = {
@@ -23,6 +23,13 @@ enum ContextStack {
         let b = Box()
         pthread_setspecific(key, Unmanaged.passRetained(b).toOpaque())
         return b
+    }
+
+    /// Runs `body` with the thread's box without counting a reference to it (the thread's
+    /// key holds one for as long as the thread lives): the launch path's way in.
+    static func withBox<T>(_ body: (Box) -> T) -> T {
+        guard let p = pthread_getspecific(key) else { return body(box) }
+        return Unmanaged<Box>.fromOpaque(p)._withUnsafeGuaranteedRef(body)
     }
 
     static var top: UInt? { box.handles.last }

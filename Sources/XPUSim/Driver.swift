@@ -70,7 +70,7 @@ struct Registry {
 let driver = Mutex(Registry())
 
 /// Counts changes to the tables a launch looks in (contexts, streams, functions). A thread's
-/// remembered launch target (`LaunchMemo`) is good while the count is what it was.
+/// remembered launch target (`LaunchTarget`) is good while the count is what it was.
 let launchTableChanges = Atomic<UInt64>(0)
 
 private func launchTablesChanged() {
@@ -123,16 +123,25 @@ extension UInt {
 
 /// A sticky context error: once a kernel faults, every later call in that context returns it.
 final class StickyError: Sendable {
-    private let value = Mutex<Int32>(0)
+    /// An atomic rather than a lock: every launch checks it on the enqueueing thread and every
+    /// work item on the stream worker, and a lock's write on each check made its cache line move
+    /// between the two cores on every launch. Reads leave the line shared.
+    private let value = Atomic<Int32>(0)
 
+    /// Keeps the first fault.
     func set(_ result: CUresult) {
-        value.withLock { if $0 == 0 { $0 = Int32(result.rawValue) } }
+        _ = value.compareExchange(expected: 0, desired: Int32(result.rawValue), ordering: .acquiringAndReleasing)
     }
 
-    var isSet: Bool { value.withLock { $0 != 0 } }
+    var isSet: Bool { value.load(ordering: .acquiring) != 0 }
+
+    /// The fault, if there was one.
+    var fault: CUresult? {
+        let v = value.load(ordering: .acquiring)
+        return v == 0 ? nil : CUresult(rawValue: UInt32(v))
+    }
 
     func check() throws(Failure) {
-        let v = value.withLock { $0 }
-        if v != 0 { throw Failure(CUresult(rawValue: UInt32(v))) }
+        if let fault { throw Failure(fault) }
     }
 }

@@ -87,19 +87,25 @@ final class BlockScheduler: @unchecked Sendable {
 /// must not be broken by a fault. A thread that launches the same function on the same stream
 /// again (the usual case) reuses its last answer while no context, stream or function has come or
 /// gone (`launchTableChanges`): no lock, no hashing.
-private func launchTarget(_ f: CUfunction?, _ hStream: CUstream?) throws(Failure) -> (Function, Context, Stream) {
+///
+/// The answer is the thread's memo, unretained: the thread's context stack box holds it until the
+/// thread's next launch that misses it.
+private func launchTarget(_ f: CUfunction?, _ hStream: CUstream?) throws(Failure) -> Unmanaged<LaunchTarget> {
     let functionHandle = UInt(handle: f)
     let streamHandle = UInt(handle: hStream)
-    let thread = ContextStack.box
-    let top = thread.handles.last
     // Read before the lookup: a change that lands during it makes the memo stale at once.
     let changes = launchTableChanges.load(ordering: .acquiring)
-    if let memo = thread.lastLaunch, memo.function.handle == functionHandle, memo.streamHandle == streamHandle,
-        memo.top == top, memo.changes == changes
-    {
-        try memo.context.sticky.check()
-        return (memo.function, memo.context, memo.stream)
+    let hit = ContextStack.withBox { thread -> (Unmanaged<LaunchTarget>, CUresult?)? in
+        guard let memo = thread.lastLaunch, memo.functionHandle == functionHandle, memo.streamHandle == streamHandle,
+            memo.top == thread.handles.last, memo.changes == changes
+        else { return nil }
+        return (Unmanaged.passUnretained(memo), memo.sticky._withUnsafeGuaranteedRef { $0.fault })
     }
+    if let (memo, fault) = hit {
+        if let fault { throw Failure(fault) }
+        return memo
+    }
+    let top = ContextStack.top
     let (function, target) = try driver.withLock { registry throws(Failure) in
         guard registry.initialized else { throw Failure(CUDA_ERROR_NOT_INITIALIZED) }
         return (registry.functions[functionHandle], registry.stream(streamHandle))
@@ -107,20 +113,55 @@ private func launchTarget(_ f: CUfunction?, _ hStream: CUstream?) throws(Failure
     guard let function else { throw Failure(CUDA_ERROR_INVALID_HANDLE) }
     let (context, stream) = try checkedStream(target, handle: streamHandle)
     guard function.contextHandle == context.handle else { throw Failure(CUDA_ERROR_INVALID_HANDLE) }
-    thread.lastLaunch = LaunchMemo(
+    let memo = LaunchTarget(
         function: function, context: context, stream: stream, streamHandle: streamHandle, top: top, changes: changes)
-    return (function, context, stream)
+    ContextStack.box.lastLaunch = memo
+    return Unmanaged.passUnretained(memo)
 }
 
-/// A thread's last launch target and what it was looked up with.
-struct LaunchMemo {
+/// A thread's last launch target, what it was looked up with, and what a launch checks and
+/// marshals, copied out of the kernel. A launch that hits the memo reads only this object, which
+/// no other thread touches: reading (and reference-counting) the function, its kernel or the
+/// context on every launch pulled their cache lines away from the stream worker, which uses the
+/// same objects for every kernel it runs.
+final class LaunchTarget {
+    /// Held for as long as the memo is; the launch path uses the unmanaged references below,
+    /// which it can use without counting references.
     let function: Function
     let context: Context
     let stream: Stream
+    let unownedFunction: Unmanaged<Function>
+    let unownedContext: Unmanaged<Context>
+    let unownedStream: Unmanaged<Stream>
+    let sticky: Unmanaged<StickyError>
+    let functionHandle: UInt
     let streamHandle: UInt
     /// The thread's current context then (it picks the stream for handles 0, 1 and 2).
     let top: UInt?
     let changes: UInt64
+    let maxThreadsPerBlock: Int
+    let staticSharedSize: Int
+    let parameterBufferSize: Int
+    let parameters: [(offset: Int, size: Int)]
+
+    init(function: Function, context: Context, stream: Stream, streamHandle: UInt, top: UInt?, changes: UInt64) {
+        self.function = function
+        self.context = context
+        self.stream = stream
+        self.unownedFunction = Unmanaged.passUnretained(function)
+        self.unownedContext = Unmanaged.passUnretained(context)
+        self.unownedStream = Unmanaged.passUnretained(stream)
+        self.sticky = Unmanaged.passUnretained(context.sticky)
+        self.functionHandle = function.handle
+        self.streamHandle = streamHandle
+        self.top = top
+        self.changes = changes
+        let kernel = function.kernel
+        self.maxThreadsPerBlock = kernel.maxThreadsPerBlock
+        self.staticSharedSize = kernel.staticSharedSize
+        self.parameterBufferSize = kernel.parameterBufferSize
+        self.parameters = kernel.parameters.map { ($0.offset, $0.size) }
+    }
 }
 
 func launchKernel(
@@ -129,53 +170,63 @@ func launchKernel(
     extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
 ) -> CUresult {
     api { () throws(Failure) in
-        let (function, context, stream) = try launchTarget(f, hStream)
-        let kernel = function.kernel
-        let threads = Int(block.0) * Int(block.1) * Int(block.2)
-        guard grid.0 >= 1, grid.1 >= 1, grid.2 >= 1, grid.0 <= 2_147_483_647, grid.1 <= 65535, grid.2 <= 65535,
-            block.0 >= 1, block.1 >= 1, block.2 >= 1, block.0 <= 1024, block.1 <= 1024, block.2 <= 64,
-            threads <= min(1024, kernel.maxThreadsPerBlock)
-        else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
-        guard kernel.staticSharedSize + Int(sharedMemBytes) <= 227 * 1024 else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
-
-        // Marshal the parameter buffer with the kernel's layout.
-        var bytes = [UInt8](repeating: 0, count: kernel.parameterBufferSize)
-        if kernelParams != nil, extra != nil { throw Failure(CUDA_ERROR_INVALID_VALUE) }
-        if let kernelParams {
-            for (i, p) in kernel.parameters.enumerated() {
-                guard let source = kernelParams[i] else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
-                bytes.withUnsafeMutableBytes { raw in
-                    raw.baseAddress!.advanced(by: p.offset).copyMemory(from: source, byteCount: p.size)
-                }
-            }
-        } else if let extra {
-            var buffer: UnsafeMutableRawPointer?
-            var size: Int?
-            var i = 0
-            while let key = extra[i] {
-                switch UInt(bitPattern: key) {
-                case 1: buffer = extra[i + 1]
-                case 2: size = extra[i + 1]?.load(as: Int.self)
-                default: throw Failure(CUDA_ERROR_INVALID_VALUE)
-                }
-                i += 2
-            }
-            guard let buffer, let size else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
-            bytes.withUnsafeMutableBytes { raw in
-                raw.baseAddress!.copyMemory(from: buffer, byteCount: min(size, raw.count))
-            }
-        } else if !kernel.parameters.isEmpty {
-            throw Failure(CUDA_ERROR_INVALID_VALUE)
+        let status = try launchTarget(f, hStream)._withUnsafeGuaranteedRef { target in
+            enqueueLaunch(
+                target, grid: grid, block: block, sharedMemBytes: sharedMemBytes, kernelParams: kernelParams, extra: extra)
         }
-
-        context.enqueue(
-            on: stream,
-            .launch(
-                KernelRun(
-                    unownedFunction: Unmanaged.passUnretained(function), grid: grid, block: block,
-                    sharedMemBytes: sharedMemBytes, parameters: bytes)),
-            completion: nil)
+        if status != CUDA_SUCCESS { throw Failure(status) }
     }
+}
+
+/// Checks a launch against its target's limits, marshals its parameters and queues it.
+private func enqueueLaunch(
+    _ target: LaunchTarget, grid: (UInt32, UInt32, UInt32), block: (UInt32, UInt32, UInt32), sharedMemBytes: UInt32,
+    kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> CUresult {
+    let threads = Int(block.0) * Int(block.1) * Int(block.2)
+    guard grid.0 >= 1, grid.1 >= 1, grid.2 >= 1, grid.0 <= 2_147_483_647, grid.1 <= 65535, grid.2 <= 65535,
+        block.0 >= 1, block.1 >= 1, block.2 >= 1, block.0 <= 1024, block.1 <= 1024, block.2 <= 64,
+        threads <= min(1024, target.maxThreadsPerBlock)
+    else { return CUDA_ERROR_INVALID_VALUE }
+    guard target.staticSharedSize + Int(sharedMemBytes) <= 227 * 1024 else { return CUDA_ERROR_INVALID_VALUE }
+
+    // Marshal the parameter buffer with the kernel's layout (none for a kernel without one).
+    var bytes = target.parameterBufferSize == 0 ? nil : [UInt8](repeating: 0, count: target.parameterBufferSize)
+    if kernelParams != nil, extra != nil { return CUDA_ERROR_INVALID_VALUE }
+    if let kernelParams {
+        for (i, p) in target.parameters.enumerated() {
+            guard let source = kernelParams[i] else { return CUDA_ERROR_INVALID_VALUE }
+            bytes?.withUnsafeMutableBytes { raw in
+                raw.baseAddress!.advanced(by: p.offset).copyMemory(from: source, byteCount: p.size)
+            }
+        }
+    } else if let extra {
+        var buffer: UnsafeMutableRawPointer?
+        var size: Int?
+        var i = 0
+        while let key = extra[i] {
+            switch UInt(bitPattern: key) {
+            case 1: buffer = extra[i + 1]
+            case 2: size = extra[i + 1]?.load(as: Int.self)
+            default: return CUDA_ERROR_INVALID_VALUE
+            }
+            i += 2
+        }
+        guard let buffer, let size else { return CUDA_ERROR_INVALID_VALUE }
+        bytes?.withUnsafeMutableBytes { raw in
+            raw.baseAddress!.copyMemory(from: buffer, byteCount: min(size, raw.count))
+        }
+    } else if !target.parameters.isEmpty {
+        return CUDA_ERROR_INVALID_VALUE
+    }
+
+    let run = KernelRun(
+        unownedFunction: target.unownedFunction, grid: grid, block: block, sharedMemBytes: sharedMemBytes,
+        parameters: bytes)
+    target.unownedContext._withUnsafeGuaranteedRef { context in
+        target.unownedStream._withUnsafeGuaranteedRef { stream in context.enqueue(on: stream, run) }
+    }
+    return CUDA_SUCCESS
 }
 
 /// A launch waiting on its stream. It holds no reference count on its function: the stream
@@ -185,7 +236,8 @@ struct KernelRun {
     let grid: (UInt32, UInt32, UInt32)
     let block: (UInt32, UInt32, UInt32)
     let sharedMemBytes: UInt32
-    let parameters: [UInt8]
+    /// nil for a kernel without parameters: no array to count references on per launch.
+    let parameters: [UInt8]?
 
     var function: Function { unownedFunction.takeUnretainedValue() }
 
@@ -196,7 +248,7 @@ struct KernelRun {
         let launch = PTXLaunch(
             kernel: function.kernel, grid: PTXDim3(Int(grid.0), Int(grid.1), Int(grid.2)),
             block: PTXDim3(Int(block.0), Int(block.1), Int(block.2)), dynamicSharedBytes: Int(sharedMemBytes),
-            parameters: parameters, memory: stream.device.memory.view(of: stream.contextHandle),
+            parameters: parameters ?? [], memory: stream.device.memory.view(of: stream.contextHandle),
             variableAddresses: function.variableAddresses, smCount: stream.device.smCount)
         guard let fault = BlockScheduler.shared.run(launch) else { return }
         log("kernel fault: \(fault)")

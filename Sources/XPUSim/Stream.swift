@@ -6,7 +6,9 @@ import Synchronization
 /// A work item may also wait for other streams' completions first (legacy-stream ordering).
 final class Stream: @unchecked Sendable {
     struct Work {
-        var dependencies: [Completion]
+        /// nil rather than empty: most work waits for nothing, and an empty array is one more
+        /// reference counted on every launch.
+        var dependencies: [Completion]?
         var task: Task
         /// Made only when someone will wait for this item: a copy or an event record, or a caller
         /// of `tail` while it is the last queued. Most launches have none (a completion per
@@ -44,6 +46,8 @@ final class Stream: @unchecked Sendable {
     /// without a reference count of their own (`KernelRun`): counted per launch, the function's
     /// count bounced between the enqueueing thread's core and the worker's on every launch.
     private var pins: [Function] = []
+    /// The last entry of `pins` as an address, compared without loading (and counting) it.
+    private var lastPin: UnsafeMutableRawPointer?
     /// The worker is running a batch it took from `queue`.
     private var running = false
     /// The completion of the running batch's last item, if it has one: `tail` while the batch
@@ -84,17 +88,40 @@ final class Stream: @unchecked Sendable {
 
     /// Appends work, to be signalled on `completion` (if any) when done; its task is skipped when
     /// the context is already broken by a fault.
-    func enqueue(after dependencies: [Completion] = [], _ task: Task, completion: Completion?) {
-        lock.withLock {
-            if thread == nil {
-                thread = startThread { [self] in self.workerLoop() }
-            }
-            if case .launch(let kernel) = task, pins.last !== kernel.function {
-                pins.append(kernel.function)
-            }
-            queue.append(Work(dependencies: dependencies, task: task, completion: completion))
-            // The worker sleeps only on an empty queue.
-            if queue.count == 1 { lock.broadcast() }
+    func enqueue(after dependencies: [Completion]? = nil, _ task: Task, completion: Completion?) {
+        lock.lock()
+        if case .launch(let kernel) = task { pin(kernel) }
+        startWorker()
+        queue.append(Work(dependencies: dependencies, task: task, completion: completion))
+        if queue.count == 1 { lock.broadcast() }
+        lock.unlock()
+    }
+
+    /// Appends a kernel launch (the launch path: the work item is made once, in place).
+    func enqueue(_ run: KernelRun, after dependencies: [Completion]?) {
+        lock.lock()
+        pin(run)
+        startWorker()
+        queue.append(Work(dependencies: dependencies, task: .launch(run), completion: nil))
+        // The worker sleeps only on an empty queue.
+        if queue.count == 1 { lock.broadcast() }
+        lock.unlock()
+    }
+
+    /// Keeps the launch's function alive while the launch waits (lock held).
+    @inline(__always)
+    private func pin(_ run: KernelRun) {
+        if run.unownedFunction.toOpaque() != lastPin {
+            pins.append(run.function)
+            lastPin = run.unownedFunction.toOpaque()
+        }
+    }
+
+    /// Starts the worker with the stream's first work (lock held).
+    @inline(__always)
+    private func startWorker() {
+        if thread == nil {
+            thread = startThread { [self] in self.workerLoop() }
         }
     }
 
@@ -114,11 +141,14 @@ final class Stream: @unchecked Sendable {
             }
             swap(&batch, &queue)
             swap(&batchPins, &pins)
+            lastPin = nil
             running = true
             runningLast = batch.last?.completion
             lock.unlock()
             for work in batch {
-                for d in work.dependencies { d.wait() }
+                if let dependencies = work.dependencies {
+                    for d in dependencies { d.wait() }
+                }
                 if !sticky.isSet { work.task.perform(on: self) }
                 work.completion?.signal()
             }
