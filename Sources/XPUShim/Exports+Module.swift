@@ -113,27 +113,37 @@ import XPUProtocol
     _ kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
 ) -> CUresult {
     // A launch is fire-and-forget: everything the driver checks at the call is checked here,
-    // under the same hold of the lock of the function's lane as the send.
-    let target = Target(.function, f)
-    return target.locked { lane in
-        launch(f, (gridDimX, gridDimY, gridDimZ), (blockDimX, blockDimY, blockDimZ), sharedMemBytes, hStream, kernelParams, extra, on: target, lane)
+    // under the same hold of the lock of the function's lane as the send. A handle that names no
+    // lane goes where `Target` sends it (the current context's lane, which answers as CUDA does).
+    let grid = (gridDimX, gridDimY, gridDimZ)
+    let block = (blockDimX, blockDimY, blockDimZ)
+    guard let lane = Lanes.lane(of: Shim.id(f)) else {
+        return Target(.function, f).locked { lane in
+            launch(f, grid, block, sharedMemBytes, hStream, kernelParams, extra, on: lane)
+        }
     }
+    return lane.locked { lane in launch(f, grid, block, sharedMemBytes, hStream, kernelParams, extra, on: lane) }
 }
 
+/// Checks a launch and queues its frame. Lock held. A launch of the same function on the same
+/// stream and context as the lane's last one (the loop of launches) reuses that launch's checks
+/// while no handle of the lane has been removed (`LaunchPlan`).
 private func launch(
     _ f: CUfunction?, _ grid: (UInt32, UInt32, UInt32), _ block: (UInt32, UInt32, UInt32), _ sharedMemBytes: UInt32,
     _ hStream: CUstream?, _ kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
-    _ extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, on target: Target, _ lane: Lane
+    _ extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, on lane: Lane
 ) -> CUresult {
-    if let refusal = lane.requireContext() { return refusal }
+    // CUDA's order: an unusable session first, then a thread without a context.
+    if let refusal = lane.refusal() { return refusal }
     let context = xpu_context_current()
+    guard context != 0 else { return CUDA_ERROR_INVALID_CONTEXT }
     let function = Shim.id(f)
     let stream = Shim.id(hStream)
-    let checked: CheckedLaunch
-    if let last = lane.checkedLaunch, last.function == function, last.stream == stream, last.context == context,
+    let plan: LaunchPlan
+    if let last = lane.lastLaunch, last.function == function, last.stream == stream, last.context == context,
         last.removals == lane.handles.removals
     {
-        checked = last  // the loop of launches: nothing it relied on has gone since
+        plan = last
     } else {
         // The function must belong to the current context (so it lives on this lane too).
         guard let kernel = lane.kernels[function], lane.handles.context(of: .function, function) == context else {
@@ -142,37 +152,34 @@ private func launch(
         guard stream <= 2 || lane.handles.context(of: .stream, stream) == context else { return CUDA_ERROR_INVALID_HANDLE }
         switch LaunchLimits.of(device: lane.contextDevices[context] ?? 0) {
         case .success(let limits):
-            checked = CheckedLaunch(
+            plan = LaunchPlan(
                 function: function, stream: stream, context: context, removals: lane.handles.removals, kernel: kernel,
                 limits: limits)
-            lane.checkedLaunch = checked
+            lane.lastLaunch = plan
         case .failure(let failure):
             return failure.status
         }
     }
-    let (kernel, limits) = (checked.kernel, checked.limits)
-    guard limits.admit(grid: grid, block: block, sharedMemBytes: sharedMemBytes, kernel: kernel) else {
+    guard plan.admits(grid: grid, block: block, sharedMemBytes: sharedMemBytes) else { return CUDA_ERROR_INVALID_VALUE }
+    guard let arguments = KernelArguments(plan, kernelParams: kernelParams, extra: extra) else {
         return CUDA_ERROR_INVALID_VALUE
     }
-    guard let arguments = KernelArguments(kernel, kernelParams: kernelParams, extra: extra) else {
-        return CUDA_ERROR_INVALID_VALUE
-    }
-    let (wireContext, wireFunction, wireStream) = (Lanes.wire(context), Lanes.wire(function), Lanes.wire(stream))
     if Lane.strict {
         return Shim.post(
             LaunchKernelRequest(
-                function: wireFunction, gridX: grid.0, gridY: grid.1, gridZ: grid.2, blockX: block.0, blockY: block.1,
-                blockZ: block.2, sharedMemBytes: sharedMemBytes, stream: wireStream, parameters: arguments.packed()),
+                function: plan.wireFunction, gridX: grid.0, gridY: grid.1, gridZ: grid.2, blockX: block.0, blockY: block.1,
+                blockZ: block.2, sharedMemBytes: sharedMemBytes, stream: plan.wireStream,
+                parameters: arguments.packed(plan, kernelParams: kernelParams)),
             on: lane, context: context)
     }
     // The frame goes into the send queue with the arguments copied in place (no allocation).
     do {
-        _ = try lane.channel()
         try lane.postFrame { writer, sequence in
             LaunchKernelRequest.appendFrame(
-                to: &writer, flags: .noReply, sequence: sequence, context: wireContext, function: wireFunction, grid: grid,
-                block: block, sharedMemBytes: sharedMemBytes, stream: wireStream, parameterBytes: arguments.count,
-                fillParameters: arguments.write)
+                to: &writer, flags: .noReply, sequence: sequence, context: plan.wireContext, function: plan.wireFunction,
+                grid: grid, block: block, sharedMemBytes: sharedMemBytes, stream: plan.wireStream,
+                parameterBytes: arguments.count(plan)
+            ) { block in arguments.write(block, plan, kernelParams: kernelParams) }
         }
         return CUDA_SUCCESS
     } catch {
@@ -188,39 +195,75 @@ private func launch(
     cuLaunchKernel(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes, hStream, kernelParams, extra)
 }
 
-/// What a launch checked about its function, stream and context, kept by the lane for the next
-/// launch of the same three: valid while no handle of the lane has been removed.
-struct CheckedLaunch {
-    var function: UInt64
-    var stream: UInt64
-    var context: UInt64
-    var removals: UInt64
-    var kernel: KernelInfo
-    var limits: LaunchLimits
+/// What a launch checked about its function, stream and context, and what its frame needs from
+/// them, kept by the lane for the next launch of the same three: valid while no handle of the
+/// lane has been removed. A class, so that reusing it copies one reference, not the kernel's
+/// layout (copying the structs it replaced was a third of the shim's instructions per launch).
+final class LaunchPlan {
+    let function: UInt64
+    let stream: UInt64
+    let context: UInt64
+    let removals: UInt64
+    let parameters: [KernelParameter]
+    /// Bytes of the packed parameter block.
+    let parameterBytes: Int
+    let maxThreadsPerBlock: UInt32
+    let staticSharedBytes: UInt32
+    let limits: LaunchLimits
+    /// The handles as they travel to the server.
+    let wireFunction: UInt64
+    let wireStream: UInt64
+    let wireContext: UInt64
+
+    init(function: UInt64, stream: UInt64, context: UInt64, removals: UInt64, kernel: KernelInfo, limits: LaunchLimits) {
+        self.function = function
+        self.stream = stream
+        self.context = context
+        self.removals = removals
+        self.parameters = kernel.parameters
+        self.parameterBytes = kernel.parameterBytes
+        self.maxThreadsPerBlock = kernel.maxThreadsPerBlock
+        self.staticSharedBytes = kernel.staticSharedBytes
+        self.limits = limits
+        self.wireFunction = Lanes.wire(function)
+        self.wireStream = Lanes.wire(stream)
+        self.wireContext = Lanes.wire(context)
+    }
+
+    /// The device's and the kernel's limits on the launch's shape and shared memory.
+    func admits(grid: (UInt32, UInt32, UInt32), block: (UInt32, UInt32, UInt32), sharedMemBytes: UInt32) -> Bool {
+        let threads = UInt64(block.0) * UInt64(block.1) * UInt64(block.2)
+        return grid.0 >= 1 && grid.1 >= 1 && grid.2 >= 1 && block.0 >= 1 && block.1 >= 1 && block.2 >= 1
+            && grid.0 <= limits.grid.0 && grid.1 <= limits.grid.1 && grid.2 <= limits.grid.2
+            && block.0 <= limits.block.0 && block.1 <= limits.block.1 && block.2 <= limits.block.2
+            && threads <= UInt64(min(limits.maxThreadsPerBlock, maxThreadsPerBlock))
+            && UInt64(staticSharedBytes) + UInt64(sharedMemBytes) <= UInt64(limits.sharedBytesPerBlock)
+    }
 }
 
-/// A launch's arguments and the kernel's parameter layout from the server: `write` packs them
-/// into a parameter block wherever the caller wants it (the send queue, in place).
-struct KernelArguments {
-    let kernel: KernelInfo
-    let kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
-    /// The `extra` buffer (CU_LAUNCH_PARAM_BUFFER_POINTER/SIZE), when given instead.
-    let buffer: UnsafeRawBufferPointer?
+/// How a launch passes its arguments: `kernelParams` (a pointer per parameter, laid out by the
+/// kernel's layout from the server) or an `extra` buffer (CU_LAUNCH_PARAM_BUFFER_POINTER/SIZE)
+/// copied as it is. Trivial to copy and to drop: the launch path keeps it in registers.
+enum KernelArguments {
+    case pointers
+    case buffer(UnsafeRawBufferPointer)
 
-    /// nil when the arguments are malformed (both forms, neither while the kernel has
-    /// parameters, a NULL argument pointer, a malformed or oversized `extra`).
-    init?(_ kernel: KernelInfo, kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) {
-        self.kernel = kernel
-        self.kernelParams = kernelParams
+    /// nil when the arguments are malformed: both forms, neither while the kernel has
+    /// parameters, a NULL argument pointer, a malformed or oversized `extra`.
+    init?(_ plan: LaunchPlan, kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) {
         if let kernelParams {
             guard extra == nil else { return nil }
-            for index in kernel.parameters.indices where kernelParams[index] == nil { return nil }
-            buffer = nil
+            var index = 0
+            while index < plan.parameters.count {
+                if kernelParams[index] == nil { return nil }
+                index += 1
+            }
+            self = .pointers
             return
         }
         guard let extra else {
-            guard kernel.parameters.isEmpty else { return nil }
-            buffer = nil
+            guard plan.parameters.isEmpty else { return nil }
+            self = .pointers
             return
         }
         // extra: key/value pointer pairs ending with CU_LAUNCH_PARAM_END.
@@ -237,27 +280,40 @@ struct KernelArguments {
             index += 2
         }
         guard let pointer, let size, size >= 0, size <= ProtocolLimits.maximumKernelParameterBytes else { return nil }
-        buffer = UnsafeRawBufferPointer(start: pointer, count: size)
+        self = .buffer(UnsafeRawBufferPointer(start: pointer, count: size))
     }
 
     /// Bytes of the parameter block.
-    var count: Int { buffer?.count ?? kernel.parameterBytes }
-
-    func write(_ block: UnsafeMutableRawBufferPointer) {
-        if let buffer {
-            block.copyMemory(from: buffer)
-            return
+    func count(_ plan: LaunchPlan) -> Int {
+        switch self {
+        case .pointers: plan.parameterBytes
+        case .buffer(let buffer): buffer.count
         }
-        guard let kernelParams else { return }
-        for (index, parameter) in kernel.parameters.enumerated() {
-            (block.baseAddress! + Int(parameter.offset)).copyMemory(from: kernelParams[index]!, byteCount: Int(parameter.size))
+    }
+
+    /// Packs the parameter block into `block` (`count` bytes).
+    func write(
+        _ block: UnsafeMutableRawBufferPointer, _ plan: LaunchPlan, kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+    ) {
+        switch self {
+        case .buffer(let buffer):
+            block.copyMemory(from: buffer)
+        case .pointers:
+            guard let kernelParams else { return }
+            plan.parameters.withUnsafeBufferPointer { parameters in
+                for index in 0..<parameters.count {
+                    let parameter = parameters[index]
+                    (block.baseAddress! + Int(parameter.offset)).copyMemory(
+                        from: kernelParams[index]!, byteCount: Int(parameter.size))
+                }
+            }
         }
     }
 
     /// The block as an array (for strict mode, which sends a whole request).
-    func packed() -> [UInt8] {
-        var block = [UInt8](repeating: 0, count: count)
-        block.withUnsafeMutableBytes { write($0) }
+    func packed(_ plan: LaunchPlan, kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> [UInt8] {
+        var block = [UInt8](repeating: 0, count: count(plan))
+        block.withUnsafeMutableBytes { write($0, plan, kernelParams: kernelParams) }
         return block
     }
 }
@@ -327,14 +383,5 @@ struct LaunchLimits {
         known[device] = limits
         xpu_registry_unlock()
         return .success(limits)
-    }
-
-    func admit(grid: (UInt32, UInt32, UInt32), block: (UInt32, UInt32, UInt32), sharedMemBytes: UInt32, kernel: KernelInfo) -> Bool {
-        let threads = UInt64(block.0) * UInt64(block.1) * UInt64(block.2)
-        return grid.0 >= 1 && grid.1 >= 1 && grid.2 >= 1 && block.0 >= 1 && block.1 >= 1 && block.2 >= 1
-            && grid.0 <= self.grid.0 && grid.1 <= self.grid.1 && grid.2 <= self.grid.2
-            && block.0 <= self.block.0 && block.1 <= self.block.1 && block.2 <= self.block.2
-            && threads <= UInt64(min(maxThreadsPerBlock, kernel.maxThreadsPerBlock))
-            && UInt64(kernel.staticSharedBytes) + UInt64(sharedMemBytes) <= UInt64(sharedBytesPerBlock)
     }
 }

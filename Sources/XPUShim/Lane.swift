@@ -67,7 +67,7 @@ final class Lane: @unchecked Sendable {
     /// Replies to `cached` calls, by call and encoded request.
     var cache: [CacheKey: [UInt8]] = [:]
     /// The last launch's checked function, stream and context (Exports+Module.swift).
-    var checkedLaunch: CheckedLaunch?
+    var lastLaunch: LaunchPlan?
     /// Handles the shim mints itself (streams, events): the top bit keeps them apart from the
     /// server's (the lane's tag is added to what goes to the application).
     var nextClientHandle: UInt64 = 1 << 63
@@ -161,7 +161,7 @@ final class Lane: @unchecked Sendable {
         globalModules = [:]
         cache = [:]
         devices = []
-        checkedLaunch = nil
+        lastLaunch = nil
     }
 
     /// A new stream or event id, as the application sees it (tagged with this lane).
@@ -184,30 +184,31 @@ final class Lane: @unchecked Sendable {
     /// `context` is the context the server makes current for it (an application id).
     func post<R: CallRequest>(_ request: R, context: UInt64) throws(ShimFailure) -> CUresult {
         if Self.strict { return try exchange([(R.call, request.encoded, false)], context: context)[0].0 }
-        if pending.count == 0 {
-            pendingSince = monotonicNanoseconds()
-            xpu_lane_signal(UInt32(index))
-        }
+        if pending.count == 0 { startPending() }
         sequence &+= 1
         pending.appendFrame(
             FrameHeader(length: 0, call: R.call.rawValue, flags: .noReply, sequence: sequence, context: Lanes.wire(context))
         ) { writer in request.encode(into: &writer) }
         if pending.count >= Self.flushBytes { try flush() }
-        startFlusher()
         return CUDA_SUCCESS
     }
 
     /// Queues a fire-and-forget frame that `write` appends to the send buffer itself (given its
     /// sequence number); no request value, no allocation. Lock held.
     func postFrame(_ write: (inout WireWriter, UInt32) -> Void) throws(ShimFailure) {
-        if pending.count == 0 {
-            pendingSince = monotonicNanoseconds()
-            xpu_lane_signal(UInt32(index))
-        }
+        if pending.count == 0 { startPending() }
         sequence &+= 1
         write(&pending, sequence)
         if pending.count >= Self.flushBytes { try flush() }
+    }
+
+    /// The first frame after a send: notes when the queue started and has the flusher send it
+    /// after `flushDelay` if nothing sends it sooner (the flusher runs from then on, so a frame
+    /// queued behind others needs no call here).
+    private func startPending() {
+        pendingSince = monotonicNanoseconds()
         startFlusher()
+        xpu_lane_signal(UInt32(index))
     }
 
     /// Sends everything queued. Lock held.
