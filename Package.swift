@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-/// The targets on the path of every launch (shim, server, simulated device) leave Swift's
+/// The targets on the path of every launch (shim, transports, server, simulated device) leave Swift's
 /// run-time exclusivity checks out of release builds: each access to a class's stored property
 /// paid a check through thread-local storage, 17% of the shim's CPU per launch
 /// (bench/latency-bandwidth/README.md, "Session 13"). Debug builds, and so the tests, keep them.
@@ -39,7 +39,10 @@ let package = Package(
         // Wire format: frames, handshake, per-call codecs (generated). No IO.
         .target(name: "XPUProtocol", dependencies: ["CXPUDriver"]),
         // Byte-stream transports: TCP and an in-memory pair for tests.
-        .target(name: "XPUTransport", dependencies: ["XPUProtocol", "CXPUTLS", "CXPUShm", "CXPUVerbs"]),
+        .target(
+            name: "XPUTransport", dependencies: ["XPUProtocol", "CXPUTLS", "CXPUShm", "CXPUVerbs"],
+            swiftSettings: launchPathSettings
+        ),
         // TLS 1.3 on OpenSSL 3, loaded with dlopen at first use (nothing links libssl).
         .target(name: "CXPUTLS"),
         // memfd, futex, atomics and descriptor passing for the shared-memory transport.

@@ -257,6 +257,26 @@ final class Connection: @unchecked Sendable {
             payload: welcome.encoded)
     }
 
+    /// Serves the fire-and-forget launches already buffered right behind the one just served, in
+    /// the same context, without the loop's per-frame work (reading a header, checks, selecting
+    /// the context): a burst of launches is most of what a training step sends. Stops at
+    /// anything else, which the loop then handles as usual: another call, other flags or context,
+    /// a malformed frame (the loop reports it), a launch that fails (its status is returned, to
+    /// be latched), a failure a compute turn left, a preemption.
+    private func serveBufferedLaunches(_ session: Session, context: UInt64) -> CUresult? {
+        while !preemption.isGiven, session.batchedLaunchFailure == nil, let (header, payload) = channel.bufferedFrame(),
+            header.call == CallID.launchKernel.rawValue, header.flags == .noReply, header.context == context,
+            let frame = try? LaunchKernelFrame(decoding: payload)
+        {
+            channel.skip(header)
+            session.statistics.calls += 1
+            session.statistics.bytesReceived += FrameHeader.size + payload.count
+            let status = session.serveLaunch(frame)
+            if status != CUDA_SUCCESS { return status }
+        }
+        return nil
+    }
+
     private func serve(_ session: Session) throws(FrameError) {
         // The first error of a fire-and-forget call, returned with the next reply.
         var latched: CUresult?
@@ -289,16 +309,26 @@ final class Connection: @unchecked Sendable {
             } else if call == .launchKernel {
                 // Served where it lies in the receive buffer: the hot path of fire-and-forget
                 // launches copies and allocates nothing.
+                var launched = CUDA_SUCCESS
+                var malformed: ProtocolError?
                 let served = try channel.withPayloadInPlace(count: Int(header.length)) { payload in
-                    Result { () throws(ProtocolError) in session.serveLaunch(try LaunchKernelFrame(decoding: payload)) }
+                    do throws(ProtocolError) {
+                        launched = session.serveLaunch(try LaunchKernelFrame(decoding: payload))
+                    } catch {
+                        malformed = error
+                    }
                 }
-                guard let served else {
+                guard served != nil else {
                     throw .protocolViolation(ProtocolError(.tooLarge, "launch frame of \(header.length) bytes"))
                 }
-                do {
-                    outcome = try served.get()
-                } catch {
-                    throw .protocolViolation(ProtocolError(error.code, "\(call): \(error.message)"))
+                if let malformed {
+                    throw .protocolViolation(ProtocolError(malformed.code, "\(call): \(malformed.message)"))
+                }
+                outcome = launched == CUDA_SUCCESS ? CallOutcome(status: CUDA_SUCCESS, payload: []) : .failure(launched)
+                if header.flags == .noReply, launched == CUDA_SUCCESS,
+                    let failure = serveBufferedLaunches(session, context: header.context), latched == nil
+                {
+                    latched = failure
                 }
             } else {
                 let payload = try channel.receivePayload(count: Int(header.length))

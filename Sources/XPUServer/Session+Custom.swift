@@ -196,7 +196,7 @@ extension Session {
 
     /// Serves a launch frame read in place (Connection.serve): no copy of its parameter block,
     /// no allocation.
-    func serveLaunch(_ frame: LaunchKernelFrame) -> CallOutcome {
+    func serveLaunch(_ frame: LaunchKernelFrame) -> CUresult {
         let probe = launchWillReplay(stream: frame.stream)
         var status = CUDA_SUCCESS
         do {
@@ -210,36 +210,43 @@ extension Session {
             status = error.status
         }
         if let probe { launchDidReplay(probe, status: status) }
-        return status == CUDA_SUCCESS ? CallOutcome(status: CUDA_SUCCESS, payload: []) : .failure(status)
+        return status
     }
 
     /// Validates a launch and hands it to the driver; returns the driver's status and the
     /// launch's stream. Argument errors throw before anything is launched.
     func enqueue(_ frame: LaunchKernelFrame) throws(CallFailure) -> (status: CUresult, stream: CUstream?) {
-        let lookup = try launchLookup(frame)
-        let (function, layout, stream) = (lookup.driverFunction, lookup.layout, lookup.driverStream)
-        guard frame.parameters.count == layout.bytes else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
-        // kernelParams point into the received block (the driver only reads them), from a
-        // temporary on the stack.
-        let status = withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer?.self, capacity: max(layout.parameters.count, 1)) {
-            arguments in
-            for (index, parameter) in layout.parameters.enumerated() {
-                arguments[index] = UnsafeMutableRawPointer(mutating: frame.parameters.baseAddress! + Int(parameter.offset))
-            }
-            return self.table.cuLaunchKernel(
-                function, frame.grid.0, frame.grid.1, frame.grid.2, frame.block.0, frame.block.1, frame.block.2,
-                frame.sharedMemBytes, stream, layout.parameters.isEmpty ? nil : arguments.baseAddress, nil)
+        // The lookup is the session's `lastLaunch`, which holds it: used without counting
+        // references on it or its layout.
+        let launched = try launchLookup(frame)._withUnsafeGuaranteedRef { lookup in
+            lookup.layout.parameters.withUnsafeBufferPointer { parameters -> CUresult? in
+                guard frame.parameters.count == lookup.layout.bytes else { return nil }
+                // kernelParams point into the received block (the driver only reads them), from
+                // a temporary on the stack.
+                return withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer?.self, capacity: max(parameters.count, 1)) {
+                    arguments in
+                    for index in 0..<parameters.count {
+                        arguments[index] = UnsafeMutableRawPointer(
+                            mutating: frame.parameters.baseAddress! + Int(parameters[index].offset))
+                    }
+                    return self.table.cuLaunchKernel(
+                        lookup.driverFunction, frame.grid.0, frame.grid.1, frame.grid.2, frame.block.0, frame.block.1,
+                        frame.block.2, frame.sharedMemBytes, lookup.driverStream, parameters.isEmpty ? nil : arguments.baseAddress,
+                        nil)
+                }
+            }.map { ($0, lookup.driverStream) }
         }
-        return (status, stream)
+        guard let launched else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
+        return launched
     }
 
     /// The driver handles and parameter layout a launch frame names: the last launch's, when it
     /// named the same function and stream and no handle has been removed since.
-    private func launchLookup(_ frame: LaunchKernelFrame) throws(CallFailure) -> LaunchLookup {
+    private func launchLookup(_ frame: LaunchKernelFrame) throws(CallFailure) -> Unmanaged<LaunchLookup> {
         if let last = lastLaunch, last.function == frame.function, last.stream == frame.stream,
             last.removals == handles.removals
         {
-            return last
+            return Unmanaged.passUnretained(last)
         }
         let function = try handle(.function, frame.function)
         guard let layout = kernelLayouts[frame.function] else { throw CallFailure(CUDA_ERROR_INVALID_HANDLE) }
@@ -248,6 +255,6 @@ extension Session {
             function: frame.function, stream: frame.stream, removals: handles.removals, driverFunction: function,
             layout: layout, driverStream: stream)
         lastLaunch = lookup
-        return lookup
+        return Unmanaged.passUnretained(lookup)
     }
 }

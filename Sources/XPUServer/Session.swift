@@ -27,13 +27,26 @@ final class Session {
     /// then costs no hashing.
     var lastLaunch: LaunchLookup?
 
-    struct LaunchLookup {
-        var function: UInt64
-        var stream: UInt64
-        var removals: UInt64
-        var driverFunction: OpaquePointer?
-        var layout: KernelLayout
-        var driverStream: OpaquePointer?
+    /// A class, so that reusing it copies one reference rather than the layout it holds.
+    final class LaunchLookup {
+        let function: UInt64
+        let stream: UInt64
+        let removals: UInt64
+        let driverFunction: OpaquePointer?
+        let layout: KernelLayout
+        let driverStream: OpaquePointer?
+
+        init(
+            function: UInt64, stream: UInt64, removals: UInt64, driverFunction: OpaquePointer?, layout: KernelLayout,
+            driverStream: OpaquePointer?
+        ) {
+            self.function = function
+            self.stream = stream
+            self.removals = removals
+            self.driverFunction = driverFunction
+            self.layout = layout
+            self.driverStream = driverStream
+        }
     }
 
     struct KernelLayout {

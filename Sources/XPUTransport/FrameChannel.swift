@@ -7,10 +7,10 @@ import XPUProtocol
 /// side gives a channel to one user at a time (the shim's lane lock, the server's session thread).
 public final class FrameChannel: @unchecked Sendable {
     public let transport: any Transport
-    private let input: UnsafeMutableRawBufferPointer
+    @usableFromInline let input: UnsafeMutableRawBufferPointer
     /// Buffered bytes not consumed yet: input[start..<end].
-    private var start = 0
-    private var end = 0
+    @usableFromInline var start = 0
+    @usableFromInline var end = 0
 
     static let inputCapacity = 256 << 10
     /// Payload bytes from which a read goes straight to its destination, not through the buffer.
@@ -71,6 +71,8 @@ public final class FrameChannel: @unchecked Sendable {
     /// `receiveHeader`), consumed: for small frames served without copying them out. The view is
     /// valid only inside `body`, which must not receive from this channel (`bufferedFrame` and
     /// `skip` are fine). Nil, with nothing read, when `count` exceeds the buffer.
+    /// Inlinable, so that it is specialized for what `body` returns (a launch frame's hot path).
+    @inlinable
     public func withPayloadInPlace<Result>(count: Int, _ body: (UnsafeRawBufferPointer) -> Result) throws(FrameError) -> Result? {
         guard count <= input.count else { return nil }
         do {
@@ -150,7 +152,8 @@ public final class FrameChannel: @unchecked Sendable {
     /// Reads until at least `count` bytes are buffered (count <= capacity); without `readAhead`,
     /// no more than that. A stream that ends before the first byte is a clean close, after it a
     /// message cut short.
-    private func buffer(atLeast count: Int, midMessage: Bool = false, readAhead: Bool = true) throws(TransportError) {
+    @usableFromInline
+    func buffer(atLeast count: Int, midMessage: Bool = false, readAhead: Bool = true) throws(TransportError) {
         guard end - start < count else { return }
         if start > 0 {
             // Keep the unread bytes at the front so the rest of the buffer can fill.
