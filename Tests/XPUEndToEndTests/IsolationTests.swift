@@ -195,6 +195,57 @@ struct IsolationTests {
         #expect(try client.call(CuCtxSynchronizeRequest()).0 == CUDA_SUCCESS.rawValue)
     }
 
+    @Test("launches that arrive together are served as a burst: the first failure is latched, later launches run, a malformed one ends the session")
+    func launchBursts() throws {
+        let harness = try Harness.get()
+        let server = try Server(harness: harness)
+        defer { server.stop() }
+        let client = try RawClient(server.address)
+        try client.openSession()
+        let module = try client.reply(ModuleLoadRequest(image: Array(Self.ptx.utf8)))
+        let poke = try #require(module.kernels.first { $0.name == "tenant_poke" }).function
+        let data = try client.reply(CuMemAlloc_v2Request(bytesize: 4096)).dptr
+        _ = try client.reply(MemcpyHtoDRequest(destination: data, remainingBytes: 16, stream: 0, asynchronous: 0, data: [UInt8](repeating: 0, count: 16)))
+
+        /// A fire-and-forget frame, encoded (the burst goes out in one send, so the server finds
+        /// the frames behind the first one already buffered).
+        func frame<R: CallRequest>(_ request: R) -> [UInt8] {
+            client.sequence += 1
+            let payload = request.encoded
+            var writer = WireWriter()
+            FrameHeader(
+                length: UInt32(payload.count), call: R.call.rawValue, flags: .noReply, sequence: client.sequence,
+                context: client.context
+            ).encode(into: &writer)
+            writer.writeFixed(payload)
+            return writer.bytes
+        }
+        var wrongSize = Self.poke(poke, at: data, stream: 0)
+        wrongSize.parameters.removeLast()
+        let burst =
+            frame(Self.poke(poke, at: data, value: 1, stream: 0)) + frame(Self.poke(poke, at: data + 4, value: 2, stream: 0))
+            + frame(Self.poke(poke ^ 0x40, at: data, stream: 0)) + frame(Self.poke(poke, at: data + 8, value: 3, stream: 0))
+            + frame(wrongSize) + frame(Self.poke(poke, at: data + 12, value: 4, stream: 0))
+        try client.sendRaw(burst)
+        // The first failure (an unknown function) comes back, not the later one (a parameter
+        // block of the wrong size); every launch that was valid ran, in order.
+        #expect(try client.call(CuCtxSynchronizeRequest()).0 == CUDA_ERROR_INVALID_HANDLE.rawValue)
+        let words = try client.reply(MemcpyDtoHRequest(source: data, count: 16, remainingBytes: 16, stream: 0, asynchronous: 0)).data
+        #expect(words == [1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0])
+        #expect(try client.call(CuCtxSynchronizeRequest()).0 == CUDA_SUCCESS.rawValue)
+
+        // A launch frame too short for its fields, behind valid ones: a protocol violation.
+        client.sequence += 1
+        var truncated = WireWriter()
+        FrameHeader(length: 8, call: CallID.launchKernel.rawValue, flags: .noReply, sequence: client.sequence, context: client.context)
+            .encode(into: &truncated)
+        truncated.write(poke)
+        try client.sendRaw(frame(Self.poke(poke, at: data, value: 5, stream: 0)) + frame(Self.poke(poke, at: data, value: 6, stream: 0)) + truncated.bytes)
+        #expect(client.isClosedByServer())
+        // The server goes on serving others.
+        #expect(try RawClient.freeDeviceMemory(at: server.address) > 0)
+    }
+
     @Test("bulk chunks that move in place are checked first: large or compressed ones to another tenant, or past one's own end, write nothing")
     func inPlaceChunks() throws {
         let harness = try Harness.get()
