@@ -311,14 +311,15 @@ final class Connection: @unchecked Sendable {
                 // launches copies and allocates nothing.
                 var launched = CUDA_SUCCESS
                 var malformed: ProtocolError?
-                let served = try channel.withPayloadInPlace(count: Int(header.length)) { payload in
+                let inBuffer = try channel.withPayloadInPlace(count: Int(header.length)) { payload -> Bool in
                     do throws(ProtocolError) {
                         launched = session.serveLaunch(try LaunchKernelFrame(decoding: payload))
                     } catch {
                         malformed = error
                     }
+                    return true
                 }
-                guard served != nil else {
+                guard inBuffer != nil else {
                     throw .protocolViolation(ProtocolError(.tooLarge, "launch frame of \(header.length) bytes"))
                 }
                 if let malformed {
