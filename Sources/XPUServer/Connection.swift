@@ -233,14 +233,15 @@ final class Connection: @unchecked Sendable {
         return session
     }
 
-    /// The next frame, if it is a fire-and-forget launch in `context` already received in full
-    /// (for a compute turn to take; Session+ComputeTurn.swift). Anything else, or a launch that
-    /// does not decode, stays for the serve loop (which reports it as usual).
-    private static func takeBufferedLaunch(from channel: FrameChannel, for session: Session, context: UInt64)
-        -> LaunchKernelFrame?
-    {
+    /// The next frame, if it is a fire-and-forget launch already received in full whose header
+    /// names a context `accepts` (for a compute turn to take, Session+ComputeTurn.swift, or a burst
+    /// of launches, `serveBufferedLaunches`). Anything else, or a launch that does not decode, stays
+    /// for the serve loop (which reports it as usual).
+    private static func takeBufferedLaunch(
+        from channel: FrameChannel, for session: Session, accepts: (_ context: UInt64) -> Bool
+    ) -> LaunchKernelFrame? {
         guard let (header, payload) = channel.bufferedFrame(), header.call == CallID.launchKernel.rawValue,
-            header.flags == .noReply, session.resolvedContext(header.context) == context,
+            header.flags == .noReply, accepts(header.context),
             let frame = try? LaunchKernelFrame(decoding: payload)
         else { return nil }
         channel.skip(header)
@@ -264,13 +265,9 @@ final class Connection: @unchecked Sendable {
     /// a malformed frame (the loop reports it), a launch that fails (its status is returned, to
     /// be latched), a failure a compute turn left, a preemption.
     private func serveBufferedLaunches(_ session: Session, context: UInt64) -> CUresult? {
-        while !preemption.isGiven, session.batchedLaunchFailure == nil, let (header, payload) = channel.bufferedFrame(),
-            header.call == CallID.launchKernel.rawValue, header.flags == .noReply, header.context == context,
-            let frame = try? LaunchKernelFrame(decoding: payload)
+        while !preemption.isGiven, session.batchedLaunchFailure == nil,
+            let frame = Self.takeBufferedLaunch(from: channel, for: session, accepts: { $0 == context })
         {
-            channel.skip(header)
-            session.statistics.calls += 1
-            session.statistics.bytesReceived += FrameHeader.size + payload.count
             let status = session.serveLaunch(frame)
             if status != CUDA_SUCCESS { return status }
         }
@@ -281,7 +278,7 @@ final class Connection: @unchecked Sendable {
         // The first error of a fire-and-forget call, returned with the next reply.
         var latched: CUresult?
         session.bufferedLaunch = { [channel, unowned session] context in
-            Self.takeBufferedLaunch(from: channel, for: session, context: context)
+            Self.takeBufferedLaunch(from: channel, for: session, accepts: { session.resolvedContext($0) == context })
         }
         defer { session.bufferedLaunch = nil }
         while !preemption.isGiven {

@@ -219,22 +219,7 @@ extension Session {
         // The lookup is the session's `lastLaunch`, which holds it: used without counting
         // references on it or its layout.
         let launched = try launchLookup(frame)._withUnsafeGuaranteedRef { lookup in
-            lookup.layout.parameters.withUnsafeBufferPointer { parameters -> CUresult? in
-                guard frame.parameters.count == lookup.layout.bytes else { return nil }
-                // kernelParams point into the received block (the driver only reads them), from
-                // a temporary on the stack.
-                return withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer?.self, capacity: max(parameters.count, 1)) {
-                    arguments in
-                    for index in 0..<parameters.count {
-                        arguments[index] = UnsafeMutableRawPointer(
-                            mutating: frame.parameters.baseAddress! + Int(parameters[index].offset))
-                    }
-                    return self.table.cuLaunchKernel(
-                        lookup.driverFunction, frame.grid.0, frame.grid.1, frame.grid.2, frame.block.0, frame.block.1,
-                        frame.block.2, frame.sharedMemBytes, lookup.driverStream, parameters.isEmpty ? nil : arguments.baseAddress,
-                        nil)
-                }
-            }.map { ($0, lookup.driverStream) }
+            lookup.launch(frame, on: table).map { (status: $0, stream: lookup.driverStream) }
         }
         guard let launched else { throw CallFailure(CUDA_ERROR_INVALID_VALUE) }
         return launched

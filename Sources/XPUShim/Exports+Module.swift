@@ -169,7 +169,7 @@ private func launch(
             LaunchKernelRequest(
                 function: plan.wireFunction, gridX: grid.0, gridY: grid.1, gridZ: grid.2, blockX: block.0, blockY: block.1,
                 blockZ: block.2, sharedMemBytes: sharedMemBytes, stream: plan.wireStream,
-                parameters: arguments.packed(plan, kernelParams: kernelParams)),
+                parameters: arguments.packed(plan)),
             on: lane, context: context)
     }
     // The frame goes into the send queue with the arguments copied in place (no allocation).
@@ -179,7 +179,7 @@ private func launch(
                 to: &writer, flags: .noReply, sequence: sequence, context: plan.wireContext, function: plan.wireFunction,
                 grid: grid, block: block, sharedMemBytes: sharedMemBytes, stream: plan.wireStream,
                 parameterBytes: arguments.count(plan)
-            ) { block in arguments.write(block, plan, kernelParams: kernelParams) }
+            ) { block in arguments.write(block, plan) }
         }
         return CUDA_SUCCESS
     } catch {
@@ -242,10 +242,11 @@ final class LaunchPlan {
 }
 
 /// How a launch passes its arguments: `kernelParams` (a pointer per parameter, laid out by the
-/// kernel's layout from the server) or an `extra` buffer (CU_LAUNCH_PARAM_BUFFER_POINTER/SIZE)
-/// copied as it is. Trivial to copy and to drop: the launch path keeps it in registers.
+/// kernel's layout from the server; nil for a kernel without parameters) or an `extra` buffer
+/// (CU_LAUNCH_PARAM_BUFFER_POINTER/SIZE) copied as it is. Trivial to copy and to drop: the launch
+/// path keeps it in registers.
 enum KernelArguments {
-    case pointers
+    case pointers(UnsafeMutablePointer<UnsafeMutableRawPointer?>?)
     case buffer(UnsafeRawBufferPointer)
 
     /// nil when the arguments are malformed: both forms, neither while the kernel has
@@ -258,12 +259,12 @@ enum KernelArguments {
                 if kernelParams[index] == nil { return nil }
                 index += 1
             }
-            self = .pointers
+            self = .pointers(kernelParams)
             return
         }
         guard let extra else {
             guard plan.parameters.isEmpty else { return nil }
-            self = .pointers
+            self = .pointers(nil)
             return
         }
         // extra: key/value pointer pairs ending with CU_LAUNCH_PARAM_END.
@@ -292,13 +293,11 @@ enum KernelArguments {
     }
 
     /// Packs the parameter block into `block` (`count` bytes).
-    func write(
-        _ block: UnsafeMutableRawBufferPointer, _ plan: LaunchPlan, kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
-    ) {
+    func write(_ block: UnsafeMutableRawBufferPointer, _ plan: LaunchPlan) {
         switch self {
         case .buffer(let buffer):
             block.copyMemory(from: buffer)
-        case .pointers:
+        case .pointers(let kernelParams):
             guard let kernelParams else { return }
             plan.parameters.withUnsafeBufferPointer { parameters in
                 for index in 0..<parameters.count {
@@ -311,9 +310,9 @@ enum KernelArguments {
     }
 
     /// The block as an array (for strict mode, which sends a whole request).
-    func packed(_ plan: LaunchPlan, kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> [UInt8] {
+    func packed(_ plan: LaunchPlan) -> [UInt8] {
         var block = [UInt8](repeating: 0, count: count(plan))
-        block.withUnsafeMutableBytes { write($0, plan, kernelParams: kernelParams) }
+        block.withUnsafeMutableBytes { write($0, plan) }
         return block
     }
 }

@@ -35,35 +35,28 @@ final class Context: @unchecked Sendable {
     }
 
     /// Enqueues a task with the same ordering; `completion` is signalled when it is done (nil
-    /// when nobody waits for this task alone).
+    /// when nobody waits for this task alone, as for most launches).
+    @inline(__always)
     func enqueue(on stream: Stream, _ task: Stream.Task, completion: Completion?) {
         members.withLock { members in
             stream.enqueue(after: dependencies(of: stream, members), task, completion: completion)
         }
     }
 
-    /// Enqueues a kernel launch with the same ordering (the launch path: no task or completion
-    /// to pass along).
-    func enqueue(on stream: Stream, _ run: KernelRun) {
-        members.withLock { members in
-            stream.enqueue(run, after: dependencies(of: stream, members))
-        }
-    }
-
-    /// What work enqueued on `stream` now must wait for (members lock held). Only unfinished
-    /// work is waited for; most launches have none, and then no array is made.
+    /// What work enqueued on `stream` now must wait for (members lock held): only unfinished
+    /// work, and most launches have none (nil, no array).
     private func dependencies(of stream: Stream, _ members: Members) -> [Completion]? {
-        var dependencies: [Completion]?
+        var dependencies: [Completion] = []
         if stream === legacy {
             for s in members.streams where s.blocking {
                 let tail = s.tail
-                if !tail.isDone { dependencies = (dependencies ?? []) + [tail] }
+                if !tail.isDone { dependencies.append(tail) }
             }
         } else if stream.blocking {
             let tail = legacy.tail
-            if !tail.isDone { dependencies = [tail] }
+            if !tail.isDone { dependencies.append(tail) }
         }
-        return dependencies
+        return dependencies.isEmpty ? nil : dependencies
     }
 
     /// Waits for all work of every stream of this context.

@@ -224,7 +224,9 @@ private func enqueueLaunch(
         unownedFunction: target.unownedFunction, grid: grid, block: block, sharedMemBytes: sharedMemBytes,
         parameters: bytes)
     target.unownedContext._withUnsafeGuaranteedRef { context in
-        target.unownedStream._withUnsafeGuaranteedRef { stream in context.enqueue(on: stream, run) }
+        target.unownedStream._withUnsafeGuaranteedRef { stream in
+            context.enqueue(on: stream, .launch(run), completion: nil)
+        }
     }
     return CUDA_SUCCESS
 }

@@ -87,22 +87,14 @@ final class Stream: @unchecked Sendable {
     }
 
     /// Appends work, to be signalled on `completion` (if any) when done; its task is skipped when
-    /// the context is already broken by a fault.
+    /// the context is already broken by a fault. Inlined into its callers, so that a launch's
+    /// work item is made once, in place.
+    @inline(__always)
     func enqueue(after dependencies: [Completion]? = nil, _ task: Task, completion: Completion?) {
         lock.lock()
         if case .launch(let kernel) = task { pin(kernel) }
         startWorker()
         queue.append(Work(dependencies: dependencies, task: task, completion: completion))
-        if queue.count == 1 { lock.broadcast() }
-        lock.unlock()
-    }
-
-    /// Appends a kernel launch (the launch path: the work item is made once, in place).
-    func enqueue(_ run: KernelRun, after dependencies: [Completion]?) {
-        lock.lock()
-        pin(run)
-        startWorker()
-        queue.append(Work(dependencies: dependencies, task: .launch(run), completion: nil))
         // The worker sleeps only on an empty queue.
         if queue.count == 1 { lock.broadcast() }
         lock.unlock()

@@ -35,9 +35,9 @@ final class ConditionLock: @unchecked Sendable {
 /// Signalled once when a piece of stream work has finished; also carries when it finished.
 ///
 /// Copies, memsets, event records and `Stream.tail` make one (launches only on demand), so it is
-/// light: two atomics and no lock or condition of its own. The rare waiter parks on one of a few shared condition locks (chosen by the
-/// completion's address) and says so in `state`; `signal` takes that lock only when someone is
-/// parked. Both sides use sequentially consistent operations on `state`, so either the waiter
+/// light: two atomics and no lock or condition of its own. The rare waiter parks on one of a few
+/// shared condition locks (chosen by the completion's address) and says so in `state`; `signal`
+/// takes that lock only when someone is parked. Both sides use sequentially consistent operations on `state`, so either the waiter
 /// sees `done` before it sleeps or the signaller sees the waiter and wakes it.
 final class Completion: @unchecked Sendable {
     private static let doneBit: UInt8 = 1
