@@ -34,9 +34,7 @@ public final class MetricsEndpoint: Service, Sendable {
     public var endpoint: Endpoint { listener.endpoint }
 
     public func run() async throws {
-        let thread = Thread { [self] in acceptLoop() }
-        thread.name = "xpu-metrics"
-        thread.start()
+        Thread.start(named: "xpu-metrics") { [self] in acceptLoop() }
         try? await gracefulShutdown()
         listener.shutdown()
     }

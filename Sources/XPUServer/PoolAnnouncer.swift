@@ -45,9 +45,7 @@ public final class PoolAnnouncer: Service, @unchecked Sendable {
     }
 
     public func run() async throws {
-        let thread = Thread { [self] in beatLoop() }
-        thread.name = "xpu-pool-heartbeat"
-        thread.start()
+        Thread.start(named: "xpu-heartbeat") { [self] in beatLoop() }
         try? await gracefulShutdown()
         stopping.store(true, ordering: .relaxed)
     }

@@ -105,9 +105,7 @@ public final class RemoteServer: Service, @unchecked Sendable {
     }
 
     public func run() async throws {
-        let acceptor = Thread { [self] in acceptLoop() }
-        acceptor.name = "xpu-accept"
-        acceptor.start()
+        Thread.start(named: "xpu-accept") { [self] in acceptLoop() }
         try? await gracefulShutdown()
         logger.info("shutting down")
         let open = state.withLock { state in
@@ -177,7 +175,7 @@ public final class RemoteServer: Service, @unchecked Sendable {
                 transport.shutdown()
                 return
             }
-            let thread = Thread { [self] in
+            Thread.start(named: "xpu-session-\(id)") { [self] in
                 defer {
                     state.withLock { state in
                         state.open[id] = nil
@@ -203,8 +201,6 @@ public final class RemoteServer: Service, @unchecked Sendable {
                 connection.security = connectionSecurity
                 connection.run()
             }
-            thread.name = "xpu-session-\(id)"
-            thread.start()
         }
     }
 }

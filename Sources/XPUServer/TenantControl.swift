@@ -61,7 +61,7 @@ final class TenantControl: ComputeTurns, @unchecked Sendable {
     /// the server does not report /metrics).
     func startReporting(_ usage: SessionUsage?) {
         reporting.withLock { $0.usage = usage }
-        let thread = Thread { [self] in
+        Thread.start(named: "xpu-usage") { [self] in
             while true {
                 usleep(Self.reportInterval)
                 if channel.socket.peerHasClosed { serverGone() }
@@ -73,8 +73,6 @@ final class TenantControl: ComputeTurns, @unchecked Sendable {
                 if stopped { return }
             }
         }
-        thread.name = "xpu-usage-report"
-        thread.start()
     }
 
     /// Sends the last report (before the session frees what it holds: the server shows the

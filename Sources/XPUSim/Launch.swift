@@ -28,7 +28,7 @@ final class BlockScheduler: @unchecked Sendable {
 
     init(helpers: Int) {
         for _ in 0..<helpers {
-            let t = startThread { [self] in self.helperLoop() }
+            let t = startThread(named: "xpusim-blocks") { [self] in self.helperLoop() }
             pthread_detach(t)
         }
     }

@@ -113,7 +113,7 @@ final class Stream: @unchecked Sendable {
     @inline(__always)
     private func startWorker() {
         if thread == nil {
-            thread = startThread { [self] in self.workerLoop() }
+            thread = startThread(named: "xpusim-stream") { [self] in self.workerLoop() }
         }
     }
 
@@ -226,7 +226,7 @@ func checkedStream(_ found: (Context, Stream)?, handle: UInt) throws(Failure) ->
             context.members.withLock { $0.streams.removeAll { $0 === stream } }
         }
         // Work already queued still completes (as CUDA does); the worker exits afterwards.
-        let t = startThread { stream.shutdown() }
+        let t = startThread(named: "xpusim-drain") { stream.shutdown() }
         pthread_detach(t)
     }
 }

@@ -1,3 +1,4 @@
+import CXPUDriver
 import Glibc
 import Synchronization
 
@@ -90,13 +91,18 @@ func monotonicNanoseconds() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
-/// Starts a detached OS thread running `body`.
-func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t {
-    final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
+/// Starts an OS thread running `body` (the caller joins or detaches it). `name` is what `top -H`, `ps -L` and /proc show for it (Linux keeps 15 bytes).
+func startThread(named name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t {
+    final class Box {
+        let name: String
+        let body: @Sendable () -> Void
+        init(_ name: String, _ body: @escaping @Sendable () -> Void) { (self.name, self.body) = (name, body) }
+    }
     var thread = pthread_t()
-    let box = Unmanaged.passRetained(Box(body)).toOpaque()
+    let box = Unmanaged.passRetained(Box(name, body)).toOpaque()
     let rc = pthread_create(&thread, nil, { arg in
         let box = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
+        xpu_name_this_thread(box.name)
         box.body()
         return nil
     }, box)

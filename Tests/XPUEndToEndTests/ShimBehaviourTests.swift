@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 /// Behaviour of the shim that has no direct counterpart on a driver: fork, unserved calls, and
@@ -44,6 +45,30 @@ struct ShimBehaviourTests {
         // stream worker allocates too, but may not get to run while the launches are queued).
         let direct = try harness.runDirect("launch_allocations")
         #expect(counts(direct).count == 2 && counts(direct)[0] >= 10_000, "\(direct.stdout)")
+    }
+}
+
+/// The threads xpu-remote adds to a process carry names of their own, so that an operator reading
+/// `top -H` or /proc (and `bench/latency-bandwidth/launch-path/placement.sh`) can tell them apart.
+@Suite("Thread names")
+struct ThreadNameTests {
+    @Test("the shim's flusher, the server's session thread and the device's stream worker are named")
+    func named() throws {
+        let harness = try Harness.get()
+        let server = try Server(harness: harness)
+        defer { server.stop() }
+        let client = try harness.startRemote("thread_names", server: server)
+        defer { _ = client.stop(terminateFirst: false) }
+        try #require(client.waitForOutput(containing: "ready", timeout: .seconds(60)), "\(client.stderr.text)")
+        let clientThreads = client.stdout.text.split(separator: "\n").filter { $0.hasPrefix("thread ") }
+            .map { $0.dropFirst("thread ".count) }
+        #expect(clientThreads.contains("xpu-flush"), "\(clientThreads)")
+        let serverThreads = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(server.process.pid)/task")
+            .compactMap { try? String(contentsOfFile: "/proc/\(server.process.pid)/task/\($0)/comm", encoding: .utf8) }
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        #expect(serverThreads.contains("xpu-accept"), "\(serverThreads)")
+        #expect(serverThreads.contains { $0.hasPrefix("xpu-session-") }, "\(serverThreads)")
+        #expect(serverThreads.contains("xpusim-stream"), "\(serverThreads)")
     }
 }
 

@@ -385,6 +385,9 @@ CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion, cu
 const char *xpu_result_name(CUresult result);
 /* A one-line description of a result code, or NULL for an unknown code. */
 const char *xpu_result_description(CUresult result);
+/* Names the calling thread for the system (what top -H, ps -L and /proc show); Linux keeps the
+ * first 15 bytes. Swift cannot reach pthread_setname_np: glibc declares it only for _GNU_SOURCE. */
+void xpu_name_this_thread(const char *name);
 
 #ifdef __cplusplus
 }

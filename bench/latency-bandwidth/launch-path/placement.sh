@@ -25,10 +25,10 @@ XPU_SERVER=127.0.0.1:$port XPU_LOOP_READY=300 XPU_LOOP_PAUSE=300 LD_LIBRARY_PATH
     taskset -c "$app" "$work/shim" "$n" >"$work/out" &
 client=$!
 until grep -q ready "$work/out"; do sleep 0.01; done
-# The session's threads that have run: the connection thread started first, then the worker.
-read -r conn_tid worker_tid < <(for t in /proc/$server/task/*; do
-    echo "$(basename "$t") $(cut -d' ' -f1 "$t/schedstat")"
-done | awk '$2 > 100000' | sort -n | tail -2 | awk '{printf "%s ", $1} END { print "" }')
+# The session's threads, by the names the server and the simulated device give them.
+thread() { for t in /proc/$server/task/*; do if grep -q "^$1" "$t/comm"; then basename "$t"; fi; done | sort -n | tail -1; }
+conn_tid=$(thread xpu-session)
+worker_tid=$(thread xpusim-stream)
 taskset -p -c "$connection" "$conn_tid" >/dev/null
 taskset -p -c "$worker" "$worker_tid" >/dev/null
 snapshot() { cat /proc/$client/task/$client/schedstat /proc/$server/task/$conn_tid/schedstat /proc/$server/task/$worker_tid/schedstat; }
