@@ -34,20 +34,23 @@ public struct FrameHeader: Hashable, Sendable {
 /// Bits of the header's flags field.
 public struct FrameFlags: OptionSet, Hashable, Sendable {
     public var rawValue: UInt16
-    public init(rawValue: UInt16) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+    // Inlinable constants: a `static let` is a global read through a once-checked accessor on
+    // every use, and the launch path uses one per launch.
 
     /// The frame answers a request.
-    public static let reply = FrameFlags(rawValue: 1 << 0)
+    @inlinable public static var reply: FrameFlags { FrameFlags(rawValue: 1 << 0) }
     /// Fire-and-forget: the sender awaits no reply; a failure is latched by the server and
     /// returned by the session's next call that does get a reply.
-    public static let noReply = FrameFlags(rawValue: 1 << 1)
+    @inlinable public static var noReply: FrameFlags { FrameFlags(rawValue: 1 << 1) }
 
     /// The frame's bulk data is LZ4-compressed: the blob is preceded by a u32 with its size
     /// before compression. Used only when both peers offered `Features.lz4` in the handshake.
-    public static let compressed = FrameFlags(rawValue: 1 << 2)
+    @inlinable public static var compressed: FrameFlags { FrameFlags(rawValue: 1 << 2) }
 
     /// Flags this version defines; any other bit set is a malformed frame.
-    public static let known: FrameFlags = [.reply, .noReply, .compressed]
+    @inlinable public static var known: FrameFlags { [.reply, .noReply, .compressed] }
 }
 
 extension FrameHeader {

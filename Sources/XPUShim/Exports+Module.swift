@@ -117,12 +117,14 @@ import XPUProtocol
     // lane goes where `Target` sends it (the current context's lane, which answers as CUDA does).
     let grid = (gridDimX, gridDimY, gridDimZ)
     let block = (blockDimX, blockDimY, blockDimZ)
-    guard let lane = Lanes.lane(of: Shim.id(f)) else {
+    guard let lane = Lanes.unretainedLane(of: Shim.id(f)) else {
         return Target(.function, f).locked { lane in
             launch(f, grid, block, sharedMemBytes, hStream, kernelParams, extra, on: lane)
         }
     }
-    return lane.locked { lane in launch(f, grid, block, sharedMemBytes, hStream, kernelParams, extra, on: lane) }
+    return lane._withUnsafeGuaranteedRef { lane in
+        lane.locked { lane in launch(f, grid, block, sharedMemBytes, hStream, kernelParams, extra, on: lane) }
+    }
 }
 
 /// Checks a launch and queues its frame. Lock held. A launch of the same function on the same
@@ -139,10 +141,10 @@ private func launch(
     guard context != 0 else { return CUDA_ERROR_INVALID_CONTEXT }
     let function = Shim.id(f)
     let stream = Shim.id(hStream)
-    let plan: LaunchPlan
-    if let last = lane.lastLaunch, last.function == function, last.stream == stream, last.context == context,
-        last.removals == lane.handles.removals
-    {
+    let plan: Unmanaged<LaunchPlan>
+    if let last = lane.lastLaunch, last._withUnsafeGuaranteedRef({
+        $0.function == function && $0.stream == stream && $0.context == context && $0.removals == lane.handles.removals
+    }) {
         plan = last
     } else {
         // The function must belong to the current context (so it lives on this lane too).
@@ -152,19 +154,31 @@ private func launch(
         guard stream <= 2 || lane.handles.context(of: .stream, stream) == context else { return CUDA_ERROR_INVALID_HANDLE }
         switch LaunchLimits.of(device: lane.contextDevices[context] ?? 0) {
         case .success(let limits):
-            plan = LaunchPlan(
-                function: function, stream: stream, context: context, removals: lane.handles.removals, kernel: kernel,
-                limits: limits)
-            lane.lastLaunch = plan
+            plan = lane.remember(
+                LaunchPlan(
+                    function: function, stream: stream, context: context, removals: lane.handles.removals, kernel: kernel,
+                    limits: limits))
         case .failure(let failure):
             return failure.status
         }
     }
+    return plan._withUnsafeGuaranteedRef { plan in
+        send(plan, grid, block, sharedMemBytes, kernelParams, extra, context: context, on: lane)
+    }
+}
+
+/// Queues a checked launch's frame (or, in strict mode, sends it and waits). Lock held.
+@inline(__always)
+private func send(
+    _ plan: LaunchPlan, _ grid: (UInt32, UInt32, UInt32), _ block: (UInt32, UInt32, UInt32), _ sharedMemBytes: UInt32,
+    _ kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+    _ extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, context: UInt64, on lane: Lane
+) -> CUresult {
     guard plan.admits(grid: grid, block: block, sharedMemBytes: sharedMemBytes) else { return CUDA_ERROR_INVALID_VALUE }
     guard let arguments = KernelArguments(plan, kernelParams: kernelParams, extra: extra) else {
         return CUDA_ERROR_INVALID_VALUE
     }
-    if Lane.strict {
+    if lane.isStrict {
         return Shim.post(
             LaunchKernelRequest(
                 function: plan.wireFunction, gridX: grid.0, gridY: grid.1, gridZ: grid.2, blockX: block.0, blockY: block.1,
@@ -205,6 +219,8 @@ final class LaunchPlan {
     let context: UInt64
     let removals: UInt64
     let parameters: [KernelParameter]
+    /// `parameters.count`, read on every launch without touching the array.
+    let parameterCount: Int
     /// Bytes of the packed parameter block.
     let parameterBytes: Int
     let maxThreadsPerBlock: UInt32
@@ -221,6 +237,7 @@ final class LaunchPlan {
         self.context = context
         self.removals = removals
         self.parameters = kernel.parameters
+        self.parameterCount = kernel.parameters.count
         self.parameterBytes = kernel.parameterBytes
         self.maxThreadsPerBlock = kernel.maxThreadsPerBlock
         self.staticSharedBytes = kernel.staticSharedBytes
@@ -251,11 +268,11 @@ enum KernelArguments {
 
     /// nil when the arguments are malformed: both forms, neither while the kernel has
     /// parameters, a NULL argument pointer, a malformed or oversized `extra`.
-    init?(_ plan: LaunchPlan, kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) {
+    init?(_ plan: borrowing LaunchPlan, kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) {
         if let kernelParams {
             guard extra == nil else { return nil }
             var index = 0
-            while index < plan.parameters.count {
+            while index < plan.parameterCount {
                 if kernelParams[index] == nil { return nil }
                 index += 1
             }
@@ -263,7 +280,7 @@ enum KernelArguments {
             return
         }
         guard let extra else {
-            guard plan.parameters.isEmpty else { return nil }
+            guard plan.parameterCount == 0 else { return nil }
             self = .pointers(nil)
             return
         }

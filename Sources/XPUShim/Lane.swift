@@ -40,6 +40,8 @@ final class Lane: @unchecked Sendable {
     static let flushDelayNanoseconds: UInt64 = 1_000_000
     /// `XPU_STRICT_SYNC=1`: every call waits for its reply (debugging; errors surface at the call).
     static let strict = getenv("XPU_STRICT_SYNC").map { String(cString: $0) == "1" } ?? false
+    /// `strict` as a field of the lane, for the launch path (a global costs a once-check per read).
+    let isStrict = Lane.strict
 
     var connection = Connection.uninitialized
     /// cuInit succeeded on this connection. (cuDriverGetVersion may open the connection earlier.)
@@ -66,8 +68,10 @@ final class Lane: @unchecked Sendable {
     var globalModules: [UInt64: UInt64] = [:]
     /// Replies to `cached` calls, by call and encoded request.
     var cache: [CacheKey: [UInt8]] = [:]
-    /// The last launch's checked function, stream and context (Exports+Module.swift).
-    var lastLaunch: LaunchPlan?
+    /// The last launch's checked function, stream and context (Exports+Module.swift). The lane
+    /// holds one reference, taken and given back by `remember` and `forgetLaunch`; the launch
+    /// path uses it without counting more (it holds the lane's lock, so the plan cannot go).
+    private(set) var lastLaunch: Unmanaged<LaunchPlan>?
     /// Handles the shim mints itself (streams, events): the top bit keeps them apart from the
     /// server's (the lane's tag is added to what goes to the application).
     var nextClientHandle: UInt64 = 1 << 63
@@ -134,6 +138,9 @@ final class Lane: @unchecked Sendable {
 
     /// The status a call must return without reaching the server, or nil when it may proceed. Lock held.
     func refusal() -> CUresult? {
+        // The usual answer first, without taking the channel out of `connection` (a reference
+        // count on every call).
+        if initialized, case .open(_, let generation) = connection, generation == xpu_fork_generation() { return nil }
         do {
             _ = try channel()
             return nil
@@ -161,6 +168,19 @@ final class Lane: @unchecked Sendable {
         globalModules = [:]
         cache = [:]
         devices = []
+        forgetLaunch()
+    }
+
+    /// Keeps `plan` as the last launch's. Lock held.
+    func remember(_ plan: LaunchPlan) -> Unmanaged<LaunchPlan> {
+        forgetLaunch()
+        let kept = Unmanaged.passRetained(plan)
+        lastLaunch = kept
+        return kept
+    }
+
+    func forgetLaunch() {
+        lastLaunch?.release()
         lastLaunch = nil
     }
 

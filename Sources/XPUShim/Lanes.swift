@@ -46,6 +46,15 @@ enum Lanes {
         return index < all.count ? all[index] : nil
     }
 
+    /// `lane(of:)` without a reference count, for the launch path: lanes live as long as the
+    /// process, so `_withUnsafeGuaranteedRef` on the answer is safe.
+    static func unretainedLane(of id: UInt64) -> Unmanaged<Lane>? {
+        let index = Int((id & tagMask) >> tagShift)
+        return index < unretained.count ? unretained[index] : nil
+    }
+
+    private static let unretained = all.map { Unmanaged.passUnretained($0) }
+
     private static func configure() -> (lanes: [Lane], problem: String?) {
         let slice = Session.environment("XPU_SLICE")
         if pooled {

@@ -45,18 +45,18 @@ final class Context: @unchecked Sendable {
 
     /// What work enqueued on `stream` now must wait for (members lock held): only unfinished
     /// work, and most launches have none (nil, no array).
-    private func dependencies(of stream: Stream, _ members: Members) -> [Completion]? {
-        var dependencies: [Completion] = []
-        if stream === legacy {
-            for s in members.streams where s.blocking {
-                let tail = s.tail
-                if !tail.isDone { dependencies.append(tail) }
-            }
-        } else if stream.blocking {
-            let tail = legacy.tail
-            if !tail.isDone { dependencies.append(tail) }
+    private func dependencies(of stream: Stream, _ members: borrowing Members) -> [Completion]? {
+        var dependencies: [Completion]?
+        func add(_ tail: Completion) {
+            if tail.isDone { return }
+            if dependencies == nil { dependencies = [tail] } else { dependencies!.append(tail) }
         }
-        return dependencies.isEmpty ? nil : dependencies
+        if stream === legacy {
+            for s in members.streams where s.blocking { add(s.tail) }
+        } else if stream.blocking {
+            add(legacy.tail)
+        }
+        return dependencies
     }
 
     /// Waits for all work of every stream of this context.

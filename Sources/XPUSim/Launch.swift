@@ -222,7 +222,7 @@ private func enqueueLaunch(
 
     let run = KernelRun(
         unownedFunction: target.unownedFunction, grid: grid, block: block, sharedMemBytes: sharedMemBytes,
-        parameters: bytes)
+        parameters: consume bytes)
     target.unownedContext._withUnsafeGuaranteedRef { context in
         target.unownedStream._withUnsafeGuaranteedRef { stream in
             context.enqueue(on: stream, .launch(run), completion: nil)
