@@ -6,11 +6,14 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <openssl/err.h>
@@ -121,6 +124,7 @@ struct xpu_tls_context {
 
 struct xpu_tls_session {
     SSL *ssl;
+    int fd;
     int is_server;
     int closed;
 };
@@ -218,6 +222,7 @@ xpu_tls_session *xpu_tls_session_create(
         return NULL;
     }
     session->ssl = ssl;
+    session->fd = fd;
     session->is_server = context->is_server;
     return session;
 }
@@ -360,4 +365,137 @@ void xpu_tls_session_free(xpu_tls_session *session) {
     ossl.ERR_clear_error();
     ossl.SSL_free(session->ssl);
     free(session);
+}
+
+// The relay (xpu_tls_relay): one thread, both sockets non-blocking, a buffer per direction. An
+// SSL object may serve one thread at a time, reading included (TLS 1.3 may answer a read with a
+// write), so the two directions cannot have a thread each; and a blocking relay could wait on a
+// full socket in one direction while the other direction's peer waits on it. So each turn moves
+// what it can both ways and polls only for what stopped it.
+enum { relay_capacity = 256 << 10 };
+
+typedef struct {
+    unsigned char bytes[relay_capacity];
+    size_t start, end;
+} relay_buffer;
+
+static int set_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+int xpu_tls_relay(xpu_tls_session *session, int plain, char *error, size_t error_size) {
+    if (set_nonblocking(session->fd) != 0 || set_nonblocking(plain) != 0) {
+        copy_text(error, error_size, "cannot make the relayed sockets non-blocking");
+        return -1;
+    }
+    relay_buffer *up = malloc(sizeof *up), *down = malloc(sizeof *down);  // up: TLS -> plain
+    if (!up || !down) {
+        free(up);
+        free(down);
+        copy_text(error, error_size, "out of memory");
+        return -1;
+    }
+    up->start = up->end = down->start = down->end = 0;
+    int tls_open = 1, plain_open = 1, plain_write_shut = 0, status = 0;
+    // A write that returned WANT_* must be repeated with the same length (OpenSSL's rule).
+    size_t retry = 0;
+    pipe_guard guard;
+    guard_begin(&guard);
+    for (;;) {
+        int tls_events = 0, plain_events = 0, moved = 0;
+        // TLS -> up. Decrypted bytes OpenSSL holds are read here too: poll cannot see them.
+        while (tls_open && up->end < relay_capacity) {
+            ossl.ERR_clear_error();
+            errno = 0;
+            int n = ossl.SSL_read(session->ssl, up->bytes + up->end, (int)(relay_capacity - up->end));
+            if (n > 0) {
+                up->end += (size_t)n;
+                moved = 1;
+                continue;
+            }
+            int code = ossl.SSL_get_error(session->ssl, n);
+            if (code == SSL_ERROR_WANT_READ) tls_events |= POLLIN;
+            else if (code == SSL_ERROR_WANT_WRITE) tls_events |= POLLOUT;
+            else if (describe_failure(session, n, "TLS relay read", error, error_size) == 0) tls_open = 0;
+            else { status = -1; goto done; }
+            break;
+        }
+        // up -> plain.
+        while (up->start < up->end) {
+            ssize_t n = send(plain, up->bytes + up->start, up->end - up->start, MSG_NOSIGNAL);
+            if (n > 0) {
+                up->start += (size_t)n;
+                moved = 1;
+            } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                plain_events |= POLLOUT;
+                break;
+            } else if (n < 0 && errno == EINTR) {
+                continue;
+            } else {
+                goto done;  // the session's process is gone: end the client's connection
+            }
+        }
+        if (up->start == up->end) up->start = up->end = 0;
+        // The client ended its stream: so does the relay toward the process, once all is through.
+        if (!tls_open && up->end == 0 && !plain_write_shut) {
+            shutdown(plain, SHUT_WR);
+            plain_write_shut = 1;
+        }
+        // plain -> down.
+        while (plain_open && down->end < relay_capacity) {
+            ssize_t n = recv(plain, down->bytes + down->end, relay_capacity - down->end, 0);
+            if (n > 0) {
+                down->end += (size_t)n;
+                moved = 1;
+            } else if (n == 0) {
+                plain_open = 0;
+            } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                plain_events |= POLLIN;
+                break;
+            } else if (errno != EINTR) {
+                plain_open = 0;
+            }
+        }
+        // down -> TLS.
+        while (down->start < down->end) {
+            size_t length = retry ? retry : down->end - down->start;
+            if (length > (1u << 30)) length = 1u << 30;
+            ossl.ERR_clear_error();
+            errno = 0;
+            int n = ossl.SSL_write(session->ssl, down->bytes + down->start, (int)length);
+            if (n > 0) {
+                retry = 0;
+                down->start += (size_t)n;
+                moved = 1;
+                continue;
+            }
+            int code = ossl.SSL_get_error(session->ssl, n);
+            retry = length;
+            if (code == SSL_ERROR_WANT_WRITE) tls_events |= POLLOUT;
+            else if (code == SSL_ERROR_WANT_READ) tls_events |= POLLIN;
+            else if (describe_failure(session, n, "TLS relay write", error, error_size) == 0) goto done;
+            else { status = -1; goto done; }
+            break;
+        }
+        if (down->start == down->end) down->start = down->end = 0;
+        // The process ended its stream and everything it sent has gone to the client.
+        if (!plain_open && down->end == 0) break;
+        if (moved) continue;
+        // Only what stopped this turn is waited for (a negative descriptor is skipped, so a
+        // hung-up socket nothing waits on cannot make poll return at once forever).
+        struct pollfd fds[2] = {
+            {tls_events ? session->fd : -1, (short)tls_events, 0}, {plain_events ? plain : -1, (short)plain_events, 0}};
+        if (poll(fds, 2, -1) < 0 && errno != EINTR) {
+            copy_text(error, error_size, strerror(errno));
+            status = -1;
+            goto done;
+        }
+    }
+    if (tls_open && !session->closed) ossl.SSL_shutdown(session->ssl);
+done:
+    guard_end(&guard);
+    free(up);
+    free(down);
+    return status;
 }

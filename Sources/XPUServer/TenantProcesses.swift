@@ -41,33 +41,59 @@ public final class TenantProcesses: Sendable {
     /// serves its control channel until it ends (turns on the device, usage for /metrics).
     /// False when no process could be started: the session was not opened.
     func serve(_ handOff: SessionHandOff, transport: any Transport, usage: SessionUsage, logger: Logger) -> Bool {
-        guard let socket = transport as? SocketTransport else {
-            logger.error("only TCP sessions can move to a tenant process", metadata: ["transport": "\(type(of: transport))"])
+        // The process gets a connected socket: the client's own for TCP; for TLS one end of a
+        // socket pair, the server relaying the session's plaintext to it (TLS keys and sequence
+        // numbers cannot move to another process).
+        let client: Int32
+        var relayed: (tls: TLSTransport, plain: Int32)?
+        if let socket = transport as? SocketTransport {
+            client = socket.descriptor
+        } else if let tls = transport as? TLSTransport {
+            var pair: [Int32] = [0, 0]
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+                logger.error("cannot create a relay for a tenant process", metadata: ["reason": "\(String(cString: strerror(errno)))"])
+                return false
+            }
+            client = pair[1]
+            relayed = (tls, pair[0])
+        } else {
+            logger.error("only TCP and TLS sessions can move to a tenant process", metadata: ["transport": "\(type(of: transport))"])
             return false
         }
         var pair: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             logger.error("cannot create a control channel for a tenant process", metadata: ["reason": "\(String(cString: strerror(errno)))"])
+            if let relayed { _ = (close(relayed.plain), close(client)) }
             return false
         }
         let control = TenantChannel(socket: SocketTransport(descriptor: pair[0]))
         let pid: pid_t
         do {
-            pid = try spawn(client: socket.descriptor, control: pair[1])
+            pid = try spawn(client: client, control: pair[1])
             close(pair[1])
+            // The process holds its end of the relay: the relay sees the stream end when it exits.
+            if relayed != nil { close(client) }
         } catch {
             close(pair[1])
+            if let relayed { _ = (close(relayed.plain), close(client)) }
             logger.error("cannot start a tenant process", metadata: ["reason": "\(error)"])
             return false
         }
         logger.info("session process started", metadata: ["pid": "\(pid)"])
+        let relay = relayed.map { Self.startRelay($0.tls, plain: $0.plain, logger: logger) }
         if (try? control.send(.handOff(handOff))) != nil {
             supervise(control, session: handOff.session, usage: usage)
         }
-        // The process ended or is ending: the client must see its connection end even though
-        // this server still holds a descriptor of it.
-        socket.shutdown()
+        // The process ended or is ending. A relay ends by itself once the process's stream has
+        // ended and what it sent has reached the client (its last reply included); one that has
+        // not within the grace is cut. Either way the client must see its connection end even
+        // though this server still holds a descriptor of it.
+        if let relay, relay.wait(timeout: .now() + .seconds(Int(Self.exitGrace.components.seconds))) == .timedOut {
+            logger.warning("the TLS relay of an ended session process did not finish; cutting it")
+        }
+        transport.shutdown()
         control.socket.shutdown()
+        relay?.wait()
         let status = reap(pid)
         let metadata: Logger.Metadata = ["pid": "\(pid)", "status": "\(status)"]
         if status == "exit 0" {
@@ -76,6 +102,27 @@ public final class TenantProcesses: Sendable {
             logger.warning("session process ended abnormally; its grant is released", metadata: metadata)
         }
         return true
+    }
+
+    /// Relays a TLS session's plaintext to and from the process's end of the socket pair on a
+    /// thread of its own; the returned group is done when the relay has ended and closed `plain`.
+    private static func startRelay(_ tls: TLSTransport, plain: Int32, logger: Logger) -> DispatchGroup {
+        let done = DispatchGroup()
+        done.enter()
+        Thread.start(named: "xpu-tls-relay") {
+            defer {
+                close(plain)
+                done.leave()
+            }
+            do {
+                try tls.relay(to: plain)
+            } catch {
+                logger.info("TLS relay ended", metadata: ["reason": "\(error)"])
+            }
+            // The client sees its connection end when the process has ended its stream.
+            tls.shutdown()
+        }
+        return done
     }
 
     /// Answers the tenant process until its channel closes.

@@ -146,6 +146,16 @@ public final class TLSTransport: Transport, @unchecked Sendable {
         socket.shutdown()
     }
 
+    /// Relays the session's plaintext to and from the connected stream socket `plain` until
+    /// `plain` ends its stream (once what it sent has reached the peer) or either side fails; the
+    /// peer's end of stream reaches `plain` as a write shutdown. Both sockets become non-blocking:
+    /// the transport is good for nothing else afterwards. A server with `--tenant-processes`
+    /// hands a TLS session to its process this way (its keys cannot move to another process).
+    public func relay(to plain: Int32) throws(TransportError) {
+        var error = [CChar](repeating: 0, count: 512)
+        guard xpu_tls_relay(session, plain, &error, error.count) == 0 else { throw TransportError(.io, text(error)) }
+    }
+
     /// The socket stops reading; OpenSSL can still write the goodbye on it.
     public func interruptReceiving() {
         socket.interruptReceiving()

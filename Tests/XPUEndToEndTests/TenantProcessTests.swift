@@ -162,6 +162,42 @@ struct TenantProcessTests {
         #expect(none[#"xpu_device_memory_allocated_ratio{device="0"}"#] == 0)
     }
 
+    @Test("over TLS the server relays each session's plaintext to its process: the programs print the same, and a killed process ends only its tenant")
+    func tls() throws {
+        let harness = try Harness.get()
+        let pki = try TransportCertificates.shared.get()
+        let server = try TransportSecurityTests.SecureServer(
+            harness: harness, Self.arguments + ["--tls-cert", pki.path("server.crt"), "--tls-key", pki.path("server.key")])
+        let trusted = ["XPU_TLS_CA": pki.path("ca.crt")]
+        // Bulk copies fill the relay's buffers both ways; error_paths ends with latched errors.
+        let programs = ["vector_add", "bulk_copies", "error_paths"]
+        for program in programs {
+            let direct = try harness.runDirect(program)
+            let remote = try TransportSecurityTests.run(harness, program, server: server.address, trusted)
+            expectSameBehaviour(program, direct: direct, remote: remote)
+        }
+        func started() -> [pid_t] {
+            server.process.stderr.text.split(separator: "\n").filter { $0.contains("session process started") }
+                .compactMap { ComputeShareTests.field("pid", in: $0).flatMap { pid_t($0) } }
+        }
+        #expect(started().count == programs.count, "one process per session\n\(server.process.stderr.text)")
+
+        // A session process killed mid-copy: its client's connection ends, the server serves on.
+        var environment = Harness.baseEnvironment().merging(trusted) { $1 }
+        environment["XPU_SERVER"] = server.address
+        let holder = try ChildProcess(harness.runBinary, ["--", harness.program("hold_and_copy"), "64"], environment: environment)
+        defer { holder.stop(terminateFirst: false) }
+        try #require(holder.waitForOutput(containing: "ready", timeout: .seconds(60)), "\(holder.stderr.text)")
+        let victim = try #require(started().last)
+        #expect(kill(victim, SIGKILL) == 0)
+        let ended = holder.wait(timeout: .seconds(60))
+        #expect(ended != nil && ended != .exited(0), "the client saw its session end: \(ended.map(String.init(describing:)) ?? "still running")")
+        #expect(holder.stderr.text.contains("connection to the server lost"), "\(holder.stderr.text)")
+        let after = try TransportSecurityTests.run(harness, "meminfo", server: server.address, trusted)
+        #expect(after.status == .exited(0), "the server keeps serving: \(after.stderr)")
+        #expect(server.process.stderr.text.contains("session process ended abnormally"), "\(server.process.stderr.text)")
+    }
+
     @Test("transports whose state cannot follow a session into its process are refused at startup")
     func unsupportedTransports() throws {
         let harness = try Harness.get()

@@ -56,6 +56,12 @@ long xpu_tls_read(xpu_tls_session *session, void *bytes, size_t count, char *err
 int xpu_tls_peer_common_name(xpu_tls_session *session, char *name, size_t name_size);
 /// The negotiated protocol ("TLSv1.3").
 const char *xpu_tls_version(xpu_tls_session *session);
+/// Relays between the session and the connected stream socket `plain` (both made non-blocking)
+/// until the plain side has ended its stream and everything it sent has reached the TLS peer, or
+/// either side fails; the TLS peer's end of stream is passed on as a write shutdown of `plain`.
+/// For a server that hands a TLS session's plaintext to another process. 0 when the stream
+/// ended, -1 with the reason in `error`.
+int xpu_tls_relay(xpu_tls_session *session, int plain, char *error, size_t error_size);
 /// Sends close_notify (best effort, does not wait for the peer's) and frees the session.
 void xpu_tls_session_free(xpu_tls_session *session);
 
