@@ -334,10 +334,15 @@ long xpu_tls_read(xpu_tls_session *session, void *bytes, size_t count, char *err
     if (count == 0) return 0;
     int chunk = count > (1u << 30) ? (1 << 30) : (int)count;
     ossl.ERR_clear_error();
+    // Reading writes too: OpenSSL answers a broken stream (an unexpected end included) with an
+    // alert, and a peer that vanished would then kill the application with SIGPIPE.
+    pipe_guard guard;
+    guard_begin(&guard);
     errno = 0;
     int read = ossl.SSL_read(session->ssl, bytes, chunk);
-    if (read > 0) return read;
-    return describe_failure(session, read, "TLS read", error, error_size);
+    long result = read > 0 ? read : describe_failure(session, read, "TLS read", error, error_size);
+    guard_end(&guard);
+    return result;
 }
 
 int xpu_tls_peer_common_name(xpu_tls_session *session, char *name, size_t name_size) {
