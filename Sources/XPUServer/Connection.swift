@@ -322,7 +322,7 @@ final class Connection: @unchecked Sendable {
                 if let malformed {
                     throw .protocolViolation(ProtocolError(malformed.code, "\(call): \(malformed.message)"))
                 }
-                outcome = launched == CUDA_SUCCESS ? CallOutcome(status: CUDA_SUCCESS, payload: []) : .failure(launched)
+                outcome = CallOutcome(status: launched, payload: [])
                 if header.flags == .noReply, launched == CUDA_SUCCESS,
                     let failure = serveBufferedLaunches(session, context: header.context), latched == nil
                 {

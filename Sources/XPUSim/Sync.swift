@@ -38,8 +38,9 @@ final class ConditionLock: @unchecked Sendable {
 /// Copies, memsets, event records and `Stream.tail` make one (launches only on demand), so it is
 /// light: two atomics and no lock or condition of its own. The rare waiter parks on one of a few
 /// shared condition locks (chosen by the completion's address) and says so in `state`; `signal`
-/// takes that lock only when someone is parked. Both sides use sequentially consistent operations on `state`, so either the waiter
-/// sees `done` before it sleeps or the signaller sees the waiter and wakes it.
+/// takes that lock only when someone is parked. Both sides use sequentially consistent
+/// operations on `state`, so either the waiter sees `done` before it sleeps or the signaller sees
+/// the waiter and wakes it.
 final class Completion: @unchecked Sendable {
     private static let doneBit: UInt8 = 1
     private static let waitingBit: UInt8 = 2
@@ -91,7 +92,8 @@ func monotonicNanoseconds() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
-/// Starts an OS thread running `body` (the caller joins or detaches it). `name` is what `top -H`, `ps -L` and /proc show for it (Linux keeps 15 bytes).
+/// Starts an OS thread running `body` (the caller joins or detaches it). `name` is what `top -H`,
+/// `ps -L` and /proc show for it (Linux keeps 15 bytes).
 func startThread(named name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t {
     final class Box {
         let name: String
