@@ -60,8 +60,9 @@ struct ComputeSchedulerTests {
         // By shares the normal tenant would get 4.5 times the high one's time and as much as the
         // low one; by priority, the high tenant takes the device whenever it waits, and the low
         // one gets only what is left when neither other waits (their threads' pauses between
-        // kernels on a busy machine).
+        // kernels on a busy machine). On a loaded machine the high tenant may leave both others
+        // next to nothing, too little to compare: the low one's share is then only bounded.
         #expect(fractions[0] > fractions[1], "fractions \(fractions)")
-        #expect(fractions[2] < fractions[1] / 2, "fractions \(fractions)")
+        #expect(fractions[2] < max(fractions[1] / 2, 0.02), "fractions \(fractions)")
     }
 }
