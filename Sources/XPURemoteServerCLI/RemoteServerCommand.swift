@@ -109,8 +109,8 @@ public struct RemoteServerCommand: AsyncParsableCommand {
     @Flag(
         help: """
             Serve each session in a process of its own, so that a tenant's crash, illegal address or kill -9 ends only \
-            that tenant (admission, compute shares and /metrics stay global in this process). TCP, with or without TLS: \
-            not unix: or rdma:// (README "Process model").
+            that tenant (admission, compute shares and /metrics stay global in this process). TCP with or without TLS, \
+            and unix: (shared memory); not rdma:// (README "Process model").
             """)
     var tenantProcesses = false
 
@@ -145,7 +145,7 @@ public struct RemoteServerCommand: AsyncParsableCommand {
             directories.append(directory)
         }
         if advertise != nil && directories.isEmpty { throw ValidationError("--advertise applies with --pool only") }
-        if tenantProcesses, let refusal = Self.tenantProcessRefusal(unix: unixPath != nil, rdma: rdma) {
+        if tenantProcesses, let refusal = Self.tenantProcessRefusal(rdma: rdma) {
             logger.critical("\(refusal)")
             throw ExitCode(2)
         }
@@ -248,16 +248,15 @@ public struct RemoteServerCommand: AsyncParsableCommand {
     }
 
     /// Why `--tenant-processes` cannot serve this listener, or nil. A session moves to its
-    /// process as a connected socket after the handshake (a TLS session's plaintext relayed by
-    /// this server through a socket pair); a shared-memory session's rings and an RDMA queue pair
-    /// live in this process and are not handed over (yet).
-    static func tenantProcessRefusal(unix: Bool, rdma: Bool) -> String? {
-        let transport = unix ? "unix: (shared-memory) listeners" : rdma ? "rdma:// listeners" : nil
-        guard let transport else { return nil }
+    /// process after the handshake as a connected socket (a TLS session's plaintext relayed by
+    /// this server through a socket pair; a shared-memory session's Unix socket with the rings'
+    /// memfd); an RDMA queue pair is bound to this process and is not handed over (yet).
+    static func tenantProcessRefusal(rdma: Bool) -> String? {
+        guard rdma else { return nil }
         return """
-            --tenant-processes does not support \(transport) yet: a session moves to its process as a connected \
-            socket, and this transport's state cannot follow it. Use a TCP listener (with TLS, or on a loopback \
-            address), or drop --tenant-processes.
+            --tenant-processes does not support rdma:// listeners yet: a session moves to its process as a connected \
+            socket, and an RDMA queue pair cannot follow it. Use a TCP listener (with TLS, or on a loopback \
+            address) or unix:/path, or drop --tenant-processes.
             """
     }
 

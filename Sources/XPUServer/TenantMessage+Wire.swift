@@ -1,4 +1,5 @@
 import XPUProtocol
+import XPUTransport
 
 extension TenantMessage {
     enum Kind: UInt8 {
@@ -25,6 +26,12 @@ extension TenantMessage {
             writer.write(handOff.features)
             writer.write(UInt8(handOff.metered ? 1 : 0))
             writer.write(bytes: handOff.buffered)
+            writer.write(UInt8(handOff.sharedMemory == nil ? 0 : 1))
+            if let position = handOff.sharedMemory {
+                writer.write(UInt32(position.capacity))
+                writer.write(position.produced)
+                writer.write(position.consumed)
+            }
         case .turnRequest:
             writer.write(Kind.turnRequest.rawValue)
         case .turnGranted:
@@ -70,10 +77,17 @@ extension TenantMessage {
             let features = try reader.read(UInt32.self)
             let metered = try reader.read(UInt8.self) != 0
             let buffered = try reader.readBytes(limit: Self.maximumBytes)
+            var sharedMemory: SharedMemoryTransport.Position?
+            if try reader.read(UInt8.self) != 0 {
+                let capacity = try reader.read(UInt32.self)
+                let produced = try reader.read(UInt64.self)
+                let consumed = try reader.read(UInt64.self)
+                sharedMemory = SharedMemoryTransport.Position(capacity: Int(capacity), produced: produced, consumed: consumed)
+            }
             self = .handOff(
                 SessionHandOff(
                     session: session, client: client, clientCUDAVersion: cuda, slice: slice, tenant: hasTenant ? tenant : nil,
-                    features: features, metered: metered, buffered: buffered))
+                    features: features, metered: metered, buffered: buffered, sharedMemory: sharedMemory))
         case .turnRequest:
             self = .turnRequest
         case .turnGranted:

@@ -1,3 +1,5 @@
+import XPUTransport
+
 /// What the server and one of its tenant processes (`--tenant-processes`) tell each other over
 /// their control channel, a Unix socket pair private to the two: the session handed over, the
 /// session's turns on the device, and its usage for /metrics. Not part of the client protocol.
@@ -37,6 +39,9 @@ struct SessionHandOff: Hashable, Sendable {
     /// Bytes the server read from the client past the Hello (none from a client that waits for
     /// the Welcome, as the shim does); the tenant process reads them first.
     var buffered: [UInt8]
+    /// For a shared-memory session: where the server left the rings (the memfd comes with the
+    /// socket, as `TenantWorker.memoryDescriptor`); nil for a connected socket.
+    var sharedMemory: SharedMemoryTransport.Position? = nil
 }
 
 /// A session's usage as /metrics shows it (`SessionUsage`), reported by its tenant process.

@@ -12,9 +12,9 @@ import XPUTransport
 /// The server keeps everything that must be global: it accepts, reads the Hello, authenticates
 /// and admits the slice (`DeviceLedger`, the policy, the limits), schedules compute shares
 /// (`ComputeScheduler`) and reports /metrics. It then starts this same binary with
-/// `--serve-session`, passing the client's connection as descriptor 3 and a control channel (a
-/// Unix socket pair) as descriptor 4, and sends the session's state (`SessionHandOff`) on the
-/// channel. The tenant process loads the driver, sends the Welcome and serves; its kernels ask
+/// `--serve-session`, passing the client's connection as descriptor 3, a control channel (a
+/// Unix socket pair) as descriptor 4 and, for a shared-memory session, the rings' memfd as
+/// descriptor 5, and sends the session's state (`SessionHandOff`) on the channel. The tenant process loads the driver, sends the Welcome and serves; its kernels ask
 /// the server for their turns and it reports its usage (`TenantControl`). When the process ends,
 /// however it ends, the server sees the channel close, ends the client's connection, reaps the
 /// process and gives back the session's grant.
@@ -41,13 +41,20 @@ public final class TenantProcesses: Sendable {
     /// serves its control channel until it ends (turns on the device, usage for /metrics).
     /// False when no process could be started: the session was not opened.
     func serve(_ handOff: SessionHandOff, transport: any Transport, usage: SessionUsage, logger: Logger) -> Bool {
-        // The process gets a connected socket: the client's own for TCP; for TLS one end of a
-        // socket pair, the server relaying the session's plaintext to it (TLS keys and sequence
-        // numbers cannot move to another process).
+        // The process gets a connected socket: the client's own for TCP; for shared memory the
+        // client's Unix socket and the rings' memfd, which it maps to go on where the handshake
+        // left the rings; for TLS one end of a socket pair, the server relaying the session's
+        // plaintext to it (TLS keys and sequence numbers cannot move to another process).
+        var handOff = handOff
         let client: Int32
+        var memory: Int32?
         var relayed: (tls: TLSTransport, plain: Int32)?
         if let socket = transport as? SocketTransport {
             client = socket.descriptor
+        } else if let rings = transport as? SharedMemoryTransport {
+            client = rings.socket.descriptor
+            memory = rings.memory
+            handOff.sharedMemory = rings.position
         } else if let tls = transport as? TLSTransport {
             var pair: [Int32] = [0, 0]
             guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
@@ -57,7 +64,7 @@ public final class TenantProcesses: Sendable {
             client = pair[1]
             relayed = (tls, pair[0])
         } else {
-            logger.error("only TCP and TLS sessions can move to a tenant process", metadata: ["transport": "\(type(of: transport))"])
+            logger.error("only TCP, TLS and shared-memory sessions can move to a tenant process", metadata: ["transport": "\(type(of: transport))"])
             return false
         }
         var pair: [Int32] = [0, 0]
@@ -69,7 +76,7 @@ public final class TenantProcesses: Sendable {
         let control = TenantChannel(socket: SocketTransport(descriptor: pair[0]))
         let pid: pid_t
         do {
-            pid = try spawn(client: client, control: pair[1])
+            pid = try spawn(client: client, control: pair[1], memory: memory)
             close(pair[1])
             // The process holds its end of the relay: the relay sees the stream end when it exits.
             if relayed != nil { close(client) }
@@ -173,11 +180,11 @@ public final class TenantProcesses: Sendable {
         var description: String
     }
 
-    /// Starts `executable --serve-session` with the client's connection as descriptor 3 and the
-    /// control channel as descriptor 4.
-    private func spawn(client: Int32, control: Int32) throws(SpawnError) -> pid_t {
-        // Copies above 3 and 4 first, so that placing one cannot overwrite the other.
-        let sources = [client, control].map { fcntl($0, F_DUPFD_CLOEXEC, 10) }
+    /// Starts `executable --serve-session` with the client's connection as descriptor 3, the
+    /// control channel as descriptor 4 and the shared memory, if any, as descriptor 5.
+    private func spawn(client: Int32, control: Int32, memory: Int32?) throws(SpawnError) -> pid_t {
+        // Copies above 3 to 5 first, so that placing one cannot overwrite another.
+        let sources = ([client, control] + (memory.map { [$0] } ?? [])).map { fcntl($0, F_DUPFD_CLOEXEC, 10) }
         defer { for source in sources where source >= 0 { close(source) } }
         guard sources.allSatisfy({ $0 >= 0 }) else { throw SpawnError(description: "dup: \(String(cString: strerror(errno)))") }
         var actions = posix_spawn_file_actions_t()
@@ -185,6 +192,7 @@ public final class TenantProcesses: Sendable {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, sources[0], TenantWorker.clientDescriptor)
         posix_spawn_file_actions_adddup2(&actions, sources[1], TenantWorker.controlDescriptor)
+        if sources.count > 2 { posix_spawn_file_actions_adddup2(&actions, sources[2], TenantWorker.memoryDescriptor) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

@@ -13,6 +13,8 @@ import XPUTransport
 public enum TenantWorker {
     static let clientDescriptor: Int32 = 3
     static let controlDescriptor: Int32 = 4
+    /// A shared-memory session's rings (a sealed memfd); absent for a connected socket.
+    static let memoryDescriptor: Int32 = 5
 
     /// Serves the handed-over session; returns the process's exit code.
     public static func run(driverPath: String, logger: Logger) -> Int32 {
@@ -25,13 +27,25 @@ public enum TenantWorker {
         }
         for descriptor in [clientDescriptor, controlDescriptor] { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
         let channel = TenantChannel(socket: SocketTransport(descriptor: controlDescriptor))
-        let client = SocketTransport(descriptor: clientDescriptor)
+        let socket = SocketTransport(descriptor: clientDescriptor)
         guard case .handOff(let handOff)? = channel.receive() else {
             logger.error("no session was handed over")
             return 2
         }
         var logger = logger
         logger[metadataKey: "session"] = "\(handOff.session)"
+        let client: any Transport
+        if let position = handOff.sharedMemory {
+            _ = fcntl(memoryDescriptor, F_SETFD, FD_CLOEXEC)
+            do {
+                client = try SharedMemoryTransport.resume(socket: socket, memory: memoryDescriptor, position: position)
+            } catch {
+                logger.error("cannot take over the session's shared memory", metadata: ["reason": "\(error.message)"])
+                return 2
+            }
+        } else {
+            client = socket
+        }
         let driver: Driver
         do {
             driver = try Driver(path: driverPath)

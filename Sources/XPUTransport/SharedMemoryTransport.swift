@@ -52,6 +52,9 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
     }
 
     public let socket: SocketTransport
+    /// The rings' memfd on the server's side, kept so that the session can move to another
+    /// process (`--tenant-processes`, `position`); -1 on the client's side, which needs it no more.
+    public let memory: Int32
     let mapping: UnsafeMutableRawPointer
     let mappedBytes: Int
     public let capacity: Int
@@ -76,12 +79,15 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
         var closed: UnsafeMutablePointer<UInt32> { (control + 144).assumingMemoryBound(to: UInt32.self) }
     }
 
+    /// Maps the rings of `descriptor`; the server's side keeps the descriptor (closed with the
+    /// transport), the client's leaves it to the caller.
     private init(socket: SocketTransport, descriptor: Int32, capacity: Int, isClient: Bool) throws(TransportError) {
         let bytes = Self.controlBytes + 2 * capacity
         guard let mapping = xpu_shm_map(descriptor, bytes) else {
             throw TransportError(.io, "cannot map the shared-memory rings: \(errorText())")
         }
         self.socket = socket
+        self.memory = isClient ? -1 : descriptor
         self.mapping = mapping
         self.mappedBytes = bytes
         self.capacity = capacity
@@ -95,6 +101,7 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
 
     deinit {
         xpu_shm_unmap(mapping, mappedBytes)
+        if memory >= 0 { close(memory) }
     }
 
     /// Connects to the server's Unix socket at `path` and sets up rings of `capacity` bytes each.
@@ -125,7 +132,9 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
         var bytes = [UInt8](repeating: 0, count: SetupMessage.size)
         var descriptor: Int32 = -1
         let received = bytes.withUnsafeMutableBytes { xpu_receive_with_fd(socket.descriptor, $0.baseAddress, $0.count, &descriptor) }
-        defer { if descriptor >= 0 { close(descriptor) } }
+        // The transport owns the descriptor once it exists; until then it is closed on the way out.
+        var owned = false
+        defer { if descriptor >= 0 && !owned { close(descriptor) } }
         guard received == 0 else { throw TransportError(.closed, "client left before the shared-memory setup") }
         guard let setup = SetupMessage(decoding: bytes) else {
             throw TransportError(.connectionFailed, "the client did not set up shared memory (a unix: client must use the shared-memory transport)")
@@ -138,8 +147,54 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
             throw TransportError(.connectionFailed, "the client's shared memory is not a sealed memfd of the announced size")
         }
         let transport = try SharedMemoryTransport(socket: socket, descriptor: descriptor, capacity: capacity, isClient: false)
+        owned = true
         var ok = UInt8(ascii: "K")
         try withUnsafeBytes(of: &ok) { buffer throws(TransportError) in try socket.send(buffer) }
+        return transport
+    }
+
+    // MARK: Moving the server's side to another process
+
+    /// How far this side has come in each ring. With the socket and the memfd (`memory`), it is
+    /// all another process needs to continue the session: every other piece of state lives in
+    /// the mapping, which both processes then share.
+    public struct Position: Sendable, Hashable {
+        public var capacity: Int
+        /// Bytes this side has put into its outgoing ring and taken from its incoming ring.
+        public var produced: UInt64
+        public var consumed: UInt64
+
+        public init(capacity: Int, produced: UInt64, consumed: UInt64) {
+            self.capacity = capacity
+            self.produced = produced
+            self.consumed = consumed
+        }
+    }
+
+    /// Where this side stands; the process handing the session over must not use the
+    /// transport afterwards, except to `shutdown` it (which the other process then sees).
+    public var position: Position { Position(capacity: capacity, produced: produced, consumed: consumed) }
+
+    /// The server's side of a session that another process set up and handed over at
+    /// `position` (a tenant process of `--tenant-processes`); takes ownership of `memory`, which
+    /// is checked as at setup: a sealed memfd of exactly the rings' size.
+    public static func resume(socket: SocketTransport, memory: Int32, position: Position) throws(TransportError) -> SharedMemoryTransport {
+        let capacity = position.capacity
+        guard capacity > 0, capacity <= maximumCapacity, capacity % 4096 == 0,
+            xpu_shm_check(memory, controlBytes + 2 * capacity) == 0
+        else {
+            close(memory)
+            throw TransportError(.connectionFailed, "the handed-over shared memory is not a sealed memfd of \(capacity)-byte rings")
+        }
+        let transport: SharedMemoryTransport
+        do {
+            transport = try SharedMemoryTransport(socket: socket, descriptor: memory, capacity: capacity, isClient: false)
+        } catch {
+            close(memory)
+            throw error
+        }
+        transport.produced = position.produced
+        transport.consumed = position.consumed
         return transport
     }
 

@@ -198,13 +198,47 @@ struct TenantProcessTests {
         #expect(server.process.stderr.text.contains("session process ended abnormally"), "\(server.process.stderr.text)")
     }
 
-    @Test("transports whose state cannot follow a session into its process are refused at startup")
+    @Test("over shared memory (unix:) each session's process maps the rings and goes on where the handshake left them: the programs print the same, and a killed process ends only its tenant")
+    func sharedMemory() throws {
+        let harness = try Harness.get()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("xpu-tp-\(getpid()).sock").path
+        let server = try TransportSecurityTests.SecureServer(harness: harness, Self.arguments, listen: "unix:\(path)")
+        // Bulk copies wrap both rings many times; async_semantics latches errors in the process.
+        let programs = ["vector_add", "bulk_copies", "error_paths", "async_semantics"]
+        for program in programs {
+            let direct = try harness.runDirect(program)
+            let remote = try TransportSecurityTests.run(harness, program, server: server.address)
+            expectSameBehaviour(program, direct: direct, remote: remote)
+        }
+        func started() -> [pid_t] {
+            server.process.stderr.text.split(separator: "\n").filter { $0.contains("session process started") }
+                .compactMap { ComputeShareTests.field("pid", in: $0).flatMap { pid_t($0) } }
+        }
+        let pids = started()
+        #expect(pids.count == programs.count && !pids.contains(server.process.pid), "one process per session: \(pids)\n\(server.process.stderr.text)")
+
+        // A session process killed mid-copy: its client sees the rings close, the server serves on.
+        var environment = Harness.baseEnvironment()
+        environment["XPU_SERVER"] = server.address
+        let holder = try ChildProcess(harness.runBinary, ["--", harness.program("hold_and_copy"), "64"], environment: environment)
+        try #require(holder.waitForOutput(containing: "ready", timeout: .seconds(60)), "\(holder.stderr.text)")
+        let victim = try #require(started().last)
+        #expect(kill(victim, SIGKILL) == 0)
+        let held = holder.finish(timeout: .seconds(60))
+        #expect(held.status == .exited(1), "the client gets an error: \(held.status.map(String.init(describing:)) ?? "-")\n\(held.stdout)\n\(held.stderr)")
+        #expect(held.stdout.contains("CUDA_ERROR"), "\(held.stdout)\n\(held.stderr)")
+        let after = try TransportSecurityTests.run(harness, "meminfo", server: server.address)
+        #expect(after.status == .exited(0), "the server keeps serving: \(after.stderr)")
+        let log = server.process.stderr.text
+        #expect(log.contains("session process ended abnormally") && log.contains("status=signal 9"), "\(log)")
+    }
+
+    @Test("RDMA, whose queue pairs cannot follow a session into its process, is refused at startup")
     func unsupportedTransports() throws {
         let harness = try Harness.get()
-        let path = harness.workDirectory.appendingPathComponent("tenant-processes.sock").path
         let output = try Harness.runTool(
-            harness.serverBinary, ["--listen", "unix:\(path)", "--device", "sim", "--tenant-processes"], timeout: .seconds(60))
+            harness.serverBinary, ["--listen", "rdma://127.0.0.1:0", "--device", "sim", "--tenant-processes"], timeout: .seconds(60))
         #expect(output.status == .exited(2), "\(output.status.map(String.init(describing:)) ?? "timeout")\n\(output.stderr)")
-        #expect(output.stderr.contains("--tenant-processes does not support unix:"), "\(output.stderr)")
+        #expect(output.stderr.contains("--tenant-processes does not support rdma://"), "\(output.stderr)")
     }
 }

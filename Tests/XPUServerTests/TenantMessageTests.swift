@@ -12,6 +12,10 @@ struct TenantMessageTests {
                 session: 42, client: "infer.py[1234]", clientCUDAVersion: 12080, slice: "mem=1GiB,compute=30%", tenant: "alice",
                 features: 3, metered: true, buffered: [1, 2, 3])),
         .handOff(
+            SessionHandOff(
+                session: 7, client: "train[99]", clientCUDAVersion: 13000, slice: "", tenant: nil, features: 1, metered: false,
+                buffered: [9], sharedMemory: SharedMemoryTransport.Position(capacity: 4 << 20, produced: 1 << 33, consumed: 77))),
+        .handOff(
             SessionHandOff(session: 1, client: "", clientCUDAVersion: 0, slice: "", tenant: nil, features: 0, metered: false, buffered: [])),
         .turnRequest, .turnGranted, .turnDone(deviceNanoseconds: 2_000_000),
         .usage(TenantUsageReport(memoryBytes: 64 << 20, launches: 100, deviceTime: [0: 5, 3: 7])),

@@ -81,6 +81,46 @@ struct SharedMemoryTransportTests {
         }
     }
 
+    @Test("The server's side goes on in another transport from its position, as a tenant process takes a session over; a memfd of another size or a plain file is refused")
+    func resume() throws {
+        let pair = try Pair(capacity: 64 << 10)
+        #expect(pair.client.memory == -1 && pair.server.memory >= 0)
+        /// Sends `bytes` from one side while the other receives them (more than a ring holds).
+        func cross(_ bytes: [UInt8], from sender: SharedMemoryTransport, to receiver: SharedMemoryTransport) throws -> [UInt8] {
+            let thread = Thread { _ = try? bytes.withUnsafeBytes { try sender.send($0) } }
+            thread.start()
+            var got = [UInt8](repeating: 0, count: bytes.count)
+            try got.withUnsafeMutableBytes { try receiver.receive(into: $0) }
+            return got
+        }
+        // Traffic first, so that both counters are past zero and both rings have wrapped.
+        let up = Self.pattern(150_001, seed: 3), down = Self.pattern(70_007, seed: 4)
+        #expect(try cross(up, from: pair.client, to: pair.server) == up)
+        #expect(try cross(down, from: pair.server, to: pair.client) == down)
+
+        // Copies of the descriptors, as the tenant process inherits them.
+        let moved = try SharedMemoryTransport.resume(
+            socket: SocketTransport(descriptor: dup(pair.server.socket.descriptor)), memory: dup(pair.server.memory),
+            position: pair.server.position)
+        let later = Self.pattern(200_003, seed: 5), back = Self.pattern(90_001, seed: 6)
+        #expect(try cross(later, from: pair.client, to: moved) == later)
+        #expect(try cross(back, from: moved, to: pair.client) == back)
+
+        var wrongSize = pair.server.position
+        wrongSize.capacity = 128 << 10
+        let refused = #expect(throws: TransportError.self) {
+            _ = try SharedMemoryTransport.resume(
+                socket: SocketTransport(descriptor: dup(pair.server.socket.descriptor)), memory: dup(pair.server.memory),
+                position: wrongSize)
+        }
+        #expect(refused?.message.contains("sealed memfd") == true)
+        #expect(throws: TransportError.self) {
+            _ = try SharedMemoryTransport.resume(
+                socket: SocketTransport(descriptor: dup(pair.server.socket.descriptor)), memory: open("/dev/null", O_RDWR),
+                position: pair.server.position)
+        }
+    }
+
     @Test("After shutdown the peer reads what was sent, then end of stream")
     func shutdown() throws {
         let pair = try Pair()
