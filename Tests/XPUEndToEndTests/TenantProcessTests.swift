@@ -168,34 +168,8 @@ struct TenantProcessTests {
         let pki = try TransportCertificates.shared.get()
         let server = try TransportSecurityTests.SecureServer(
             harness: harness, Self.arguments + ["--tls-cert", pki.path("server.crt"), "--tls-key", pki.path("server.key")])
-        let trusted = ["XPU_TLS_CA": pki.path("ca.crt")]
         // Bulk copies fill the relay's buffers both ways; error_paths ends with latched errors.
-        let programs = ["vector_add", "bulk_copies", "error_paths"]
-        for program in programs {
-            let direct = try harness.runDirect(program)
-            let remote = try TransportSecurityTests.run(harness, program, server: server.address, trusted)
-            expectSameBehaviour(program, direct: direct, remote: remote)
-        }
-        func started() -> [pid_t] {
-            server.process.stderr.text.split(separator: "\n").filter { $0.contains("session process started") }
-                .compactMap { ComputeShareTests.field("pid", in: $0).flatMap { pid_t($0) } }
-        }
-        #expect(started().count == programs.count, "one process per session\n\(server.process.stderr.text)")
-
-        // A session process killed mid-copy: its client's connection ends, the server serves on.
-        var environment = Harness.baseEnvironment().merging(trusted) { $1 }
-        environment["XPU_SERVER"] = server.address
-        let holder = try ChildProcess(harness.runBinary, ["--", harness.program("hold_and_copy"), "64"], environment: environment)
-        try #require(holder.waitForOutput(containing: "ready", timeout: .seconds(60)), "\(holder.stderr.text)")
-        let victim = try #require(started().last)
-        #expect(kill(victim, SIGKILL) == 0)
-        let held = holder.finish(timeout: .seconds(60))
-        // An error it can report (not a signal: the shim guards SIGPIPE around every TLS call).
-        #expect(held.status == .exited(1), "the client gets an error: \(held.status.map(String.init(describing:)) ?? "-")\n\(held.stdout)\n\(held.stderr)")
-        #expect(held.stdout.contains("CUDA_ERROR"), "\(held.stdout)\n\(held.stderr)")
-        let after = try TransportSecurityTests.run(harness, "meminfo", server: server.address, trusted)
-        #expect(after.status == .exited(0), "the server keeps serving: \(after.stderr)")
-        #expect(server.process.stderr.text.contains("session process ended abnormally"), "\(server.process.stderr.text)")
+        try Self.checkTransport(harness, server, programs: ["vector_add", "bulk_copies", "error_paths"], ["XPU_TLS_CA": pki.path("ca.crt")])
     }
 
     @Test("over shared memory (unix:) each session's process maps the rings and goes on where the handshake left them: the programs print the same, and a killed process ends only its tenant")
@@ -204,10 +178,18 @@ struct TenantProcessTests {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("xpu-tp-\(getpid()).sock").path
         let server = try TransportSecurityTests.SecureServer(harness: harness, Self.arguments, listen: "unix:\(path)")
         // Bulk copies wrap both rings many times; async_semantics latches errors in the process.
-        let programs = ["vector_add", "bulk_copies", "error_paths", "async_semantics"]
+        try Self.checkTransport(harness, server, programs: ["vector_add", "bulk_copies", "error_paths", "async_semantics"])
+    }
+
+    /// Runs `programs` through `server` (one session process each, printing what they print
+    /// direct), then kills a session process mid-copy: its client must end with an error it can
+    /// report, and the server must serve the next client.
+    static func checkTransport(
+        _ harness: Harness, _ server: TransportSecurityTests.SecureServer, programs: [String], _ environment: [String: String] = [:]
+    ) throws {
         for program in programs {
             let direct = try harness.runDirect(program)
-            let remote = try TransportSecurityTests.run(harness, program, server: server.address)
+            let remote = try TransportSecurityTests.run(harness, program, server: server.address, environment)
             expectSameBehaviour(program, direct: direct, remote: remote)
         }
         func started() -> [pid_t] {
@@ -215,19 +197,21 @@ struct TenantProcessTests {
                 .compactMap { ComputeShareTests.field("pid", in: $0).flatMap { pid_t($0) } }
         }
         let pids = started()
-        #expect(pids.count == programs.count && !pids.contains(server.process.pid), "one process per session: \(pids)\n\(server.process.stderr.text)")
+        #expect(
+            pids.count == programs.count && !pids.contains(server.process.pid),
+            "one process per session: \(pids)\n\(server.process.stderr.text)")
 
-        // A session process killed mid-copy: its client sees the rings close, the server serves on.
-        var environment = Harness.baseEnvironment()
-        environment["XPU_SERVER"] = server.address
-        let holder = try ChildProcess(harness.runBinary, ["--", harness.program("hold_and_copy"), "64"], environment: environment)
+        var clientEnvironment = Harness.baseEnvironment().merging(environment) { $1 }
+        clientEnvironment["XPU_SERVER"] = server.address
+        let holder = try ChildProcess(harness.runBinary, ["--", harness.program("hold_and_copy"), "64"], environment: clientEnvironment)
         try #require(holder.waitForOutput(containing: "ready", timeout: .seconds(60)), "\(holder.stderr.text)")
         let victim = try #require(started().last)
         #expect(kill(victim, SIGKILL) == 0)
         let held = holder.finish(timeout: .seconds(60))
+        // An error it can report (not a signal: the shim guards SIGPIPE around every TLS call).
         #expect(held.status == .exited(1), "the client gets an error: \(held.status.map(String.init(describing:)) ?? "-")\n\(held.stdout)\n\(held.stderr)")
         #expect(held.stdout.contains("CUDA_ERROR"), "\(held.stdout)\n\(held.stderr)")
-        let after = try TransportSecurityTests.run(harness, "meminfo", server: server.address)
+        let after = try TransportSecurityTests.run(harness, "meminfo", server: server.address, environment)
         #expect(after.status == .exited(0), "the server keeps serving: \(after.stderr)")
         let log = server.process.stderr.text
         #expect(log.contains("session process ended abnormally") && log.contains("status=signal 9"), "\(log)")
