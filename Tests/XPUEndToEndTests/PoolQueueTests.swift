@@ -88,11 +88,12 @@ struct PoolQueueTests {
         #expect(high.stderr.contains("on \(server.address) as"), "\(high.stderr)")
 
         // The victim's next call failed with the documented status, and it said why; it exited
-        // on its own (CHECK), neither crashed nor hung.
-        let ended = victim.wait(timeout: .seconds(60))
-        #expect(ended == .exited(1), "victim: \(ended.map(String.init(describing:)) ?? "still running")")
-        #expect(victim.stdout.text.contains("-> CUDA_ERROR_DEVICE_UNAVAILABLE"), "\(victim.stdout.text)")
-        #expect(victim.stderr.text.contains("ended the session: preempted by the pool"), "\(victim.stderr.text)")
+        // on its own (CHECK), neither crashed nor hung. Its output is read once its pipes have
+        // drained (`finish`): read at its exit, the last line was sometimes not in yet.
+        let ended = victim.finish(timeout: .seconds(60))
+        #expect(ended.status == .exited(1), "victim: \(ended.status.map(String.init(describing:)) ?? "still running")")
+        #expect(ended.stdout.contains("-> CUDA_ERROR_DEVICE_UNAVAILABLE"), "\(ended.stdout)")
+        #expect(ended.stderr.contains("ended the session: preempted by the pool"), "\(ended.stderr)")
 
         let log = directory.process.stderr.text
         #expect(log.contains("preempting session"), "\(log)")
