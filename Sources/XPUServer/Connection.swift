@@ -300,6 +300,8 @@ final class Connection: @unchecked Sendable {
             session.statistics.bytesReceived += FrameHeader.size + Int(header.length)
             if header.flags.contains(.compressed) { session.statistics.compressedChunksReceived += 1 }
             session.selectContext(header.context)
+            // Uploads left running while more chunks came finish before anything else is served.
+            if call != .memcpyHtoD && session.uploads.hasPending { session.uploads.drain() }
             var outcome: CallOutcome
             if call == .memcpyHtoD {
                 outcome = try session.receiveCopyToDevice(header, from: channel)

@@ -18,6 +18,11 @@ public final class Driver: @unchecked Sendable {
     typealias DeviceRangeFunction = @convention(c) (
         CUdeviceptr, Int, CUstream?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?
     ) -> CUresult
+    /// `cuMemHostRegister_v2` and `cuMemHostUnregister`, where the driver has them (real drivers;
+    /// not the simulated device): they page-lock the sessions' upload buffers (UploadStaging).
+    /// Looked up here rather than in the generated table, which holds the calls clients make.
+    let hostRegister: UploadStaging.HostRegister?
+    let hostUnregister: UploadStaging.HostUnregister?
 
     /// `directCopies`: let sessions copy straight between the socket and device memory where the
     /// driver offers host views of it (the simulated device); off, every copy is staged.
@@ -28,6 +33,9 @@ public final class Driver: @unchecked Sendable {
         table = try DriverTable { name in dlsym(library, name) }
         self.path = path
         deviceRange = directCopies ? dlsym(library, "xpu_sim_device_range").map { unsafeBitCast($0, to: DeviceRangeFunction.self) } : nil
+        let register = dlsym(library, "cuMemHostRegister_v2").map { unsafeBitCast($0, to: UploadStaging.HostRegister.self) }
+        let unregister = dlsym(library, "cuMemHostUnregister").map { unsafeBitCast($0, to: UploadStaging.HostUnregister.self) }
+        (hostRegister, hostUnregister) = register != nil && unregister != nil ? (register, unregister) : (nil, nil)
         let status = table.cuInit(0)
         guard status == CUDA_SUCCESS else {
             throw DriverLoadError(message: "cuInit on \(path) failed with \(resultName(status))")

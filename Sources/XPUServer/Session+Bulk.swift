@@ -56,24 +56,32 @@ extension Session {
             let packed = UnsafeMutableRawBufferPointer(rebasing: packedScratch[0..<count])
             try channel.receivePayload(into: packed)
             // Inflated straight into device memory when it may be written in place.
-            let view = deviceView(copy, bytes: rawCount)
-            if view == nil, let value = LZ4Run.byte(ofBlock: UnsafeRawBufferPointer(packed), count: rawCount) {
+            if let view = deviceView(copy, bytes: rawCount) {
+                try Self.inflate(packed, into: view, codec: codec)
+                return directOutcome()
+            }
+            if let value = LZ4Run.byte(ofBlock: UnsafeRawBufferPointer(packed), count: rawCount) {
                 return stagedSetOnDevice(copy, value: value, count: rawCount)
             }
-            let target = view ?? UnsafeMutableRawBufferPointer(rebasing: staging[0..<rawCount])
-            guard codec.decompress(UnsafeRawBufferPointer(packed), into: target) else {
-                throw Self.violation(.malformed, "LZ4 data does not inflate to \(rawCount) bytes")
-            }
-            if view != nil { return directOutcome() }
-            return stagedCopyToDevice(copy, data: UnsafeRawBufferPointer(target))
+            let staged = uploads.take(count: rawCount)
+            try Self.inflate(packed, into: staged.memory, codec: codec)
+            return stagedCopyToDevice(copy, slot: staged.slot, count: rawCount)
         }
         if let view = deviceView(copy, bytes: count) {
             try channel.receivePayload(into: view)
             return directOutcome()
         }
-        let target = UnsafeMutableRawBufferPointer(rebasing: staging[0..<count])
-        try channel.receivePayload(into: target)
-        return stagedCopyToDevice(copy, data: UnsafeRawBufferPointer(target))
+        let staged = uploads.take(count: count)
+        try channel.receivePayload(into: staged.memory)
+        return stagedCopyToDevice(copy, slot: staged.slot, count: count)
+    }
+
+    private static func inflate(_ packed: UnsafeMutableRawBufferPointer, into target: UnsafeMutableRawBufferPointer, codec: LZ4Codec)
+        throws(FrameError)
+    {
+        guard codec.decompress(UnsafeRawBufferPointer(packed), into: target) else {
+            throw violation(.malformed, "LZ4 data does not inflate to \(target.count) bytes")
+        }
     }
 
     /// Answers a device-to-host chunk: its data, sent from device memory or from the staging buffer
@@ -146,18 +154,15 @@ extension Session {
         return CallOutcome(status: CUDA_SUCCESS, payload: [])
     }
 
-    /// The driver's copy from the staging buffer (the data is where it arrived).
-    private func stagedCopyToDevice(_ copy: DeviceCopy, data: UnsafeRawBufferPointer) -> CallOutcome {
+    /// The driver's copy out of the upload buffer `slot` (the data is where it arrived). It is
+    /// left running while the next chunk arrives (UploadStaging), except the last chunk of a
+    /// synchronous copy: the copy has finished when that one answers, as `cuMemcpyHtoD` has.
+    private func stagedCopyToDevice(_ copy: DeviceCopy, slot: Int, count: Int) -> CallOutcome {
         perform { () throws(CallFailure) in
-            try checkChunk(copy, count: data.count)
-            if copy.asynchronous {
-                let stream = try handle(.stream, copy.stream)
-                try check(table.cuMemcpyHtoDAsync_v2(copy.address, data.baseAddress, data.count, stream))
-                // The staging buffer is reused by the next frame: finish the copy first (protocol version 1).
-                try check(table.cuStreamSynchronize(stream))
-            } else {
-                try check(table.cuMemcpyHtoD_v2(copy.address, data.baseAddress, data.count))
-            }
+            try checkChunk(copy, count: count)
+            let stream = copy.asynchronous ? try handle(.stream, copy.stream) : nil
+            let last = UInt64(count) == copy.remainingBytes
+            try check(uploads.copy(slot: slot, count: count, to: copy.address, stream: stream, wait: !copy.asynchronous && last))
             return MemcpyHtoDReply()
         }
     }

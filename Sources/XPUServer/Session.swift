@@ -140,12 +140,17 @@ final class Session {
     var downloadGovernor = CompressionGovernor()
     /// The driver's host views of device memory (Session+Bulk.swift); nil: every copy is staged.
     let deviceRange: Driver.DeviceRangeFunction?
+    /// Where staged host-to-device chunks wait for the driver's copy, two in turn.
+    let uploads: UploadStaging
     /// Bulk buffers, allocated on first use and reused by every chunk, freed with the session:
-    /// `staging` holds a chunk on its way through the driver's copy (real drivers), `packedScratch`
+    /// `staging` holds a device-to-host chunk on its way from the driver's copy (real drivers), `packedScratch`
     /// LZ4 data (received, or a compressed reply), `bulkFields` a copy request's fields.
     var staging: UnsafeMutableRawBufferPointer {
         if let stagingStorage { return stagingStorage }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ProtocolLimits.maximumBulkBytes, alignment: 64)
+        // Page-aligned, as device memory is: from a buffer 64 bytes into a page, 1 MiB staged
+        // copies on the simulated device ran at 0.5-0.6x of raw TCP both ways, at 0.9-1.0x from
+        // a page-aligned one (bench/latency-bandwidth/README.md, "Session 16").
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ProtocolLimits.maximumBulkBytes, alignment: UploadStaging.pageBytes)
         stagingStorage = buffer
         return buffer
     }
@@ -185,6 +190,7 @@ final class Session {
         self.client = client
         self.table = driver.table
         self.deviceRange = driver.deviceRange
+        self.uploads = UploadStaging(table: driver.table, register: driver.hostRegister, unregister: driver.hostUnregister)
         self.logger = logger
         handles = HandleTable(session: id)
     }
@@ -288,6 +294,8 @@ final class Session {
     /// Frees everything the session still holds, whatever state the client left it in: its
     /// memory, events, streams, modules and contexts (each with its own context current).
     func releaseEverything() {
+        // Copies out of the upload buffers finish before the memory and contexts they use go.
+        uploads.drain()
         var freed: UInt64 = 0
         for allocation in memory.allocations where !allocation.isGlobal {
             selectContext(allocation.context)

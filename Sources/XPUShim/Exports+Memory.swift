@@ -40,10 +40,10 @@ enum HostMemory {
 
 // Copies move in chunks of ProtocolLimits.copyChunkBytes. Host-to-device chunks but the last are
 // fire-and-forget, so a large copy streams without a round trip per chunk; device-to-host chunk
-// requests are all sent before the first reply is read. Asynchronous copies complete before the
-// reply in protocol version 1 (the server synchronizes the stream), which is stronger ordering
-// than CUDA requires and always correct. A copy goes to the server whose allocations hold the
-// device address (Target).
+// requests are all sent before the first reply is read. Asynchronous copies complete on the server
+// before it serves the next call that is not an upload chunk (proto/PROTOCOL.md, "Bulk data"),
+// which is stronger ordering than CUDA requires and always correct. A copy goes to the server
+// whose allocations hold the device address (Target).
 
 @c @implementation public func cuMemcpyHtoD_v2(_ dstDevice: CUdeviceptr, _ srcHost: UnsafeRawPointer?, _ ByteCount: Int) -> CUresult {
     Copies.toDevice(dstDevice, srcHost, ByteCount, stream: 0, asynchronous: false, on: Target(pointer: dstDevice))
