@@ -20,8 +20,17 @@ struct BenchRigOptions: ParsableArguments {
     @Option(help: "How the shim reaches the server it starts: tcp, tls (TLS 1.3, throwaway certificates made with openssl), or shm (shared memory over a Unix socket).")
     var transport: BenchTransport = .tcp
 
+    @Flag(help: "Start the local server with --staged-copies: bulk data through its staging buffers and the driver's copy, the path a server on a real GPU takes (the simulated device otherwise lets it copy in place).")
+    var stagedCopies = false
+
     @Flag(help: "Print one JSON object instead of the table.")
     var json = false
+
+    func validate() throws {
+        if stagedCopies && server != nil {
+            throw ValidationError("--staged-copies applies to the server xpu-bench starts; start the --server one with it instead")
+        }
+    }
 }
 
 /// The transports xpu-bench can start its local server with.
@@ -39,15 +48,19 @@ final class BenchRig: @unchecked Sendable {
     private var localServer: Process?
     let remote: BenchSession
     let direct: BenchSession
+    /// The local server stages bulk data (`--staged-copies`).
+    let stagedCopies: Bool
 
     init(options: BenchRigOptions) throws {
         let dist = try Self.findDist(options.dist)
         self.dist = dist
+        stagedCopies = options.stagedCopies
         if let server = options.server {
             serverEndpoint = server
         } else {
             let (process, endpoint) = try Self.startServer(
-                dist: dist, simMemory: options.simMemory, listen: try Self.listenArguments(options.transport))
+                dist: dist, simMemory: options.simMemory,
+                arguments: try Self.listenArguments(options.transport) + (options.stagedCopies ? ["--staged-copies"] : []))
             localServer = process
             serverEndpoint = endpoint
         }
@@ -83,7 +96,9 @@ final class BenchRig: @unchecked Sendable {
 
     /// A description of the server for reports.
     var serverDescription: String {
-        localServer == nil ? serverEndpoint : "\(serverEndpoint) (xpu-remote-server --device sim, started by xpu-bench)"
+        localServer == nil
+            ? serverEndpoint
+            : "\(serverEndpoint) (xpu-remote-server --device sim\(stagedCopies ? " --staged-copies" : ""), started by xpu-bench)"
     }
 
     /// Stops the server this run started. The shim's connection is still open; the server ends
@@ -125,11 +140,12 @@ final class BenchRig: @unchecked Sendable {
         return URL(fileURLWithPath: found).standardizedFileURL.path
     }
 
-    /// Starts `xpu-remote-server --listen 127.0.0.1:0 --device sim` and reads the port it prints.
-    static func startServer(dist: String, simMemory: String, listen: [String] = ["--listen", "127.0.0.1:0"]) throws -> (Process, String) {
+    /// Starts `xpu-remote-server --device sim` from `dist` with `arguments` (where it listens, and
+    /// any other flag) and reads the address it prints.
+    static func startServer(dist: String, simMemory: String, arguments: [String] = ["--listen", "127.0.0.1:0"]) throws -> (Process, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: dist + "/bin/xpu-remote-server")
-        process.arguments = listen + ["--device", "sim", "--sim-memory", simMemory, "--log-level", "warning"]
+        process.arguments = arguments + ["--device", "sim", "--sim-memory", simMemory, "--log-level", "warning"]
         let output = Pipe()
         process.standardOutput = output
         try process.run()
