@@ -14,10 +14,11 @@ import XPUTransport
 /// (`ComputeScheduler`) and reports /metrics. It then starts this same binary with
 /// `--serve-session`, passing the client's connection as descriptor 3, a control channel (a
 /// Unix socket pair) as descriptor 4 and, for a shared-memory session, the rings' memfd as
-/// descriptor 5, and sends the session's state (`SessionHandOff`) on the channel. The tenant process loads the driver, sends the Welcome and serves; its kernels ask
-/// the server for their turns and it reports its usage (`TenantControl`). When the process ends,
-/// however it ends, the server sees the channel close, ends the client's connection, reaps the
-/// process and gives back the session's grant.
+/// descriptor 5, and sends the session's state (`SessionHandOff`) on the channel. The tenant
+/// process loads the driver, sends the Welcome and serves; its kernels ask the server for their
+/// turns and it reports its usage (`TenantControl`). When the process ends, however it ends, the
+/// server sees the channel close, ends the client's connection, reaps the process and gives back
+/// the session's grant.
 ///
 /// Processes are started with `posix_spawn` (never a bare fork of this multithreaded process),
 /// with the signal dispositions the server changed reset, and inherit no other descriptor (every
