@@ -9,9 +9,11 @@
 
 #include "CXPUDriver.h"
 
-void xpu_name_this_thread(const char *name) {
+void xpu_name_thread(pthread_t thread, const char *name) {
     char truncated[16];
     strncpy(truncated, name, sizeof truncated - 1);
     truncated[sizeof truncated - 1] = '\0';
-    (void)pthread_setname_np(pthread_self(), truncated);
+    (void)pthread_setname_np(thread, truncated);
 }
+
+void xpu_name_this_thread(const char *name) { xpu_name_thread(pthread_self(), name); }

@@ -70,12 +70,14 @@ void xpu_lane_wait(uint32_t lane, uint64_t timeout_ns) {
         pthread_cond_wait(&lane_conditions[lane], &lane_mutexes[lane]);
         return;
     }
+    /* On the monotonic clock: a wall clock stepped back (NTP at boot, a resumed VM) would hold
+     * the queued calls back by the whole step. */
     struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
     uint64_t nanoseconds = (uint64_t)deadline.tv_nsec + timeout_ns;
     deadline.tv_sec += (time_t)(nanoseconds / 1000000000u);
     deadline.tv_nsec = (long)(nanoseconds % 1000000000u);
-    pthread_cond_timedwait(&lane_conditions[lane], &lane_mutexes[lane], &deadline);
+    pthread_cond_clockwait(&lane_conditions[lane], &lane_mutexes[lane], CLOCK_MONOTONIC, &deadline);
 }
 
 void xpu_lane_signal(uint32_t lane) { pthread_cond_signal(&lane_conditions[lane]); }

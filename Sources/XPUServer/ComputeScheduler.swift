@@ -1,4 +1,3 @@
-import Foundation
 import XPUTransport
 
 /// Shares one device's compute among the sliced tenants that asked for a share (`compute=`):
@@ -32,7 +31,7 @@ final class ComputeScheduler: @unchecked Sendable {
         var lastEnd: UInt64 = 0
     }
 
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     /// Guarded by `condition`.
     private var tenants: [UInt64: Tenant] = [:]
     private var busy = false
@@ -93,11 +92,12 @@ final class ComputeScheduler: @unchecked Sendable {
             // A capped tenant's wait ends by itself: wake up then even if no one signals. No
             // wait is longer than `longestWait`: in about one run in ten of three saturating
             // tenants on a loaded 2-core machine, every tenant once slept with none of them
-            // running (a wake-up the bookkeeping above misses; not found yet). Re-checking
-            // bounds such a stall to `longestWait`, and `stalls` counts the turns it delayed.
+            // running (seen while these waits still ran on the wall clock; the cause was not
+            // found). Re-checking bounds such a stall to `longestWait`, and `stalls` counts the
+            // turns it delayed.
             let expiry = earliestCapExpiry(after: now) ?? .max
             let until = min(expiry, now + Self.longestWaitNanoseconds)
-            let signalled = condition.wait(until: Date(timeIntervalSinceNow: Double(until - now) / 1e9))
+            let signalled = condition.wait(until: until)
             timedOut = !signalled && until < expiry
         }
         busy = true

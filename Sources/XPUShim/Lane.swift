@@ -359,6 +359,9 @@ final class Lane: @unchecked Sendable {
             Unmanaged<Lane>.fromOpaque(argument!).takeUnretainedValue().runFlusher()
             return nil
         }, Unmanaged.passUnretained(self).toOpaque())
+        // Named for whoever reads the application's threads (top -H, /proc): it is ours, not
+        // theirs. Named here rather than by itself, so that the name is there at once.
+        xpu_name_thread(thread, "xpu-flush")
         pthread_detach(thread)
     }
 
@@ -366,8 +369,6 @@ final class Lane: @unchecked Sendable {
     /// is still queued then (a call that awaited a reply may have sent it already). Idle, it
     /// costs nothing: it waits on a condition, it does not poll.
     private func runFlusher() {
-        // Named for whoever reads the application's threads (top -H, /proc): it is ours, not theirs.
-        xpu_name_this_thread("xpu-flush")
         let generation = xpu_fork_generation()
         let lock = UInt32(index)
         xpu_lane_lock(lock)

@@ -96,19 +96,18 @@ func monotonicNanoseconds() -> UInt64 {
 /// `ps -L` and /proc show for it (Linux keeps 15 bytes).
 func startThread(named name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t {
     final class Box {
-        let name: String
         let body: @Sendable () -> Void
-        init(_ name: String, _ body: @escaping @Sendable () -> Void) { (self.name, self.body) = (name, body) }
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
     }
     var thread = pthread_t()
-    let box = Unmanaged.passRetained(Box(name, body)).toOpaque()
+    let box = Unmanaged.passRetained(Box(body)).toOpaque()
     let rc = pthread_create(&thread, nil, { arg in
-        let box = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
-        xpu_name_this_thread(box.name)
-        box.body()
+        Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue().body()
         return nil
     }, box)
     precondition(rc == 0, "pthread_create failed")
+    // Named by its creator: the name is there before the thread has run.
+    xpu_name_thread(thread, name)
     return thread
 }
 

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -388,6 +389,9 @@ const char *xpu_result_description(CUresult result);
 /* Names the calling thread for the system (what top -H, ps -L and /proc show); Linux keeps the
  * first 15 bytes. Swift cannot reach pthread_setname_np: glibc declares it only for _GNU_SOURCE. */
 void xpu_name_this_thread(const char *name);
+/* Names `thread` the same way: its creator names it, so the name is there as soon as
+ * pthread_create returns, before the thread has run. */
+void xpu_name_thread(pthread_t thread, const char *name);
 
 #ifdef __cplusplus
 }
