@@ -143,14 +143,16 @@ final class Session {
     /// Where staged host-to-device chunks wait for the driver's copy, two in turn.
     let uploads: UploadStaging
     /// Bulk buffers, allocated on first use and reused by every chunk, freed with the session:
-    /// `staging` holds a device-to-host chunk on its way from the driver's copy (real drivers), `packedScratch`
-    /// LZ4 data (received, or a compressed reply), `bulkFields` a copy request's fields.
+    /// `staging` holds a device-to-host chunk on its way from the driver's copy (real drivers),
+    /// `packedScratch` LZ4 data (received, or a compressed reply), `bulkFields` a copy request's
+    /// fields.
     var staging: UnsafeMutableRawBufferPointer {
         if let stagingStorage { return stagingStorage }
         // Page-aligned, as device memory is: from a buffer 64 bytes into a page, 1 MiB staged
         // copies on the simulated device ran at 0.5-0.6x of raw TCP both ways, at 0.9-1.0x from
         // a page-aligned one (bench/latency-bandwidth/README.md, "Session 16").
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ProtocolLimits.maximumBulkBytes, alignment: UploadStaging.pageBytes)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(
+            byteCount: ProtocolLimits.maximumBulkBytes, alignment: UploadStaging.pageBytes)
         stagingStorage = buffer
         return buffer
     }
