@@ -57,33 +57,32 @@ public final class TenantProcesses: Sendable {
             memory = rings.memory
             handOff.sharedMemory = rings.position
         } else if let tls = transport as? TLSTransport {
-            var pair: [Int32] = [0, 0]
-            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+            guard let pair = Self.socketPair() else {
                 logger.error("cannot create a relay for a tenant process", metadata: ["reason": "\(String(cString: strerror(errno)))"])
                 return false
             }
-            client = pair[1]
-            relayed = (tls, pair[0])
+            (relayed, client) = ((tls, pair.0), pair.1)
         } else {
             logger.error("only TCP, TLS and shared-memory sessions can move to a tenant process", metadata: ["transport": "\(type(of: transport))"])
             return false
         }
-        var pair: [Int32] = [0, 0]
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+        /// A relay that will not run: both ends of its pair go.
+        func dropRelay() { if let relayed { _ = (close(relayed.plain), close(client)) } }
+        guard let pair = Self.socketPair() else {
             logger.error("cannot create a control channel for a tenant process", metadata: ["reason": "\(String(cString: strerror(errno)))"])
-            if let relayed { _ = (close(relayed.plain), close(client)) }
+            dropRelay()
             return false
         }
-        let control = TenantChannel(socket: SocketTransport(descriptor: pair[0]))
+        let control = TenantChannel(socket: SocketTransport(descriptor: pair.0))
         let pid: pid_t
         do {
-            pid = try spawn(client: client, control: pair[1], memory: memory)
-            close(pair[1])
+            pid = try spawn(client: client, control: pair.1, memory: memory)
+            close(pair.1)
             // The process holds its end of the relay: the relay sees the stream end when it exits.
             if relayed != nil { close(client) }
         } catch {
-            close(pair[1])
-            if let relayed { _ = (close(relayed.plain), close(client)) }
+            close(pair.1)
+            dropRelay()
             logger.error("cannot start a tenant process", metadata: ["reason": "\(error)"])
             return false
         }
@@ -110,6 +109,14 @@ public final class TenantProcesses: Sendable {
             logger.warning("session process ended abnormally; its grant is released", metadata: metadata)
         }
         return true
+    }
+
+    /// A connected pair of Unix stream sockets, close-on-exec (no other process may inherit
+    /// them); nil with `errno` set.
+    private static func socketPair() -> (Int32, Int32)? {
+        var pair: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else { return nil }
+        return (pair[0], pair[1])
     }
 
     /// Relays a TLS session's plaintext to and from the process's end of the socket pair on a

@@ -44,7 +44,7 @@ final class UploadStaging {
     private let unregister: HostUnregister?
     private var slots: [Slot?] = Array(repeating: nil, count: slotCount)
     private var next = 0
-    /// Some slot's copy may still be running.
+    /// Some slot holds an event: its copy may still be running.
     private(set) var hasPending = false
 
     init(table: DriverTable, register: HostRegister?, unregister: HostUnregister?) {
@@ -106,7 +106,6 @@ final class UploadStaging {
     func drain() {
         guard hasPending else { return }
         for index in slots.indices { wait(index) }
-        hasPending = false
     }
 
     private func wait(_ index: Int) {
@@ -114,6 +113,7 @@ final class UploadStaging {
         _ = table.cuEventSynchronize(event)
         _ = table.cuEventDestroy_v2(event)
         slots[index]?.pending = nil
+        hasPending = slots.contains { $0?.pending != nil }
     }
 
     private func release(_ slot: Slot) {

@@ -179,20 +179,17 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
     /// `position` (a tenant process of `--tenant-processes`); takes ownership of `memory`, which
     /// is checked as at setup: a sealed memfd of exactly the rings' size.
     public static func resume(socket: SocketTransport, memory: Int32, position: Position) throws(TransportError) -> SharedMemoryTransport {
+        // As in `accept`: the transport owns the descriptor once it exists.
+        var owned = false
+        defer { if !owned { close(memory) } }
         let capacity = position.capacity
         guard capacity > 0, capacity <= maximumCapacity, capacity % 4096 == 0,
             xpu_shm_check(memory, controlBytes + 2 * capacity) == 0
         else {
-            close(memory)
             throw TransportError(.connectionFailed, "the handed-over shared memory is not a sealed memfd of \(capacity)-byte rings")
         }
-        let transport: SharedMemoryTransport
-        do {
-            transport = try SharedMemoryTransport(socket: socket, descriptor: memory, capacity: capacity, isClient: false)
-        } catch {
-            close(memory)
-            throw error
-        }
+        let transport = try SharedMemoryTransport(socket: socket, descriptor: memory, capacity: capacity, isClient: false)
+        owned = true
         transport.produced = position.produced
         transport.consumed = position.consumed
         return transport
