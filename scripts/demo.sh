@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The main job on the simulated device: start xpu-remote-server with --device sim, run sample
 # driver-API programs through the shim (xpu-run), and show what happened on both sides.
-# Needs what scripts/test.sh needs (cc and the nvidia-cuda-runtime wheel for cuda.h).
+# Installs what it needs when it is missing (scripts/lib/prereqs.sh), builds dist/ when it is not
+# there, and needs nothing else but Swift 6.3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+. scripts/lib/prereqs.sh
+xpu_prereqs || exit 1
 
 [ -x dist/bin/xpu-remote-server ] && [ -e dist/lib/libcuda.so.1 ] || scripts/build.sh
 cuda_include=$(dirname "$(python3 scripts/extract-cuda-exports.py --locate 2>/dev/null)") && [ -f "$cuda_include/cuda.h" ] || {
-    echo "demo.sh: pip install nvidia-cuda-runtime (for cuda.h) first" >&2
+    echo "demo.sh: cuda.h not found in the nvidia-cuda-runtime wheel (scripts/lib/prereqs.sh installs it)" >&2
     exit 1
 }
 

@@ -6,17 +6,15 @@
 #   4. the Swift test suites: codecs, codegen, PTX interpreter, simulated device, placement, and
 #      the end-to-end suites (C programs direct on libxpusim.so vs through shim -> TCP -> server)
 #   5. bounded fuzzing runs, when their scripts exist (XPU_FUZZ_SECONDS, default 30; 0 skips)
-# Needs: Swift 6.3, cc, python3 with the PyPI wheels nvidia-cuda-runtime and nvidia-cuda-nvcc
-# (.ci/run installs them).
+# Needs Swift 6.3; scripts/lib/prereqs.sh installs the rest (Debian packages, Python wheels)
+# when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-python3 -c 'import nvidia.cu13' 2>/dev/null || {
-    echo "test.sh: the PyPI wheels nvidia-cuda-runtime and nvidia-cuda-nvcc are missing (pip install them; .ci/run does)" >&2
-    exit 1
-}
+. scripts/lib/prereqs.sh
+xpu_prereqs || exit 1
 
 step "generated code is up to date (scripts/codegen.sh --check)"
 scripts/codegen.sh --check
