@@ -8,6 +8,11 @@
 #   2. ldd shows no dependency on the Swift runtime (libswift*, libFoundation*, libdispatch,
 #      libBlocksRuntime): the shim must load on hosts without a Swift toolchain.
 #   3. Every name in proto/cuda-exports.txt is exported (an application may look any of them up).
+#   4. The names programs link against are NVIDIA's: DIST_DIR/lib/libcuda.so.1 is the shim with
+#      SONAME libcuda.so.1; DIST_DIR/lib/libnvidia-ml.so.1 has SONAME libnvidia-ml.so.1, is a
+#      filter (DT_FILTER) on libcuda.so.1, and defines exactly the names of
+#      proto/nvml-exports.txt, every one of which the shim defines (the filter's symbols resolve
+#      there at run time).
 #
 # Prints a summary and exits 1 on any failure, 2 on a usage error.
 set -euo pipefail
@@ -22,6 +27,9 @@ fi
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LIB="$1/lib/libxpushim.so"
 EXPORT_LIST="${XPU_EXPORT_LIST:-$ROOT/proto/cuda-exports.txt}"
+NVML_EXPORT_LIST="$ROOT/proto/nvml-exports.txt"
+CUDA_LIB="$1/lib/libcuda.so.1"
+NVML_LIB="$1/lib/libnvidia-ml.so.1"
 
 if [[ ! -f "$LIB" ]]; then
     echo "check-shim-symbols: FAIL: $LIB does not exist (run scripts/build.sh first)" >&2
@@ -86,11 +94,43 @@ else
     fail "export list $EXPORT_LIST not found"
 fi
 
+# The dynamic section entry TAG of FILE, e.g. "libcuda.so.1" for SONAME (empty when absent).
+dynamic_entry() {
+    readelf -d "$1" 2> /dev/null | awk -v tag="($2)" '$2 == tag { value = $NF; gsub(/^\[|\]$/, "", value); print value }'
+}
+nvml_names() {
+    grep -vE '^[[:space:]]*(#|$)' "$NVML_EXPORT_LIST" | awk '{ print $1 }' | sort -u
+}
+if ! cmp -s "$LIB" "$CUDA_LIB"; then
+    fail "$CUDA_LIB is missing or differs from $LIB"
+fi
+[[ "$(dynamic_entry "$LIB" SONAME)" == "libcuda.so.1" ]] \
+    || fail "$LIB has SONAME '$(dynamic_entry "$LIB" SONAME)', not libcuda.so.1"
+if [[ ! -f "$NVML_LIB" || -L "$NVML_LIB" ]]; then
+    fail "$NVML_LIB is missing or a symbolic link (it must be the filter library)"
+else
+    [[ "$(dynamic_entry "$NVML_LIB" SONAME)" == "libnvidia-ml.so.1" ]] \
+        || fail "$NVML_LIB has SONAME '$(dynamic_entry "$NVML_LIB" SONAME)', not libnvidia-ml.so.1"
+    [[ "$(dynamic_entry "$NVML_LIB" FILTER)" == "libcuda.so.1" ]] \
+        || fail "$NVML_LIB is not a filter on libcuda.so.1 (DT_FILTER '$(dynamic_entry "$NVML_LIB" FILTER)')"
+    filter_names=$(nm -D --defined-only "$NVML_LIB" | awk '$(NF - 1) ~ /^[TWi]$/ { print $NF }' | sort -u)
+    if [[ "$filter_names" != "$(nvml_names)" ]]; then
+        fail "$NVML_LIB does not define exactly the names of ${NVML_EXPORT_LIST#"$ROOT"/}:"
+        diff <(nvml_names) <(printf '%s\n' "$filter_names") | grep '^[<>]' | head -20 | sed 's/^/    /'
+    fi
+fi
+mapfile -t nvml_missing < <(comm -23 <(nvml_names) <(printf '%s\n' "$exported"))
+if [[ ${#nvml_missing[@]} -gt 0 ]]; then
+    fail "${#nvml_missing[@]} NVML entry points the filter forwards are not defined by the shim:"
+    printf '    %s\n' "${nvml_missing[@]:0:40}"
+fi
+
 dependencies=$(ldd "$LIB" 2>&1 | awk '$2 == "=>" { printf "%s ", $1 }' || true)
 echo "check-shim-symbols: $LIB"
 echo "    exported: $(wc -l <<< "$exported" | tr -d ' ') symbols, $cu_count cu*, $(grep -c '^xpu_' <<< "$exported" || true) xpu_*"
 echo "    driver entry points: $((expected_count - ${#missing[@]})) of $expected_count from the export list"
 echo "    depends on: ${dependencies:-nothing}"
+echo "    SONAMEs: $(dynamic_entry "$LIB" SONAME), $(dynamic_entry "$NVML_LIB" SONAME) (filter on $(dynamic_entry "$NVML_LIB" FILTER))"
 if [[ $failures -gt 0 ]]; then
     echo "check-shim-symbols: FAILED ($failures problems)"
     exit 1
