@@ -3,8 +3,8 @@ import PackageDescription
 
 /// The targets on the path of every launch (shim, transports, server, simulated device) leave Swift's
 /// run-time exclusivity checks out of release builds: each access to a class's stored property
-/// paid a check through thread-local storage, 17% of the shim's CPU per launch
-/// (bench/latency-bandwidth/README.md, "Session 13"). Debug builds, and so the tests, keep them.
+/// pays a check through thread-local storage, a large share of a launch's CPU time on the shim's
+/// side. Debug builds, and so the tests, keep them.
 let launchPathSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
 // Targets follow DESIGN.md: C declarations, a pure protocol codec, transports, the shim, the

@@ -249,8 +249,8 @@ struct BandwidthBench {
                 // One unmeasured run of each, then rounds that take one sample of every series in
                 // turn, so that load from other processes falls on the baseline and the copies
                 // alike; each round takes them in a fresh (seeded) order, because the order
-                // matters: a download right after the raw one measured 2.1 GB/s at 1-4 MiB against
-                // 4.9 GB/s elsewhere, and a fixed cyclic order gave that place to one series always.
+                // matters: a download right after the raw one runs at about half speed at 1-4 MiB,
+                // and a fixed cyclic order would give that place to one series always.
                 var steps: [(Bool) throws -> Void] = [rawUp.run, htod.run, rawDown.run, dtoh.run]
                 if let off {
                     steps.insert({ measured in

@@ -69,12 +69,11 @@ final class RawTCPBaseline: @unchecked Sendable {
         }
     }
 
-    /// The peer stands for the server and takes, for each direction, the faster of the two buffers
-    /// we measured (so the baseline is the stronger one): it receives into a buffer as large as the
-    /// transfer, as the server receives into device memory (draining into a 4 MiB one measured
-    /// 2.1-3.9 GB/s up at 16-256 MiB against 4.4-5.0 GB/s), and sends from a 4 MiB buffer that
-    /// stays in cache (sending from a full-size one measured 3.3 GB/s down at 128-256 MiB against
-    /// 4.3-4.9 GB/s); see bench/latency-bandwidth/README.md.
+    /// The peer stands for the server and takes, for each direction, the faster of two buffer
+    /// sizes (so the baseline is the stronger one): it receives into a buffer as large as the
+    /// transfer, as the server receives into device memory (draining into a 4 MiB one is slower
+    /// at 16-256 MiB), and sends from a 4 MiB buffer that stays in cache (sending from a
+    /// full-size one is slower at 128-256 MiB).
     private static func serve(_ connection: SocketTransport) throws {
         let cached = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 4096)
         cached.initializeMemory(as: UInt8.self, repeating: 0)

@@ -1,4 +1,4 @@
-/// The pool directory's protocol (`xpu-pool`, README "Running a pool"): the same 24-byte frames as
+/// The pool directory's protocol (`xpu-pool`, docs/pool.md): the same 24-byte frames as
 /// sessions (FrameHeader), on the directory's own port, with these calls. Requests carry no
 /// context; every request gets one reply (`FrameFlags.reply`, same call and sequence) whose status
 /// is a CUresult (0 for success).
@@ -25,7 +25,7 @@ public struct PoolDevice: Hashable, Sendable {
     /// Compute share not granted to any slice yet, in milli-device (1000 = the whole device).
     public var freeComputeMilli: UInt32
     /// Measured busy time since the server's previous heartbeat, per mille of wall time (device
-    /// time of every session's kernels; README "Metrics"); nil when the server does not measure.
+    /// time of every session's kernels; docs/metrics.md); nil when the server does not measure.
     public var busyMilli: UInt32?
 
     public init(totalMemory: UInt64, freeMemory: UInt64, freeComputeMilli: UInt32, busyMilli: UInt32? = nil) {

@@ -3,7 +3,7 @@
 /// the `reply` flag, sequence 0 and, in `status`, the CUresult the client's calls return from
 /// then on; the payload says why. The server closes the connection after it.
 ///
-/// Today the only cause is preemption by the pool (`xpu-pool --preempt`), with status
+/// The only cause is preemption by the pool (`xpu-pool --preempt`), with status
 /// `CUDA_ERROR_DEVICE_UNAVAILABLE`: the same status a client sees when its server goes away, so
 /// that a client that misses the notice (the connection broke first) sees the same thing.
 public struct SessionEnd: Hashable, Sendable {

@@ -58,8 +58,8 @@ extension WireWriter {
     @inlinable
     public mutating func append(count: Int, _ body: (UnsafeMutableRawBufferPointer) -> Void) {
         let start = storage.count
-        // Zeros copied from memory are a memcpy; `repeatElement` was appended element by element
-        // (a tenth of the shim's instructions per launch).
+        // Zeros copied from memory are a memcpy; `repeatElement` would be appended element by
+        // element, on every launch's frame.
         if count <= WireWriter.zeros.count {
             storage.append(contentsOf: UnsafeRawBufferPointer(rebasing: WireWriter.zeros[..<count]))
         } else {

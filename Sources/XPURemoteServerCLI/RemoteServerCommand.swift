@@ -72,7 +72,7 @@ public struct RemoteServerCommand: AsyncParsableCommand {
 
     @Option(
         help:
-            "Serve Prometheus metrics at http://HOST:PORT/metrics (per-session usage, per-device granted and busy fractions; README \"Metrics\"). Off by default; port 0 picks a free port, printed at start."
+            "Serve Prometheus metrics at http://HOST:PORT/metrics (per-session usage, per-device granted and busy fractions; docs/metrics.md). Off by default; port 0 picks a free port, printed at start."
     )
     var metrics: String?
 
@@ -110,7 +110,7 @@ public struct RemoteServerCommand: AsyncParsableCommand {
         help: """
             Serve each session in a process of its own, so that a tenant's crash, illegal address or kill -9 ends only \
             that tenant (admission, compute shares and /metrics stay global in this process). TCP with or without TLS, \
-            and unix: (shared memory); not rdma:// (README "Process model").
+            and unix: (shared memory); not rdma:// (docs/architecture.md, "Process model").
             """)
     var tenantProcesses = false
 

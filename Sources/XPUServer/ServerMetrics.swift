@@ -127,7 +127,7 @@ public final class ServerMetrics: Sendable {
 
     private static func seconds(_ nanoseconds: UInt64) -> Double { Double(nanoseconds) / 1e9 }
 
-    /// The metric names and help texts, documented in README "Metrics". (Computed: the
+    /// The metric names and help texts, documented in docs/metrics.md. (Computed: the
     /// descriptor type is not Sendable, so it cannot be a static constant.)
     enum Names {
         static var memoryUsed: MetricNameDescriptor { tenant("memory_used", "bytes", "Device memory the session holds (allocations rounded up to 512 bytes, as its quota counts them).") }

@@ -8,8 +8,8 @@ import XPUTransport
 /// slower than unsliced ones (bench/slicing); so a turn also takes the launches the client has
 /// already sent behind the first one (fire-and-forget frames waiting in the connection's buffer),
 /// as many as fit in `turnQuantumNanoseconds` of device time by the session's own recent kernels,
-/// and synchronizes once. Long kernels still take one turn each, so neighbours and higher
-/// priorities wait no longer than before.
+/// and synchronizes once. Long kernels take one turn each, so neighbours and higher priorities
+/// wait behind at most one of them.
 extension Session {
     /// Device time one turn may be expected to take (a turn is never cut short: kernels are
     /// not preempted).

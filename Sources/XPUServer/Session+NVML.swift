@@ -35,12 +35,12 @@ extension Session {
     }
 
     /// The session's view of a device: what its slice holds and does. Every NVML number about
-    /// usage comes from here, so slices (issue 4) plug in at this one place.
+    /// usage comes from here, so NVML and the driver API agree.
     ///
-    /// Until slices exist a session's slice is the whole device: total is the device's memory,
-    /// used is what the session's allocations hold on it (module variables and the driver's own
-    /// overhead not counted), utilization is the share of the last second the session's kernels
-    /// ran (`DeviceTimeMeter`), and the processes are the session's own client process.
+    /// Total is the slice's memory quota on its device, else the device's memory; used is what
+    /// the session's allocations hold on it (module variables and the driver's own overhead not
+    /// counted); utilization is the share of the last second the session's kernels ran
+    /// (`DeviceTimeMeter`); the processes are the session's own client process.
     func sliceView(of device: Int32) throws(CallFailure) -> DeviceViewReply {
         try checkManagedDevice(device)
         var total = 0

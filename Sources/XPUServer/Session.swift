@@ -52,7 +52,7 @@ final class Session {
         /// driver only reads them) from a temporary on the stack; nil, with nothing launched,
         /// when the block is not the kernel's size. On the connection thread's hot path: inlined,
         /// and only the entry point goes into the closures (a call, or capturing the whole table,
-        /// each cost 55-70 instructions per launch).
+        /// would cost instructions on every launch).
         @inline(__always)
         func launch(_ frame: LaunchKernelFrame, on table: DriverTable) -> CUresult? {
             guard frame.parameters.count == layout.bytes else { return nil }
@@ -148,9 +148,9 @@ final class Session {
     /// fields.
     var staging: UnsafeMutableRawBufferPointer {
         if let stagingStorage { return stagingStorage }
-        // Page-aligned, as device memory is: from a buffer 64 bytes into a page, 1 MiB staged
-        // copies on the simulated device ran at 0.5-0.6x of raw TCP both ways, at 0.9-1.0x from
-        // a page-aligned one (bench/latency-bandwidth/README.md, "Session 16").
+        // Page-aligned, as device memory is: a copy between a buffer 64 bytes into a page and
+        // device memory runs at about half speed (bench/latency-bandwidth/README.md,
+        // "all-staged.json").
         let buffer = UnsafeMutableRawBufferPointer.allocate(
             byteCount: ProtocolLimits.maximumBulkBytes, alignment: UploadStaging.pageBytes)
         stagingStorage = buffer

@@ -24,7 +24,7 @@ struct Slice: Hashable, Sendable {
 
     /// How allocations are charged: rounded up to 512 bytes, the simulated device's granularity.
     /// (A real driver rounds to larger pages; contexts, modules and the server's staging buffers
-    /// are not charged to the slice — documented in README "Slices".)
+    /// are not charged to the slice — documented in docs/slices-and-isolation.md.)
     static func charge(_ bytes: UInt64) -> UInt64 {
         (bytes &+ 511) & ~511
     }

@@ -118,7 +118,7 @@ import XPUProtocol
     }
 }
 
-/// gpu: the share of the last second the session's kernels ran; memory: not measured yet (0).
+/// gpu: the share of the last second the session's kernels ran; memory: not measured (0).
 @c @implementation public func nvmlDeviceGetUtilizationRates(_ device: nvmlDevice_t?, _ utilization: UnsafeMutablePointer<nvmlUtilization_t>?) -> nvmlReturn_t {
     Management.query(device) { index throws(ManagementFailure) in
         guard let utilization else { throw ManagementFailure(NVML_ERROR_INVALID_ARGUMENT) }

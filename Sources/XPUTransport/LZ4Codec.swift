@@ -195,8 +195,8 @@ public struct CompressionGovernor: Sendable {
     /// Records how long sending `bytes` took (both raw and compressed sends teach the link rate),
     /// and the rate the transport measured the link delivering at, when it can tell. A send's
     /// duration measures the link only once the socket buffers are full; until then (transfers
-    /// of up to several megabytes, whatever the link) it measures a memory copy, and a 1 Gbit/s
-    /// link looked as fast as loopback. So a delivery rate measured while the sender kept the link
+    /// of up to several megabytes, whatever the link) it measures a memory copy, which makes a
+    /// 1 Gbit/s link look as fast as loopback. So a delivery rate measured while the sender kept the link
     /// busy is the link's rate; an application-limited one is only a floor under it. `delivery`
     /// is asked for only when the send counts (a chunk of at least `minimumChunk`): it may cost
     /// a system call.
@@ -233,9 +233,8 @@ public struct CompressionGovernor: Sendable {
     ) -> Bool {
         guard chunk.count >= Self.minimumChunk else { return false }
         // No rate for the link yet: this chunk goes raw and its send measures it. (Compressing
-        // first, before anything was timed, once made every 1 MiB download of well-compressing
-        // data 2.2x slower on loopback: the compressed sends were too small to time, so the rate
-        // never came and the rule was never applied.)
+        // before anything is timed would never learn the rate: compressed sends of
+        // well-compressing data are too small to time, so the rule would never be applied.)
         guard let link = linkBytesPerSecond else { return false }
         if skip > 0 {
             skip -= 1

@@ -7,9 +7,9 @@ import Synchronization
 #endif
 
 /// NVML served by the shim (libnvidia-ml.so.1): monitoring tools and frameworks on the CPU-only
-/// side see the session's slice, consistent with the driver API (issue 8).
+/// side see the session's slice, consistent with the driver API.
 ///
-/// Needs the PyPI packages that .ci/run installs: nvidia-nvml-dev (nvml.h, for the C client),
+/// Needs the PyPI packages that scripts/lib/prereqs.sh installs: nvidia-nvml-dev (nvml.h, for the C client),
 /// nvidia-ml-py (pynvml) and gpustat.
 @Suite("NVML")
 struct NVMLTests {

@@ -21,7 +21,7 @@ import Testing
         ".visible .entry k() { .reg .b32 %r1; mov.u32 %r1, 1e300; ret; }",
         ".visible .entry k() { /* unterminated",
         ".visible .entry k() { .reg .b32 %r1; mov.u32 %r1, \"unterminated",
-        // Found by fuzzing: cvt read its destination before counting its operands.
+        // Found by fuzzing: cvt counts its operands before it reads its destination.
         ".visible .entry k() { cvt.u32.u64; ret; }",
         ".visible .entry k() { .reg .b32 %r1; cvt.rn.f16x2.f32 %r1; ret; }",
     ])
@@ -66,8 +66,8 @@ import Testing
         return [0x50, 0xED, 0x55, 0xBA, 1, 0, 16, 0] + bytes(UInt64(72)) + entry + payload
     }
 
-    /// Found by fuzzing: an LZ4 entry claiming 2 GiB made the reader reserve 2 GiB. The claim is
-    /// now checked against the most its payload can decode to (LZ4 255:1, zstd 32768:1).
+    /// Found by fuzzing: an LZ4 entry claiming 2 GiB must not make the reader reserve 2 GiB. The
+    /// claim is checked against the most its payload can decode to (LZ4 255:1, zstd 32768:1).
     @Test func compressedEntryClaimingMoreThanItsPayloadCanHoldIsAnError() throws {
         let lz4Lie = Self.fatbinary(flags: 0x2000, uncompressed: 1 << 31)
         #expect(throws: FatBinary.FormatError.self) { try lz4Lie.withUnsafeBytes { try FatBinary($0) } }

@@ -1,5 +1,5 @@
 /* Counts the heap allocations the driver makes while this program queues kernel launches: the
- * shim's fire-and-forget launch path must allocate nothing once warm (issue #5). The program
+ * shim's fire-and-forget launch path must allocate nothing once warm. The program
  * defines malloc and its relatives itself, so every allocation in the process comes through here
  * (the library's too) and is counted while `counting` is set. Launches into a non-blocking
  * stream of a kernel with three pointer parameters and one with none; prints the counts. Not in
