@@ -42,7 +42,7 @@ struct GoldenVectorTests {
             "handshake-hello", "client Hello: features 1, CUDA 13000, slice \"mem=1GiB\", client \"demo pid 1\"",
             call: .handshake, sequence: 0, Hello(features: 1, clientCUDAVersion: 13000, slice: "mem=1GiB", client: "demo pid 1")),
         vector(
-            "handshake-welcome", "server Welcome: features 1, session 7, driver 13000", call: .handshake, flags: .reply,
+            "handshake-welcome", "server Welcome: features 1, session id 7, driver 13000", call: .handshake, flags: .reply,
             sequence: 0, Welcome(features: 1, session: 7, driverVersion: 13000)),
         vector(
             "cuMemAlloc_v2-request", "cuMemAlloc_v2(1 MiB) in context 0x1000, sequence 3", call: .cuMemAlloc_v2, sequence: 3,
