@@ -2,7 +2,8 @@
 # The project's test command (README): every check CI runs, in order, failing on the first error.
 #   1. generated code matches proto/ (codegen drift), the export list matches the wheel's cuda.h
 #   2. our C header agrees with NVIDIA's cuda.h (ABI check)
-#   3. release build into dist/, and the shim exports only API symbols with no Swift runtime
+#   3. release build into dist/; the shim exports only API symbols, links no Swift runtime and
+#      carries NVIDIA's library names (SONAMEs, the NVML filter)
 #   4. the Swift test suites: codecs, codegen, PTX interpreter, simulated device, placement, and
 #      the end-to-end suites (C programs direct on libxpusim.so vs through shim -> TCP -> server)
 #   5. bounded fuzzing runs, when their scripts exist (XPU_FUZZ_SECONDS, default 30; 0 skips)
@@ -28,7 +29,7 @@ Tests/ABI/check-nvml-abi.sh
 step "release build into dist/ (scripts/build.sh)"
 scripts/build.sh
 
-step "the shim exports only the API and links no Swift runtime"
+step "the shim exports only the API, links no Swift runtime and carries NVIDIA's library names"
 scripts/check-shim-symbols.sh dist
 
 step "debug build of every target and test: no warnings in our code"
