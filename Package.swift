@@ -36,6 +36,10 @@ let package = Package(
         .target(name: "CXPUNVML"),
         // Generated stubs for every driver entry point not served yet, and the shim's C helpers.
         .target(name: "CXPUShimSupport", dependencies: ["CXPUDriver"]),
+        // What the CUDA runtime asks of a driver beyond cuda.h (export tables, libraries and
+        // kernels), answered in terms of the served driver API; linked into the shim and the
+        // simulated device alike.
+        .target(name: "CXPURuntimeSupport", dependencies: ["CXPUDriver"]),
         // Wire format: frames, handshake, per-call codecs (generated). No IO.
         .target(name: "XPUProtocol", dependencies: ["CXPUDriver"]),
         // Byte-stream transports: TCP and an in-memory pair for tests.
@@ -52,13 +56,13 @@ let package = Package(
         // libxpushim.so: the driver API on the client, forwarding to a server.
         .target(
             name: "XPUShim",
-            dependencies: ["CXPUDriver", "CXPUNVML", "CXPUShimSupport", "XPUProtocol", "XPUTransport"],
+            dependencies: ["CXPUDriver", "CXPUNVML", "CXPURuntimeSupport", "CXPUShimSupport", "XPUProtocol", "XPUTransport"],
             swiftSettings: launchPathSettings
         ),
         // PTX front end and interpreter. No IO.
         .target(name: "XPUPTX"),
         // libxpusim.so: the driver API implemented on the CPU.
-        .target(name: "XPUSim", dependencies: ["CXPUDriver", "XPUPTX"], swiftSettings: launchPathSettings),
+        .target(name: "XPUSim", dependencies: ["CXPUDriver", "CXPURuntimeSupport", "XPUPTX"], swiftSettings: launchPathSettings),
         // The server: sessions, handle tables, dispatch onto a dlopen'ed driver, and /metrics
         // (Prometheus text format; the shim never links this target).
         .target(
@@ -122,7 +126,7 @@ let package = Package(
         ),
         .testTarget(name: "XPUProtocolTests", dependencies: ["XPUProtocol", "XPUTransport", "XPUCodegen"]),
         .testTarget(name: "XPUPTXTests", dependencies: ["XPUPTX"]),
-        .testTarget(name: "XPUSimTests", dependencies: ["XPUSim", "CXPUDriver"]),
+        .testTarget(name: "XPUSimTests", dependencies: ["XPUSim", "CXPUDriver", "CXPURuntimeSupport"]),
         .testTarget(name: "XPUEndToEndTests", dependencies: ["CXPUDriver", "XPUProtocol", "XPUTransport"]),
         .testTarget(name: "XPUPlacementTests", dependencies: ["XPUPlacement"]),
         .testTarget(

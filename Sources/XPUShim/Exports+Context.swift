@@ -1,4 +1,5 @@
 import CXPUDriver
+import CXPURuntimeSupport
 import CXPUShimSupport
 import XPUProtocol
 
@@ -64,9 +65,14 @@ import XPUProtocol
 
 @c @implementation public func cuDevicePrimaryCtxRelease_v2(_ dev: CUdevice) -> CUresult {
     let target = Target(device: dev)
-    return Shim.perform(PrimaryCtxReleaseRequest(device: target.remoteDevice), on: target) { lane, reply in
-        if reply.destroyed != 0 { forgetPrimary(dev, lane: lane) }
+    var destroyed: UInt64?
+    let status = Shim.perform(PrimaryCtxReleaseRequest(device: target.remoteDevice), on: target) { lane, reply in
+        if reply.destroyed != 0 { destroyed = forgetPrimary(dev, lane: lane) }
     }
+    // Only the server knows whether this was the last release: the runtime's context-local
+    // storage destructors run once it has said so.
+    if let destroyed { xpu_runtime_context_destroying(CUcontext(bitPattern: UInt(destroyed))) }
+    return status
 }
 
 @c @implementation public func cuDevicePrimaryCtxSetFlags_v2(_ dev: CUdevice, _ flags: UInt32) -> CUresult {
@@ -87,13 +93,21 @@ import XPUProtocol
 
 @c @implementation public func cuDevicePrimaryCtxReset_v2(_ dev: CUdevice) -> CUresult {
     let target = Target(device: dev)
-    return Shim.perform(PrimaryCtxResetRequest(device: target.remoteDevice), on: target) { lane, _ in forgetPrimary(dev, lane: lane) }
+    // The runtime's context-local storage destructors run while the context still works.
+    if let primary = target.lane?.locked({ $0.primaryContexts[dev] }) {
+        xpu_runtime_context_destroying(CUcontext(bitPattern: UInt(primary)))
+    }
+    return Shim.perform(PrimaryCtxResetRequest(device: target.remoteDevice), on: target) { lane, _ in
+        _ = forgetPrimary(dev, lane: lane)
+    }
 }
 
 /// The server destroyed the session's primary context of `device`: forget it and what it held
-/// (lane lock held).
-private func forgetPrimary(_ device: CUdevice, lane: Lane) {
-    if let id = lane.primaryContexts.removeValue(forKey: device) { lane.forget(.context, id) }
+/// (lane lock held). Returns the context's handle, when the shim knew it.
+private func forgetPrimary(_ device: CUdevice, lane: Lane) -> UInt64? {
+    guard let id = lane.primaryContexts.removeValue(forKey: device) else { return nil }
+    lane.forget(.context, id)
+    return id
 }
 
 /// cuInit succeeded in this process (and the first server is still there).

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CXPUDriver
+import CXPURuntimeSupport
 import CXPUShimSupport
 import XPUProtocol
 
@@ -83,7 +84,9 @@ enum Shim {
     }
 
     static func completedCuCtxDestroy_v2(_ request: CuCtxDestroy_v2Request, _ reply: CuCtxDestroy_v2Reply, lane: Lane) {
-        xpu_context_forget(lane.tagged(request.ctx))
+        let context = lane.tagged(request.ctx)
+        xpu_context_forget(context)
+        xpu_runtime_context_destroying(CUcontext(bitPattern: UInt(context)))
     }
 
     static func completedCuModuleUnload(_ request: CuModuleUnloadRequest, lane: Lane) {

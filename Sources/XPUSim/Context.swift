@@ -1,4 +1,5 @@
 import CXPUDriver
+import CXPURuntimeSupport
 import Synchronization
 
 /// A context: streams, events, modules and allocations of one device, plus a sticky fault.
@@ -119,8 +120,13 @@ func createContext(_ pctx: UnsafeMutablePointer<CUcontext?>?, _ flags: UInt32, _
 @c @implementation public func cuCtxDestroy_v2(_ ctx: CUcontext?) -> CUresult {
     api { () throws(Failure) in
         let handle = UInt(handle: ctx)
-        let context = try driver.withLock { registry throws(Failure) -> Context in
+        try driver.withLock { registry throws(Failure) in
             guard registry.initialized else { throw Failure(CUDA_ERROR_NOT_INITIALIZED) }
+            guard registry.contexts[handle].map({ !$0.isPrimary }) == true else { throw Failure(CUDA_ERROR_INVALID_CONTEXT) }
+        }
+        // The runtime's context-local storage destructors run while the context still works.
+        xpu_runtime_context_destroying(ctx)
+        let context = try driver.withLock { registry throws(Failure) -> Context in
             guard let context = registry.contexts[handle], !context.isPrimary else { throw Failure(CUDA_ERROR_INVALID_CONTEXT) }
             registry.contexts[handle] = nil
             return context
@@ -206,6 +212,9 @@ func createContext(_ pctx: UnsafeMutablePointer<CUcontext?>?, _ flags: UInt32, _
 @c @implementation public func cuDevicePrimaryCtxRelease_v2(_ dev: CUdevice) -> CUresult {
     api { () throws(Failure) in
         let device = try lookupDevice(dev)
+        if let last = device.primary.withLock({ $0.references == 1 ? $0.context : nil }) {
+            xpu_runtime_context_destroying(last.handle.opaque)
+        }
         let released = try device.primary.withLock { state throws(Failure) -> Context? in
             guard state.references > 0, let context = state.context else { throw Failure(CUDA_ERROR_INVALID_CONTEXT) }
             state.references -= 1
@@ -240,6 +249,7 @@ func createContext(_ pctx: UnsafeMutablePointer<CUcontext?>?, _ flags: UInt32, _
 @c @implementation public func cuDevicePrimaryCtxReset_v2(_ dev: CUdevice) -> CUresult {
     api { () throws(Failure) in
         let device = try lookupDevice(dev)
+        if let current = device.primary.withLock({ $0.context }) { xpu_runtime_context_destroying(current.handle.opaque) }
         let old = device.primary.withLock { state -> Context? in
             let old = state.context
             state.context = nil

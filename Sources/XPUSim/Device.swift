@@ -83,9 +83,39 @@ final class Device: Sendable {
         case CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY: 0
         case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN: 227 * 1024
         case CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR: 32
-        default: nil
+        case CUdevice_attribute(rawValue: 157): Int32(smCount)  // multiprocessors of its one locality domain
+        default: Device.fixedAttributes[attribute.rawValue]
         }
     }
+
+    /// The rest of CUDA 13's device attributes, by value: one coherent profile of a compute
+    /// capability 9.0 device (the texture and surface limits of that generation), with every
+    /// feature the simulated device does not implement reported absent (managed and pageable
+    /// memory, host registration, virtual memory management, memory pools, cooperative and
+    /// cluster launches, stream memory operations, IPC, interop), so that a program asks for
+    /// none of them. 139 is not named in cuda.h, but the runtime asks for it at start-up.
+    static let fixedAttributes: [UInt32: Int32] = [
+        21: 131_072, 22: 131_072, 23: 65_536, 24: 16_384, 25: 16_384, 26: 16_384,  // textures 1D, 2D, 3D
+        27: 32_768, 28: 32_768, 29: 2_048, 30: 512,  // 2D layered textures, surface alignment
+        35: 0,  // TCC driver
+        42: 32_768, 43: 2_048, 44: 1, 45: 32_768, 46: 32_768,  // 1D layered, 2D gather
+        47: 8_192, 48: 8_192, 49: 32_768, 51: 32,  // 3D alternate, texture pitch alignment
+        52: 32_768, 53: 32_768, 54: 2_046,  // cubemaps
+        55: 32_768, 56: 131_072, 57: 65_536, 58: 16_384, 59: 16_384, 60: 16_384,  // surfaces
+        61: 32_768, 62: 2_048, 63: 32_768, 64: 32_768, 65: 2_048, 66: 32_768, 67: 32_768, 68: 2_046,
+        69: 268_435_456, 70: 131_072, 71: 65_000, 72: 2_097_120, 73: 32_768, 74: 32_768, 77: 32_768,
+        79: 1, 80: 1,  // global and local L1 caches
+        84: 0, 85: 0, 86: 0, 87: 2,  // one board; no host-native atomics; single:double = 2
+        88: 0, 89: 0, 90: 1, 91: 0,  // pageable and concurrent managed access; preemption
+        92: 0, 93: 0, 94: 0, 95: 0, 96: 0,  // stream memory operations; cooperative launches
+        98: 0, 99: 0, 100: 0, 101: 0, 102: 0, 103: 0, 104: 0, 105: 0,  // host registration, VMM, handles
+        107: 0, 108: 0, 109: 0, 110: 0, 111: 1_024,  // compression, persisting L2, reserved shared memory
+        112: 0, 113: 0, 114: 0, 115: 0, 116: 0, 117: 0, 118: 0, 119: 0,  // sparse arrays, pools, RDMA
+        120: 0, 121: 0, 122: 0, 123: 0, 124: 0, 125: 0, 126: 1, 127: 0, 128: 0, 129: 0,
+        130: 0, 131: -1, 132: 0, 133: 0, 134: -1, 135: 0, 136: 0, 137: 0, 138: 0, 139: 0, 140: 0,
+        141: 0, 142: 0, 143: 0, 144: 0, 145: 0, 146: 0, 147: 0, 148: 0, 149: 1, 150: 0,
+        151: 0, 152: 0, 153: 0, 154: 0, 155: 0, 156: 0, 158: 0, 159: 0, 160: 0, 161: 0,
+    ]
 }
 
 @c @implementation public func cuInit(_ Flags: UInt32) -> CUresult {

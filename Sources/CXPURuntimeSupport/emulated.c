@@ -1,0 +1,218 @@
+/*
+ * Driver calls the runtime needs, written in terms of calls the library serves: the CUDA 7 names
+ * of three primary-context calls (cuGetProcAddress with version 7000 names these first versions),
+ * the module loading mode, pinned host allocation with flags, stream priorities and a stream's wait
+ * for an event.
+ */
+#include <stdio.h>
+#include "CXPURuntimeSupport.h"
+
+CUresult cuDevicePrimaryCtxRelease(CUdevice dev) { return cuDevicePrimaryCtxRelease_v2(dev); }
+
+CUresult cuDevicePrimaryCtxReset(CUdevice dev) { return cuDevicePrimaryCtxReset_v2(dev); }
+
+CUresult cuDevicePrimaryCtxSetFlags(CUdevice dev, unsigned int flags) { return cuDevicePrimaryCtxSetFlags_v2(dev, flags); }
+
+/* Modules load whole when loaded (libraries too: library.c), whatever CUDA_MODULE_LOADING says. */
+CUresult cuModuleGetLoadingMode(CUmoduleLoadingMode *mode) {
+    if (mode == NULL) return CUDA_ERROR_INVALID_VALUE;
+    *mode = CU_MODULE_EAGER_LOADING;
+    return CUDA_SUCCESS;
+}
+
+#define HOST_ALLOC_PORTABLE 0x01u
+#define HOST_ALLOC_DEVICEMAP 0x02u
+#define HOST_ALLOC_WRITECOMBINED 0x04u
+
+/*
+ * Page-locked host memory (what cudaMallocHost and cudaHostAlloc ask for): portable and
+ * write-combined memory are what cuMemAllocHost gives; memory mapped into the device's address
+ * space is not served.
+ */
+CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags) {
+    if (Flags & ~(HOST_ALLOC_PORTABLE | HOST_ALLOC_DEVICEMAP | HOST_ALLOC_WRITECOMBINED)) return CUDA_ERROR_INVALID_VALUE;
+    if (Flags & HOST_ALLOC_DEVICEMAP) return CUDA_ERROR_NOT_SUPPORTED;
+    return cuMemAllocHost_v2(pp, bytesize);
+}
+
+/* Priorities are accepted and all run alike: the range is the usual one of real devices. */
+CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority) {
+    CUcontext current = NULL;
+    CUresult result = cuCtxGetCurrent(&current);
+    if (result != CUDA_SUCCESS) return result;
+    if (current == NULL) return CUDA_ERROR_INVALID_CONTEXT;
+    if (leastPriority != NULL) *leastPriority = 0;
+    if (greatestPriority != NULL) *greatestPriority = -5;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuStreamCreateWithPriority(CUstream *phStream, unsigned int flags, int priority) {
+    (void)priority;
+    return cuStreamCreate(phStream, flags);
+}
+
+/*
+ * Work queued on the stream after this call runs after the event's work: the calling thread waits
+ * for the event here, so everything it queues next is queued after the event completed. Stronger
+ * than CUDA's ordering (the host waits too), never weaker.
+ */
+static CUresult wait_event(CUstream hStream, CUevent hEvent, unsigned int Flags) {
+    (void)hStream;
+    if (Flags != 0 && Flags != 1 /* CU_EVENT_WAIT_EXTERNAL */) return CUDA_ERROR_INVALID_VALUE;
+    return cuEventSynchronize(hEvent);
+}
+
+CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags) { return wait_event(hStream, hEvent, Flags); }
+
+CUresult cuStreamWaitEvent_ptsz(CUstream hStream, CUevent hEvent, unsigned int Flags) { return wait_event(hStream, hEvent, Flags); }
+
+/* Cache preferences shape the split of on-chip memory, which a simulated device does not have. */
+CUresult cuFuncSetCacheConfig(CUfunction hfunc, CUfunc_cache config) {
+    if ((unsigned)config > CU_FUNC_CACHE_PREFER_EQUAL) return CUDA_ERROR_INVALID_VALUE;
+    int ignored;
+    return cuFuncGetAttribute(&ignored, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, hfunc);
+}
+
+/*
+ * Resident blocks per multiprocessor from the device's limits and the kernel's needs: blocks,
+ * threads (in whole warps), registers and shared memory per multiprocessor, as CUDA's occupancy
+ * calculator counts them (without its allocation granularities).
+ */
+CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBlocks, CUfunction func, int blockSize,
+                                                              size_t dynamicSMemSize, unsigned int flags) {
+    if (numBlocks == NULL || blockSize <= 0 || flags > 1) return CUDA_ERROR_INVALID_VALUE;
+    CUdevice device;
+    CUresult result = cuCtxGetDevice(&device);
+    int maxBlocks = 0, maxThreads = 0, registers = 0, shared = 0, kernelRegisters = 0, kernelShared = 0, kernelThreads = 0;
+    if (result == CUDA_SUCCESS) result = cuDeviceGetAttribute(&maxBlocks, CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR, device);
+    if (result == CUDA_SUCCESS) result = cuDeviceGetAttribute(&maxThreads, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR, device);
+    if (result == CUDA_SUCCESS) result = cuDeviceGetAttribute(&registers, CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR, device);
+    if (result == CUDA_SUCCESS) result = cuDeviceGetAttribute(&shared, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR, device);
+    if (result == CUDA_SUCCESS) result = cuFuncGetAttribute(&kernelThreads, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, func);
+    if (result == CUDA_SUCCESS) result = cuFuncGetAttribute(&kernelRegisters, CU_FUNC_ATTRIBUTE_NUM_REGS, func);
+    if (result == CUDA_SUCCESS) result = cuFuncGetAttribute(&kernelShared, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, func);
+    if (result != CUDA_SUCCESS) return result;
+    if (blockSize > kernelThreads) {
+        *numBlocks = 0;
+        return CUDA_SUCCESS;
+    }
+    int warps = (blockSize + 31) / 32;
+    int blocks = maxBlocks;
+    if (maxThreads / (warps * 32) < blocks) blocks = maxThreads / (warps * 32);
+    if (kernelRegisters > 0 && registers / (kernelRegisters * warps * 32) < blocks) blocks = registers / (kernelRegisters * warps * 32);
+    size_t perBlock = (size_t)kernelShared + dynamicSMemSize;
+    if (perBlock > 0 && (size_t)shared / perBlock < (size_t)blocks) blocks = (int)((size_t)shared / perBlock);
+    *numBlocks = blocks;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunction func, int blockSize, size_t dynamicSMemSize) {
+    return cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(numBlocks, func, blockSize, dynamicSMemSize, 0);
+}
+
+/*
+ * Host functions and stream callbacks run on the calling thread once the stream's earlier work is
+ * done, before the call returns: in stream order (later work is queued only after), on the client.
+ */
+static CUresult run_host_function(CUstream stream, CUhostFn fn, void *userData, int perThread) {
+    if (fn == NULL) return CUDA_ERROR_INVALID_VALUE;
+    CUresult result = perThread ? cuStreamSynchronize_ptsz(stream) : cuStreamSynchronize(stream);
+    if (result != CUDA_SUCCESS) return result;
+    fn(userData);
+    return CUDA_SUCCESS;
+}
+
+CUresult cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userData) { return run_host_function(hStream, fn, userData, 0); }
+
+CUresult cuLaunchHostFunc_ptsz(CUstream hStream, CUhostFn fn, void *userData) {
+    return run_host_function(hStream, fn, userData, 1);
+}
+
+/* The callback learns the stream's status: an earlier failure is passed to it, not returned. */
+static CUresult run_stream_callback(CUstream stream, CUstreamCallback callback, void *userData, unsigned int flags,
+                                    int perThread) {
+    if (callback == NULL || flags != 0) return CUDA_ERROR_INVALID_VALUE;
+    CUresult status = perThread ? cuStreamSynchronize_ptsz(stream) : cuStreamSynchronize(stream);
+    if (status == CUDA_ERROR_INVALID_HANDLE || status == CUDA_ERROR_INVALID_CONTEXT || status == CUDA_ERROR_NOT_INITIALIZED)
+        return status;
+    callback(stream, status, userData);
+    return CUDA_SUCCESS;
+}
+
+CUresult cuStreamAddCallback(CUstream hStream, CUstreamCallback callback, void *userData, unsigned int flags) {
+    return run_stream_callback(hStream, callback, userData, flags, 0);
+}
+
+CUresult cuStreamAddCallback_ptsz(CUstream hStream, CUstreamCallback callback, void *userData, unsigned int flags) {
+    return run_stream_callback(hStream, callback, userData, flags, 1);
+}
+
+/* Limits of the process (a real driver keeps them per context), with a real device's defaults. */
+static size_t limits[7] = {1024, 1 << 20, 8 << 20, 2, 2048, 0, 0};
+
+CUresult cuCtxGetLimit(size_t *pvalue, CUlimit limit) {
+    if (pvalue == NULL || (unsigned)limit >= sizeof limits / sizeof limits[0]) return CUDA_ERROR_INVALID_VALUE;
+    CUcontext current = NULL;
+    CUresult result = cuCtxGetCurrent(&current);
+    if (result != CUDA_SUCCESS) return result;
+    if (current == NULL) return CUDA_ERROR_INVALID_CONTEXT;
+    *pvalue = __atomic_load_n(&limits[limit], __ATOMIC_RELAXED);
+    return CUDA_SUCCESS;
+}
+
+CUresult cuCtxSetLimit(CUlimit limit, size_t value) {
+    if ((unsigned)limit >= sizeof limits / sizeof limits[0]) return CUDA_ERROR_INVALID_VALUE;
+    CUcontext current = NULL;
+    CUresult result = cuCtxGetCurrent(&current);
+    if (result != CUDA_SUCCESS) return result;
+    if (current == NULL) return CUDA_ERROR_INVALID_CONTEXT;
+    __atomic_store_n(&limits[limit], value, __ATOMIC_RELAXED);
+    return CUDA_SUCCESS;
+}
+
+/* Contexts are created with the default scheduling flags. */
+CUresult cuCtxGetFlags(unsigned int *flags) {
+    if (flags == NULL) return CUDA_ERROR_INVALID_VALUE;
+    CUcontext current = NULL;
+    CUresult result = cuCtxGetCurrent(&current);
+    if (result != CUDA_SUCCESS) return result;
+    if (current == NULL) return CUDA_ERROR_INVALID_CONTEXT;
+    *flags = 0;
+    return CUDA_SUCCESS;
+}
+
+/* The API version of contexts created through this driver's current API (3020 and later). */
+CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int *version) {
+    if (version == NULL) return CUDA_ERROR_INVALID_VALUE;
+    if (ctx == NULL) {
+        CUresult result = cuCtxGetCurrent(&ctx);
+        if (result != CUDA_SUCCESS) return result;
+        if (ctx == NULL) return CUDA_ERROR_INVALID_CONTEXT;
+    }
+    *version = 3020;
+    return CUDA_SUCCESS;
+}
+
+/* The allocation holding `dptr`, from the pointer's range attributes. */
+CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUdeviceptr dptr) {
+    CUdeviceptr base = 0;
+    size_t size = 0;
+    CUresult result = cuPointerGetAttribute(&base, CU_POINTER_ATTRIBUTE_RANGE_START_ADDR, dptr);
+    if (result == CUDA_SUCCESS) result = cuPointerGetAttribute(&size, CU_POINTER_ATTRIBUTE_RANGE_SIZE, dptr);
+    if (result != CUDA_SUCCESS) return result;
+    if (pbase != NULL) *pbase = base;
+    if (psize != NULL) *psize = size;
+    return CUDA_SUCCESS;
+}
+
+/* "domain:bus:device.0" from the PCI attributes, as the driver formats it. */
+CUresult cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev) {
+    if (pciBusId == NULL || len <= 0) return CUDA_ERROR_INVALID_VALUE;
+    int domain = 0, bus = 0, device = 0;
+    CUresult result = cuDeviceGetAttribute(&domain, CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID, dev);
+    if (result == CUDA_SUCCESS) result = cuDeviceGetAttribute(&bus, CU_DEVICE_ATTRIBUTE_PCI_BUS_ID, dev);
+    if (result == CUDA_SUCCESS) result = cuDeviceGetAttribute(&device, CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID, dev);
+    if (result != CUDA_SUCCESS) return result;
+    snprintf(pciBusId, (size_t)len, "%08X:%02X:%02X.0", (unsigned)domain, (unsigned)bus, (unsigned)device);
+    return CUDA_SUCCESS;
+}

@@ -1,0 +1,49 @@
+/*
+ * CXPURuntimeSupport.h: what the CUDA runtime (cudart, linked statically into every program nvcc
+ * builds) asks of a driver beyond cuda.h, answered locally in terms of the driver API that the
+ * library linking this target serves: the export tables of cuGetExportTable and the library/kernel
+ * loading calls (a library is a module of one context). Linked into both libxpushim.so and
+ * libxpusim.so, so a runtime program meets the same answers direct and through a server.
+ * The tables, their slots and the sources of these facts: proto/EXPORT-TABLES.md.
+ */
+#ifndef CXPU_RUNTIME_SUPPORT_H
+#define CXPU_RUNTIME_SUPPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "CXPUDriver.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Helpers stay inside the library that links them; only the cu* entry points are exported. */
+#define XPU_RUNTIME_INTERNAL __attribute__((visibility("hidden")))
+
+/*
+ * Runs and forgets the context-local-storage destructors registered for `ctx` (the handle the
+ * application sees). The library calls it just before it destroys a context (cuCtxDestroy, a
+ * primary context reset or its last release), while the context can still be used.
+ */
+XPU_RUNTIME_INTERNAL void xpu_runtime_context_destroying(CUcontext ctx);
+
+/*
+ * The device's primary context, retained once per device however often it is asked for (again
+ * after it was destroyed): what CUDART_INTERFACE hands the runtime, and where a library loaded
+ * with no current context goes.
+ */
+XPU_RUNTIME_INTERNAL CUresult xpu_runtime_primary_context(CUcontext *pctx, CUdevice device);
+
+/* Entries in an export table, size word included, or 0 for an unknown UUID (for tests). */
+XPU_RUNTIME_INTERNAL size_t xpu_runtime_export_table_entries(const CUuuid *id);
+
+/* MD2 (RFC 1319) of `length` bytes into `digest`. */
+XPU_RUNTIME_INTERNAL void xpu_md2(const void *message, size_t length, uint8_t digest[16]);
+/* HMAC (RFC 2104) over MD2 with a 16-byte key (MD2's block size), as INTEGRITY_CHECK computes. */
+XPU_RUNTIME_INTERNAL void xpu_hmac_md2(const uint8_t key[16], const void *message, size_t length, uint8_t digest[16]);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CXPU_RUNTIME_SUPPORT_H */
