@@ -64,8 +64,11 @@ public struct Features: OptionSet, Hashable, Sendable {
     /// Bulk data may travel LZ4-compressed (`FrameFlags.compressed`); offered by a peer that
     /// could load liblz4.
     public static let lz4 = Features(rawValue: 1 << 1)
+    /// Module images may be named by their SHA-256 (`ModuleLoadCached`); the server keeps the
+    /// images it received in a content-addressed cache.
+    public static let moduleCache = Features(rawValue: 1 << 2)
 
-    public static let supported: Features = [.fireAndForget, .lz4]
+    public static let supported: Features = [.fireAndForget, .lz4, .moduleCache]
 }
 
 extension Hello: WireMessage {

@@ -65,8 +65,9 @@ extension Session {
             let request = try decode(PointerGetAttributeRequest.self, &reader)
             return perform { () throws(CallFailure) in PointerGetAttributeReply(value: try pointerAttribute(request)) }
         case .moduleLoad:
-            let request = try decode(ModuleLoadRequest.self, &reader)
-            return perform { () throws(CallFailure) in try loadModule(request.image) }
+            return loadAndCacheModule(try decode(ModuleLoadRequest.self, &reader))
+        case .moduleLoadCached:
+            return loadCachedModule(try decode(ModuleLoadCachedRequest.self, &reader))
         case .managementOpen, .deviceFacts, .deviceView: return try dispatchManagement(call, &reader)
         default:
             throw ProtocolError(.unknownCall, "call \(call) is not served")
@@ -153,7 +154,7 @@ extension Session {
     }
 
     /// Loads a module and answers with every kernel's name and parameter layout.
-    private func loadModule(_ image: [UInt8]) throws(CallFailure) -> ModuleLoadReply {
+    func loadModule(_ image: [UInt8]) throws(CallFailure) -> ModuleLoadReply {
         var image = image
         if image.last != 0 { image.append(0) }  // PTX text must end in NUL; binary formats carry their size
         var module: CUmodule?

@@ -170,13 +170,15 @@ enum Session {
             lane.nextClientHandle = 1 << 63 | (welcome.session & 0xFF_FFFF) << 32
             lane.negotiatedCompression = Features(rawValue: welcome.features).contains(.lz4)
             lane.compression = lane.negotiatedCompression
+            lane.moduleCache = Features(rawValue: welcome.features).contains(.moduleCache)
         } catch {
             ShimLog.log(.error, "handshake with \(endpoint) failed: \(error)")
             return CUDA_ERROR_NO_DEVICE
         }
-        let (driverVersion, compression) = (lane.driverVersion, lane.negotiatedCompression)
+        let (driverVersion, compression, moduleCache) = (lane.driverVersion, lane.negotiatedCompression, lane.moduleCache)
         lane.forgetSession()
         (lane.driverVersion, lane.negotiatedCompression, lane.compression) = (driverVersion, compression, compression)
+        lane.moduleCache = moduleCache
         lane.sequence = 0
         lane.connection = .open(channel, generation: xpu_fork_generation())
         return CUDA_SUCCESS

@@ -16,23 +16,40 @@ import XPUProtocol
         ShimLog.log(.warn, "module image larger than \(ProtocolLimits.maximumBulkBytes) bytes is not supported")
         return CUDA_ERROR_NOT_SUPPORTED
     }
-    let request = ModuleLoadRequest(image: Array(UnsafeRawBufferPointer(start: image, count: size)))
+    let bytes = UnsafeRawBufferPointer(start: image, count: size)
     let target = Target.current
-    return Shim.perform(request, on: target) { lane, reply in
-        let loaded = lane.tagged(reply.module)
-        var functions: [UInt64] = []
-        for kernel in reply.kernels {
-            let function = lane.tagged(kernel.function)
-            lane.kernels[function] = KernelInfo(
-                module: loaded, name: strdup(kernel.name), parameters: kernel.parameters,
-                maxThreadsPerBlock: kernel.maxThreadsPerBlock, staticSharedBytes: kernel.staticSharedBytes)
-            lane.handles.insert(.function, function, context: target.context)
-            functions.append(function)
+    // A server with a module cache is first asked for the image by its SHA-256; the bytes travel
+    // only when it does not have them (proto/PROTOCOL.md, "Module cache").
+    if size >= ModuleImage.cacheThreshold, target.lane?.locked({ $0.moduleCache }) == true {
+        var digest = [UInt8](repeating: 0, count: 32)
+        xpu_sha256(bytes.baseAddress, size, &digest)
+        let status = Shim.perform(ModuleLoadCachedRequest(digest: digest), on: target) { lane, reply in
+            adoptModule(reply.module, reply.kernels, into: module, lane: lane, context: target.context)
         }
-        lane.moduleKernels[loaded] = functions
-        lane.handles.insert(.module, loaded, context: target.context)
-        module.pointee = CUmodule(bitPattern: UInt(loaded))
+        guard status == CUDA_ERROR_NOT_FOUND else { return status }
     }
+    return Shim.perform(ModuleLoadRequest(image: Array(bytes)), on: target) { lane, reply in
+        adoptModule(reply.module, reply.kernels, into: module, lane: lane, context: target.context)
+    }
+}
+
+/// Records a loaded module's kernels (lane lock held) and hands the application its handle.
+private func adoptModule(
+    _ moduleID: UInt64, _ kernels: [Kernel], into module: UnsafeMutablePointer<CUmodule?>, lane: Lane, context: UInt64
+) {
+    let loaded = lane.tagged(moduleID)
+    var functions: [UInt64] = []
+    for kernel in kernels {
+        let function = lane.tagged(kernel.function)
+        lane.kernels[function] = KernelInfo(
+            module: loaded, name: strdup(kernel.name), parameters: kernel.parameters,
+            maxThreadsPerBlock: kernel.maxThreadsPerBlock, staticSharedBytes: kernel.staticSharedBytes)
+        lane.handles.insert(.function, function, context: context)
+        functions.append(function)
+    }
+    lane.moduleKernels[loaded] = functions
+    lane.handles.insert(.module, loaded, context: context)
+    module.pointee = CUmodule(bitPattern: UInt(loaded))
 }
 
 /// JIT options only shape compilation and its logs; the image is loaded as by cuModuleLoadData.
@@ -336,6 +353,10 @@ enum KernelArguments {
 
 /// How big a module image is: CUDA passes only a pointer, so the format tells the length.
 enum ModuleImage {
+    /// Images at least this large are named by digest first where the server caches modules;
+    /// smaller ones cost less to send than the extra round trip of a miss.
+    static let cacheThreshold = 4096
+
     /// The image's byte count, or nil when it exceeds what one frame may carry.
     static func size(of image: UnsafeRawPointer) -> Int? {
         let size: Int

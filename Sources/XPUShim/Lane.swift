@@ -79,6 +79,8 @@ final class Lane: @unchecked Sendable {
     /// disables it), with scratch room for a compressed chunk and a compressed sample.
     var compression = false
     var negotiatedCompression = false
+    /// The server keeps module images by digest (`Features.moduleCache`).
+    var moduleCache = false
     var uploadGovernor = CompressionGovernor()
     lazy var compressionScratch = UnsafeMutableRawBufferPointer.allocate(
         byteCount: (LZ4Codec.shared?.bound(ProtocolLimits.maximumBulkBytes) ?? 0) + 16, alignment: 16)

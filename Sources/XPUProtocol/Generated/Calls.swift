@@ -48,6 +48,7 @@ public enum CallID: UInt16, Hashable, Sendable, CaseIterable {
     case cuModuleGetGlobal_v2 = 72
     case cuFuncGetAttribute = 73
     case launchKernel = 74
+    case moduleLoadCached = 75
     case managementOpen = 200
     case deviceFacts = 201
     case deviceView = 202
@@ -1705,6 +1706,60 @@ public struct ModuleLoadRequest: CallRequest, Hashable {
 
     public init(from reader: inout WireReader) throws(ProtocolError) {
         image = try reader.readBytes()
+    }
+}
+
+// ModuleLoadCached
+public struct ModuleLoadCachedReply: WireMessage, Hashable {
+    public var module: UInt64
+    public var kernels: [Kernel]
+
+    public init(module: UInt64, kernels: [Kernel]) {
+        self.module = module
+        self.kernels = kernels
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(module)
+        writer.write(UInt32(kernels.count))
+        for element in kernels {
+            element.encode(into: &writer)
+        }
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+        module = try reader.read()
+        let kernelsCount = Int(try reader.read(UInt32.self))
+        // Each element takes at least one byte, so a count beyond the payload is malformed.
+        guard kernelsCount <= reader.remaining else {
+            throw ProtocolError(.malformed, "list of \(kernelsCount) elements in \(reader.remaining) bytes")
+        }
+        var kernelsElements: [Kernel] = []
+        kernelsElements.reserveCapacity(kernelsCount)
+        for _ in 0..<kernelsCount {
+            let element: Kernel
+            element = try Kernel(from: &reader)
+            kernelsElements.append(element)
+        }
+        kernels = kernelsElements
+    }
+}
+
+public struct ModuleLoadCachedRequest: CallRequest, Hashable {
+    public typealias Reply = ModuleLoadCachedReply
+    public static var call: CallID { .moduleLoadCached }
+    public var digest: [UInt8]
+
+    public init(digest: [UInt8]) {
+        self.digest = digest
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(bytes: digest)
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+        digest = try reader.readBytes()
     }
 }
 
