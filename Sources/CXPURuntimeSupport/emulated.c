@@ -1,10 +1,11 @@
 /*
  * Driver calls the runtime needs, written in terms of calls the library serves: the CUDA 7 names
  * of three primary-context calls (cuGetProcAddress with version 7000 names these first versions),
- * the module loading mode, pinned host allocation with flags, stream priorities and a stream's wait
- * for an event.
+ * the module loading mode, pinned host allocation with flags, stream priorities, a stream's wait
+ * for an event, host work in stream order, occupancy, limits and cuLaunchKernelEx.
  */
 #include <stdio.h>
+#include <string.h>
 #include "CXPURuntimeSupport.h"
 
 CUresult cuDevicePrimaryCtxRelease(CUdevice dev) { return cuDevicePrimaryCtxRelease_v2(dev); }
@@ -215,4 +216,45 @@ CUresult cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev) {
     if (result != CUDA_SUCCESS) return result;
     snprintf(pciBusId, (size_t)len, "%08X:%02X:%02X.0", (unsigned)domain, (unsigned)bus, (unsigned)device);
     return CUDA_SUCCESS;
+}
+
+/*
+ * cuLaunchKernelEx as cuLaunchKernel: attributes that are hints (access policy, synchronization
+ * policy, priority, memory synchronization domains, programmatic serialization, preferred
+ * clusters) are accepted and have no effect here; cooperative launches, clusters of more than one
+ * block, and attributes that promise an event are refused with CUDA_ERROR_NOT_SUPPORTED.
+ */
+static CUresult launch_ex(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra, int perThread) {
+    if (config == NULL || (config->numAttrs > 0 && config->attrs == NULL)) return CUDA_ERROR_INVALID_VALUE;
+    for (unsigned int i = 0; i < config->numAttrs; i++) {
+        const CUlaunchAttribute *attribute = &config->attrs[i];
+        switch (attribute->id) {
+        case CU_LAUNCH_ATTRIBUTE_COOPERATIVE:
+            if (attribute->value.cooperative != 0) return CUDA_ERROR_NOT_SUPPORTED;
+            break;
+        case CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION: {
+            unsigned int dimensions[3];
+            memcpy(dimensions, attribute->value.pad, sizeof dimensions);
+            if (dimensions[0] > 1 || dimensions[1] > 1 || dimensions[2] > 1) return CUDA_ERROR_NOT_SUPPORTED;
+            break;
+        }
+        case CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT:
+        case CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT:
+        case CU_LAUNCH_ATTRIBUTE_DEVICE_UPDATABLE_KERNEL_NODE:
+            return CUDA_ERROR_NOT_SUPPORTED;
+        default:
+            break;
+        }
+    }
+    return (perThread ? cuLaunchKernel_ptsz : cuLaunchKernel)(f, config->gridDimX, config->gridDimY, config->gridDimZ,
+                                                             config->blockDimX, config->blockDimY, config->blockDimZ,
+                                                             config->sharedMemBytes, config->hStream, kernelParams, extra);
+}
+
+CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra) {
+    return launch_ex(config, f, kernelParams, extra, 0);
+}
+
+CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra) {
+    return launch_ex(config, f, kernelParams, extra, 1);
 }

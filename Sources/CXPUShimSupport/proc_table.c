@@ -67,6 +67,8 @@ const struct xpu_proc_entry xpu_proc_table[] = {
     {"cuLaunchHostFunc", (void *)&cuLaunchHostFunc, (void *)&cuLaunchHostFunc_ptsz},
     {"cuLaunchHostFunc_ptsz", (void *)&cuLaunchHostFunc_ptsz, (void *)&cuLaunchHostFunc_ptsz},
     {"cuLaunchKernel", (void *)&cuLaunchKernel, (void *)&cuLaunchKernel_ptsz},
+    {"cuLaunchKernelEx", (void *)&cuLaunchKernelEx, (void *)&cuLaunchKernelEx_ptsz},
+    {"cuLaunchKernelEx_ptsz", (void *)&cuLaunchKernelEx_ptsz, (void *)&cuLaunchKernelEx_ptsz},
     {"cuLaunchKernel_ptsz", (void *)&cuLaunchKernel_ptsz, (void *)&cuLaunchKernel_ptsz},
     {"cuLibraryEnumerateKernels", (void *)&cuLibraryEnumerateKernels, (void *)&cuLibraryEnumerateKernels},
     {"cuLibraryGetGlobal", (void *)&cuLibraryGetGlobal, (void *)&cuLibraryGetGlobal},

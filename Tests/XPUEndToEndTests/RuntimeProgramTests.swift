@@ -12,7 +12,7 @@ struct RuntimeProgramTests {
     static let programs = [
         "vector_add", "templates", "atomics", "clock_reads", "streams_pinned", "matmul_shared", "reduction", "scan",
         "constant_symbols", "dynamic_shared", "grid_stride", "struct_params", "errors", "warp_vote",
-        "math_functions", "device_functions", "host_callbacks", "device_query",
+        "math_functions", "device_functions", "host_callbacks", "device_query", "launch_ex",
     ]
 
     /// nvcc's flags: the architecture list (PTX and SASS for 7.5) and a second SASS.
@@ -21,7 +21,7 @@ struct RuntimeProgramTests {
     ]
 
     /// Every program compiled once per test process (in parallel), by name.
-    static let built: Result<[String: String], E2EError> = Result { () throws(E2EError) in
+    static let built: Result<[String: String], any Error> = Result { () throws in
         let harness = try Harness.get()
         let env = ProcessInfo.processInfo.environment
         let script = "import nvidia.cu13 as m, os; print(os.path.join(list(m.__path__)[0], 'bin', 'nvcc'))"

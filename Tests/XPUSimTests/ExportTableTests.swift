@@ -147,7 +147,7 @@ extension SimulatedDeviceTests {
         }
         let key1 = UnsafeMutableRawPointer(bitPattern: 0x1000), key2 = UnsafeMutableRawPointer(bitPattern: 0x2000)
         Self.destroyed = []
-        try withContext { ctx in
+        withContext { ctx in
             // NULL means the current context.
             check(put(nil, key1, UnsafeMutableRawPointer(bitPattern: 0xA), destructor))
             check(put(ctx, key2, UnsafeMutableRawPointer(bitPattern: 0xB), destructor))
@@ -244,7 +244,7 @@ extension SimulatedDeviceTests {
         append(UInt32(driverVersion))
         append(UInt32(13052))
         append(UInt32(getpid()))
-        append(UInt32(truncatingIfNeeded: UInt(bitPattern: pthread_self())))
+        append(UInt32(truncatingIfNeeded: pthread_self()))
         append(try Self.table(Self.cudartInterface))
         append(try Self.table(Self.integrityCheck))
         append(try #require(try Self.table(Self.integrityCheck)[1]))
@@ -331,7 +331,7 @@ extension SimulatedDeviceTests {
             .visible .global .align 4 .u32 counter[3];
             .visible .entry touch() { ret; }
             """
-        try withContext { _ in
+        withContext { _ in
             var library: CUlibrary?
             check(ptx.withCString { cuLibraryLoadData(&library, $0, nil, nil, 0, nil, nil, 0) })
             var address: CUdeviceptr = 0
