@@ -158,7 +158,13 @@ final class SpinArguments {
         #expect(value == 4)
         check(cuDeviceGetAttribute(&value, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X, 0))
         #expect(value == 2_147_483_647)
-        #expect(cuDeviceGetAttribute(&value, CUdevice_attribute(rawValue: 147), 0) == CUDA_ERROR_INVALID_VALUE)
+        // Every attribute of CUDA 13's cuda.h (1 to 161) answers; beyond them, none does.
+        let unanswered = (1...161).filter { cuDeviceGetAttribute(&value, CUdevice_attribute(rawValue: UInt32($0)), 0) != CUDA_SUCCESS }
+        #expect(unanswered.isEmpty, "\(unanswered)")
+        #expect(cuDeviceGetAttribute(&value, CUdevice_attribute(rawValue: 162), 0) == CUDA_ERROR_INVALID_VALUE)
+        // Features the simulated device does not implement are reported absent.
+        check(cuDeviceGetAttribute(&value, CUdevice_attribute(rawValue: 102), 0))  // virtual memory management
+        #expect(value == 0)
         #expect(cuDeviceGetAttribute(&value, CU_DEVICE_ATTRIBUTE_WARP_SIZE, 3) == CUDA_ERROR_INVALID_DEVICE)
         var u1 = CUuuid(), u2 = CUuuid()
         check(cuDeviceGetUuid(&u1, 0))
