@@ -12,6 +12,7 @@
 
 XPU_APT_PACKAGES=(
     gcc            # C compiler: test programs, the ABI checks, the demo, libnvidia-ml.so.1's filter
+    g++            # C++ compiler: nvcc's host compiler for the CUDA runtime programs (Tests/runtime)
     libc6-dev      # C library headers and start files for those programs
     binutils       # nm, readelf: scripts/check-shim-symbols.sh
     openssl        # throwaway certificates for the TLS tests and xpu-bench transports
@@ -28,7 +29,7 @@ XPU_APT_PACKAGES=(
 # headers, and CI checks they still agree.
 XPU_PIP_PACKAGES=(
     nvidia-cuda-runtime==13.5.37 # cuda.h: the ABI check, the demo's and the tests' C programs
-    nvidia-cuda-nvcc==13.5.37    # nvcc: compiles the test kernels (Tests/kernels) to PTX
+    nvidia-cuda-nvcc==13.5.37    # nvcc: the test kernels (Tests/kernels) to PTX, the runtime programs (Tests/runtime)
     nvidia-nvml-dev==13.5.37     # nvml.h: the NVML ABI check and the NVML test client
     nvidia-ml-py==13.615.71      # pynvml: the NVML tests run it through the shim
     gpustat==1.1.1               # gpustat: the NVML tests run it through the shim
