@@ -28,6 +28,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // Our own declaration of the CUDA driver API subset, plus result-code tables in C.
@@ -63,13 +66,22 @@ let package = Package(
         .target(name: "XPUPTX"),
         // libxpusim.so: the driver API implemented on the CPU.
         .target(name: "XPUSim", dependencies: ["CXPUDriver", "CXPURuntimeSupport", "XPUPTX"], swiftSettings: launchPathSettings),
+        // Admission: slice requests, server limits, the access policy and the ledger of what each
+        // device granted. Shared by the server and the pool directory. No IO.
+        .target(name: "XPUAdmission", dependencies: ["CXPUDriver"]),
         // The server: sessions, handle tables, dispatch onto a dlopen'ed driver, and /metrics
-        // (Prometheus text format; the shim never links this target).
+        // (Prometheus text format over swift-nio, TLS from swift-nio-ssl; the shim never links
+        // this target).
         .target(
             name: "XPUServer",
             dependencies: [
-                "CXPUDriver", "XPUProtocol", "XPUTransport",
+                "CXPUDriver", "XPUAdmission", "XPUProtocol", "XPUTransport",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -78,7 +90,7 @@ let package = Package(
         .target(
             name: "XPURemoteServerCLI",
             dependencies: [
-                "XPUServer",
+                "XPUAdmission", "XPUServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -94,7 +106,7 @@ let package = Package(
         .target(
             name: "XPUPool",
             dependencies: [
-                "CXPUDriver", "XPUPlacement", "XPUProtocol", "XPUTransport", "XPUServer",
+                "CXPUDriver", "XPUAdmission", "XPUPlacement", "XPUProtocol", "XPUTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -131,9 +143,9 @@ let package = Package(
         .testTarget(name: "XPUPlacementTests", dependencies: ["XPUPlacement"]),
         .testTarget(
             name: "XPUPoolTests", dependencies: ["XPUPool", "XPUProtocol", "CXPUDriver", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "XPUServerTests", dependencies: ["XPUServer", "CXPUDriver"]),
+        .testTarget(name: "XPUServerTests", dependencies: ["XPUAdmission", "XPUServer", "CXPUDriver"]),
         .testTarget(
             name: "XPUTransportTests",
-            dependencies: ["XPUProtocol", "XPUTransport", "XPUServer", "CXPUShm", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["XPUAdmission", "XPUProtocol", "XPUTransport", "XPUServer", "CXPUShm", .product(name: "Logging", package: "swift-log")]),
     ]
 )

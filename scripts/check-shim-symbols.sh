@@ -13,11 +13,14 @@
 #      filter (DT_FILTER) on libcuda.so.1, and defines exactly the names of
 #      proto/nvml-exports.txt, every one of which the shim defines (the filter's symbols resolve
 #      there at run time).
+#   5. Nothing of the server's libraries is in it: no name of swift-nio's, swift-nio-ssl's or
+#      swift-crypto's modules (BoringSSL included) anywhere in the file, symbols or metadata.
 #
 # Prints a summary and exits 1 on any failure, 2 on a usage error.
 set -euo pipefail
 
 ALLOWED_EXPORTS='^(cu|nvml|xpu_)'
+SERVER_LIBRARIES='NIOCore|NIOPosix|NIOHTTP1|NIOSSL|BoringSSL'
 FORBIDDEN_DEPENDENCIES='lib(swift[A-Za-z0-9_]*|Foundation[A-Za-z0-9_]*|dispatch|BlocksRuntime)\.so'
 
 if [[ $# -ne 1 ]]; then
@@ -76,6 +79,12 @@ forbidden=$(ldd "$LIB" 2>&1 | grep -E "$FORBIDDEN_DEPENDENCIES" || true)
 if [[ -n "$forbidden" ]]; then
     fail "links the Swift runtime dynamically:"
     sed 's/^[[:space:]]*/    /' <<< "$forbidden"
+fi
+
+server_code=$(grep -aoE "$SERVER_LIBRARIES" "$LIB" | sort | uniq -c || true)
+if [[ -n "$server_code" ]]; then
+    fail "holds code of the server's libraries (names found, with counts):"
+    sed 's/^[[:space:]]*/    /' <<< "$server_code"
 fi
 
 cu_count=$(grep -c '^cu' <<< "$exported" || true)

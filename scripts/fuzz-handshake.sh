@@ -2,7 +2,7 @@
 # Fuzzes the server's handshake decoder (Hello, Welcome, the requested slice) with libFuzzer for a bounded time.
 #   scripts/fuzz-handshake.sh [seconds]          default 60 seconds
 # Builds .build-fuzz-handshake/fuzz-handshake from Sources/XPUProtocol, the framing of
-# Sources/XPUTransport, the slice parser of Sources/XPUServer and Tests/Fuzz/Handshake. First
+# Sources/XPUTransport, the slice parser of Sources/XPUAdmission and Tests/Fuzz/Handshake. First
 # replays every input in Tests/Fuzz/Handshake/regressions/ (crash-* inputs found earlier), then fuzzes
 # from seeds made of the handshake golden vectors in proto/vectors/ and a few slice requests. Stops at the first crash, leak, hang (-timeout) or memory
 # blow-up (-rss_limit_mb); a crash input is left in .build-fuzz-handshake/crashes/ - copy it, named crash-*, into
@@ -16,7 +16,7 @@ mkdir -p "$OUT/corpus" "$OUT/crashes" "$OUT/seeds"
 
 "$SWIFTC" -sanitize=fuzzer,address -parse-as-library -O -g -module-name XPUProtocol \
     $(find Sources/XPUProtocol -name '*.swift') Sources/XPUTransport/FrameChannel.swift Sources/XPUTransport/Transport.swift \
-    Sources/XPUServer/PolicySliceRequest.swift Tests/Fuzz/Handshake/main.swift -o "$OUT/fuzz-handshake"
+    Sources/XPUAdmission/SliceRequest.swift Tests/Fuzz/Handshake/main.swift -o "$OUT/fuzz-handshake"
 
 # Seeds: the golden frames (requests and replies), one frame each and all of them back to back.
 python3 - "$OUT/seeds" <<'PY'

@@ -1,9 +1,9 @@
 import CXPUDriver
 import Foundation
 import Synchronization
+import XPUAdmission
 import XPUPlacement
 import XPUProtocol
-import XPUServer
 
 /// Placing requests, at once or after waiting in the queue.
 ///

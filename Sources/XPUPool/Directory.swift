@@ -4,7 +4,6 @@ import Logging
 import Synchronization
 import XPUPlacement
 import XPUProtocol
-import XPUServer
 
 /// The pool's directory: soft state rebuilt from server heartbeats, and placement of slices on it.
 ///

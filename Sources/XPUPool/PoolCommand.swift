@@ -3,7 +3,6 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import XPUPlacement
-import XPUServer
 import XPUTransport
 
 /// `xpu-pool`: the pool directory. Servers register and heartbeat (`xpu-remote-server --pool`),
@@ -50,7 +49,12 @@ public struct PoolCommand: AsyncParsableCommand {
     public init() {}
 
     public func run() async throws {
-        bootstrapStandardErrorLogging(level: logLevel)
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
         let logger = Logger(label: "xpu-pool")
         guard let endpoint = Endpoint(parsing: listen) else { throw ValidationError("--listen must be HOST:PORT, got '\(listen)'") }
         guard heartbeatTimeout > 0, heartbeatTimeout.isFinite else { throw ValidationError("--heartbeat-timeout must be positive") }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import XPUAdmission
 import XPUServer
 
 extension RemoteServerCommand {

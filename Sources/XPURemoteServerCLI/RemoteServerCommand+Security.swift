@@ -1,4 +1,5 @@
 import Logging
+import XPUAdmission
 import XPUServer
 import XPUTransport
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
+import XPUAdmission
 import XPUServer
 import XPUTransport
 
@@ -81,6 +82,15 @@ public struct RemoteServerCommand: AsyncParsableCommand {
             "With --metrics: a file holding a token that every scrape must send as 'Authorization: Bearer <token>' (Prometheus: authorization.credentials_file). Without it /metrics is open to whoever reaches the address."
     )
     var metricsTokenFile: String?
+
+    @Option(
+        help:
+            "With --metrics: serve /metrics over TLS (https://) with this certificate chain (PEM); needs --metrics-tls-key."
+    )
+    var metricsTLSCert: String?
+
+    @Option(help: "With --metrics-tls-cert: the certificate's private key (PEM).")
+    var metricsTLSKey: String?
 
     @Option(help: "Sessions one device may serve at once; a session without a slice counts on every device (default: no limit).")
     var maxTenantsPerDevice: Int?
@@ -174,6 +184,14 @@ public struct RemoteServerCommand: AsyncParsableCommand {
             }
             metricsToken = token
         }
+        var metricsTLS: MetricsEndpoint.TLSFiles?
+        if metricsTLSCert != nil || metricsTLSKey != nil {
+            guard metrics != nil else { throw ValidationError("--metrics-tls-cert and --metrics-tls-key need --metrics") }
+            guard let metricsTLSCert, let metricsTLSKey else {
+                throw ValidationError("--metrics-tls-cert and --metrics-tls-key go together")
+            }
+            metricsTLS = MetricsEndpoint.TLSFiles(certificateFile: metricsTLSCert, keyFile: metricsTLSKey)
+        }
         if device == .sim {
             if let simMemory { setenv("XPU_SIM_MEMORY", simMemory, 1) }
             if let simSms { setenv("XPU_SIM_SMS", String(simSms), 1) }
@@ -197,7 +215,8 @@ public struct RemoteServerCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         // A server in a pool measures device time too: its heartbeats report how busy it is.
-        let serverMetrics = metricsEndpoint != nil || !directories.isEmpty ? ServerMetrics(driver: loaded) : nil
+        let devices = ServerDevices()
+        let serverMetrics = metricsEndpoint != nil || !directories.isEmpty ? ServerMetrics(driver: loaded, devices: devices) : nil
         let server: RemoteServer
         let metricsService: MetricsEndpoint?
         do {
@@ -206,10 +225,10 @@ public struct RemoteServerCommand: AsyncParsableCommand {
                     listen: endpoint, device: device, driverPath: path, compression: !noCompression, limits: limits,
                     tenantProcesses: tenantProcesses),
                 driver: loaded,
-                logger: logger, security: security, metrics: serverMetrics)
+                logger: logger, security: security, devices: devices, metrics: serverMetrics)
             if let metricsEndpoint, let serverMetrics {
                 metricsService = try MetricsEndpoint(
-                    binding: metricsEndpoint, metrics: serverMetrics, bearerToken: metricsToken, logger: logger)
+                    binding: metricsEndpoint, metrics: serverMetrics, bearerToken: metricsToken, tls: metricsTLS, logger: logger)
             } else {
                 metricsService = nil
             }
@@ -226,10 +245,17 @@ public struct RemoteServerCommand: AsyncParsableCommand {
         if let metricsService {
             if !metricsService.endpoint.isLoopback {
                 // Metrics carry tenant names and usage, never data or tokens; still, say who can read them.
-                let access = metricsToken == nil ? "without TLS or authentication" : "without TLS (a bearer token is required)"
-                logger.warning("/metrics on \(metricsService.endpoint) is served \(access)")
+                if !metricsService.usesTLS || metricsToken == nil {
+                    let access =
+                        switch (metricsService.usesTLS, metricsToken != nil) {
+                        case (false, false): "without TLS or authentication"
+                        case (false, true): "without TLS (a bearer token is required)"
+                        default: "over TLS without authentication"
+                        }
+                    logger.warning("/metrics on \(metricsService.endpoint) is served \(access)")
+                }
             }
-            FileHandle.standardOutput.write(Data("xpu-remote-server metrics on http://\(metricsService.endpoint)/metrics\n".utf8))
+            FileHandle.standardOutput.write(Data("xpu-remote-server metrics on \(metricsService.url)\n".utf8))
         }
         // Scripts and tests wait for this line; with --listen HOST:0 it tells the real port.
         FileHandle.standardOutput.write(Data("xpu-remote-server listening on \(server.address)\n".utf8))

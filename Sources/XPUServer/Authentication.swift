@@ -1,5 +1,6 @@
 import Logging
 import Synchronization
+import XPUAdmission
 
 /// Decides whether a client may open a session: identity (token in the Hello, or the verified
 /// TLS client certificate's common name), then the requested slice against the tenant's policy.

@@ -10,8 +10,19 @@ struct CallOutcome {
     var bulk = UnsafeRawBufferPointer(start: nil, count: 0)
     /// Flags for the reply frame (`.compressed` when `bulk` is LZ4 data).
     var flags: FrameFlags = []
+    /// A host-to-device chunk with more of its copy to come: the connection reads the next
+    /// frame's header without read-ahead, so that chunk's data goes straight to device memory.
+    var bulkFollows = false
 
     static func failure(_ status: CUresult) -> CallOutcome { CallOutcome(status: status, payload: []) }
+}
+
+/// What serving a launch frame produced: the launch's own status, and the first failure among
+/// the launches a compute turn took from the buffer with it (their frames have no reply; the
+/// connection returns it with the next reply).
+struct LaunchOutcome {
+    var status: CUresult
+    var deferredFailure: CUresult?
 }
 
 /// A call that stops with a driver status: a failed check (foreign handle, range outside the

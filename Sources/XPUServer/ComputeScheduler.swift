@@ -1,3 +1,4 @@
+import XPUAdmission
 import XPUTransport
 
 /// Shares one device's compute among the sliced tenants that asked for a share (`compute=`):
@@ -44,8 +45,6 @@ final class ComputeScheduler: @unchecked Sendable {
     static let anticipationNanoseconds: UInt64 = 1_000_000
     static let longestWaitNanoseconds: UInt64 = 5_000_000
     private var reserved: (session: UInt64, until: UInt64)?
-
-    static let shared = ComputeScheduler()
 
     func register(_ session: UInt64, slice: Slice) {
         guard let percent = slice.computePercent else { return }

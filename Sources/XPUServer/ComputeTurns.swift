@@ -1,3 +1,4 @@
+import XPUAdmission
 /// Where a session's kernels take their turn on the device: the server's `ComputeScheduler`
 /// when the session runs on a thread of the server, the parent server's scheduler over the
 /// control channel when it runs in a tenant process (`TenantControl`), so that compute shares

@@ -1,5 +1,6 @@
 import CXPUDriver
 import Logging
+import XPUAdmission
 import XPUProtocol
 import XPUTransport
 
@@ -20,10 +21,15 @@ final class Connection: @unchecked Sendable {
     let compressionAllowed: Bool
     /// What any session may have (`--max-tenants-per-device`, slice sizes).
     let limits: ServerLimits
+    /// The server's ledger (admission) and compute scheduler.
+    let devices: ServerDevices
     /// Set when the server reports /metrics: the session's usage is shown while it is open.
     let metrics: ServerMetrics?
     /// Given when the pool preempts the session (RemoteServer.preempt).
     let preemption: PreemptionOrder
+
+    /// What crossed this connection (logged when the session is released).
+    let traffic = ConnectionTraffic()
 
     /// Set when sessions run in tenant processes (`--tenant-processes`): after admission the
     /// session is handed to a process of its own, and this connection waits for it to end.
@@ -31,12 +37,13 @@ final class Connection: @unchecked Sendable {
 
     init(
         transport: any Transport, driver: Driver, sessionID: UInt64, logger: Logger, compressionAllowed: Bool = true,
-        limits: ServerLimits = ServerLimits(), metrics: ServerMetrics? = nil, tenantProcesses: TenantProcesses? = nil,
-        buffered: [UInt8] = [], preemption: PreemptionOrder = PreemptionOrder()
+        limits: ServerLimits = ServerLimits(), devices: ServerDevices, metrics: ServerMetrics? = nil,
+        tenantProcesses: TenantProcesses? = nil, buffered: [UInt8] = [], preemption: PreemptionOrder = PreemptionOrder()
     ) {
         self.preemption = preemption
         self.compressionAllowed = compressionAllowed
         self.limits = limits
+        self.devices = devices
         self.metrics = metrics
         self.tenantProcesses = tenantProcesses
         self.channel = FrameChannel(transport: transport, buffered: buffered)
@@ -60,7 +67,7 @@ final class Connection: @unchecked Sendable {
             // The tenant process sends the Welcome and serves; the grant stays counted here
             // until it ends, however it ends.
             let usage = SessionUsage(session: sessionID, tenant: admitted.tenant, slice: admitted.tenancy.slice)
-            if let slice = admitted.tenancy.slice, slice.computePercent != nil { ComputeScheduler.shared.register(sessionID, slice: slice) }
+            if let slice = admitted.tenancy.slice, slice.computePercent != nil { devices.scheduler.register(sessionID, slice: slice) }
             metrics?.open(usage)
             let handOff = SessionHandOff(
                 session: sessionID, client: admitted.hello.client, clientCUDAVersion: admitted.hello.clientCUDAVersion,
@@ -87,12 +94,12 @@ final class Connection: @unchecked Sendable {
         }
         let session = open(
             client: admitted.hello.client, clientCUDAVersion: admitted.hello.clientCUDAVersion, tenant: admitted.tenant,
-            slice: admitted.tenancy.slice, features: admitted.features, metered: metrics != nil)
+            slice: admitted.tenancy.slice, features: admitted.features, metered: metrics != nil, turns: devices.scheduler)
         metrics?.open(session.usage)
         defer {
             session.harvestDeviceTime()
             metrics?.close(session.usage)
-            session.releaseEverything()
+            session.releaseEverything(traffic: traffic)
             end(admitted.tenancy, tenant: session.usage.tenant)
         }
         serveUntilClosed(session)
@@ -121,7 +128,7 @@ final class Connection: @unchecked Sendable {
         defer {
             session.harvestDeviceTime()
             control.stopReporting()
-            session.releaseEverything()
+            session.releaseEverything(traffic: traffic)
         }
         serveUntilClosed(session)
     }
@@ -160,8 +167,8 @@ final class Connection: @unchecked Sendable {
     /// Gives back what admitting the session counted: its slice and tenancy on the devices, its
     /// compute share, and its tenant's session.
     private func end(_ tenancy: DeviceLedger.Tenancy, tenant: String?) {
-        DeviceLedger.shared.release(tenancy)
-        ComputeScheduler.shared.unregister(sessionID)
+        devices.ledger.release(tenancy)
+        devices.scheduler.unregister(sessionID)
         security.sessionEnded(tenant: tenant)
     }
 
@@ -192,7 +199,7 @@ final class Connection: @unchecked Sendable {
             return nil
         }
         let tenancy: DeviceLedger.Tenancy
-        switch Session.admit(hello.slice, table: driver.table, limits: limits, session: sessionID) {
+        switch Session.admit(hello.slice, table: driver.table, limits: limits, ledger: devices.ledger, session: sessionID) {
         case .success(let granted):
             tenancy = granted
         case .failure(let refusal):
@@ -220,7 +227,7 @@ final class Connection: @unchecked Sendable {
     /// The session of an admitted client whose Welcome went out.
     private func open(
         client: String, clientCUDAVersion: Int32, tenant: String?, slice: Slice?, features: Features, metered: Bool,
-        turns: any ComputeTurns = ComputeScheduler.shared
+        turns: any ComputeTurns
     ) -> Session {
         logger.info("session open", metadata: ["client": "\(client)", "cuda": "\(clientCUDAVersion)"])
         let usage = SessionUsage(session: sessionID, tenant: tenant, slice: slice)
@@ -231,23 +238,6 @@ final class Connection: @unchecked Sendable {
         // events around their launches (DeviceTimeMeter) when the server reports /metrics.
         if metered && !usage.isScheduled { session.management.meter.enable(now: DeviceTimeMeter.now()) }
         return session
-    }
-
-    /// The next frame, if it is a fire-and-forget launch already received in full whose header
-    /// names a context `accepts` (for a compute turn to take, Session+ComputeTurn.swift, or a burst
-    /// of launches, `serveBufferedLaunches`). Anything else, or a launch that does not decode, stays
-    /// for the serve loop (which reports it as usual).
-    private static func takeBufferedLaunch(
-        from channel: FrameChannel, for session: Session, accepts: (_ context: UInt64) -> Bool
-    ) -> LaunchKernelFrame? {
-        guard let (header, payload) = channel.bufferedFrame(), header.call == CallID.launchKernel.rawValue,
-            header.flags == .noReply, accepts(header.context),
-            let frame = try? LaunchKernelFrame(decoding: payload)
-        else { return nil }
-        channel.skip(header)
-        session.statistics.calls += 1
-        session.statistics.bytesReceived += FrameHeader.size + payload.count
-        return frame
     }
 
     /// Tells a client why it was refused (a version it can decode, whatever it sent).
@@ -262,30 +252,31 @@ final class Connection: @unchecked Sendable {
     /// the same context, without the loop's per-frame work (reading a header, checks, selecting
     /// the context): a burst of launches is most of what a training step sends. Stops at
     /// anything else, which the loop then handles as usual: another call, other flags or context,
-    /// a malformed frame (the loop reports it), a launch that fails (its status is returned, to
-    /// be latched), a failure a compute turn left, a preemption.
-    private func serveBufferedLaunches(_ session: Session, context: UInt64) -> CUresult? {
-        while !preemption.isGiven, session.batchedLaunchFailure == nil,
-            let frame = Self.takeBufferedLaunch(from: channel, for: session, accepts: { $0 == context })
-        {
-            let status = session.serveLaunch(frame)
-            if status != CUDA_SUCCESS { return status }
+    /// a malformed frame (the loop reports it), a launch that fails, a preemption. Returns the
+    /// first failure, to be latched.
+    private func serveBufferedLaunches(_ session: Session, context: UInt64, following: BufferedLaunches) -> CUresult? {
+        while !preemption.isGiven, let frame = following.next(accepting: { $0 == context }) {
+            let launched = session.serveLaunch(frame, following: following)
+            if launched.status != CUDA_SUCCESS { return launched.status }
+            if let failure = launched.deferredFailure { return failure }
         }
         return nil
     }
 
+    /// Reads frames, hands each request to the session and sends its reply, until the connection
+    /// ends. Owns the framing state: the failure latched from fire-and-forget calls (returned with
+    /// the next reply) and whether the next header may be read ahead.
     private func serve(_ session: Session) throws(FrameError) {
         // The first error of a fire-and-forget call, returned with the next reply.
         var latched: CUresult?
-        session.bufferedLaunch = { [channel, unowned session] context in
-            Self.takeBufferedLaunch(from: channel, for: session, accepts: { session.resolvedContext($0) == context })
-        }
-        defer { session.bufferedLaunch = nil }
+        // The last frame was a host-to-device chunk with more of its copy to come.
+        var bulkFollows = false
+        let following = BufferedLaunches(channel: channel, traffic: traffic)
         while !preemption.isGiven {
             // The header first: a host-to-device chunk's data is received where it belongs (and
             // when the last frame said another chunk follows, nothing of it is read ahead).
-            let header = try channel.receiveHeader(readAhead: !session.bulkFollows)
-            session.bulkFollows = false
+            let header = try channel.receiveHeader(readAhead: !bulkFollows)
+            bulkFollows = false
             guard !header.flags.contains(.reply) else {
                 throw .protocolViolation(ProtocolError(.malformed, "client sent a reply frame"))
             }
@@ -295,24 +286,22 @@ final class Connection: @unchecked Sendable {
             guard !header.flags.contains(.compressed) || session.compression else {
                 throw .protocolViolation(ProtocolError(.malformed, "compressed frame in a session without compression"))
             }
-            session.frameFlags = header.flags
-            session.statistics.calls += 1
-            session.statistics.bytesReceived += FrameHeader.size + Int(header.length)
-            if header.flags.contains(.compressed) { session.statistics.compressedChunksReceived += 1 }
-            session.selectContext(header.context)
-            // Uploads left running while more chunks came finish before anything else is served.
-            if call != .memcpyHtoD && session.uploads.hasPending { session.uploads.drain() }
+            traffic.calls += 1
+            traffic.bytesReceived += FrameHeader.size + Int(header.length)
+            if header.flags.contains(.compressed) { traffic.compressedChunksReceived += 1 }
+            session.begin(call, context: header.context)
             var outcome: CallOutcome
             if call == .memcpyHtoD {
                 outcome = try session.receiveCopyToDevice(header, from: channel)
+                bulkFollows = outcome.bulkFollows
             } else if call == .launchKernel {
                 // Served where it lies in the receive buffer: the hot path of fire-and-forget
                 // launches copies and allocates nothing.
-                var launched = CUDA_SUCCESS
+                var launched = LaunchOutcome(status: CUDA_SUCCESS)
                 var malformed: ProtocolError?
                 let inBuffer = try channel.withPayloadInPlace(count: Int(header.length)) { payload -> Bool in
                     do throws(ProtocolError) {
-                        launched = session.serveLaunch(try LaunchKernelFrame(decoding: payload))
+                        launched = session.serveLaunch(try LaunchKernelFrame(decoding: payload), following: following)
                     } catch {
                         malformed = error
                     }
@@ -324,35 +313,23 @@ final class Connection: @unchecked Sendable {
                 if let malformed {
                     throw .protocolViolation(ProtocolError(malformed.code, "\(call): \(malformed.message)"))
                 }
-                outcome = CallOutcome(status: launched, payload: [])
-                if header.flags == .noReply, launched == CUDA_SUCCESS,
-                    let failure = serveBufferedLaunches(session, context: header.context), latched == nil
+                outcome = CallOutcome(status: launched.status, payload: [])
+                if let failure = launched.deferredFailure {
+                    // A launch a compute turn took from the buffer failed: its frame has no reply.
+                    if latched == nil, outcome.status == CUDA_SUCCESS { latched = failure }
+                } else if header.flags == .noReply, launched.status == CUDA_SUCCESS,
+                    let failure = serveBufferedLaunches(session, context: header.context, following: following), latched == nil
                 {
                     latched = failure
                 }
             } else {
                 let payload = try channel.receivePayload(count: Int(header.length))
-                var reader = WireReader(payload)
                 do {
-                    if let sliced = try session.dispatchSliced(call, reader) {
-                        outcome = sliced
-                    } else if let generated = try session.dispatchRemote(call, &reader) {
-                        outcome = generated
-                    } else {
-                        outcome = try session.dispatchCustom(call, &reader)
-                    }
+                    outcome = try session.replay(call, flags: header.flags, payload)
                 } catch {
                     throw .protocolViolation(ProtocolError(error.code, "\(call): \(error.message)"))
                 }
             }
-            if let failure = session.batchedLaunchFailure {
-                // A launch a compute turn took from the buffer failed: its frame has no reply.
-                session.batchedLaunchFailure = nil
-                if latched == nil, outcome.status == CUDA_SUCCESS { latched = failure }
-            }
-            // After these the driver's current context on this thread is no longer the one the
-            // session last selected.
-            if call == .cuCtxCreate_v2 || call == .cuCtxDestroy_v2 { session.currentContext = .max }
             if header.flags.contains(.noReply) {
                 if outcome.status != CUDA_SUCCESS, latched == nil { latched = outcome.status }
                 continue
@@ -375,11 +352,11 @@ final class Connection: @unchecked Sendable {
             } catch {
                 throw .transport(error)
             }
-            session.statistics.bytesSent += FrameHeader.size + outcome.payload.count + outcome.bulk.count
-            session.downloadGovernor.recordSend(
-                bytes: outcome.bulk.count, nanoseconds: monotonicNanoseconds() - sendStart,
+            traffic.bytesSent += FrameHeader.size + outcome.payload.count + outcome.bulk.count
+            session.replied(
+                bulkBytes: outcome.bulk.count, nanoseconds: monotonicNanoseconds() - sendStart,
                 delivery: channel.transport.deliveryRate())
-            if outcome.flags.contains(.compressed) { session.statistics.compressedChunksSent += 1 }
+            if outcome.flags.contains(.compressed) { traffic.compressedChunksSent += 1 }
         }
     }
 }

@@ -1,141 +1,196 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import Foundation
 import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import XPUTransport
 
-/// Serves `GET /metrics` over HTTP/1.1 for Prometheus (`--metrics HOST:PORT`).
+/// Serves `GET /metrics` for Prometheus (`--metrics HOST:PORT`): HTTP/1.1 from swift-nio, in the
+/// clear or, with `--metrics-tls-cert` and `--metrics-tls-key`, over TLS from swift-nio-ssl.
 ///
-/// A scrape is one small request every few seconds, so this is a minimal responder on the
-/// server's own socket code rather than a web framework: one request per connection (answered
-/// with `Connection: close`), one connection at a time, on a thread of its own. A client that
-/// stalls is dropped after `timeoutSeconds`, so it cannot hold the endpoint for long.
+/// A scrape is one small request every few seconds, so one event-loop thread serves them all; a
+/// connection idle for `idleTimeout` is closed, so a client that stalls cannot hold it open.
 public final class MetricsEndpoint: Service, Sendable {
-    let listener: Listener
-    let metrics: ServerMetrics
-    let logger: Logger
-    /// When set, a scrape must carry `Authorization: Bearer <token>` (`--metrics-token-file`).
-    let bearerToken: [UInt8]?
-    static let timeoutSeconds = 5
-    /// A request line and headers longer than this are refused (431).
-    static let maximumRequestBytes = 16 << 10
+    let group: MultiThreadedEventLoopGroup
+    let listener: any Channel
+    /// The bound address (the real port when 0 was asked for).
+    public let endpoint: Endpoint
+    /// Whether scrapes must use TLS (`https://`).
+    public let usesTLS: Bool
+    static let idleTimeout = TimeAmount.seconds(5)
 
-    /// Binds `endpoint` now, so that a bad address fails before the server starts.
-    public init(binding endpoint: Endpoint, metrics: ServerMetrics, bearerToken: String? = nil, logger: Logger) throws(TransportError) {
-        listener = try Listener(binding: endpoint, backlog: 16)
-        self.metrics = metrics
-        self.bearerToken = bearerToken.map { Array($0.utf8) }
-        self.logger = logger
+    /// Where the endpoint's certificate chain and private key are (PEM files).
+    public struct TLSFiles: Sendable {
+        public var certificateFile: String
+        public var keyFile: String
+
+        public init(certificateFile: String, keyFile: String) {
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+        }
     }
 
-    /// The bound address (the real port when 0 was asked for).
-    public var endpoint: Endpoint { listener.endpoint }
+    /// Binds `endpoint` now, so that a bad address or unreadable TLS files fail before the server
+    /// starts. With `bearerToken`, a scrape must carry `Authorization: Bearer <token>`.
+    public init(
+        binding endpoint: Endpoint, metrics: ServerMetrics, bearerToken: String? = nil, tls: TLSFiles? = nil, logger: Logger
+    ) throws(TransportError) {
+        let context: NIOSSLContext?
+        if let tls {
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateFile).map { NIOSSLCertificateSource.certificate($0) }
+                let key = try NIOSSLPrivateKey(file: tls.keyFile, format: .pem)
+                context = try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
+            } catch {
+                throw TransportError(.io, "metrics TLS (\(tls.certificateFile), \(tls.keyFile)): \(error)")
+            }
+        } else {
+            context = nil
+        }
+        let responder = MetricsResponder(metrics: metrics, bearerToken: bearerToken.map { Array($0.utf8) })
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 16)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    if let context { try pipeline.addHandler(NIOSSLServerHandler(context: context)) }
+                    try pipeline.addHandler(IdleStateHandler(allTimeout: Self.idleTimeout))
+                    try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
+                    try pipeline.addHandler(MetricsHTTPHandler(responder: responder))
+                }
+            }
+        do {
+            listener = try bootstrap.bind(host: endpoint.host, port: Int(endpoint.port)).wait()
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw TransportError(.badAddress, "cannot serve metrics on \(endpoint): \(error)")
+        }
+        self.group = group
+        self.endpoint = Endpoint(host: endpoint.host, port: UInt16(listener.localAddress?.port ?? Int(endpoint.port)))
+        usesTLS = context != nil
+        logger.debug("metrics endpoint bound", metadata: ["url": "\(url)"])
+    }
+
+    /// The address as a scraper writes it.
+    public var url: String { "\(usesTLS ? "https" : "http")://\(endpoint)/metrics" }
 
     public func run() async throws {
-        Thread.start(named: "xpu-metrics") { [self] in acceptLoop() }
         try? await gracefulShutdown()
-        listener.shutdown()
+        try? await listener.close()
+        try? await group.shutdownGracefully()
+    }
+}
+
+/// What a request is answered with: pure, so that every path is tested without a socket.
+struct MetricsResponder: Sendable {
+    let metrics: ServerMetrics
+    let bearerToken: [UInt8]?
+
+    struct Response {
+        var status: HTTPResponseStatus
+        var headers: [(String, String)] = []
+        var body: [UInt8]
+        /// The length a HEAD response announces (that of the body it leaves out).
+        var contentLength: Int
     }
 
-    private func acceptLoop() {
-        while true {
-            let client: SocketTransport
-            do {
-                client = try listener.accept()
-            } catch {
-                return  // shut down
-            }
-            var timeout = timeval(tv_sec: Self.timeoutSeconds, tv_usec: 0)
-            for option in [SO_RCVTIMEO, SO_SNDTIMEO] {
-                _ = setsockopt(client.descriptor, SOL_SOCKET, option, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            }
-            serve(client)
-            client.shutdown()
+    func respond(method: HTTPMethod, uri: String, authorization: [String]) -> Response {
+        let path = uri.prefix { $0 != "?" }
+        guard path == "/metrics" else { return Self.text(.notFound, "only /metrics is served here\n") }
+        if let bearerToken, !Self.carries(bearerToken, in: authorization) {
+            var response = Self.text(.unauthorized, "a bearer token is required\n")
+            response.headers.append(("WWW-Authenticate", "Bearer realm=\"xpu-remote metrics\""))
+            return response
         }
-    }
-
-    private func serve(_ client: SocketTransport) {
-        var request: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while Self.headerEnd(in: request) == nil && request.count <= Self.maximumRequestBytes {
-            let count: Int
-            do {
-                count = try chunk.withUnsafeMutableBytes { try client.receiveSome(into: $0) }
-            } catch {
-                return  // gone, or stalled past the timeout
-            }
-            request += chunk[..<count]
-        }
-        let response = respond(to: request)
-        try? response.withUnsafeBytes { try client.send($0) }
-    }
-
-    /// The full response to the bytes of a request (its line and headers; a body is ignored).
-    func respond(to request: [UInt8]) -> [UInt8] {
-        guard let end = Self.headerEnd(in: request) else {
-            return Self.response(status: "431 Request Header Fields Too Large", body: Array("request too large\n".utf8))
-        }
-        let head = String(decoding: request[..<end], as: UTF8.self)
-        // ("\r\n" is one Character in Swift, so split on newlines rather than look for "\r".)
-        let line = (head.split(whereSeparator: \.isNewline).first ?? "").split(separator: " ")
-        guard line.count == 3, line[2].hasPrefix("HTTP/1.") else {
-            return Self.response(status: "400 Bad Request", body: Array("not an HTTP/1.x request\n".utf8))
-        }
-        let path = line[1].prefix { $0 != "?" }
-        guard path == "/metrics" else {
-            return Self.response(status: "404 Not Found", body: Array("only /metrics is served here\n".utf8))
-        }
-        if let bearerToken, !Self.carries(bearerToken, in: head) {
-            return Self.response(
-                status: "401 Unauthorized", body: Array("a bearer token is required\n".utf8),
-                extra: "WWW-Authenticate: Bearer realm=\"xpu-remote metrics\"\r\n")
-        }
-        guard line[0] == "GET" || line[0] == "HEAD" else {
-            return Self.response(status: "405 Method Not Allowed", body: Array("use GET\n".utf8), extra: "Allow: GET, HEAD\r\n")
+        guard method == .GET || method == .HEAD else {
+            var response = Self.text(.methodNotAllowed, "use GET\n")
+            response.headers.append(("Allow", "GET, HEAD"))
+            return response
         }
         let body = metrics.render()
-        return Self.response(
-            status: "200 OK", body: line[0] == "HEAD" ? [] : body, contentLength: body.count,
-            contentType: "text/plain; version=0.0.4; charset=utf-8")
+        return Response(
+            status: .ok, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+            body: method == .HEAD ? [] : body, contentLength: body.count)
     }
 
-    /// Whether the request's headers carry `Authorization: Bearer <token>` (the header name and
-    /// the scheme in any case). The token is compared in time that does not depend on where it
-    /// first differs.
-    static func carries(_ token: [UInt8], in head: String) -> Bool {
-        for line in head.split(whereSeparator: \.isNewline).dropFirst() {
-            let parts = line.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces).lowercased() == "authorization" else { continue }
-            let value = parts[1].trimmingCharacters(in: .whitespaces)
-            guard value.lowercased().hasPrefix("bearer ") else { return false }
-            let given = Array(value.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces).utf8)
-            guard given.count == token.count else { return false }
+    /// Whether one of the request's `Authorization` values is `Bearer <token>` (the scheme in any
+    /// case). The token is compared in time that does not depend on where it first differs.
+    static func carries(_ token: [UInt8], in values: [String]) -> Bool {
+        var matched = false
+        for value in values {
+            let value = value.trimmingSpaces
+            guard value.count > 7, value.prefix(7).lowercased() == "bearer " else { continue }
+            let given = Array(value.dropFirst(7).trimmingSpaces.utf8)
+            guard given.count == token.count else { continue }
             var difference: UInt8 = 0
             for (a, b) in zip(given, token) { difference |= a ^ b }
-            return difference == 0
+            if difference == 0 { matched = true }
         }
-        return false
+        return matched
     }
 
-    /// The offset of the blank line that ends the headers; nil before it has arrived.
-    static func headerEnd(in request: [UInt8]) -> Int? {
-        let crlf: [UInt8] = Array("\r\n\r\n".utf8)
-        guard request.count >= crlf.count else { return nil }
-        for start in 0...(request.count - crlf.count) where request[start..<start + crlf.count].elementsEqual(crlf) {
-            return start
+    private static func text(_ status: HTTPResponseStatus, _ message: String) -> Response {
+        let body = Array(message.utf8)
+        return Response(status: status, headers: [("Content-Type", "text/plain; charset=utf-8")], body: body, contentLength: body.count)
+    }
+}
+
+extension StringProtocol {
+    fileprivate var trimmingSpaces: Substring {
+        var result = Substring(self)
+        while result.first == " " || result.first == "\t" { result = result.dropFirst() }
+        while result.last == " " || result.last == "\t" { result = result.dropLast() }
+        return result
+    }
+}
+
+/// One HTTP/1.1 connection's requests, each answered by `MetricsResponder` once it has ended
+/// (a body, if any, is read and ignored). Idle connections are closed.
+final class MetricsHTTPHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let responder: MetricsResponder
+    private var request: HTTPRequestHead?
+
+    init(responder: MetricsResponder) { self.responder = responder }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            request = head
+        case .body:
+            break
+        case .end:
+            guard let head = request else { return }
+            request = nil
+            let response = responder.respond(method: head.method, uri: head.uri, authorization: head.headers["Authorization"])
+            var headers = HTTPHeaders(response.headers)
+            headers.add(name: "Content-Length", value: "\(response.contentLength)")
+            let keepAlive = head.isKeepAlive
+            headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: response.status, headers: headers))), promise: nil)
+            if !response.body.isEmpty {
+                var buffer = context.channel.allocator.buffer(capacity: response.body.count)
+                buffer.writeBytes(response.body)
+                context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            }
+            let ended = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+            if !keepAlive {
+                let channel = context.channel
+                ended.whenComplete { _ in channel.close(promise: nil) }
+            }
         }
-        return nil
     }
 
-    private static func response(
-        status: String, body: [UInt8], contentLength: Int? = nil, contentType: String = "text/plain; charset=utf-8",
-        extra: String = ""
-    ) -> [UInt8] {
-        let head =
-            "HTTP/1.1 \(status)\r\nContent-Type: \(contentType)\r\nContent-Length: \(contentLength ?? body.count)\r\n"
-            + "Connection: close\r\n\(extra)\r\n"
-        return Array(head.utf8) + body
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 }

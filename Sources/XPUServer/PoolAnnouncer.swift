@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
+import XPUAdmission
 import XPUProtocol
 import XPUTransport
 
@@ -55,14 +56,14 @@ public final class PoolAnnouncer: Service, @unchecked Sendable {
         let busy = server.metrics.map { metrics in
             window.read(busy: metrics.busyTime(), now: monotonicNanoseconds(), devices: metrics.devices)
         }
-        let admitted = DeviceLedger.shared.admittedGrants()
+        let admitted = server.devices.ledger.admittedGrants()
         var count: Int32 = 0
         if driver.table.cuDeviceGetCount(&count) != CUDA_SUCCESS { count = 0 }
         var devices: [PoolDevice] = []
         for device in 0..<max(count, 0) {
             var total = 0
             _ = driver.table.cuDeviceTotalMem_v2(&total, device)
-            let granted = DeviceLedger.shared.granted(on: device)
+            let granted = server.devices.ledger.granted(on: device)
             let totalBytes = UInt64(max(total, 0))
             let freeCompute = max(0, 100 - granted.compute) * 10
             devices.append(
@@ -71,7 +72,7 @@ public final class PoolAnnouncer: Service, @unchecked Sendable {
                     freeComputeMilli: UInt32(freeCompute.rounded(.down)),
                     busyMilli: busy.map { UInt32((($0[device] ?? 0) * 1000).rounded()) }))
         }
-        let slices = DeviceLedger.shared.heldSlices().map { held in
+        let slices = server.devices.ledger.heldSlices().map { held in
             PoolSlice(
                 session: held.session, device: held.slice.device, memory: held.slice.memoryQuota ?? 0,
                 computeMilli: UInt32(((held.slice.computePercent ?? 0) * 10).rounded(.up)),
@@ -98,7 +99,7 @@ public final class PoolAnnouncer: Service, @unchecked Sendable {
         var sequence: UInt32 = 0
         var window = DeviceBusyWindow(now: monotonicNanoseconds())
         while !stopping.load(ordering: .relaxed) {
-            let changes = DeviceLedger.shared.changes.load(ordering: .relaxed)
+            let changes = server.devices.ledger.changes.load(ordering: .relaxed)
             let payload = heartbeat(window: &window).encoded
             sequence &+= 1
             for (index, directory) in directories.enumerated() {
@@ -146,7 +147,7 @@ public final class PoolAnnouncer: Service, @unchecked Sendable {
             // Until the next beat is due, or a slice was admitted or given back since this one was built.
             let due = ContinuousClock.now + interval
             while ContinuousClock.now < due, !stopping.load(ordering: .relaxed),
-                DeviceLedger.shared.changes.load(ordering: .relaxed) == changes
+                server.devices.ledger.changes.load(ordering: .relaxed) == changes
             {
                 Thread.sleep(forTimeInterval: Self.changeCheck)
             }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
+import XPUAdmission
 import XPUTransport
 
 /// Accepts sessions and serves each on its own thread (or, with `--tenant-processes`, in a process
@@ -13,6 +14,8 @@ public final class RemoteServer: Service, @unchecked Sendable {
     let listener: Accepting
     let security: ServerSecurity
     let logger: Logger
+    /// The devices' ledger and compute scheduler, shared by this server's sessions.
+    public let devices: ServerDevices
     /// Set when the server reports /metrics (`--metrics`).
     let metrics: ServerMetrics?
     /// Set with `--tenant-processes`: sessions are served in processes of their own.
@@ -50,17 +53,19 @@ public final class RemoteServer: Service, @unchecked Sendable {
     /// Binds the listener (so a bad address fails before anything starts): TCP on
     /// `configuration.listen`, the Unix socket of `security.unixSocketPath`, or RDMA on
     /// `security.rdmaEndpoint` (through `rdmaAcceptor` when given: tests pass an in-memory fake).
-    /// Sessions report their usage to `metrics` when given.
+    /// Sessions report their usage to `metrics` when given, which reads the same `devices`.
     public init(
         configuration: ServerConfiguration, driver: Driver, logger: Logger, security: ServerSecurity = ServerSecurity(),
-        rdmaAcceptor: (any VerbsAcceptor)? = nil, metrics: ServerMetrics? = nil
+        rdmaAcceptor: (any VerbsAcceptor)? = nil, devices: ServerDevices = ServerDevices(), metrics: ServerMetrics? = nil
     ) throws(TransportError) {
+        precondition(metrics.map { $0.serverDevices === devices } ?? true, "the metrics must report this server's devices")
         self.configuration = configuration
+        self.devices = devices
         self.metrics = metrics
         self.driver = driver
         self.logger = logger
         self.security = security
-        self.tenantProcesses = configuration.tenantProcesses ? TenantProcesses(driverPath: driver.path, logLevel: logger.logLevel) : nil
+        self.tenantProcesses = configuration.tenantProcesses ? TenantProcesses(driverPath: driver.path, logLevel: logger.logLevel, scheduler: devices.scheduler) : nil
         if let rdmaAcceptor {
             self.listener = .rdma(RDMAListener(acceptor: rdmaAcceptor))
         } else if let endpoint = security.rdmaEndpoint {
@@ -196,7 +201,7 @@ public final class RemoteServer: Service, @unchecked Sendable {
                 guard let (securedTransport, connectionSecurity) = secured else { return }
                 let connection = Connection(
                     transport: securedTransport, driver: driver, sessionID: id, logger: logger,
-                    compressionAllowed: configuration.compression, limits: configuration.limits, metrics: metrics,
+                    compressionAllowed: configuration.compression, limits: configuration.limits, devices: devices, metrics: metrics,
                     tenantProcesses: tenantProcesses, preemption: preemption)
                 connection.security = connectionSecurity
                 connection.run()

@@ -1,3 +1,4 @@
+import XPUAdmission
 import XPUTransport
 
 /// How `xpu-remote-server` runs; filled from its command line.

@@ -1,6 +1,7 @@
 import CXPUDriver
 import Prometheus
 import Synchronization
+import XPUAdmission
 import XPUTransport
 
 /// What `/metrics` reports (`--metrics HOST:PORT`): every open session's usage and every device's
@@ -14,6 +15,8 @@ import XPUTransport
 public final class ServerMetrics: Sendable {
     /// Memory of each device in bytes, by ordinal (fixed while the server runs).
     let deviceMemory: [UInt64]
+    /// The server's ledger and scheduler, whose counters the scrapes read.
+    let serverDevices: ServerDevices
     private let state: Mutex<State>
 
     struct State {
@@ -28,7 +31,7 @@ public final class ServerMetrics: Sendable {
     let preemptions = Atomic<UInt64>(0)
 
     /// Reads the devices' memory from `driver` (once).
-    public convenience init(driver: Driver) {
+    public convenience init(driver: Driver, devices: ServerDevices) {
         var count: Int32 = 0
         if driver.table.cuDeviceGetCount(&count) != CUDA_SUCCESS { count = 0 }
         self.init(
@@ -36,11 +39,12 @@ public final class ServerMetrics: Sendable {
                 var bytes = 0
                 _ = driver.table.cuDeviceTotalMem_v2(&bytes, device)
                 return UInt64(bytes)
-            })
+            }, devices: devices)
     }
 
-    init(deviceMemory: [UInt64]) {
+    init(deviceMemory: [UInt64], devices: ServerDevices = ServerDevices()) {
         self.deviceMemory = deviceMemory
+        self.serverDevices = devices
         state = Mutex(State(scrapeWindow: DeviceBusyWindow(now: monotonicNanoseconds())))
     }
 
@@ -51,7 +55,7 @@ public final class ServerMetrics: Sendable {
     /// Ends a session's series; its device time stays in the devices' busy time. Call before
     /// the session leaves the ComputeScheduler (which holds the device time of scheduled sessions).
     func close(_ usage: SessionUsage) {
-        let deviceTime = Self.deviceTime(of: usage)
+        let deviceTime = deviceTime(of: usage)
         state.withLock { state in
             state.sessions[usage.session] = nil
             for (device, nanoseconds) in deviceTime { state.retiredDeviceTime[device, default: 0] += nanoseconds }
@@ -63,9 +67,9 @@ public final class ServerMetrics: Sendable {
 
     /// Device time of a session's kernels per device (ns): measured by the ComputeScheduler for a
     /// session with a compute share, by its DeviceTimeMeter otherwise.
-    static func deviceTime(of usage: SessionUsage) -> [Int32: UInt64] {
+    func deviceTime(of usage: SessionUsage) -> [Int32: UInt64] {
         if usage.isScheduled, let slice = usage.slice {
-            return [slice.device: ComputeScheduler.shared.usage(usage.session).deviceNanoseconds]
+            return [slice.device: serverDevices.scheduler.usage(usage.session).deviceNanoseconds]
         }
         return usage.meteredDeviceTime.withLock { $0 }
     }
@@ -76,7 +80,7 @@ public final class ServerMetrics: Sendable {
         let (sessions, retired) = state.withLock { state in (Array(state.sessions.values), state.retiredDeviceTime) }
         var busy = retired
         for usage in sessions {
-            for (device, nanoseconds) in Self.deviceTime(of: usage) { busy[device, default: 0] += nanoseconds }
+            for (device, nanoseconds) in deviceTime(of: usage) { busy[device, default: 0] += nanoseconds }
         }
         return busy
     }
@@ -94,7 +98,7 @@ public final class ServerMetrics: Sendable {
         for usage in sessions.sorted(by: { $0.session < $1.session }) {
             var labels = [("session", "\(usage.session)")]
             if let tenant = usage.tenant { labels.append(("tenant", tenant)) }
-            let deviceTime = Self.deviceTime(of: usage)
+            let deviceTime = deviceTime(of: usage)
             registry.makeGauge(descriptor: Names.memoryUsed, labels: labels).set(Double(usage.memoryBytes.load(ordering: .relaxed)))
             registry.makeCounter(descriptor: Names.launches, labels: labels).increment(by: Int64(usage.launches.load(ordering: .relaxed)))
             registry.makeCounter(descriptor: Names.deviceTime, labels: labels).increment(by: Self.seconds(deviceTime.values.reduce(0, +)))
@@ -103,14 +107,14 @@ public final class ServerMetrics: Sendable {
             }
             if let share = usage.slice?.computePercent {
                 registry.makeGauge(descriptor: Names.computeShare, labels: labels).set(share / 100)
-                let waited = ComputeScheduler.shared.usage(usage.session).waitNanoseconds
+                let waited = serverDevices.scheduler.usage(usage.session).waitNanoseconds
                 registry.makeCounter(descriptor: Names.queueWait, labels: labels).increment(by: Self.seconds(waited))
             }
         }
         for (index, memory) in deviceMemory.enumerated() {
             let device = Int32(index)
             let labels = [("device", "\(device)")]
-            let ledger = DeviceLedger.shared.state(of: device)
+            let ledger = serverDevices.ledger.state(of: device)
             let busyNow = busy[device] ?? 0
             registry.makeGauge(descriptor: Names.memoryAllocated, labels: labels)
                 .set(memory == 0 ? 0 : Double(ledger.memory) / Double(memory))

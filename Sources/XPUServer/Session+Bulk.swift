@@ -22,7 +22,17 @@ extension Session {
     /// Handles a host-to-device chunk whose header was just read: its payload is still in the
     /// channel and lands where it belongs. A payload that does not decode exactly, a blob above the
     /// bulk limit or LZ4 data that does not inflate to its stated size is a protocol violation.
+    /// The outcome says whether more chunks of the same copy follow (`bulkFollows`).
     func receiveCopyToDevice(_ header: FrameHeader, from channel: FrameChannel) throws(FrameError) -> CallOutcome {
+        var follows = false
+        var outcome = try receiveChunk(header, from: channel, follows: &follows)
+        outcome.bulkFollows = follows
+        return outcome
+    }
+
+    private func receiveChunk(_ header: FrameHeader, from channel: FrameChannel, follows: inout Bool) throws(FrameError)
+        -> CallOutcome
+    {
         let compressed = header.flags.contains(.compressed)
         let length = Int(header.length)
         let fieldBytes = Self.copyToDeviceFields + (compressed ? 4 : 0)
@@ -47,7 +57,7 @@ extension Session {
             throw Self.violation(data < count ? .truncated : .malformed, "copy data of \(data) bytes, \(count) announced")
         }
         let copy = DeviceCopy(address: destination, remainingBytes: remainingBytes, stream: stream, asynchronous: asynchronous)
-        bulkFollows = remainingBytes > UInt64(compressed ? rawCount : count)
+        follows = remainingBytes > UInt64(compressed ? rawCount : count)
 
         if compressed {
             guard rawCount <= ProtocolLimits.maximumBulkBytes, let codec = LZ4Codec.shared else {
@@ -86,7 +96,8 @@ extension Session {
 
     /// Answers a device-to-host chunk: its data, sent from device memory or from the staging buffer
     /// (LZ4-compressed where the client asked for it and it pays).
-    func copyToHost(_ request: MemcpyDtoHRequest) throws(ProtocolError) -> CallOutcome {
+    /// (`compressible`: the client's request frame asked for a compressed reply).
+    func copyToHost(_ request: MemcpyDtoHRequest, compressible: Bool) throws(ProtocolError) -> CallOutcome {
         guard request.count <= UInt64(ProtocolLimits.maximumBulkBytes) else {
             throw ProtocolError(.tooLarge, "device-to-host chunk of \(request.count) bytes")
         }
@@ -106,7 +117,7 @@ extension Session {
             }
             data = UnsafeRawBufferPointer(target)
         }
-        if let packed = compressedReply(data) { return packed }
+        if compressible, let packed = compressedReply(data) { return packed }
         // The reply is `bytes data`: its u32 count, then the data sent from where it lies.
         var prefix = WireWriter(capacity: 4)
         prefix.write(UInt32(data.count))
@@ -196,7 +207,7 @@ extension Session {
     /// A device-to-host chunk as LZ4 data (u32 size before compression, then the blob), when the
     /// session negotiated compression, the client asked for it and it pays; nil to send it raw.
     private func compressedReply(_ data: UnsafeRawBufferPointer) -> CallOutcome? {
-        guard compression, frameFlags.contains(.compressed), let codec = LZ4Codec.shared,
+        guard compression, let codec = LZ4Codec.shared,
             let count = downloadGovernor.compress(data, codec: codec, into: packedScratch, sampleScratch: sampleScratch)
         else { return nil }
         var prefix = WireWriter(capacity: 8)

@@ -15,13 +15,13 @@ extension Session {
     /// not preempted).
     static let turnQuantumNanoseconds: UInt64 = 1_000_000
 
-    /// What the connection provides for batching: the next frame if it is a fire-and-forget
-    /// launch in the same context, already received in full (consumed when returned; read in
-    /// place, valid until the connection next receives).
-    typealias BufferedLaunchSource = (_ context: UInt64) -> LaunchKernelFrame?
-
-    func launchInTurn(_ first: LaunchKernelFrame) throws(CallFailure) {
+    /// Runs `first`, and the launches in the same context that `following` holds while they fit
+    /// the turn, in one turn. Throws the first frame's failure; returns the first failure among
+    /// the others (their frames have no reply: the connection latches it for the next reply, as
+    /// an asynchronous launch's error is).
+    func launchInTurn(_ first: LaunchKernelFrame, following: BufferedLaunches) throws(CallFailure) -> CUresult? {
         var launched = 0
+        var deferred: CUresult?
         let status = turns.run(id) { () -> CUresult in
             let began = monotonicNanoseconds()
             var streams: [CUstream?] = []
@@ -36,18 +36,19 @@ extension Session {
                         launched += 1
                         if !streams.contains(where: { $0 == stream }) { streams.append(stream) }
                     } else {
-                        fail(&status, launchStatus, isFirst: taken == 0)
+                        fail(&status, &deferred, launchStatus, isFirst: taken == 0)
                     }
                 } catch {
-                    fail(&status, error.status, isFirst: taken == 0)
+                    fail(&status, &deferred, error.status, isFirst: taken == 0)
                 }
                 // Another kernel joins the turn only while the turn's expected device time fits.
                 guard UInt64(launched + 1) * kernelEstimateNanoseconds <= Self.turnQuantumNanoseconds else { break }
-                request = bufferedLaunch?(currentContext)
+                let context = currentContext
+                request = following.next(accepting: { resolvedContext($0) == context })
             }
             for stream in streams {
                 let synchronized = table.cuStreamSynchronize(stream)
-                if synchronized != CUDA_SUCCESS { fail(&status, synchronized, isFirst: true) }
+                if synchronized != CUDA_SUCCESS { fail(&status, &deferred, synchronized, isFirst: true) }
             }
             if launched > 0 {
                 // The mean of this turn's kernels (launch, execution and synchronization).
@@ -57,16 +58,16 @@ extension Session {
         }
         if launched > 0 { _ = usage.launches.wrappingAdd(UInt64(launched), ordering: .relaxed) }
         try check(status)
+        return deferred
     }
 
     /// Records a failure of the turn: the first frame's own outcome, or (for the launches it
-    /// took from the buffer, whose frames have no reply) latched for the next reply, as an
-    /// asynchronous launch's error is.
-    private func fail(_ status: inout CUresult, _ failure: CUresult, isFirst: Bool) {
+    /// took from the buffer, whose frames have no reply) the first deferred one.
+    private func fail(_ status: inout CUresult, _ deferred: inout CUresult?, _ failure: CUresult, isFirst: Bool) {
         if isFirst {
             if status == CUDA_SUCCESS { status = failure }
-        } else if batchedLaunchFailure == nil {
-            batchedLaunchFailure = failure
+        } else if deferred == nil {
+            deferred = failure
         }
     }
 }

@@ -4,7 +4,7 @@ import XPUTransport
 
 extension Session {
     /// Replays the calls whose handling is written by hand (`custom` in proto/cuda-driver.api).
-    func dispatchCustom(_ call: CallID, _ reader: inout WireReader) throws(ProtocolError) -> CallOutcome {
+    func dispatchCustom(_ call: CallID, flags: FrameFlags, _ reader: inout WireReader) throws(ProtocolError) -> CallOutcome {
         switch call {
         case .initialize:
             let request = try decode(InitializeRequest.self, &reader)
@@ -60,7 +60,7 @@ extension Session {
                 return PrimaryCtxResetReply()
             }
         case .memcpyDtoH:
-            return try copyToHost(try decode(MemcpyDtoHRequest.self, &reader))
+            return try copyToHost(try decode(MemcpyDtoHRequest.self, &reader), compressible: flags.contains(.compressed))
         case .pointerGetAttribute:
             let request = try decode(PointerGetAttributeRequest.self, &reader)
             return perform { () throws(CallFailure) in PointerGetAttributeReply(value: try pointerAttribute(request)) }
@@ -197,12 +197,13 @@ extension Session {
 
     /// Serves a launch frame read in place (Connection.serve): no copy of its parameter block,
     /// no allocation.
-    func serveLaunch(_ frame: LaunchKernelFrame) -> CUresult {
+    func serveLaunch(_ frame: LaunchKernelFrame, following: BufferedLaunches) -> LaunchOutcome {
         let probe = launchWillReplay(stream: frame.stream)
         var status = CUDA_SUCCESS
+        var deferred: CUresult?
         do {
             if computeScheduled {
-                try launchInTurn(frame)
+                deferred = try launchInTurn(frame, following: following)
             } else {
                 try check(enqueue(frame).status)
                 _ = usage.launches.wrappingAdd(1, ordering: .relaxed)
@@ -211,7 +212,7 @@ extension Session {
             status = error.status
         }
         if let probe { launchDidReplay(probe, status: status) }
-        return status
+        return LaunchOutcome(status: status, deferredFailure: deferred)
     }
 
     /// Validates a launch and hands it to the driver; returns the driver's status and the

@@ -1,4 +1,5 @@
 import CXPUDriver
+import XPUAdmission
 import XPUProtocol
 
 extension Session {
@@ -39,9 +40,9 @@ extension Session {
     /// Admits the session a client asked for in its Hello, with the slice it asked for (an empty
     /// request means no slice: the whole device, shared), or says why not (the handshake refuses
     /// with that status and reason): a malformed request, a slice outside the server's `limits`,
-    /// or one its device cannot hold now (DeviceLedger).
+    /// or one its device cannot hold now (`ledger`).
     static func admit(
-        _ text: String, table: DriverTable, limits: ServerLimits, session: UInt64
+        _ text: String, table: DriverTable, limits: ServerLimits, ledger: DeviceLedger, session: UInt64
     ) -> Result<DeviceLedger.Tenancy, SliceRefusal> {
         let request: SliceRequest
         do {
@@ -59,6 +60,6 @@ extension Session {
         }
         var total = 0
         if let slice, slice.device >= 0, slice.device < count { _ = table.cuDeviceTotalMem_v2(&total, slice.device) }
-        return DeviceLedger.shared.admit(slice, deviceMemory: UInt64(total), deviceCount: count, maxTenants: limits.maxTenantsPerDevice, session: session)
+        return ledger.admit(slice, deviceMemory: UInt64(total), deviceCount: count, maxTenants: limits.maxTenantsPerDevice, session: session)
     }
 }

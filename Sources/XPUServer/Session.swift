@@ -1,5 +1,6 @@
 import CXPUDriver
 import Logging
+import XPUAdmission
 import XPUProtocol
 import XPUTransport
 
@@ -106,35 +107,20 @@ final class Session {
     /// session in a tenant process).
     let turns: any ComputeTurns
 
-    /// Launch frames already received behind the one being served, for a compute turn to take
-    /// (Session+ComputeTurn.swift); set by the connection.
-    var bufferedLaunch: BufferedLaunchSource?
-    /// The first failure among the launches a turn took that way, for the connection to latch.
-    var batchedLaunchFailure: CUresult?
     /// The device time of one of the session's kernels, from its last turn (starts at the
     /// quantum: a session's first turn takes one kernel).
     var kernelEstimateNanoseconds = Session.turnQuantumNanoseconds
 
-    /// What the session did, for its closing log line.
+    /// What the session did, for its closing log line (the connection counts its traffic).
     var statistics = Statistics()
 
     struct Statistics {
-        var calls = 0
-        var bytesReceived = 0
-        var bytesSent = 0
-        var compressedChunksReceived = 0
-        var compressedChunksSent = 0
         /// Copy chunks moved straight between the socket and device memory (no staging copy).
         var directChunks = 0
         /// Compressed chunks of one byte value set by the driver's memset instead of copied.
         var memsetChunks = 0
     }
 
-    /// The flags of the frame being handled (whether its bulk data is compressed).
-    var frameFlags: FrameFlags = []
-    /// The last frame was a host-to-device chunk with more of its copy to come: the next frame's
-    /// header is read without read-ahead, so that chunk's data goes straight to device memory.
-    var bulkFollows = false
     /// Bulk data may travel LZ4-compressed in this session (negotiated in the handshake).
     var compression = false
     var downloadGovernor = CompressionGovernor()
@@ -184,7 +170,7 @@ final class Session {
 
     init(
         id: UInt64, client: String, driver: Driver, logger: Logger, usage: SessionUsage,
-        turns: any ComputeTurns = ComputeScheduler.shared
+        turns: any ComputeTurns
     ) {
         self.id = id
         self.turns = turns
@@ -294,8 +280,9 @@ final class Session {
     }
 
     /// Frees everything the session still holds, whatever state the client left it in: its
-    /// memory, events, streams, modules and contexts (each with its own context current).
-    func releaseEverything() {
+    /// memory, events, streams, modules and contexts (each with its own context current), and
+    /// logs what it did with what its connection carried (`traffic`).
+    func releaseEverything(traffic: ConnectionTraffic) {
         // Copies out of the upload buffers finish before the memory and contexts they use go.
         uploads.drain()
         var freed: UInt64 = 0
@@ -322,10 +309,10 @@ final class Session {
         logger.info(
             "session released",
             metadata: [
-                "freedBytes": "\(freed)", "contexts": "\(contexts.count)", "calls": "\(statistics.calls)",
-                "bytesReceived": "\(statistics.bytesReceived)", "bytesSent": "\(statistics.bytesSent)",
-                "compressedChunksReceived": "\(statistics.compressedChunksReceived)",
-                "compressedChunksSent": "\(statistics.compressedChunksSent)",
+                "freedBytes": "\(freed)", "contexts": "\(contexts.count)", "calls": "\(traffic.calls)",
+                "bytesReceived": "\(traffic.bytesReceived)", "bytesSent": "\(traffic.bytesSent)",
+                "compressedChunksReceived": "\(traffic.compressedChunksReceived)",
+                "compressedChunksSent": "\(traffic.compressedChunksSent)",
                 "directChunks": "\(statistics.directChunks)", "memsetChunks": "\(statistics.memsetChunks)",
                 "deviceNanoseconds": "\(scheduled.deviceNanoseconds)", "schedulerStalls": "\(scheduled.stalls)",
                 "compute": "\(slice?.computePercent.map { "\($0)%" } ?? "none")",

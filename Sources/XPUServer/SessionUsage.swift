@@ -1,4 +1,5 @@
 import Synchronization
+import XPUAdmission
 
 /// What one session has used, as /metrics reports it. The session's own thread writes it with
 /// relaxed atomic stores and adds (a launch costs one add, and nothing is allocated); scrapes read

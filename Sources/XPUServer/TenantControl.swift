@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Logging
 import Synchronization
+import XPUAdmission
 import XPUTransport
 
 /// A tenant process's side of its control channel: its kernels' turns come from the server's

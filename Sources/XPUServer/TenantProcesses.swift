@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import Logging
+import XPUAdmission
 import XPUTransport
 
 /// Runs each session in a process of its own (`--tenant-processes`), so that one tenant's fault
@@ -29,10 +30,13 @@ public final class TenantProcesses: Sendable {
     let executable: String
     let driverPath: String
     let logLevel: Logger.Level
+    /// The server's scheduler, which gives the tenant processes' sliced sessions their turns.
+    let scheduler: ComputeScheduler
     /// How long a tenant process that closed its channel may take to exit before it is killed.
     static let exitGrace = Duration.seconds(5)
 
-    public init(driverPath: String, logLevel: Logger.Level, executable: String? = nil) {
+    init(driverPath: String, logLevel: Logger.Level, scheduler: ComputeScheduler, executable: String? = nil) {
+        self.scheduler = scheduler
         self.executable = executable ?? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         self.driverPath = driverPath
         self.logLevel = logLevel
@@ -142,7 +146,6 @@ public final class TenantProcesses: Sendable {
 
     /// Answers the tenant process until its channel closes.
     private func supervise(_ control: TenantChannel, session: UInt64, usage: SessionUsage) {
-        let scheduler = ComputeScheduler.shared
         while let message = control.receive() {
             switch message {
             case .turnRequest:

@@ -59,7 +59,10 @@ public enum TenantWorker {
         }
         let control = TenantControl(channel: channel, logger: logger)
         let connection = Connection(
-            transport: client, driver: driver, sessionID: handOff.session, logger: logger, buffered: handOff.buffered)
+            transport: client, driver: driver, sessionID: handOff.session, logger: logger,
+            // A tenant process admits and schedules nothing itself: the server's ledger and
+            // scheduler act for it over the control channel (TenantControl).
+            devices: ServerDevices(), buffered: handOff.buffered)
         connection.runHandedOff(handOff, control: control)
         return 0
     }

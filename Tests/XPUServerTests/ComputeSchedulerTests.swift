@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import XPUAdmission
 
 @testable import XPUServer
 

@@ -1,5 +1,6 @@
 import CXPUDriver
 import Testing
+import XPUAdmission
 
 @testable import XPUServer
 

@@ -1,4 +1,5 @@
 import Testing
+import XPUAdmission
 
 @testable import XPUServer
 

@@ -1,5 +1,6 @@
 import Logging
 import Testing
+import XPUAdmission
 import XPUTransport
 
 @testable import XPUServer
@@ -53,39 +54,73 @@ struct ServerMetricsTests {
     }
 
     @Test("The responder answers GET /metrics and nothing else")
-    func responder() throws {
-        let endpoint = try MetricsEndpoint(
-            binding: Endpoint(host: "127.0.0.1", port: 0), metrics: ServerMetrics(deviceMemory: [1 << 30]), logger: Logger(label: "test"))
-        func answer(_ request: String) -> String { String(decoding: endpoint.respond(to: Array(request.utf8)), as: UTF8.self) }
-        let ok = answer("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(ok.hasPrefix("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"))
-        #expect(ok.contains("xpu_device_memory_allocated_ratio{device=\"0\"}"))
-        let body = ok.components(separatedBy: "\r\n\r\n")[1]
-        #expect(ok.contains("Content-Length: \(body.utf8.count)\r\n"))
-        #expect(answer("GET /metrics?x=1 HTTP/1.0\r\n\r\n").hasPrefix("HTTP/1.1 200 OK"))
-        #expect(answer("HEAD /metrics HTTP/1.1\r\n\r\n").hasSuffix("\r\n\r\n"))
-        #expect(answer("GET / HTTP/1.1\r\n\r\n").hasPrefix("HTTP/1.1 404"))
-        #expect(answer("POST /metrics HTTP/1.1\r\n\r\n").hasPrefix("HTTP/1.1 405"))
-        #expect(answer("hello\r\n\r\n").hasPrefix("HTTP/1.1 400"))
-        #expect(answer("GET /metrics HTTP/1.1\r\n").hasPrefix("HTTP/1.1 431"))
+    func responder() {
+        let responder = MetricsResponder(metrics: ServerMetrics(deviceMemory: [1 << 30]), bearerToken: nil)
+        let ok = responder.respond(method: .GET, uri: "/metrics", authorization: [])
+        #expect(ok.status == .ok)
+        #expect(ok.headers.contains { $0 == ("Content-Type", "text/plain; version=0.0.4; charset=utf-8") })
+        #expect(String(decoding: ok.body, as: UTF8.self).contains("xpu_device_memory_allocated_ratio{device=\"0\"}"))
+        #expect(ok.contentLength == ok.body.count)
+        #expect(responder.respond(method: .GET, uri: "/metrics?x=1", authorization: []).status == .ok)
+        let head = responder.respond(method: .HEAD, uri: "/metrics", authorization: [])
+        #expect(head.status == .ok && head.body.isEmpty && head.contentLength == ok.contentLength)
+        #expect(responder.respond(method: .GET, uri: "/", authorization: []).status == .notFound)
+        let post = responder.respond(method: .POST, uri: "/metrics", authorization: [])
+        #expect(post.status == .methodNotAllowed)
+        #expect(post.headers.contains { $0 == ("Allow", "GET, HEAD") })
     }
 
     @Test("With a bearer token, only a scrape that carries it is answered")
-    func bearerToken() throws {
+    func bearerToken() {
+        let responder = MetricsResponder(metrics: ServerMetrics(deviceMemory: [1 << 30]), bearerToken: Array("s3cret-token".utf8))
+        let missing = responder.respond(method: .GET, uri: "/metrics", authorization: [])
+        #expect(missing.status == .unauthorized)
+        #expect(missing.headers.contains { $0.0 == "WWW-Authenticate" && $0.1.hasPrefix("Bearer") })
+        #expect(!String(decoding: missing.body, as: UTF8.self).contains("xpu_device"))
+        for wrong in ["Bearer s3cret-tokeX", "Bearer s3cret", "Basic s3cret-token", "Bearer"] {
+            #expect(responder.respond(method: .GET, uri: "/metrics", authorization: [wrong]).status == .unauthorized)
+        }
+        #expect(responder.respond(method: .GET, uri: "/metrics", authorization: ["Bearer s3cret-token"]).status == .ok)
+        #expect(responder.respond(method: .GET, uri: "/metrics", authorization: ["bearer  s3cret-token "]).status == .ok)
+        // Other paths answer as without a token: the token guards the metrics only.
+        #expect(responder.respond(method: .GET, uri: "/", authorization: []).status == .notFound)
+    }
+
+    @Test("Scrapes over HTTP/1.1: a response per request, keep-alive or close, and a stray byte stream refused")
+    func overTheWire() async throws {
         let endpoint = try MetricsEndpoint(
             binding: Endpoint(host: "127.0.0.1", port: 0), metrics: ServerMetrics(deviceMemory: [1 << 30]),
             bearerToken: "s3cret-token", logger: Logger(label: "test"))
-        func answer(_ request: String) -> String { String(decoding: endpoint.respond(to: Array(request.utf8)), as: UTF8.self) }
-        let missing = answer("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(missing.hasPrefix("HTTP/1.1 401 Unauthorized"))
-        #expect(missing.contains("WWW-Authenticate: Bearer"))
-        #expect(!missing.contains("xpu_device"))
-        #expect(answer("GET /metrics HTTP/1.1\r\nAuthorization: Bearer s3cret-tokeX\r\n\r\n").hasPrefix("HTTP/1.1 401"))
-        #expect(answer("GET /metrics HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n\r\n").hasPrefix("HTTP/1.1 401"))
-        #expect(answer("GET /metrics HTTP/1.1\r\nAuthorization: Basic s3cret-token\r\n\r\n").hasPrefix("HTTP/1.1 401"))
-        #expect(answer("GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-token\r\n\r\n").hasPrefix("HTTP/1.1 200 OK"))
-        #expect(answer("GET /metrics HTTP/1.1\r\nauthorization: bearer s3cret-token\r\n\r\n").hasPrefix("HTTP/1.1 200 OK"))
-        // Other paths answer as before: the token guards the metrics only.
-        #expect(answer("GET / HTTP/1.1\r\n\r\n").hasPrefix("HTTP/1.1 404"))
+        #expect(endpoint.url == "http://127.0.0.1:\(endpoint.endpoint.port)/metrics")
+        let service = Task { try await endpoint.run() }
+        defer { service.cancel() }
+        let socket = try SocketTransport.connect(to: endpoint.endpoint)
+        defer { socket.shutdown() }
+        // Two requests on one connection (the first kept alive), the second closing it.
+        let requests =
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-token\r\n\r\n"
+            + "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        try Array(requests.utf8).withUnsafeBytes { try socket.send($0) }
+        let answer = Self.readToEnd(socket)
+        let responses = answer.components(separatedBy: "HTTP/1.1 ").dropFirst()
+        #expect(responses.count == 2)
+        #expect(responses.first?.hasPrefix("200 OK") == true)
+        #expect(responses.first?.contains("xpu_device_memory_allocated_ratio{device=\"0\"}") == true)
+        #expect(responses.last?.hasPrefix("401 Unauthorized") == true)
+
+        let stray = try SocketTransport.connect(to: endpoint.endpoint)
+        defer { stray.shutdown() }
+        try Array("hello\r\n\r\n".utf8).withUnsafeBytes { try stray.send($0) }
+        #expect(Self.readToEnd(stray).hasPrefix("HTTP/1.1 400"))
+    }
+
+    /// What `socket` receives until the peer closes it.
+    static func readToEnd(_ socket: SocketTransport) -> String {
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while let count = try? chunk.withUnsafeMutableBytes({ try socket.receiveSome(into: $0) }) {
+            received += chunk[..<count]
+        }
+        return String(decoding: received, as: UTF8.self)
     }
 }

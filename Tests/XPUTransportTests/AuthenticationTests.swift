@@ -1,5 +1,6 @@
 import Synchronization
 import Testing
+import XPUAdmission
 import XPUTransport
 
 @testable import XPUServer
@@ -11,9 +12,9 @@ struct AuthenticationTests {
 
     static let policyJSON = """
         { "tenants": [
-            { "name": "tenant-a", "tokenSHA256": "\(SHA256.hex(SHA256.digest(Array(tokenA.utf8))))",
+            { "name": "tenant-a", "tokenSHA256": "\(TokenDigest.hex(tokenDigest(tokenA)))",
               "devices": [0], "maxMemory": "2GiB", "maxCompute": 50, "maxPriority": "normal" },
-            { "name": "tenant-b", "tokenSHA256": "\(SHA256.hex(SHA256.digest(Array(tokenB.utf8))).uppercased())",
+            { "name": "tenant-b", "tokenSHA256": "\(TokenDigest.hex(tokenDigest(tokenB)).uppercased())",
               "certificateCommonName": "tenant-b-client", "maxPriority": "high" },
             { "name": "cert-only", "certificateCommonName": "tenant-a", "maxMemory": "512MiB" } ] }
         """

@@ -5,7 +5,7 @@
 // the client reads. Any input must end in a clean error; whatever decodes must round-trip.
 //
 // Built by scripts/fuzz-handshake.sh in one module with Sources/XPUProtocol, the framing of
-// Sources/XPUTransport and Sources/XPUServer/PolicySliceRequest.swift.
+// Sources/XPUTransport and Sources/XPUAdmission/SliceRequest.swift.
 
 final class ByteStreamTransport: Transport, @unchecked Sendable {
     let bytes: UnsafeRawBufferPointer

@@ -74,7 +74,7 @@ public enum SlicePriority: String, Hashable, Sendable, Comparable, CaseIterable,
 
     public static func < (a: SlicePriority, b: SlicePriority) -> Bool { a.rank < b.rank }
 
-    var rank: Int {
+    public var rank: Int {
         switch self {
         case .low: 0
         case .normal: 1

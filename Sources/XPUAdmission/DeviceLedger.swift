@@ -6,20 +6,20 @@ import Synchronization
 /// granted yet, so quotas are promises the device can keep, and a session only if its devices
 /// serve fewer than `maxTenants` sessions. A session without a slice is counted as a tenant of
 /// every device (it may use any of them) but holds no share (it uses what is left).
-final class DeviceLedger: Sendable {
-    struct Granted {
-        var memory: UInt64 = 0
-        var compute: Double = 0
+public final class DeviceLedger: Sendable {
+    public struct Granted: Sendable {
+        public var memory: UInt64 = 0
+        public var compute: Double = 0
         /// Sessions counted on the device, with a slice on it or without a slice.
-        var tenants = 0
+        public var tenants = 0
     }
 
     /// What admission counted for one session: given back whole by `release`.
-    struct Tenancy: Sendable {
-        var slice: Slice?
-        var devices: [Int32]
+    public struct Tenancy: Sendable {
+        public var slice: Slice?
+        public var devices: [Int32]
         /// The session it was admitted for (0 when the caller does not say).
-        var session: UInt64 = 0
+        public var session: UInt64 = 0
     }
 
     private let granted = Mutex<[Int32: Granted]>([:])
@@ -29,17 +29,16 @@ final class DeviceLedger: Sendable {
     /// Counts every slice admitted or given back: the pool announcer beats at once when it moves,
     /// so a request waiting in the directory's queue learns of freed capacity, and a preempting
     /// one of a new low-priority slice, without waiting for the next beat.
-    let changes = Atomic<UInt64>(0)
+    public let changes = Atomic<UInt64>(0)
     /// Pool grant tokens of slices admitted lately, with when: heartbeats report them so that the
     /// directory drops its reservation exactly when the grant is counted here.
     private let recentGrants = Mutex<[(token: String, at: ContinuousClock.Instant)]>([])
 
-    /// One ledger per server process (one driver, one set of devices).
-    static let shared = DeviceLedger()
+    public init() {}
 
     /// Admits a session asking for `slice` (nil: none, the whole device shared) on a server of
     /// `deviceCount` devices of `deviceMemory` bytes each, or says why not.
-    func admit(
+    public func admit(
         _ slice: Slice?, deviceMemory: UInt64, deviceCount: Int32, maxTenants: Int? = nil, session: UInt64 = 0
     ) -> Result<Tenancy, SliceRefusal> {
         if let slice, !(slice.device >= 0 && slice.device < deviceCount) {
@@ -85,13 +84,13 @@ final class DeviceLedger: Sendable {
     }
 
     /// The slices held now, by session id.
-    func heldSlices() -> [(session: UInt64, slice: Slice)] {
+    public func heldSlices() -> [(session: UInt64, slice: Slice)] {
         slices.withLock { $0.map { ($0.key, $0.value) } }.sorted { $0.session < $1.session }
     }
 
     /// Pool grant tokens admitted in the last `window` (read before `granted(on:)`, so that a
     /// token reported is always counted in what follows).
-    func admittedGrants(within window: Duration = .seconds(10)) -> [String] {
+    public func admittedGrants(within window: Duration = .seconds(10)) -> [String] {
         recentGrants.withLock { grants in
             let cutoff = ContinuousClock.now - window
             grants.removeAll { $0.at < cutoff }
@@ -101,18 +100,18 @@ final class DeviceLedger: Sendable {
 
     /// What has been granted on `device` so far (memory in bytes, compute in percent): what the
     /// server's pool heartbeats subtract from the device.
-    func granted(on device: Int32) -> (memory: UInt64, compute: Double) {
+    public func granted(on device: Int32) -> (memory: UInt64, compute: Double) {
         let device = state(of: device)
         return (device.memory, device.compute)
     }
 
     /// What has been granted on `device` and how many sessions it serves (for /metrics).
-    func state(of device: Int32) -> Granted {
+    public func state(of device: Int32) -> Granted {
         granted.withLock { $0[device] ?? Granted() }
     }
 
     /// Gives a session's share and tenancy back when it ends.
-    func release(_ tenancy: Tenancy) {
+    public func release(_ tenancy: Tenancy) {
         if tenancy.slice != nil { slices.withLock { _ = $0.removeValue(forKey: tenancy.session) } }
         granted.withLock { granted in
             for device in tenancy.devices {

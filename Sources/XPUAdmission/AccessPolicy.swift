@@ -129,7 +129,7 @@ public struct AccessPolicy: Hashable, Sendable {
         for entry in file.tenants {
             var digest: [UInt8]?
             if let hex = entry.tokenSHA256 {
-                guard let parsed = SHA256.parseHex(hex) else {
+                guard let parsed = TokenDigest.parse(hex: hex) else {
                     throw PolicyError("tenant '\(entry.name)': tokenSHA256 must be 64 hex digits (printf %s TOKEN | sha256sum)")
                 }
                 digest = parsed
@@ -170,18 +170,8 @@ public struct AccessPolicy: Hashable, Sendable {
         }
     }
 
-    /// The tenant whose token digest equals SHA-256(`token`). Every tenant is compared, each in
-    /// constant time, so the time taken tells nothing about which digest came close.
-    func tenant(presenting token: String) -> Tenant? {
-        let digest = SHA256.digest(Array(token.utf8))
-        var found: Tenant?
-        for tenant in tenants {
-            if let stored = tenant.tokenDigest, SHA256.constantTimeEqual(stored, digest), found == nil { found = tenant }
-        }
-        return found
-    }
-
-    func tenant(certificateCommonName: String) -> Tenant? {
+    /// The tenant that presents a verified TLS client certificate of this common name.
+    public func tenant(certificateCommonName: String) -> Tenant? {
         tenants.first { $0.certificateCommonName == certificateCommonName }
     }
 }
