@@ -20,6 +20,7 @@ xpu_prereqs || exit 1
 
 step "generated code is up to date (scripts/codegen.sh --check)"
 scripts/codegen.sh --check
+scripts/codegen-kubelet.sh --check
 python3 scripts/extract-cuda-exports.py --check
 python3 scripts/extract-nvml-exports.py --check
 
