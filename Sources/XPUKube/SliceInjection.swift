@@ -90,13 +90,13 @@ public struct SliceInjection: Hashable, Sendable {
         return result
     }
 
-    /// The shim's mounts, from the node's copy at `shimPath` (the shim's `libcuda.so.1`): one file
-    /// under both names, so the dynamic loader sees one library (same device and inode) and the
-    /// program has one session for CUDA and NVML.
-    public static func shimMounts(shimPath: String) -> [Mount] {
-        [
-            Mount(hostPath: shimPath, containerPath: ContainerPath.library + "/libcuda.so.1"),
-            Mount(hostPath: shimPath, containerPath: ContainerPath.library + "/libnvidia-ml.so.1"),
-        ]
+    /// The shim's mounts, from the node's copy in `shimDirectory` (dist/lib's `libcuda.so.1` and
+    /// `libnvidia-ml.so.1`). `libnvidia-ml.so.1` is a filter whose symbols resolve in the
+    /// `libcuda.so.1` the loader finds on `LD_LIBRARY_PATH`, so CUDA and NVML share one shim and
+    /// one session.
+    public static func shimMounts(shimDirectory: String) -> [Mount] {
+        ["libcuda.so.1", "libnvidia-ml.so.1"].map {
+            Mount(hostPath: shimDirectory + "/" + $0, containerPath: ContainerPath.library + "/" + $0)
+        }
     }
 }

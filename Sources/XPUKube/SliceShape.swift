@@ -1,5 +1,5 @@
 /// The slice a pod asks for, in Kubernetes terms: memory, a compute share in percent, and the
-/// pool's scheduling options. It is written into the container as `XPU_SLICE` (README "Slices"),
+/// pool's scheduling options. It is written into the container as `XPU_SLICE` (docs/slices-and-isolation.md),
 /// whether it came from a DRA claim's consumed capacity or from the annotation
 /// `xpu-remote.io/slice: "mem=4GiB,compute=30%"`. Pure.
 public struct SliceShape: Hashable, Sendable {

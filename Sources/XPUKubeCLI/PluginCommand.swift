@@ -16,7 +16,8 @@ struct PluginCommand: AsyncParsableCommand {
     @Option(help: "The kubelet's directory.") var kubeletDir = "/var/lib/kubelet"
     @Option(help: "Where CDI specs are written (the runtime reads it).") var cdiDir = "/var/run/cdi"
     @Option(help: "Prepared claims and their token files (tmpfs).") var stateDir = "/run/xpu-remote"
-    @Option(help: "The shim in this image, copied to --shim-dir at start.") var shimSource = "/opt/xpu-remote/lib/libcuda.so.1"
+    @Option(help: "The shim's directory in this image (libcuda.so.1, libnvidia-ml.so.1), copied to --shim-dir at start.")
+    var shimSource = "/opt/xpu-remote/lib"
     @Option(help: "Where the node keeps the shim that containers mount (same path inside and outside the plugin).") var shimDir = "/var/lib/xpu-remote/lib"
     @Option(help: "The servers' CA (PEM), mounted into containers as XPU_TLS_CA when the file exists.") var tlsCA: String?
     @Option(help: "The Secret, in each claim's namespace, whose key 'token' is the tenant's token.") var tokenSecret = "xpu-remote-token"
@@ -26,10 +27,10 @@ struct PluginCommand: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "xpu-kube-plugin")
         logger.logLevel = logLevel
-        let shimPath = try ShimInstaller.install(from: shimSource, into: shimDir)
+        try ShimInstaller.install(from: shimSource, into: shimDir)
         let client = try KubeAPIClient(try api.configuration())
         let preparer = ClaimPreparer(
-            settings: .init(driver: driverName, poolAddress: pool, shimPath: shimPath, certificateAuthorityFile: tlsCA, tokenSecret: tokenSecret),
+            settings: .init(driver: driverName, poolAddress: pool, shimDirectory: shimDir, certificateAuthorityFile: tlsCA, tokenSecret: tokenSecret),
             store: ClaimStore(stateDirectory: stateDir, cdiDirectory: cdiDir), api: client, logger: logger)
         let plugin = KubeletPlugin(settings: .init(driver: driverName, kubeletDirectory: kubeletDir), preparer: preparer, logger: logger)
         logger.info("xpu-kube plugin on node \(nodeName.isEmpty ? "?" : nodeName), pool \(pool)")

@@ -12,17 +12,18 @@ public actor ClaimPreparer {
         public var driver: String
         /// The pool directory, `host:port` (`XPU_POOL`, and where devices are looked up).
         public var poolAddress: String
-        /// The shim on the node (`<shim-dir>/libcuda.so.1`), mounted into containers.
-        public var shimPath: String
+        /// The node's directory holding the shim (`libcuda.so.1`, `libnvidia-ml.so.1`), mounted
+        /// into containers.
+        public var shimDirectory: String
         /// The servers' CA on the node's filesystem as the plugin sees it; nil: none.
         public var certificateAuthorityFile: String?
         /// The Secret, in the claim's namespace, whose `token` key is the tenant's token.
         public var tokenSecret: String
 
-        public init(driver: String, poolAddress: String, shimPath: String, certificateAuthorityFile: String?, tokenSecret: String = "xpu-remote-token") {
+        public init(driver: String, poolAddress: String, shimDirectory: String, certificateAuthorityFile: String?, tokenSecret: String = "xpu-remote-token") {
             self.driver = driver
             self.poolAddress = poolAddress
-            self.shimPath = shimPath
+            self.shimDirectory = shimDirectory
             self.certificateAuthorityFile = certificateAuthorityFile
             self.tokenSecret = tokenSecret
         }
@@ -91,7 +92,7 @@ public actor ClaimPreparer {
         let plan = try ClaimPlan.make(
             claim: claim, driver: settings.driver, poolAddress: settings.poolAddress, hasToken: token != nil,
             hasCertificateAuthority: certificateAuthority != nil, locate: inventory.locate)
-        var mounts = SliceInjection.shimMounts(shimPath: settings.shimPath)
+        var mounts = SliceInjection.shimMounts(shimDirectory: settings.shimDirectory)
         if token != nil {
             mounts.append(.init(hostPath: store.tokenPath(reference.uid), containerPath: SliceInjection.ContainerPath.token))
         }

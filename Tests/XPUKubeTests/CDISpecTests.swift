@@ -71,7 +71,7 @@ enum CDIRules {
     func spec(target: SliceInjection.Target, token: Bool) -> CDISpec {
         let injection = SliceInjection(
             target: target, shape: SliceShape(memoryBytes: 4 << 30, computePercent: 30, priority: .high), hasToken: token)
-        var mounts = SliceInjection.shimMounts(shimPath: "/var/lib/xpu-remote/lib/libcuda.so.1")
+        var mounts = SliceInjection.shimMounts(shimDirectory: "/var/lib/xpu-remote/lib")
         if token { mounts.append(.init(hostPath: "/run/xpu-remote/claims/\(uid)/token", containerPath: SliceInjection.ContainerPath.token)) }
         return CDISpec(deviceName: uid, injection: injection, mounts: mounts)
     }

@@ -41,7 +41,7 @@ struct DriverTests {
         fake.putClaim(namespace: "team-a", name: "gpu-claim", json: claimJSON)
         fake.putSecret(namespace: "team-a", name: "xpu-remote-token", data: ["token": "s3cret"])
         let store = ClaimStore(stateDirectory: scratch.path + "/state", cdiDirectory: scratch.path + "/cdi")
-        let settings = ClaimPreparer.Settings(driver: "xpu-remote.io", poolAddress: "pool:7071", shimPath: "/var/lib/xpu-remote/lib/libcuda.so.1", certificateAuthorityFile: nil)
+        let settings = ClaimPreparer.Settings(driver: "xpu-remote.io", poolAddress: "pool:7071", shimDirectory: "/var/lib/xpu-remote/lib", certificateAuthorityFile: nil)
         let reference = ClaimPreparer.ClaimReference(namespace: "team-a", uid: claimUID, name: "gpu-claim")
         try await fake.serve { url in
             let client = try apiClient(url, scratch: scratch)
@@ -87,7 +87,7 @@ struct DriverTests {
         try await fake.serve { url in
             let client = try apiClient(url, scratch: scratch)
             let preparer = ClaimPreparer(
-                settings: .init(driver: "xpu-remote.io", poolAddress: "pool:7071", shimPath: "/lib/libcuda.so.1", certificateAuthorityFile: nil),
+                settings: .init(driver: "xpu-remote.io", poolAddress: "pool:7071", shimDirectory: "/lib", certificateAuthorityFile: nil),
                 store: store, api: client, logger: quiet)
             _ = try await preparer.prepare(.init(namespace: "team-a", uid: claimUID, name: "gpu-claim")).get()
             let text = String(decoding: FileManager.default.contents(atPath: store.specPath(claimUID)) ?? Data(), as: UTF8.self)

@@ -69,7 +69,7 @@ struct FakeKubeletTests {
             let client = try apiClient(url, scratch: scratch)
             func startPlugin() -> Task<Void, any Error> {
                 let preparer = ClaimPreparer(
-                    settings: .init(driver: "xpu-remote.io", poolAddress: "pool:7071", shimPath: "/lib/libcuda.so.1", certificateAuthorityFile: nil),
+                    settings: .init(driver: "xpu-remote.io", poolAddress: "pool:7071", shimDirectory: "/lib", certificateAuthorityFile: nil),
                     store: store, api: client, logger: quiet)
                 let plugin = KubeletPlugin(settings: settings, preparer: preparer, logger: quiet)
                 return Task { try await plugin.run() }
