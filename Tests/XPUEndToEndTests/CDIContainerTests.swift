@@ -18,7 +18,7 @@ struct CDIContainerTests {
 
         // The tenant's token "test", known to the server only as its SHA-256 (proto/SECURITY.md).
         let policy = work.appendingPathComponent("policy.json").path
-        try #"{"tenants":[{"name":"team-a","tokenSHA256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}]}"#
+        try #"{"tenants":[{"name":"team-a","tokenSHA256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","maxPriority":"high"}]}"#
             .write(toFile: policy, atomically: true, encoding: .utf8)
         let token = work.appendingPathComponent("node-token").path
         try "test\n".write(toFile: token, atomically: true, encoding: .utf8)
