@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "xpu-codegen", targets: ["xpu-codegen"]),
         .executable(name: "xpu-bench", targets: ["xpu-bench"]),
         .executable(name: "xpu-pool", targets: ["xpu-pool"]),
+        .executable(name: "xpu-kube", targets: ["xpu-kube"]),
         // For bench/codec (a separate package of ordo-one benchmarks over the codec).
         .library(name: "XPUProtocol", targets: ["XPUProtocol"]),
     ],
@@ -28,9 +29,18 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The server's /metrics endpoint and its TLS, and SHA-256 for tokens and module images.
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // Kubernetes integration only (xpu-kube; the shim and the server never link these).
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // Our own declaration of the CUDA driver API subset, plus result-code tables in C.
@@ -132,6 +142,51 @@ let package = Package(
             dependencies: ["XPUPool", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "xpu-codegen", dependencies: ["XPUCodegen"]),
+        // Kubernetes (docs/kubernetes.md). What a claim or a pod annotation becomes (slices, CDI
+        // specs, JSON patches, ResourceSlices): pure values and codecs, no IO.
+        .target(name: "XPUKube"),
+        // The kubelet's gRPC APIs (pluginregistration/v1, dra/v1): generated from proto/kubelet/.
+        .target(
+            name: "XPUKubeletAPI",
+            dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        // The DRA driver (kubelet plugin and ResourceSlice controller), the admission webhook and
+        // the Kubernetes API client they share.
+        .target(
+            name: "XPUKubeDriver",
+            dependencies: [
+                "XPUKube", "XPUKubeletAPI", "XPUProtocol", "XPUTransport", "CXPUDriver",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOCertificateReloading", package: "swift-nio-extras"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "XPUKubeCLI",
+            dependencies: [
+                "XPUKube", "XPUKubeDriver",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "xpu-kube",
+            dependencies: ["XPUKubeCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(
             name: "xpu-bench",
             dependencies: ["XPUBenchCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -139,11 +194,25 @@ let package = Package(
         .testTarget(name: "XPUProtocolTests", dependencies: ["XPUProtocol", "XPUTransport", "XPUCodegen"]),
         .testTarget(name: "XPUPTXTests", dependencies: ["XPUPTX"]),
         .testTarget(name: "XPUSimTests", dependencies: ["XPUSim", "CXPUDriver", "CXPURuntimeSupport"]),
-        .testTarget(name: "XPUEndToEndTests", dependencies: ["CXPUDriver", "XPUProtocol", "XPUTransport"]),
+        .testTarget(name: "XPUEndToEndTests", dependencies: ["CXPUDriver", "XPUProtocol", "XPUTransport", "XPUKube"]),
         .testTarget(name: "XPUPlacementTests", dependencies: ["XPUPlacement"]),
         .testTarget(
             name: "XPUPoolTests", dependencies: ["XPUPool", "XPUProtocol", "CXPUDriver", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "XPUServerTests", dependencies: ["XPUAdmission", "XPUServer", "CXPUDriver"]),
+        .testTarget(
+            name: "XPUKubeTests",
+            dependencies: [
+                "XPUKube", "XPUKubeDriver", "XPUKubeletAPI", "XPUPool", "XPUProtocol",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "XPUTransportTests",
             dependencies: ["XPUAdmission", "XPUProtocol", "XPUTransport", "XPUServer", "CXPUShm", .product(name: "Logging", package: "swift-log")]),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds a release and lays out dist/, what a user copies to a machine:
-#   dist/bin/xpu-remote-server, xpu-run, xpu-pool, xpu-bench
+#   dist/bin/xpu-remote-server, xpu-run, xpu-pool, xpu-bench, xpu-kube (docs/kubernetes.md)
 #   dist/lib/libcuda.so.1        the shim under the driver's name (SONAME libcuda.so.1)
 #   dist/lib/libnvidia-ml.so.1   NVML's name (SONAME libnvidia-ml.so.1): a filter whose symbols
 #                                resolve in libcuda.so.1, so CUDA and NVML share one shim instance
@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=${XPU_BUILD_JOBS:-$(nproc)}
-executables=(xpu-remote-server xpu-run xpu-pool xpu-bench)
+executables=(xpu-remote-server xpu-run xpu-pool xpu-bench xpu-kube)
 
 echo "==> building executables (release)"
 for product in "${executables[@]}"; do

@@ -3,7 +3,8 @@
 #   1. generated code matches proto/ (codegen drift), the export list matches the wheel's cuda.h
 #   2. our C header agrees with NVIDIA's cuda.h (ABI check)
 #   3. release build into dist/; the shim exports only API symbols, links no Swift runtime and
-#      carries NVIDIA's library names (SONAMEs, the NVML filter)
+#      carries NVIDIA's library names (SONAMEs, the NVML filter); the Kubernetes manifests are
+#      valid (scripts/check-deploy.sh)
 #   4. the Swift test suites: codecs, codegen, PTX interpreter, simulated device, placement, and
 #      the end-to-end suites (C programs direct on libxpusim.so vs through shim -> TCP -> server)
 #   5. bounded fuzzing runs, when their scripts exist (XPU_FUZZ_SECONDS, default 30; 0 skips)
@@ -19,6 +20,7 @@ xpu_prereqs || exit 1
 
 step "generated code is up to date (scripts/codegen.sh --check)"
 scripts/codegen.sh --check
+scripts/codegen-kubelet.sh --check
 python3 scripts/extract-cuda-exports.py --check
 python3 scripts/extract-nvml-exports.py --check
 
@@ -31,6 +33,9 @@ scripts/build.sh
 
 step "the shim exports only the API, links no Swift runtime and carries NVIDIA's library names"
 scripts/check-shim-symbols.sh dist
+
+step "Kubernetes manifests and the controller's ResourceSlices are valid for 1.36 (scripts/check-deploy.sh)"
+scripts/check-deploy.sh
 
 step "debug build of every target and test: no warnings in our code"
 mkdir -p .build

@@ -124,6 +124,16 @@ public final class Directory: Sendable {
         return dropped
     }
 
+    /// Every registered server and its devices, in address order (the list call).
+    public var inventory: PoolListReply {
+        state.withLock { state in
+            PoolListReply(
+                servers: state.servers.keys.sorted().compactMap { address in
+                    state.servers[address].map { .init(address: address, labels: $0.heartbeat.labels, devices: $0.heartbeat.devices) }
+                })
+        }
+    }
+
     /// Servers registered now, by address.
     public var servers: [String] { state.withLock { $0.servers.keys.sorted() } }
 

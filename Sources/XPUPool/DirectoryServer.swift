@@ -115,6 +115,8 @@ public final class DirectoryServer: Service, @unchecked Sendable {
                         clientLeft: { Self.hungUp(channel.transport) })
                     status = result
                     reply = answer.encoded
+                case .list:
+                    reply = directory.inventory.encoded
                 case nil:
                     logger.warning("unknown pool call \(header.call), closing the connection")
                     return

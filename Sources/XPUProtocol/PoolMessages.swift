@@ -7,6 +7,7 @@
 /// |---|---|---|
 /// | 300 heartbeat | `PoolHeartbeat` (a server's whole state; the first one registers it) | `PoolHeartbeatReply` (sessions to preempt; empty for none) |
 /// | 301 place | `PoolPlaceRequest` (a client's `XPU_SLICE`, how many slices, how long it may wait) | `PoolPlaceReply` (every placement) |
+/// | 302 list | empty | `PoolListReply` (the registered servers and their devices; what `xpu-kube controller` publishes) |
 ///
 /// The directory keeps soft state only: a server is what its last heartbeat said, and is dropped
 /// when heartbeats stop. The directory never connects to a server: what it asks of one (end a
@@ -14,6 +15,7 @@
 public enum PoolCall: UInt16, Sendable {
     case heartbeat = 300
     case place = 301
+    case list = 302
 }
 
 /// One device of a server as its heartbeat describes it.
@@ -303,6 +305,65 @@ public struct PoolPlaceReply: Hashable, Sendable {
             placements.append(PoolPlacement(server: server, device: device, slice: try reader.readString()))
         }
         reason = try reader.readString()
+        try reader.expectEnd()
+    }
+}
+
+/// The directory's inventory (call 302): every registered server, as its last heartbeat described
+/// it, in address order.
+public struct PoolListReply: Hashable, Sendable {
+    public struct Server: Hashable, Sendable {
+        public var address: String
+        public var labels: [String]
+        public var devices: [PoolDevice]
+
+        public init(address: String, labels: [String], devices: [PoolDevice]) {
+            self.address = address
+            self.labels = labels
+            self.devices = devices
+        }
+    }
+
+    public var servers: [Server]
+
+    public init(servers: [Server]) { self.servers = servers }
+
+    public var encoded: [UInt8] {
+        var writer = WireWriter(capacity: 16 + 64 * servers.count)
+        writer.write(UInt32(servers.count))
+        for server in servers {
+            writer.write(server.address)
+            writer.write(UInt32(server.labels.count))
+            for label in server.labels { writer.write(label) }
+            writer.write(UInt32(server.devices.count))
+            for device in server.devices {
+                writer.write(device.totalMemory)
+                writer.write(device.freeMemory)
+                writer.write(device.freeComputeMilli)
+            }
+        }
+        return writer.bytes
+    }
+
+    public init(decoding bytes: [UInt8]) throws(ProtocolError) {
+        var reader = WireReader(bytes)
+        let count = try reader.read(UInt32.self)
+        guard count <= 65536 else { throw ProtocolError(.malformed, "\(count) servers (at most 65536)") }
+        servers = []
+        for _ in 0..<count {
+            let address = try reader.readString()
+            let labelCount = try reader.read(UInt32.self)
+            guard labelCount <= 64 else { throw ProtocolError(.malformed, "\(labelCount) labels (at most 64)") }
+            var labels: [String] = []
+            for _ in 0..<labelCount { labels.append(try reader.readString()) }
+            let deviceCount = try reader.read(UInt32.self)
+            guard deviceCount <= 1024 else { throw ProtocolError(.malformed, "\(deviceCount) devices (at most 1024)") }
+            var devices: [PoolDevice] = []
+            for _ in 0..<deviceCount {
+                devices.append(PoolDevice(totalMemory: try reader.read(), freeMemory: try reader.read(), freeComputeMilli: try reader.read()))
+            }
+            servers.append(Server(address: address, labels: labels, devices: devices))
+        }
         try reader.expectEnd()
     }
 }

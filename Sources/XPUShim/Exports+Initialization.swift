@@ -142,6 +142,7 @@ enum Session {
     /// (CUDA_ERROR_NO_DEVICE) and may retry.
     static func open(_ lane: Lane) -> CUresult {
         guard let endpoint = lane.server else { return CUDA_ERROR_NO_DEVICE }
+        guard let token = tenantToken() else { return CUDA_ERROR_NOT_PERMITTED }
         let channel: FrameChannel
         do {
             let tls = ClientTLSSettings { name in getenv(name).map { String(cString: $0) } }
@@ -154,7 +155,7 @@ enum Session {
         if LZ4Codec.shared == nil || environment("XPU_COMPRESSION") == "off" { offered.remove(.lz4) }
         let hello = Hello(
             features: offered.rawValue, clientCUDAVersion: 13000, slice: lane.slice,
-            client: "\(processName()) pid \(getpid())", token: environment("XPU_TOKEN"))
+            client: "\(processName()) pid \(getpid())", token: token)
         do {
             try channel.send(FrameHeader(length: 0, call: CallID.handshake.rawValue, sequence: 0), payload: hello.encoded)
             let (header, payload) = try channel.receive()
@@ -182,6 +183,28 @@ enum Session {
         lane.sequence = 0
         lane.connection = .open(channel, generation: xpu_fork_generation())
         return CUDA_SUCCESS
+    }
+
+    /// The tenant's token: `XPU_TOKEN`, or else the first line of the file `XPU_TOKEN_FILE` names
+    /// (a Secret mounted into a container: the token is then in no environment). Empty when
+    /// neither is set; nil, logged, when the file cannot be read.
+    static func tenantToken() -> String? {
+        let direct = environment("XPU_TOKEN")
+        let path = environment("XPU_TOKEN_FILE")
+        guard direct.isEmpty, !path.isEmpty else { return direct }
+        guard let file = fopen(path, "r") else {
+            ShimLog.log(.error, "cannot read XPU_TOKEN_FILE \(path): \(String(cString: strerror(errno)))")
+            return nil
+        }
+        defer { fclose(file) }
+        var buffer = [UInt8](repeating: 0, count: 4097)
+        let count = fread(&buffer, 1, buffer.count, file)
+        guard count < buffer.count else {
+            ShimLog.log(.error, "XPU_TOKEN_FILE \(path) is longer than 4096 bytes")
+            return nil
+        }
+        let line = buffer[..<count].prefix { $0 != 10 && $0 != 13 }
+        return String(decoding: line, as: UTF8.self)
     }
 
     static func environment(_ name: String) -> String {

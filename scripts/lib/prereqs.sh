@@ -33,6 +33,7 @@ XPU_PIP_PACKAGES=(
     nvidia-nvml-dev==13.5.37     # nvml.h: the NVML ABI check and the NVML test client
     nvidia-ml-py==13.615.71      # pynvml: the NVML tests run it through the shim
     gpustat==1.1.1               # gpustat: the NVML tests run it through the shim
+    kubernetes-validate==1.37.0  # scripts/check-deploy.sh: deploy/ against the Kubernetes 1.36 API
 )
 
 xpu_prereqs_fail() {
