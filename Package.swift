@@ -34,6 +34,8 @@ let package = Package(
         .target(name: "CXPUDriver"),
         // Our own declaration of the NVML subset the shim serves (libnvidia-ml.so.1).
         .target(name: "CXPUNVML"),
+        // epoll and eventfd for the server's connection lobby (many idle sockets, one thread).
+        .target(name: "CXPUPoll"),
         // Generated stubs for every driver entry point not served yet, and the shim's C helpers.
         .target(name: "CXPUShimSupport", dependencies: ["CXPUDriver"]),
         // What the CUDA runtime asks of a driver beyond cuda.h (export tables, libraries and
@@ -68,7 +70,7 @@ let package = Package(
         .target(
             name: "XPUServer",
             dependencies: [
-                "CXPUDriver", "XPUProtocol", "XPUTransport",
+                "CXPUDriver", "CXPUPoll", "XPUProtocol", "XPUTransport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -24,6 +24,9 @@ final class Connection: @unchecked Sendable {
     let metrics: ServerMetrics?
     /// Given when the pool preempts the session (RemoteServer.preempt).
     let preemption: PreemptionOrder
+    /// The connection's place in the lobby until its Hello arrived (ConnectionLobby); nil in a
+    /// tenant process, whose session was admitted by the server.
+    let handshakeTicket: HandshakeTicket?
 
     /// Set when sessions run in tenant processes (`--tenant-processes`): after admission the
     /// session is handed to a process of its own, and this connection waits for it to end.
@@ -32,9 +35,10 @@ final class Connection: @unchecked Sendable {
     init(
         transport: any Transport, driver: Driver, sessionID: UInt64, logger: Logger, compressionAllowed: Bool = true,
         limits: ServerLimits = ServerLimits(), metrics: ServerMetrics? = nil, tenantProcesses: TenantProcesses? = nil,
-        buffered: [UInt8] = [], preemption: PreemptionOrder = PreemptionOrder()
+        buffered: [UInt8] = [], preemption: PreemptionOrder = PreemptionOrder(), handshake: HandshakeTicket? = nil
     ) {
         self.preemption = preemption
+        self.handshakeTicket = handshake
         self.compressionAllowed = compressionAllowed
         self.limits = limits
         self.metrics = metrics
@@ -170,6 +174,9 @@ final class Connection: @unchecked Sendable {
     private func handshake() -> Admitted? {
         let hello: Hello
         do {
+            // Received or not, the connection stops counting as pending; past the deadline the
+            // lobby has shut the socket and this receive fails.
+            defer { handshakeTicket?.finish() }
             let (header, payload) = try channel.receive()
             guard header.call == CallID.handshake.rawValue else {
                 throw FrameError.protocolViolation(ProtocolError(.malformed, "first frame is call \(header.call), not the handshake"))
