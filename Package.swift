@@ -47,6 +47,8 @@ let package = Package(
         .target(name: "CXPUDriver"),
         // Our own declaration of the NVML subset the shim serves (libnvidia-ml.so.1).
         .target(name: "CXPUNVML"),
+        // epoll and eventfd for the server's connection lobby (many idle sockets, one thread).
+        .target(name: "CXPUPoll"),
         // Generated stubs for every driver entry point not served yet, and the shim's C helpers.
         .target(name: "CXPUShimSupport", dependencies: ["CXPUDriver"]),
         // What the CUDA runtime asks of a driver beyond cuda.h (export tables, libraries and
@@ -85,7 +87,7 @@ let package = Package(
         .target(
             name: "XPUServer",
             dependencies: [
-                "CXPUDriver", "XPUAdmission", "XPUProtocol", "XPUTransport",
+                "CXPUDriver", "CXPUPoll", "XPUAdmission", "XPUProtocol", "XPUTransport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -124,6 +124,24 @@ public struct RemoteServerCommand: AsyncParsableCommand {
             """)
     var tenantProcesses = false
 
+    @Option(
+        help:
+            "Seconds a connection has from accept to its Hello, TLS handshake included; then it is closed (default 5). Until its first bytes arrive a connection holds no thread."
+    )
+    var handshakeTimeout: Double = 5
+
+    @Option(help: "Connections waiting for their Hello, in all; more are closed at once (default 1024).")
+    var maxPendingConnections: Int = 1024
+
+    @Option(help: "Connections waiting for their Hello from one source address; more are closed at once (default 32).")
+    var maxPendingPerSource: Int = 32
+
+    @Option(
+        help:
+            "Seconds a session's TCP peer may stay silent (no answer to keepalive probes, or to sent data) before the session ends and frees what it held (default 60; 0: no keepalive). Clients set theirs with XPU_PEER_TIMEOUT."
+    )
+    var peerTimeout: Int = 60
+
     /// Set on the processes `--tenant-processes` starts (TenantWorker); not for use by hand.
     @Flag(help: .hidden)
     var serveSession = false
@@ -167,6 +185,8 @@ public struct RemoteServerCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let limits = try serverLimits(policy: security.authenticator?.policy)
+        let admission = try admissionLimits()
+        Self.raiseDescriptorLimit(logger: logger)
         var metricsEndpoint: Endpoint?
         if let metrics {
             guard let parsed = Endpoint(parsing: metrics) else { throw ValidationError("--metrics must be HOST:PORT, got '\(metrics)'") }
@@ -223,7 +243,7 @@ public struct RemoteServerCommand: AsyncParsableCommand {
             server = try RemoteServer(
                 configuration: ServerConfiguration(
                     listen: endpoint, device: device, driverPath: path, compression: !noCompression, limits: limits,
-                    tenantProcesses: tenantProcesses),
+                    tenantProcesses: tenantProcesses, admission: admission),
                 driver: loaded,
                 logger: logger, security: security, devices: devices, metrics: serverMetrics)
             if let metricsEndpoint, let serverMetrics {

@@ -6,8 +6,9 @@ import XPUTransport
 extension RemoteServer {
     /// Prepares an accepted connection before its Hello: the TLS handshake when TLS is on, and
     /// what is known of the peer for authentication. nil when the connection was refused here
-    /// (logged with the reason; the thread then ends and the socket closes).
-    func secure(_ socket: SocketTransport, session: UInt64) -> (any Transport, ConnectionSecurity)? {
+    /// (logged with the reason; the thread then ends and the socket closes). The TLS handshake
+    /// must end by the `handshake` deadline, at which the lobby shuts the socket down.
+    func secure(_ socket: SocketTransport, session: UInt64, handshake: HandshakeTicket) -> (any Transport, ConnectionSecurity)? {
         var logger = logger
         logger[metadataKey: "session"] = "\(session)"
         var connection = ConnectionSecurity(authenticator: security.authenticator, peerHost: socket.peerHost)
@@ -25,7 +26,7 @@ extension RemoteServer {
         guard let tls = security.tls else { return (socket, connection) }
         // A TLS record starts with 0x16 (handshake). Anything else is most likely our own
         // plaintext Hello: read it and answer in plaintext, so the client learns why.
-        guard let first = socket.peekFirstByte(timeoutMilliseconds: 30_000) else {
+        guard let first = socket.peekFirstByte(timeoutMilliseconds: handshake.remainingMilliseconds) else {
             logger.info("client sent nothing before the TLS handshake, closing connection", metadata: ["peer": "\(connection.peerHost)"])
             return nil
         }
@@ -38,9 +39,6 @@ extension RemoteServer {
         }
         let secured: TLSTransport
         do {
-            // A client that stalls the handshake is dropped after 10 s.
-            socket.setReceiveTimeout(milliseconds: 10_000)
-            defer { socket.setReceiveTimeout(milliseconds: 0) }
             secured = try TLSTransport(socket: socket, context: tls, expectedHost: nil)
         } catch {
             logger.warning(

@@ -27,6 +27,9 @@ final class Connection: @unchecked Sendable {
     let metrics: ServerMetrics?
     /// Given when the pool preempts the session (RemoteServer.preempt).
     let preemption: PreemptionOrder
+    /// The connection's place in the lobby until its Hello arrived (ConnectionLobby); nil in a
+    /// tenant process, whose session was admitted by the server.
+    let handshakeTicket: HandshakeTicket?
 
     /// What crossed this connection (logged when the session is released).
     let traffic = ConnectionTraffic()
@@ -38,9 +41,11 @@ final class Connection: @unchecked Sendable {
     init(
         transport: any Transport, driver: Driver, sessionID: UInt64, logger: Logger, compressionAllowed: Bool = true,
         limits: ServerLimits = ServerLimits(), devices: ServerDevices, metrics: ServerMetrics? = nil,
-        tenantProcesses: TenantProcesses? = nil, buffered: [UInt8] = [], preemption: PreemptionOrder = PreemptionOrder()
+        tenantProcesses: TenantProcesses? = nil, buffered: [UInt8] = [], preemption: PreemptionOrder = PreemptionOrder(),
+        handshake: HandshakeTicket? = nil
     ) {
         self.preemption = preemption
+        self.handshakeTicket = handshake
         self.compressionAllowed = compressionAllowed
         self.limits = limits
         self.devices = devices
@@ -177,6 +182,9 @@ final class Connection: @unchecked Sendable {
     private func handshake() -> Admitted? {
         let hello: Hello
         do {
+            // Received or not, the connection stops counting as pending; past the deadline the
+            // lobby has shut the socket and this receive fails.
+            defer { handshakeTicket?.finish() }
             let (header, payload) = try channel.receive()
             guard header.call == CallID.handshake.rawValue else {
                 throw FrameError.protocolViolation(ProtocolError(.malformed, "first frame is call \(header.call), not the handshake"))

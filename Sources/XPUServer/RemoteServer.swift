@@ -20,6 +20,8 @@ public final class RemoteServer: Service, @unchecked Sendable {
     let metrics: ServerMetrics?
     /// Set with `--tenant-processes`: sessions are served in processes of their own.
     let tenantProcesses: TenantProcesses?
+    /// Holds accepted connections until their Hello (deadline, caps, no thread while silent).
+    let lobby: ConnectionLobby
     private let state = Mutex(State())
 
     struct State {
@@ -66,6 +68,8 @@ public final class RemoteServer: Service, @unchecked Sendable {
         self.logger = logger
         self.security = security
         self.tenantProcesses = configuration.tenantProcesses ? TenantProcesses(driverPath: driver.path, logLevel: logger.logLevel, scheduler: devices.scheduler) : nil
+        self.lobby = try ConnectionLobby(
+            limits: configuration.admission, statistics: metrics?.admission ?? AdmissionStatistics(), logger: logger)
         if let rdmaAcceptor {
             self.listener = .rdma(RDMAListener(acceptor: rdmaAcceptor))
         } else if let endpoint = security.rdmaEndpoint {
@@ -73,7 +77,11 @@ public final class RemoteServer: Service, @unchecked Sendable {
         } else if let path = security.unixSocketPath {
             self.listener = .socket(try UnixListener(path: path))
         } else {
-            self.listener = .socket(try Listener(binding: configuration.listen))
+            // A deep accept queue (the kernel caps it at net.core.somaxconn): a burst of connects
+            // waits there for the accept thread, which only hands each to the lobby; with a full
+            // queue the kernel drops the handshake's last ACK and the client, connected on its
+            // side, is accepted only after SYN-ACK retransmissions, seconds later.
+            self.listener = .socket(try Listener(binding: configuration.listen, backlog: 4096))
         }
     }
 
@@ -118,6 +126,7 @@ public final class RemoteServer: Service, @unchecked Sendable {
             return Array(state.open.values)
         }
         listener.shutdown()
+        lobby.shutdown()
         for transport in open { transport.shutdown() }
         // Sessions free what they hold as their threads see the connection close.
         for _ in 0..<100 where state.withLock({ !$0.open.isEmpty }) {
@@ -157,6 +166,8 @@ public final class RemoteServer: Service, @unchecked Sendable {
     }
 
     private func acceptLoop() {
+        lobby.start { [self] socket, ticket in startSession(.socket(socket), handshake: ticket) }
+        let keepalive = security.unixSocketPath == nil ? configuration.admission.peerTimeout : nil
         while true {
             let accepted: Accepted
             do {
@@ -166,46 +177,66 @@ public final class RemoteServer: Service, @unchecked Sendable {
                 if !state.withLock({ $0.stopping }) { logger.error("accept failed: \(error)") }
                 return
             }
-            let transport = accepted.transport
-            let preemption = PreemptionOrder()
-            let id: UInt64? = state.withLock { state in
-                guard !state.stopping else { return nil }
-                let id = state.nextSession
-                state.nextSession += 1
-                state.open[id] = transport
-                state.preemptions[id] = preemption
-                return id
-            }
-            guard let id else {
-                transport.shutdown()
-                return
-            }
-            Thread.start(named: "xpu-session-\(id)") { [self] in
-                defer {
-                    state.withLock { state in
-                        state.open[id] = nil
-                        state.preemptions[id] = nil
-                    }
+            switch accepted {
+            case .socket(let socket):
+                if let keepalive { socket.enableKeepalive(peerTimeout: keepalive) }
+                // Waits without a thread until its first bytes arrive (ConnectionLobby).
+                lobby.enter(socket)
+            case .rdma(let rdma, let peerHost):
+                guard let ticket = lobby.track(source: peerHost, interrupt: { rdma.shutdown() }) else {
+                    logger.warning("RDMA connection refused before its handshake: too many pending", metadata: ["peer": "\(peerHost)"])
+                    rdma.shutdown()
+                    continue
                 }
-                // TLS and authentication (Authentication.swift) run on the session's own thread.
-                let secured: (any Transport, ConnectionSecurity)?
-                switch accepted {
-                case .socket(let socket):
-                    secured = secure(socket, session: id)
-                case .rdma(let rdma, let peerHost):
-                    // No TLS over RDMA: the policy (if any) still decides who may open a session.
-                    var connectionSecurity = ConnectionSecurity(authenticator: security.authenticator, peerHost: peerHost)
-                    connectionSecurity.transportName = "rdma"
-                    secured = (rdma, connectionSecurity)
-                }
-                guard let (securedTransport, connectionSecurity) = secured else { return }
-                let connection = Connection(
-                    transport: securedTransport, driver: driver, sessionID: id, logger: logger,
-                    compressionAllowed: configuration.compression, limits: configuration.limits, devices: devices, metrics: metrics,
-                    tenantProcesses: tenantProcesses, preemption: preemption)
-                connection.security = connectionSecurity
-                connection.run()
+                startSession(accepted, handshake: ticket)
             }
+        }
+    }
+
+    /// Gives an accepted connection its session id and thread, which runs TLS, the Hello and
+    /// then the session; `handshake` is finished once the Hello arrived or the thread ends.
+    private func startSession(_ accepted: Accepted, handshake: HandshakeTicket) {
+        let transport = accepted.transport
+        let preemption = PreemptionOrder()
+        let id: UInt64? = state.withLock { state in
+            guard !state.stopping else { return nil }
+            let id = state.nextSession
+            state.nextSession += 1
+            state.open[id] = transport
+            state.preemptions[id] = preemption
+            return id
+        }
+        guard let id else {
+            handshake.finish()
+            transport.shutdown()
+            return
+        }
+        Thread.start(named: "xpu-session-\(id)") { [self] in
+            defer {
+                handshake.finish()
+                state.withLock { state in
+                    state.open[id] = nil
+                    state.preemptions[id] = nil
+                }
+            }
+            // TLS and authentication (Authentication.swift) run on the session's own thread.
+            let secured: (any Transport, ConnectionSecurity)?
+            switch accepted {
+            case .socket(let socket):
+                secured = secure(socket, session: id, handshake: handshake)
+            case .rdma(let rdma, let peerHost):
+                // No TLS over RDMA: the policy (if any) still decides who may open a session.
+                var connectionSecurity = ConnectionSecurity(authenticator: security.authenticator, peerHost: peerHost)
+                connectionSecurity.transportName = "rdma"
+                secured = (rdma, connectionSecurity)
+            }
+            guard let (securedTransport, connectionSecurity) = secured else { return }
+            let connection = Connection(
+                transport: securedTransport, driver: driver, sessionID: id, logger: logger,
+                compressionAllowed: configuration.compression, limits: configuration.limits, devices: devices, metrics: metrics,
+                tenantProcesses: tenantProcesses, preemption: preemption, handshake: handshake)
+            connection.security = connectionSecurity
+            connection.run()
         }
     }
 }

@@ -20,11 +20,14 @@ public struct ServerConfiguration: Sendable {
     public var limits: ServerLimits
     /// Each session runs in a process of its own (`--tenant-processes`; `TenantProcesses`).
     public var tenantProcesses: Bool
+    /// The handshake deadline, the caps on connections before their Hello, and keepalive.
+    public var admission: AdmissionLimits
 
     public init(
         listen: Endpoint, device: DeviceKind, driverPath: String? = nil, compression: Bool = true, limits: ServerLimits = ServerLimits(),
-        tenantProcesses: Bool = false
+        tenantProcesses: Bool = false, admission: AdmissionLimits = AdmissionLimits()
     ) {
+        self.admission = admission
         self.tenantProcesses = tenantProcesses
         self.listen = listen
         self.device = device

@@ -30,6 +30,9 @@ public final class ServerMetrics: Sendable {
     /// Sessions the server ended because the pool preempted them (`xpu_server_preemptions_total`).
     let preemptions = Atomic<UInt64>(0)
 
+    /// Connections before their Hello: pending, refused at a cap, closed at the deadline.
+    public let admission = AdmissionStatistics()
+
     /// Reads the devices' memory from `driver` (once).
     public convenience init(driver: Driver, devices: ServerDevices) {
         var count: Int32 = 0
@@ -124,6 +127,15 @@ public final class ServerMetrics: Sendable {
             registry.makeGauge(descriptor: Names.busyFraction, labels: labels).set(fractions[device] ?? 0)
         }
         registry.makeCounter(descriptor: Names.preemptions).increment(by: Int64(preemptions.load(ordering: .relaxed)))
+        registry.makeGauge(descriptor: Names.sessions).set(Double(sessions.count))
+        registry.makeGauge(descriptor: Names.handshakesPending).set(Double(admission.pending.load(ordering: .relaxed)))
+        registry.makeCounter(descriptor: Names.handshakeTimeouts).increment(by: Int64(admission.timedOut.load(ordering: .relaxed)))
+        let refused = [
+            ("source", admission.refusedPerSource.load(ordering: .relaxed)), ("total", admission.refusedTotal.load(ordering: .relaxed)),
+        ]
+        for (cap, count) in refused {
+            registry.makeCounter(descriptor: Names.connectionsRefused, labels: [("cap", cap)]).increment(by: Int64(count))
+        }
         var text: [UInt8] = []
         registry.emit(into: &text)
         return text
@@ -149,6 +161,25 @@ public final class ServerMetrics: Sendable {
             MetricNameDescriptor(
                 namespace: "xpu", subsystem: "server", metricName: "preemptions", unitName: "total",
                 helpText: "Sessions ended because the pool preempted them for a request of higher priority.")
+        }
+
+        static var sessions: MetricNameDescriptor {
+            server("sessions", "", "Sessions open (past their handshake).")
+        }
+        static var handshakesPending: MetricNameDescriptor {
+            server("handshakes_pending", "", "Accepted connections whose Hello has not arrived yet.")
+        }
+        static var handshakeTimeouts: MetricNameDescriptor {
+            server("handshake_timeouts", "total", "Connections closed because their Hello (and TLS handshake) missed the deadline (--handshake-timeout).")
+        }
+        static var connectionsRefused: MetricNameDescriptor {
+            server(
+                "connections_refused", "total",
+                "Connections closed at accept because too many were waiting for their handshake: from their source (cap=\"source\", --max-pending-per-source) or in all (cap=\"total\", --max-pending-connections).")
+        }
+
+        private static func server(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: "xpu", subsystem: "server", metricName: name, unitName: unit, helpText: help)
         }
 
         private static func tenant(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {

@@ -146,7 +146,10 @@ enum Session {
         let channel: FrameChannel
         do {
             let tls = ClientTLSSettings { name in getenv(name).map { String(cString: $0) } }
-            channel = FrameChannel(transport: try endpoint.connect(tls: tls))
+            // A server that vanishes fails the call waiting for it within the peer timeout
+            // (CUDA_ERROR_DEVICE_UNAVAILABLE), instead of blocking it for ever.
+            let peerTimeout = try ServerAddress.peerTimeout(environment: getenv("XPU_PEER_TIMEOUT").map { String(cString: $0) }).get()
+            channel = FrameChannel(transport: try endpoint.connect(tls: tls, peerTimeout: peerTimeout))
         } catch {
             ShimLog.log(.error, "cannot reach xpu-remote-server at \(endpoint): \(error)")
             return CUDA_ERROR_NO_DEVICE

@@ -70,16 +70,34 @@ public struct ClientTLSSettings: Hashable, Sendable {
 }
 
 extension ServerAddress {
+    /// The client's peer timeout from `XPU_PEER_TIMEOUT` (whole seconds, at least 2; 0: none),
+    /// 60 s when unset; a value that is not one of these is an error message.
+    public static func peerTimeout(environment text: String?) -> Result<Duration?, TransportError> {
+        guard let text, !text.isEmpty else { return .success(.seconds(60)) }
+        guard let seconds = Int(text), seconds == 0 || seconds >= 2 else {
+            return .failure(TransportError(.badAddress, "XPU_PEER_TIMEOUT must be 0 (no keepalive) or whole seconds of at least 2, got '\(text)'"))
+        }
+        return .success(seconds == 0 ? nil : .seconds(seconds))
+    }
+
     /// Opens the byte stream to the server; the handshake above it is the same for every transport.
-    public func connect(tls settings: ClientTLSSettings = ClientTLSSettings()) throws(TransportError) -> any Transport {
+    /// Over TCP (with or without TLS) a server silent for `peerTimeout` fails the blocking read
+    /// or write that waits for it (`SocketTransport.enableKeepalive`); nil: wait for ever.
+    public func connect(
+        tls settings: ClientTLSSettings = ClientTLSSettings(), peerTimeout: Duration? = nil
+    ) throws(TransportError) -> any Transport {
         switch self {
         case .tcp(let endpoint):
-            return try SocketTransport.connect(to: endpoint)
+            let socket = try SocketTransport.connect(to: endpoint)
+            if let peerTimeout { socket.enableKeepalive(peerTimeout: peerTimeout) }
+            return socket
         case .tls(let endpoint):
             let context = try TLSContext.client(
                 caFile: settings.caFile, certificateFile: settings.certificateFile,
                 keyFile: settings.certificateFile == nil ? nil : settings.keyFile)
-            return try TLSTransport.connect(to: endpoint, context: context, serverName: settings.serverName)
+            let transport = try TLSTransport.connect(to: endpoint, context: context, serverName: settings.serverName)
+            if let peerTimeout { transport.socket.enableKeepalive(peerTimeout: peerTimeout) }
+            return transport
         case .unix(let path):
             return try SharedMemoryTransport.connect(path: path)
         case .rdma(let endpoint):

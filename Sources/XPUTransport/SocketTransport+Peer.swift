@@ -66,15 +66,6 @@ extension SocketTransport {
 }
 
 extension SocketTransport {
-    /// Bounds each blocking receive (0: no bound), so a peer that stalls a handshake cannot hold
-    /// its thread forever; a timed-out read fails with EAGAIN.
-    public func setReceiveTimeout(milliseconds: Int) {
-        var interval = timeval(tv_sec: milliseconds / 1000, tv_usec: (milliseconds % 1000) * 1000)
-        _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &interval, socklen_t(MemoryLayout<timeval>.size))
-    }
-}
-
-extension SocketTransport {
     /// True when the peer has closed the connection (checked without waiting and without
     /// consuming data: unread input means the peer is still there).
     public var peerHasClosed: Bool {

@@ -78,7 +78,7 @@ final class ChildProcess: Sendable {
     let command: String
     let stdout = OutputCollector()
     let stderr = OutputCollector()
-    private let reaped = Mutex<ExitStatus?>(nil)
+    private let ended = Mutex<(status: ExitStatus?, reaped: Bool)>((nil, false))
     private static let spawnLock = NSLock()
 
     init(_ executable: String, _ arguments: [String], environment: [String: String]) throws {
@@ -135,14 +135,34 @@ final class ChildProcess: Sendable {
         stderr.start(reading: errPipe[0])
     }
 
-    /// The exit status if the process has ended, reaping it once.
+    /// The exit status if the process has ended. The child is left a zombie until `reapAfterKillingGroup`:
+    /// while it is one, its pid (the id of its process group) cannot be given to another process, so
+    /// killing what is left of its group can never hit another test's process that got the id again
+    /// (ids wrap quickly when pid_max is 32768 and the tests start thousands of processes).
     func poll() -> ExitStatus? {
-        reaped.withLock { status in
-            if let status { return status }
+        ended.withLock { ended in
+            if let status = ended.status { return status }
+            var info = siginfo_t()
+            guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0, info._sifields._sigchld.si_pid == pid
+            else { return nil }
+            let code = info._sifields._sigchld.si_status
+            ended.status = info.si_code == Int32(CLD_EXITED) ? .exited(code) : .signaled(code)
+            return ended.status
+        }
+    }
+
+    deinit {
+        if poll() != nil { reapAfterKillingGroup() }
+    }
+
+    /// Kills what is left of the process group of a child that has ended, then reaps the child.
+    private func reapAfterKillingGroup() {
+        ended.withLock { ended in
+            guard ended.status != nil, !ended.reaped else { return }
+            kill(-pid, SIGKILL)
             var raw: Int32 = 0
-            let rc = waitpid(pid, &raw, WNOHANG)
-            if rc == pid { status = ExitStatus(waitStatus: raw) }
-            return status
+            while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+            ended.reaped = true
         }
     }
 
@@ -186,18 +206,20 @@ final class ChildProcess: Sendable {
     @discardableResult
     func stop(terminateFirst: Bool = true, grace: Duration = .seconds(5)) -> ExitStatus? {
         if let status = poll() {
-            kill(-pid, SIGKILL)  // leftovers in the group, if any
+            reapAfterKillingGroup()  // leftovers in the group, if any
             return status
         }
         if terminateFirst {
             kill(pid, SIGTERM)
             if let status = wait(timeout: grace) {
-                kill(-pid, SIGKILL)
+                reapAfterKillingGroup()
                 return status
             }
         }
         kill(-pid, SIGKILL)
-        return wait(timeout: .seconds(5))
+        let status = wait(timeout: .seconds(5))
+        reapAfterKillingGroup()
+        return status
     }
 
     /// Waits for the end and the full output; on timeout kills the group and returns status nil.
@@ -207,7 +229,7 @@ final class ChildProcess: Sendable {
             stop(terminateFirst: false)
             status = nil
         } else {
-            kill(-pid, SIGKILL)  // a grandchild still holding the pipes must not hang us
+            reapAfterKillingGroup()  // a grandchild still holding the pipes must not hang us
         }
         // The readers end when every writer is gone; give them a moment.
         let deadline = ContinuousClock.now + .seconds(5)

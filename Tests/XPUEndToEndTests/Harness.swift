@@ -24,7 +24,7 @@ struct Harness: Sendable {
         "device_query", "memory", "streams_events", "vector_add", "error_paths", "hold_and_copy",
         "meminfo", "threads", "fork_session", "unsupported", "async_semantics", "launch_storm", "bulk_copies", "slice_memory",
         "compute_share", "pool_hold", "illegal_address", "tenant_owner", "tenant_intruder", "tenant_worker", "metered_tenant",
-        "multi_device", "bulk_ordering", "server_loss", "launch_allocations", "thread_names",
+        "multi_device", "bulk_ordering", "server_loss", "launch_allocations", "thread_names", "network_fault",
     ]
 
     /// Built once per test process; a failure (missing dist, compile error) fails every test.
@@ -145,22 +145,24 @@ struct Harness: Sendable {
         return env
     }
 
+    /// The path of a tool found on PATH (or given by absolute path), with the system
+    /// administration directories searched too (`ip`, `nft`).
+    static func toolPath(_ tool: String) throws(E2EError) -> String {
+        if tool.contains("/") { return tool }
+        let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+            .split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"]
+        guard
+            let found = directories.map({ "\($0)/\(tool)" })
+                .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+        else { throw E2EError("\(tool) not found on PATH") }
+        return found
+    }
+
     /// Runs a helper tool found on PATH (or by absolute path) to completion.
     static func runTool(_ tool: String, _ arguments: [String], timeout: Duration) throws(E2EError)
         -> ProgramOutput
     {
-        let path: String
-        if tool.contains("/") {
-            path = tool
-        } else {
-            let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
-                .split(separator: ":").map(String.init)
-            guard
-                let found = directories.map({ "\($0)/\(tool)" })
-                    .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
-            else { throw E2EError("\(tool) not found on PATH") }
-            path = found
-        }
+        let path = try toolPath(tool)
         do {
             return try ChildProcess(path, arguments, environment: baseEnvironment()).finish(timeout: timeout)
         } catch let error as E2EError {
@@ -210,19 +212,20 @@ struct Harness: Sendable {
     }
 }
 
-/// An `xpu-remote-server` on a free local port, serving the simulated device, with `arguments`
-/// added to its command line.
+/// An `xpu-remote-server` on a free port of `host` (loopback unless given), serving the simulated
+/// device, with `arguments` added to its command line; in the network namespace `namespace`
+/// when given (`ip netns exec`).
 final class Server: Sendable {
     let process: ChildProcess
     let address: String
     /// HOST:PORT of /metrics, when `arguments` has `--metrics`.
     let metricsAddress: String?
 
-    init(harness: Harness, arguments: [String] = []) throws {
-        process = try ChildProcess(
-            harness.serverBinary,
-            ["--listen", "127.0.0.1:0", "--device", "sim", "--sim-memory", "1GiB"] + arguments,
-            environment: Harness.differentialServerEnvironment())
+    init(harness: Harness, arguments: [String] = [], host: String = "127.0.0.1", namespace: String? = nil) throws {
+        let command = [harness.serverBinary, "--listen", "\(host):0", "--device", "sim", "--sim-memory", "1GiB"] + arguments
+        let launcher = try namespace.map { [try Harness.toolPath("ip"), "netns", "exec", $0] } ?? []
+        let line = launcher + command
+        process = try ChildProcess(line[0], Array(line.dropFirst()), environment: Harness.differentialServerEnvironment())
         let prefix = "xpu-remote-server listening on "
         var found: String?
         let deadline = ContinuousClock.now + .seconds(60)
@@ -239,7 +242,7 @@ final class Server: Sendable {
                 usleep(10_000)
             }
         }
-        guard let found, found.hasPrefix("127.0.0.1:"), Int(found.dropFirst("127.0.0.1:".count)) != nil
+        guard let found, found.hasPrefix("\(host):"), Int(found.dropFirst(host.count + 1)) != nil
         else {
             let status = process.stop()
             throw E2EError(

@@ -11,8 +11,12 @@ final class RawClient {
     /// The context every request names in its header (the shim sends the calling thread's).
     var context: UInt64 = 0
 
-    init(_ address: String) throws {
-        transport = try SocketTransport.connect(to: Endpoint(parsing: address)!)
+    convenience init(_ address: String) throws {
+        self.init(transport: try SocketTransport.connect(to: Endpoint(parsing: address)!))
+    }
+
+    init(transport: SocketTransport) {
+        self.transport = transport
         channel = FrameChannel(transport: transport)
     }
 

@@ -23,6 +23,8 @@ XPU_APT_PACKAGES=(
     libibverbs-dev # infiniband/verbs.h for the RDMA transport (CXPUVerbs)
     python3        # the wheels below; export-list, ABI and fuzz-seed scripts
     python3-venv   # .venv/ for the wheels where the system's Python is externally managed
+    iproute2       # ip netns and veth: the network-fault tests put client and server in two namespaces
+    nftables       # nft: loss and partitions inside those namespaces (network-fault tests)
 )
 
 # Versions are pinned: proto/cuda-exports.txt and proto/nvml-exports.txt were extracted from these
