@@ -34,6 +34,8 @@ let package = Package(
         .target(name: "CXPUDriver"),
         // Our own declaration of the NVML subset the shim serves (libnvidia-ml.so.1).
         .target(name: "CXPUNVML"),
+        // The monotonic clock, inline in C: one definition for every module and libxpusim.so.
+        .target(name: "CXPUClock"),
         // Generated stubs for every driver entry point not served yet, and the shim's C helpers.
         .target(name: "CXPUShimSupport", dependencies: ["CXPUDriver"]),
         // What the CUDA runtime asks of a driver beyond cuda.h (export tables, libraries and
@@ -44,7 +46,7 @@ let package = Package(
         .target(name: "XPUProtocol", dependencies: ["CXPUDriver"]),
         // Byte-stream transports: TCP and an in-memory pair for tests.
         .target(
-            name: "XPUTransport", dependencies: ["XPUProtocol", "CXPUTLS", "CXPUShm", "CXPUVerbs"],
+            name: "XPUTransport", dependencies: ["XPUProtocol", "CXPUClock", "CXPUTLS", "CXPUShm", "CXPUVerbs"],
             swiftSettings: launchPathSettings
         ),
         // TLS 1.3 on OpenSSL 3, loaded with dlopen at first use (nothing links libssl).
@@ -60,9 +62,9 @@ let package = Package(
             swiftSettings: launchPathSettings
         ),
         // PTX front end and interpreter. No IO.
-        .target(name: "XPUPTX"),
+        .target(name: "XPUPTX", dependencies: ["CXPUClock"]),
         // libxpusim.so: the driver API implemented on the CPU.
-        .target(name: "XPUSim", dependencies: ["CXPUDriver", "CXPURuntimeSupport", "XPUPTX"], swiftSettings: launchPathSettings),
+        .target(name: "XPUSim", dependencies: ["CXPUClock", "CXPUDriver", "CXPURuntimeSupport", "XPUPTX"], swiftSettings: launchPathSettings),
         // The server: sessions, handle tables, dispatch onto a dlopen'ed driver, and /metrics
         // (Prometheus text format; the shim never links this target).
         .target(
