@@ -33,6 +33,9 @@ final class MonotonicCondition: @unchecked Sendable {
     func unlock() { pthread_mutex_unlock(mutex) }
     func broadcast() { pthread_cond_broadcast(condition) }
 
+    /// Waits (the lock held) for a broadcast; wake-ups may be spurious.
+    func wait() { pthread_cond_wait(condition, mutex) }
+
     /// Waits (the lock held) for a broadcast or until `deadline` on the monotonic clock, in
     /// nanoseconds (`monotonicNanoseconds()`); false when the deadline passed first.
     func wait(until deadline: UInt64) -> Bool {

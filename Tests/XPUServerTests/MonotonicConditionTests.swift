@@ -26,7 +26,7 @@ struct MonotonicConditionTests {
         let woken = DispatchSemaphore(value: 0)
         condition.lock()
         Thread {
-            usleep(20_000)
+            // The lock is the waiter's until its wait has begun: this broadcast comes during it.
             condition.lock()
             condition.broadcast()
             condition.unlock()

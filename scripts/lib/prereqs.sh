@@ -23,6 +23,7 @@ XPU_APT_PACKAGES=(
     libibverbs-dev # infiniband/verbs.h for the RDMA transport (CXPUVerbs)
     python3        # the wheels below; export-list, ABI and fuzz-seed scripts
     python3-venv   # .venv/ for the wheels where the system's Python is externally managed
+    spin           # model-checks the compute scheduler's wait/notify protocol (scripts/check-models.sh)
 )
 
 # Versions are pinned: proto/cuda-exports.txt and proto/nvml-exports.txt were extracted from these
