@@ -132,7 +132,8 @@ let package = Package(
         .testTarget(name: "XPUEndToEndTests", dependencies: ["CXPUDriver", "XPUProtocol", "XPUTransport"]),
         .testTarget(name: "XPUPlacementTests", dependencies: ["XPUPlacement"]),
         .testTarget(
-            name: "XPUPoolTests", dependencies: ["XPUPool", "XPUProtocol", "CXPUDriver", .product(name: "Logging", package: "swift-log")]),
+            name: "XPUPoolTests",
+            dependencies: ["XPUPool", "XPUProtocol", "XPUServer", "CXPUDriver", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "XPUServerTests", dependencies: ["XPUServer", "CXPUDriver"]),
         .testTarget(
             name: "XPUTransportTests",
