@@ -102,6 +102,8 @@ public final class Directory: Sendable {
                 "server registered \(heartbeat.address) devices=[\(devices)]",
                 metadata: ["labels": "\(heartbeat.labels.joined(separator: ","))"])
         }
+        // Each device's busy fraction in thousandths, as `load` reads it ("-" when not measured).
+        logger.debug("heartbeat \(heartbeat.address) busy=\(heartbeat.devices.map { $0.busyMilli.map(String.init) ?? "-" }.joined(separator: ","))")
         notifyWaiters()
         log(placed)
         return PoolHeartbeatReply(preemptions: orders)
