@@ -49,6 +49,8 @@ let package = Package(
         .target(name: "CXPUNVML"),
         // epoll and eventfd for the server's connection lobby (many idle sockets, one thread).
         .target(name: "CXPUPoll"),
+        // The monotonic clock, inline in C: one definition for every module and libxpusim.so.
+        .target(name: "CXPUClock"),
         // Generated stubs for every driver entry point not served yet, and the shim's C helpers.
         .target(name: "CXPUShimSupport", dependencies: ["CXPUDriver"]),
         // What the CUDA runtime asks of a driver beyond cuda.h (export tables, libraries and
@@ -59,7 +61,7 @@ let package = Package(
         .target(name: "XPUProtocol", dependencies: ["CXPUDriver"]),
         // Byte-stream transports: TCP and an in-memory pair for tests.
         .target(
-            name: "XPUTransport", dependencies: ["XPUProtocol", "CXPUTLS", "CXPUShm", "CXPUVerbs"],
+            name: "XPUTransport", dependencies: ["XPUProtocol", "CXPUClock", "CXPUTLS", "CXPUShm", "CXPUVerbs"],
             swiftSettings: launchPathSettings
         ),
         // TLS 1.3 on OpenSSL 3, loaded with dlopen at first use (nothing links libssl).
@@ -75,19 +77,21 @@ let package = Package(
             swiftSettings: launchPathSettings
         ),
         // PTX front end and interpreter. No IO.
-        .target(name: "XPUPTX"),
+        .target(name: "XPUPTX", dependencies: ["CXPUClock"]),
         // libxpusim.so: the driver API implemented on the CPU.
-        .target(name: "XPUSim", dependencies: ["CXPUDriver", "CXPURuntimeSupport", "XPUPTX"], swiftSettings: launchPathSettings),
+        .target(name: "XPUSim", dependencies: ["CXPUClock", "CXPUDriver", "CXPURuntimeSupport", "XPUPTX"], swiftSettings: launchPathSettings),
         // Admission: slice requests, server limits, the access policy and the ledger of what each
         // device granted. Shared by the server and the pool directory. No IO.
         .target(name: "XPUAdmission", dependencies: ["CXPUDriver"]),
+        // Timed waits on the monotonic clock, shared by the server's scheduler and the pool directory.
+        .target(name: "XPUTiming"),
         // The server: sessions, handle tables, dispatch onto a dlopen'ed driver, and /metrics
         // (Prometheus text format over swift-nio, TLS from swift-nio-ssl; the shim never links
         // this target).
         .target(
             name: "XPUServer",
             dependencies: [
-                "CXPUDriver", "CXPUPoll", "XPUAdmission", "XPUProtocol", "XPUTransport",
+                "CXPUDriver", "CXPUPoll", "XPUAdmission", "XPUProtocol", "XPUTiming", "XPUTransport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -118,7 +122,7 @@ let package = Package(
         .target(
             name: "XPUPool",
             dependencies: [
-                "CXPUDriver", "XPUAdmission", "XPUPlacement", "XPUProtocol", "XPUTransport",
+                "CXPUDriver", "XPUAdmission", "XPUPlacement", "XPUProtocol", "XPUTiming", "XPUTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -199,8 +203,8 @@ let package = Package(
         .testTarget(name: "XPUEndToEndTests", dependencies: ["CXPUDriver", "XPUProtocol", "XPUTransport", "XPUKube"]),
         .testTarget(name: "XPUPlacementTests", dependencies: ["XPUPlacement"]),
         .testTarget(
-            name: "XPUPoolTests", dependencies: ["XPUPool", "XPUProtocol", "CXPUDriver", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "XPUServerTests", dependencies: ["XPUAdmission", "XPUServer", "CXPUDriver"]),
+            name: "XPUPoolTests", dependencies: ["XPUPool", "XPUProtocol", "XPUTiming", "CXPUDriver", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "XPUServerTests", dependencies: ["XPUAdmission", "XPUServer", "XPUTiming", "CXPUDriver"]),
         .testTarget(
             name: "XPUKubeTests",
             dependencies: [

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README): every check CI runs, in order, failing on the first error.
 #   1. generated code matches proto/ (codegen drift), the export list matches the wheel's cuda.h
-#   2. our C header agrees with NVIDIA's cuda.h (ABI check)
+#   2. our C header agrees with NVIDIA's cuda.h (ABI check); spin model-checks the compute
+#      scheduler's wait/notify protocol (Tests/Models)
 #   3. release build into dist/; the shim exports only API symbols, links no Swift runtime and
 #      carries NVIDIA's library names (SONAMEs, the NVML filter); the Kubernetes manifests are
 #      valid (scripts/check-deploy.sh)
@@ -27,6 +28,9 @@ python3 scripts/extract-nvml-exports.py --check
 step "our header agrees with cuda.h (Tests/ABI/check-abi.sh)"
 Tests/ABI/check-abi.sh
 Tests/ABI/check-nvml-abi.sh
+
+step "the compute scheduler's wait/notify model has no lost wake-up (scripts/check-models.sh)"
+scripts/check-models.sh
 
 step "release build into dist/ (scripts/build.sh)"
 scripts/build.sh

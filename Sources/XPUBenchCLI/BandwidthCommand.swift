@@ -2,6 +2,7 @@ import ArgumentParser
 import CXPUDriver
 import Foundation
 import XPUPlacement
+import XPUTransport
 
 /// `xpu-bench bandwidth`: blocking host-to-device and device-to-host copies through the shim, for
 /// sizes from 4 KiB to 256 MiB and three kinds of data, beside raw TCP stream throughput of the same

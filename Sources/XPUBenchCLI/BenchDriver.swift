@@ -140,14 +140,6 @@ final class BenchSession: @unchecked Sendable {
     }
 }
 
-/// Nanoseconds on the monotonic clock.
-@inline(__always)
-func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-}
-
 /// Progress for long runs, on stderr so that stdout stays the table or the JSON.
 func progress(_ message: String) {
     var line = message + "\n"

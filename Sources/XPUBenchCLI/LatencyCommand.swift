@@ -1,6 +1,7 @@
 import ArgumentParser
 import CXPUDriver
 import XPUProtocol
+import XPUTransport
 
 /// `xpu-bench latency`: the round trip of a small synchronous call through shim → TCP → server,
 /// beside a raw TCP ping-pong of the same frame sizes and the same call on libxpusim.so in-process.

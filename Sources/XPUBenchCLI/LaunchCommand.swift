@@ -1,6 +1,7 @@
 import ArgumentParser
 import CXPUDriver
 import Foundation
+import XPUTransport
 
 /// `xpu-bench launch`: asynchronous launches of an empty kernel, end to end (N launches, then one
 /// cuCtxSynchronize), through the shim and directly on libxpusim.so in the same run.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import XPUTransport
 
 #if canImport(Glibc)
 import Glibc

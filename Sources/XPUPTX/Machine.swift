@@ -1,3 +1,5 @@
+import CXPUClock
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -431,9 +433,7 @@ struct Machine {
         case .unpack:
             return r[Int(Compiler.Special.sink.rawValue)]
         case .readClock:
-            var ts = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &ts)
-            return truncate(UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec), n)
+            return truncate(xpu_monotonic_nanoseconds(), n)
         case .fadd, .fsub, .fmul, .fdiv, .fmin, .fmax, .ffma:
             return floatBinary(inst, x, y, inst.c >= 0 ? r[Int(inst.c)] : 0)
         case .fabs, .fneg, .frcp, .fsqrt, .frsqrt, .fsin, .fcos, .fex2, .flg2, .ftanh:

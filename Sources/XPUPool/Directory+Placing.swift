@@ -55,9 +55,16 @@ extension Directory {
         case nothingFits(String)
     }
 
-    /// How often a waiting request looks whether a pass placed it (and whether its client is
-    /// still there): passes run on other threads, so this only bounds the reply's delay.
-    static let waitPoll = 0.05
+    /// How often a waiting request looks whether its client is still there (a pass that places
+    /// it wakes it at once).
+    static let clientPoll: Duration = .milliseconds(50)
+
+    /// What a waiting request found when it looked at the queue.
+    private enum Look {
+        case placed([Placed])
+        case failed(PlaceFailure)
+        case waits(until: ContinuousClock.Instant)
+    }
 
     /// Places `count` slices `text` (`XPU_SLICE`) for `client`, all or none: the CUresult and the
     /// reply. Each slice goes to a device the others of the request do not use when one fits, so a
@@ -96,7 +103,7 @@ extension Directory {
             origin: zone.isEmpty ? nil : zone)
         let ask = Ask(text: text, client: client, count: count, wanted: wanted, memory: bytes, computeMilli: computeMilli)
 
-        let arrived = ContinuousClock.now
+        let arrived = clock.now
         let queued: (ticket: UInt64, events: [Event])? = state.withLock { state in
             guard !state.servers.isEmpty else { return nil }
             let ticket = state.nextTicket
@@ -111,45 +118,50 @@ extension Directory {
         guard let (ticket, events) = queued else {
             return refuse(CUDA_ERROR_NO_DEVICE, "no server is registered with the pool", client: client, slice: text)
         }
+        if !events.isEmpty { notifyWaiters() }
         log(events)
         var announced = false
         while true {
+            let seen = changes.current
             let left = clientLeft()
-            let now = ContinuousClock.now
-            let step: Result<[Placed], PlaceFailure>? = state.withLock { state in
-                guard let waiting = state.waiting[ticket] else { return .failure(.nothingFits("the request was dropped")) }
+            let now = clock.now
+            let look: Look = state.withLock { state in
+                guard let waiting = state.waiting[ticket] else { return .failed(.nothingFits("the request was dropped")) }
                 if let outcome = waiting.outcome {
                     state.waiting[ticket] = nil
-                    return .success(outcome)
+                    return .placed(outcome)
                 }
                 let deadline = waiting.preemptedAt.map { max(waiting.deadline, $0 + preemptionGrace) } ?? waiting.deadline
-                guard now >= deadline || left else { return nil }
+                guard now >= deadline || left else { return .waits(until: deadline) }
                 state.waiting[ticket] = nil
                 state.queue.remove(ticket)
                 let why = waiting.offered ? Self.freeSummary(of: state) : "a request of higher priority, or an older one of its own, waits ahead"
-                return .failure(.nothingFits(why))
+                return .failed(.nothingFits(why))
             }
-            switch step {
-            case .success(let placed):
+            switch look {
+            case .placed(let placed):
                 let placements = placed.map { PoolPlacement(server: $0.server, device: Int32($0.device), slice: $0.slice) }
                 return (CUDA_SUCCESS, PoolPlaceReply(placements: placements, reason: ""))
-            case .failure(let failure):
+            case .failed(let failure):
                 if case .nothingFits = failure {
                     // Leaving the queue may let requests of lower priority through.
-                    log(state.withLock { serveQueue(&$0, now: now) })
+                    let events = state.withLock { serveQueue(&$0, now: now) }
+                    if !events.isEmpty { notifyWaiters() }
+                    log(events)
                 }
                 if left { return refuse(CUDA_ERROR_OUT_OF_MEMORY, "the client left while waiting", client: client, slice: text) }
                 let what = count == 1 ? "'\(text)'" : "\(count) x '\(text)'"
                 let waited = wait > .zero ? " after waiting \(Self.seconds(now - arrived))" : ""
                 guard case .nothingFits(let why) = failure else { return refuse(CUDA_ERROR_NO_DEVICE, "\(failure)", client: client, slice: text) }
                 return refuse(CUDA_ERROR_OUT_OF_MEMORY, "nothing fits \(what)\(waited) (\(why))", client: client, slice: text)
-            case nil:
+            case .waits(let deadline):
                 if !announced {
                     announced = true
                     let limit = wait > .zero ? ", up to \(Self.seconds(wait))" : ", for the room it preempted"
                     logger.info("waiting: '\(text)' for \(client)\(limit) (\(state.withLock { $0.queue.entries.count }) in the queue)")
                 }
-                Thread.sleep(forTimeInterval: Self.waitPoll)
+                // Until a pass may have placed it, its wait ends, or it is time to look at its client.
+                changes.wait(after: seen, until: min(deadline, now + Self.clientPoll), on: clock)
             }
         }
     }
@@ -165,7 +177,7 @@ extension Directory {
             guard var waiting = state.waiting[ticket], waiting.outcome == nil else { return .placed }
             waiting.offered = true
             defer { state.waiting[ticket] = waiting }
-            switch Self.placeNow(waiting.ask, in: &state, policy: policy) {
+            switch Self.placeNow(waiting.ask, in: &state, policy: policy, now: now) {
             case .success(let placed):
                 waiting.outcome = placed
                 events.append(.placed(waiting.ask, placed, waited: now - waiting.since))
@@ -187,7 +199,7 @@ extension Directory {
     }
 
     /// Places every slice of `ask` now, all or none, and reserves them (lock held).
-    static func placeNow(_ ask: Ask, in state: inout State, policy: NamedPolicy.Name) -> Result<[Placed], PlaceFailure> {
+    static func placeNow(_ ask: Ask, in state: inout State, policy: NamedPolicy.Name, now: ContinuousClock.Instant) -> Result<[Placed], PlaceFailure> {
         guard !state.servers.isEmpty else { return .failure(.noServer) }
         let (busy, zones) = measurements(of: state)
         var placed: [Placed] = []
@@ -212,7 +224,7 @@ extension Directory {
             let token = "g\(state.nextGrant)"
             state.nextGrant += 1
             state.reservations.append(
-                Reservation(token: token, server: server, device: device, memory: ask.memory, computeMilli: ask.computeMilli, made: .now))
+                Reservation(token: token, server: server, device: device, memory: ask.memory, computeMilli: ask.computeMilli, made: now))
             let trimmed = ask.text.trimmingCharacters(in: .whitespaces)
             let granted = (trimmed.isEmpty ? "" : trimmed + ",") + "device=\(device),grant=\(token)"
             placed.append(Placed(server: server, device: device, token: token, slice: granted))

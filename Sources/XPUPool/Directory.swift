@@ -25,8 +25,11 @@ public final class Directory: Sendable {
     /// How long a request that preempted waits for its victims' capacity, beyond its own wait:
     /// the server learns of the order at its next heartbeat, ends the sessions and beats again.
     public let preemptionGrace: Duration
+    let clock: any DirectoryClock
     let logger: Logger
     let state = Mutex(State())
+    /// Signalled when a pass over the queue may have decided a waiting request.
+    let changes = ChangeSignal()
 
     struct ServerEntry {
         var heartbeat: PoolHeartbeat
@@ -65,9 +68,10 @@ public final class Directory: Sendable {
     public init(
         policy: NamedPolicy.Name, heartbeatTimeout: Duration = .seconds(3), reservationLifetime: Duration = .seconds(10),
         preempt: Bool = false, preemptionGrace: Duration = .seconds(10), passingWindow: Duration = .seconds(30),
-        logger: Logger
+        clock: any DirectoryClock = SystemDirectoryClock(), logger: Logger
     ) {
         self.policy = policy
+        self.clock = clock
         self.heartbeatTimeout = heartbeatTimeout
         self.reservationLifetime = reservationLifetime
         self.preempt = preempt
@@ -79,7 +83,8 @@ public final class Directory: Sendable {
     /// Records a server's heartbeat (the first one registers it), offers what it frees to the
     /// waiting requests, and returns what the server must do: the preemptions ordered for it.
     @discardableResult
-    public func record(_ heartbeat: PoolHeartbeat, now: ContinuousClock.Instant = .now) -> PoolHeartbeatReply {
+    public func record(_ heartbeat: PoolHeartbeat) -> PoolHeartbeatReply {
+        let now = clock.now
         let (isNew, orders, placed) = state.withLock { state in
             let isNew = state.servers[heartbeat.address] == nil
             state.servers[heartbeat.address] = ServerEntry(heartbeat: heartbeat, lastSeen: now)
@@ -96,6 +101,9 @@ public final class Directory: Sendable {
                 "server registered \(heartbeat.address) devices=[\(devices)]",
                 metadata: ["labels": "\(heartbeat.labels.joined(separator: ","))"])
         }
+        // Each device's busy fraction in thousandths, as `load` reads it ("-" when not measured).
+        logger.debug("heartbeat \(heartbeat.address) busy=\(heartbeat.devices.map { $0.busyMilli.map(String.init) ?? "-" }.joined(separator: ","))")
+        notifyWaiters()
         log(placed)
         return PoolHeartbeatReply(preemptions: orders)
     }
@@ -103,7 +111,8 @@ public final class Directory: Sendable {
     /// Drops servers whose heartbeats stopped and reservations nobody claimed; returns the
     /// dropped servers.
     @discardableResult
-    public func sweep(now: ContinuousClock.Instant = .now) -> [String] {
+    public func sweep() -> [String] {
+        let now = clock.now
         let (dropped, placed) = state.withLock { state in
             let dead = state.servers.filter { now - $0.value.lastSeen > heartbeatTimeout }.map(\.key).sorted()
             for address in dead {
@@ -120,6 +129,7 @@ public final class Directory: Sendable {
         for address in dropped {
             logger.warning("server dropped \(address): no heartbeat for \(heartbeatTimeout)")
         }
+        if !placed.isEmpty { notifyWaiters() }
         log(placed)
         return dropped
     }
@@ -133,6 +143,12 @@ public final class Directory: Sendable {
                 })
         }
     }
+
+    /// Wakes the requests waiting in `place` to look at the queue again.
+    func notifyWaiters() { changes.notify() }
+
+    /// How many `place` calls are waiting in the queue now.
+    public var waitingRequests: Int { state.withLock { $0.waiting.count } }
 
     /// Servers registered now, by address.
     public var servers: [String] { state.withLock { $0.servers.keys.sorted() } }

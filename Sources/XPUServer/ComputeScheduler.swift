@@ -1,4 +1,5 @@
 import XPUAdmission
+import XPUTiming
 import XPUTransport
 
 /// Shares one device's compute among the sliced tenants that asked for a share (`compute=`):
@@ -12,6 +13,12 @@ import XPUTransport
 /// shares are exact whatever the kernels do. On a real GPU green contexts (SM partitions) can back
 /// the same shares spatially instead of in time; the simulated device uses time slicing.
 /// Sessions without a compute share are not scheduled (they launch as they come).
+///
+/// Whose turn it is must be a function of the schedule alone: every waiter decides for itself
+/// whether the turn is its own, and a waiter that finds it is someone else's sleeps without
+/// waking that one, trusting it to reach the same answer. Ties (equal virtual times, as every
+/// newcomer has with the tenant furthest behind) therefore go to the lower session number, never
+/// to the order a dictionary happens to list them in (`precedes`).
 final class ComputeScheduler: @unchecked Sendable {
     struct Tenant {
         var share: Double
@@ -25,7 +32,8 @@ final class ComputeScheduler: @unchecked Sendable {
         var deviceNanoseconds: UInt64 = 0
         /// Time its kernels waited in `run` for their turn (queueing delay, for /metrics).
         var waitNanoseconds: UInt64 = 0
-        /// Turns that began only when a wait timed out with no one running (see `run`).
+        /// Turns that began only when a wait timed out with nothing changed since it began (see
+        /// `run`): a missed wake-up, each one delaying the turn by up to `longestWait`.
         var stalls = 0
         /// When its last kernel ended (monotonic ns): a tenant between two kernels is briefly not
         /// waiting, and is held for rather than skipped.
@@ -33,9 +41,13 @@ final class ComputeScheduler: @unchecked Sendable {
     }
 
     private let condition = MonotonicCondition()
+    private let clock: any SchedulerClock
     /// Guarded by `condition`.
     private var tenants: [UInt64: Tenant] = [:]
     private var busy = false
+    /// Broadcasts so far: a wait that times out with no broadcast since it began and then finds
+    /// its turn has come missed a wake-up.
+    private var broadcasts: UInt64 = 0
     /// After a kernel, the device is held briefly for its tenant when that tenant should run next
     /// anyway (it is still the furthest behind its share) or outranks someone: between two of
     /// its kernels the tenant is not waiting for an instant (the server reads its next request),
@@ -45,6 +57,10 @@ final class ComputeScheduler: @unchecked Sendable {
     static let anticipationNanoseconds: UInt64 = 1_000_000
     static let longestWaitNanoseconds: UInt64 = 5_000_000
     private var reserved: (session: UInt64, until: UInt64)?
+
+    init(clock: any SchedulerClock = MonotonicSchedulerClock()) {
+        self.clock = clock
+    }
 
     func register(_ session: UInt64, slice: Slice) {
         guard let percent = slice.computePercent else { return }
@@ -58,7 +74,7 @@ final class ComputeScheduler: @unchecked Sendable {
     func unregister(_ session: UInt64) {
         condition.lock()
         tenants[session] = nil
-        condition.broadcast()
+        notifyAll()
         condition.unlock()
     }
 
@@ -78,35 +94,34 @@ final class ComputeScheduler: @unchecked Sendable {
     /// times its kernel there): `kernel` returns its result and the nanoseconds to charge, or nil
     /// to charge the time from its start to its end here.
     func run<T>(_ session: UInt64, measured kernel: () -> (T, UInt64?)) -> T {
-        let arrived = monotonicNanoseconds()
+        let arrived = clock.now()
         condition.lock()
         tenants[session]?.waiting = true
-        var timedOut = false
+        var missedWakeUp = false
         while true {
-            let now = monotonicNanoseconds()
+            let now = clock.now()
             if !busy, let next = nextTenant(now: now), next == session {
-                if timedOut { tenants[session]?.stalls += 1 }
+                if missedWakeUp { tenants[session]?.stalls += 1 }
                 break
             }
-            // A capped tenant's wait ends by itself: wake up then even if no one signals. No
-            // wait is longer than `longestWait`: in about one run in ten of three saturating
-            // tenants on a loaded 2-core machine, every tenant once slept with none of them
-            // running (seen while these waits still ran on the wall clock; the cause was not
-            // found). Re-checking bounds such a stall to `longestWait`, and `stalls` counts the
-            // turns it delayed.
+            // A capped tenant's wait, and a hold for another tenant, end by themselves: wake up
+            // then even if no one broadcasts. Every other change that can make this the turn
+            // broadcasts. No wait is longer than `longestWait`, so that a wake-up missed all the
+            // same delays a turn by that much at most, and is counted in `stalls`.
             let expiry = earliestCapExpiry(after: now) ?? .max
             let until = min(expiry, now + Self.longestWaitNanoseconds)
-            let signalled = condition.wait(until: until)
-            timedOut = !signalled && until < expiry
+            let before = broadcasts
+            let signalled = clock.wait(on: condition, until: until)
+            missedWakeUp = !signalled && until < expiry && broadcasts == before
         }
         busy = true
         tenants[session]?.waiting = false
-        let start = monotonicNanoseconds()
+        let start = clock.now()
         tenants[session]?.waitNanoseconds += start - arrived
         condition.unlock()
 
         let (result, reported) = kernel()
-        let end = monotonicNanoseconds()
+        let end = clock.now()
         let elapsed = max(reported ?? (end - start), 1)
 
         condition.lock()
@@ -131,7 +146,7 @@ final class ComputeScheduler: @unchecked Sendable {
             }
         }
         busy = false
-        condition.broadcast()
+        notifyAll()
         condition.unlock()
         return result
     }
@@ -144,8 +159,15 @@ final class ComputeScheduler: @unchecked Sendable {
         return (tenant.deviceNanoseconds, tenant.waitNanoseconds, tenant.stalls)
     }
 
+    /// Wakes every waiter to look again whose turn it is (lock held).
+    private func notifyAll() {
+        broadcasts &+= 1
+        condition.broadcast()
+    }
+
     /// The waiting tenant whose turn it is: highest priority first (low-priority work only runs
-    /// when no one above it waits), then the least virtual time. Lock held.
+    /// when no one above it waits), then the least virtual time, then the lower session number.
+    /// The same answer for whoever asks (see the type's comment). Lock held.
     private func nextTenant(now: UInt64) -> UInt64? {
         if let reserved, reserved.until > now, let holder = tenants[reserved.session] {
             // Held for one tenant: only it may start, or someone of a higher priority.
@@ -153,22 +175,34 @@ final class ComputeScheduler: @unchecked Sendable {
                 $0.value.waiting && $0.value.notBefore <= now && ($0.key == reserved.session || $0.value.priority > holder.priority)
             }
             guard let top = ready.values.map(\.priority).max() else { return nil }
-            return ready.filter { $0.value.priority == top }.min { $0.value.pass < $1.value.pass }?.key
+            return ready.filter { $0.value.priority == top }.min(by: Self.precedes)?.key
         }
         let ready = tenants.filter { $0.value.waiting && $0.value.notBefore <= now }
         guard let top = ready.values.map(\.priority).max() else { return nil }
-        let candidate = ready.filter { $0.value.priority == top }.min { $0.value.pass < $1.value.pass }
+        guard let candidate = ready.filter({ $0.value.priority == top }).min(by: Self.precedes) else { return nil }
         // A tenant further behind its share that finished a kernel a moment ago is between two
         // kernels, not idle: hold the device for it for the grace period rather than let a
         // neighbour take its turn.
-        if let candidate, let behind = tenants.filter({
+        let someoneBehind = tenants.contains {
             !$0.value.waiting && $0.value.priority >= top && !$0.value.capped && $0.value.pass < candidate.value.pass
                 && now < $0.value.lastEnd + Self.graceNanoseconds
-        }).min(by: { $0.value.pass < $1.value.pass }) {
-            _ = behind
-            return nil
         }
-        return candidate?.key
+        return someoneBehind ? nil : candidate.key
+    }
+
+    /// Whether `a` goes before `b` among tenants of one priority: less virtual time first, and on
+    /// a tie the lower session number (a dictionary's order is no order: each one Swift builds,
+    /// such as the one `filter` returns, lists its keys by a hash seed of its own).
+    private static func precedes(_ a: (key: UInt64, value: Tenant), _ b: (key: UInt64, value: Tenant)) -> Bool {
+        a.value.pass != b.value.pass ? a.value.pass < b.value.pass : a.key < b.key
+    }
+
+    /// The sessions waiting for a turn now (they sleep in `run`: a waiter marks itself and goes
+    /// to sleep in one hold of the lock).
+    func waitingSessions() -> Set<UInt64> {
+        condition.lock()
+        defer { condition.unlock() }
+        return Set(tenants.filter(\.value.waiting).keys)
     }
 
     private func earliestCapExpiry(after now: UInt64) -> UInt64? {

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CXPUDriver
 import XPUProtocol
+import XPUTransport
 
 /// Device time a session's kernels took, measured with driver events around each launch.
 ///
@@ -136,9 +137,5 @@ struct DeviceTimeMeter {
     }
 
     /// CLOCK_MONOTONIC in nanoseconds.
-    static func now() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-    }
+    static func now() -> UInt64 { monotonicNanoseconds() }
 }

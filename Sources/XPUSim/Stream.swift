@@ -59,6 +59,9 @@ final class Stream: @unchecked Sendable {
     private var batchEnd: Completion?
     private var stopping = false
     private var thread: pthread_t?
+    /// Called by the worker with each batch it takes, before running it: tests hold a batch
+    /// there to look at a stream whose queue is empty while its work has not run (nil otherwise).
+    private var batchTaken: (@Sendable () -> Void)?
 
     init(handle: UInt, blocking: Bool, contextHandle: UInt, device: Device, sticky: StickyError) {
         self.handle = handle
@@ -136,7 +139,9 @@ final class Stream: @unchecked Sendable {
             lastPin = nil
             running = true
             runningLast = batch.last?.completion
+            let taken = batchTaken
             lock.unlock()
+            taken?()
             for work in batch {
                 if let dependencies = work.dependencies {
                     for d in dependencies { d.wait() }
@@ -154,6 +159,11 @@ final class Stream: @unchecked Sendable {
             batch.removeAll(keepingCapacity: true)
             batchPins.removeAll(keepingCapacity: true)
         }
+    }
+
+    /// Sets what the worker calls with each batch it takes, before running it.
+    func onBatchTaken(_ hook: (@Sendable () -> Void)?) {
+        lock.withLock { batchTaken = hook }
     }
 
     /// Finishes queued work and ends the worker thread.

@@ -1,3 +1,4 @@
+import CXPUClock
 import CXPUDriver
 import Glibc
 import Synchronization
@@ -61,7 +62,7 @@ final class Completion: @unchecked Sendable {
     }()
 
     func signal() {
-        finishedAt.store(monotonicNanoseconds(), ordering: .relaxed)
+        finishedAt.store(xpu_monotonic_nanoseconds(), ordering: .relaxed)
         let before = state.bitwiseOr(Self.doneBit, ordering: .sequentiallyConsistent).oldValue
         guard before & Self.waitingBit != 0 else { return }
         let lock = parkingLock
@@ -84,12 +85,6 @@ final class Completion: @unchecked Sendable {
         while state.load(ordering: .sequentiallyConsistent) & Self.doneBit == 0 { lock.wait() }
         lock.unlock()
     }
-}
-
-func monotonicNanoseconds() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
 /// Starts an OS thread running `body` (the caller joins or detaches it). `name` is what `top -H`,

@@ -273,10 +273,3 @@ public struct CompressionGovernor: Sendable {
         return false
     }
 }
-
-/// Nanoseconds on the monotonic clock.
-public func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-}

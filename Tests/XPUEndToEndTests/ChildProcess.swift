@@ -181,9 +181,19 @@ final class ChildProcess: Sendable {
         wait(until: { stdout.text.contains(text) }, timeout: timeout)
     }
 
+    /// Waits until the child's standard output satisfies `condition`.
+    func waitForOutput(where condition: (String) -> Bool, timeout: Duration) -> Bool {
+        wait(until: { condition(stdout.text) }, timeout: timeout)
+    }
+
     /// Waits until the child's standard error (a server's log) contains `text`.
     func waitForLog(containing text: String, timeout: Duration) -> Bool {
         wait(until: { stderr.text.contains(text) }, timeout: timeout)
+    }
+
+    /// Waits until the child's standard error (a server's log) satisfies `condition`.
+    func waitForLog(where condition: (String) -> Bool, timeout: Duration) -> Bool {
+        wait(until: { condition(stderr.text) }, timeout: timeout)
     }
 
     /// Polls `condition` until it holds, the child ends, or `timeout` passes.

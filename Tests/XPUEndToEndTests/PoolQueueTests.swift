@@ -52,7 +52,6 @@ struct PoolQueueTests {
         let waiter = try startPoolClient(
             harness, "meminfo", pool: directory.address, slice: "mem=512MiB", environment: ["XPU_POOL_WAIT": "60s"])
         try #require(directory.waitForLog("waiting: 'mem=512MiB'", timeout: .seconds(30)), "\(directory.process.stderr.text)")
-        usleep(500_000)
         #expect(waiter.poll() == nil, "the waiter should still wait:\n\(waiter.stdout.text)\n\(waiter.stderr.text)")
         let killed = ContinuousClock.now
         holder.signalGroup(SIGKILL)
@@ -106,11 +105,12 @@ struct PoolQueueTests {
     @Test("load places on the server the heartbeats measure least busy, not the least allocated")
     func measuredLoad() throws {
         let harness = try Harness.get()
-        let directory = try PoolDirectory(harness: harness, listen: "127.0.0.1:0", policy: "load")
+        // At debug level the directory logs each heartbeat's busy fractions, as `load` reads them.
+        let directory = try PoolDirectory(harness: harness, listen: "127.0.0.1:0", policy: "load", arguments: ["--log-level", "debug"])
         defer { directory.process.stop() }
         let idle = try PoolServer(harness: harness, memory: "1GiB", pool: directory.address)
         defer { idle.process.stop() }
-        let busy = try PoolServer(harness: harness, memory: "1GiB", pool: directory.address, arguments: ["--metrics", "127.0.0.1:0"])
+        let busy = try PoolServer(harness: harness, memory: "1GiB", pool: directory.address)
         defer { busy.process.stop() }
         try directory.requireRegistered([idle, busy])
         // The idle server has most of its compute granted to a slice that does nothing; the busy
@@ -126,15 +126,18 @@ struct PoolQueueTests {
         let now = Int(Date().timeIntervalSince1970 * 1000)
         let spinner = try direct(busy, "compute_share", [String(now), "600000", "20000", "4"], slice: nil)
         defer { spinner.stop(terminateFirst: false) }
-        // Until the busy server has measured a good second of device time, then two heartbeats.
-        let metrics = try #require(busy.metricsAddress)
-        var busySeconds = 0.0
-        for _ in 0..<600 where busySeconds < 1 {
-            usleep(100_000)
-            busySeconds = try MetricsTests.scrape(address: metrics)[#"xpu_device_busy_seconds_total{device="0"}"#] ?? 0
+        // Until the directory has a heartbeat of the busy server measuring it at least half busy
+        // (the spinner keeps it near 1000 thousandths): what `load` places by.
+        func latestBusy(of server: PoolServer, in log: String) -> Int? {
+            let beat = "heartbeat \(server.address) busy="
+            guard let line = log.split(separator: "\n").last(where: { $0.contains(beat) }),
+                let range = line.range(of: beat)
+            else { return nil }
+            return Int(line[range.upperBound...].prefix { $0.isNumber })
         }
-        try #require(busySeconds >= 1, "the spinner never kept the device busy:\n\(spinner.stdout.text)\n\(spinner.stderr.text)")
-        usleep(2_500_000)
+        let measured = directory.process.waitForLog(where: { (latestBusy(of: busy, in: $0) ?? 0) >= 500 }, timeout: .seconds(120))
+        try #require(measured, "the spinner never kept the device busy:\n\(spinner.stdout.text)\n\(spinner.stderr.text)")
+        #expect((latestBusy(of: idle, in: directory.process.stderr.text) ?? 0) < 500, "\(directory.process.stderr.text)")
 
         let placed = try runPoolClient(harness, "meminfo", pool: directory.address, slice: "mem=64MiB,compute=20%")
         #expect(placed.status == .exited(0), "\(placed.stdout)\n\(placed.stderr)")

@@ -150,13 +150,13 @@ extension PoolTests {
     }
 }
 
-/// Checks that each holder is still running and still makes calls.
+/// Checks that each holder is still running and still makes calls: its next "alive" line comes.
 private func expectAlive(_ holders: [ChildProcess]) throws {
     let before = holders.map { $0.stdout.text.components(separatedBy: "alive").count }
-    usleep(1_000_000)
     for (holder, count) in zip(holders, before) {
+        let called = holder.waitForOutput(where: { $0.components(separatedBy: "alive").count > count }, timeout: .seconds(30))
+        #expect(called, "a holder stopped making calls")
         #expect(holder.poll() == nil, "a holder ended:\n\(holder.stdout.text)\n\(holder.stderr.text)")
-        #expect(holder.stdout.text.components(separatedBy: "alive").count > count, "a holder stopped making calls")
     }
 }
 
@@ -185,15 +185,13 @@ func runPoolClient(
 
 /// Waits for the line `prefix ADDRESS` on a child's standard output.
 private func waitForAddress(_ process: ChildProcess, prefix: String, what: String) throws -> String {
-    let deadline = ContinuousClock.now + .seconds(60)
-    while ContinuousClock.now < deadline {
-        if let line = process.stdout.text.split(separator: "\n").first(where: { $0.contains(prefix) }),
-            let range = line.range(of: prefix)
-        {
-            return String(line[range.upperBound...]).trimmingCharacters(in: .whitespaces)
-        }
-        if process.poll() != nil { break }
-        usleep(10_000)
+    // Whole lines only: the address is read once its newline is in.
+    let complete = { (text: String) in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast() }
+    if process.waitForOutput(where: { complete($0).contains { $0.contains(prefix) } }, timeout: .seconds(60)),
+        let line = process.stdout.text.split(separator: "\n").first(where: { $0.contains(prefix) }),
+        let range = line.range(of: prefix)
+    {
+        return String(line[range.upperBound...]).trimmingCharacters(in: .whitespaces)
     }
     let status = process.stop()
     throw E2EError(

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import XPUTiming
 import XPUTransport
 
 @testable import XPUServer
@@ -26,7 +27,7 @@ struct MonotonicConditionTests {
         let woken = DispatchSemaphore(value: 0)
         condition.lock()
         Thread {
-            usleep(20_000)
+            // The lock is the waiter's until its wait has begun: this broadcast comes during it.
             condition.lock()
             condition.broadcast()
             condition.unlock()

@@ -1,7 +1,8 @@
 import CXPUDriver
+import Dispatch
 import Glibc
 import Testing
-import XPUSim
+@testable import XPUSim
 
 /// cuInit once per process, with a small device so out-of-memory is quick to reach.
 let simulator: Void = {
@@ -370,32 +371,84 @@ final class SpinArguments {
         }
     }
 
-    /// A stream is done only when the work its worker is running has finished too: waiting for
-    /// a stream whose queue is empty but whose last kernel still runs must wait for it.
+    /// A stream is done only when the work its worker took has finished too: waiting for a
+    /// stream whose queue is empty but whose last kernel the worker holds must wait for it. The
+    /// test holds the worker's batch before it runs (`onBatchTaken`), so the kernel cannot have
+    /// run when the stream is asked: a synchronize or a copy that did not wait would read 0.
     @Test func synchronizeWaitsForTheRunningKernel() throws {
         try withContext { _ in
             let (module, spin) = try loadSpin()
             var stream: CUstream?
             check(cuStreamCreate(&stream, 0))
-            let arguments = SpinArguments(iterations: 600_000)
-            check(cuMemsetD32_v2(arguments.out, 0, 1))
+            let (_, simulated) = try resolveStream(stream)
+            let taken = DispatchSemaphore(value: 0)
+            let release = DispatchSemaphore(value: 0)
+            simulated.onBatchTaken {
+                taken.signal()
+                release.wait()
+            }
+            defer { simulated.onBatchTaken(nil) }
+            let arguments = SpinArguments(iterations: 60_000)
+            let out = arguments.out
+            check(cuMemsetD32_v2(out, 0, 1))
+
+            // A synchronize on another thread, the kernel held until after it was asked for.
             check(arguments.launch(spin, on: stream))
-            usleep(20_000)  // the worker has taken the kernel off the queue and is running it
-            check(cuStreamSynchronize(stream))
-            check(cuStreamQuery(stream))
-            var result: UInt32 = 0
-            check(cuMemcpyDtoH_v2(&result, arguments.out, 4))
-            #expect(result == arguments.iterations)
+            taken.wait()
+            #expect(cuStreamQuery(stream) == CUDA_ERROR_NOT_READY, "the queue is empty, but the worker's batch has not run")
+            let streamAddress = UInt(bitPattern: stream)
+            let afterSynchronize = Self.onThread { () -> UInt32 in
+                let stream = CUstream(bitPattern: streamAddress)
+                check(cuStreamSynchronize(stream))
+                check(cuStreamQuery(stream))
+                return Self.read(out)
+            }
+            release.signal()
+            #expect(afterSynchronize() == arguments.iterations)
 
             // The same through the legacy stream's ordering: a synchronous copy waits for it.
-            check(cuMemsetD32_v2(arguments.out, 0, 1))
+            check(cuMemsetD32_v2(out, 0, 1))
             check(arguments.launch(spin, on: stream))
-            usleep(20_000)
-            check(cuMemcpyDtoH_v2(&result, arguments.out, 4))
-            #expect(result == arguments.iterations)
+            taken.wait()
+            let copied = Self.onThread { () -> UInt32 in
+                var result: UInt32 = 0
+                check(cuMemcpyDtoH_v2(&result, out, 4))
+                return result
+            }
+            release.signal()
+            #expect(copied() == arguments.iterations)
             check(cuStreamDestroy_v2(stream))
             check(cuModuleUnload(module))
         }
+    }
+
+    /// Runs `body` on a thread of its own (in the current context); the returned function joins
+    /// it and returns its result.
+    private static func onThread(_ body: @escaping @Sendable () -> UInt32) -> () -> UInt32 {
+        var context: CUcontext?
+        check(cuCtxGetCurrent(&context))
+        let contextAddress = UInt(bitPattern: context)
+        let result = ThreadResult()
+        let thread = startThread(named: "test-waiter") {
+            check(cuCtxSetCurrent(CUcontext(bitPattern: contextAddress)))
+            result.value = body()
+        }
+        return {
+            pthread_join(thread, nil)
+            return result.value
+        }
+    }
+
+    /// A device word read on a non-blocking stream of its own, which waits for no other stream:
+    /// what the device holds now.
+    private static func read(_ pointer: CUdeviceptr) -> UInt32 {
+        var reader: CUstream?
+        check(cuStreamCreate(&reader, UInt32(CU_STREAM_NON_BLOCKING.rawValue)))
+        var value: UInt32 = 0
+        check(cuMemcpyDtoHAsync_v2(&value, pointer, 4, reader))
+        check(cuStreamSynchronize(reader))
+        check(cuStreamDestroy_v2(reader))
+        return value
     }
 
     /// After a stream is synchronized, the stream and every event recorded on it say done at
@@ -615,4 +668,9 @@ final class SpinArguments {
         #expect(cuGetErrorName(CUresult(rawValue: 12345), &text) == CUDA_ERROR_INVALID_VALUE)
         #expect(text == nil)
     }
+}
+
+/// What a thread of a test computed, read after joining it.
+final class ThreadResult: @unchecked Sendable {
+    var value: UInt32 = 0
 }

@@ -181,39 +181,40 @@ struct SharedMemoryTransportTests {
         #expect(second?.message.contains("not a sealed memfd") == true, "\(String(describing: second))")
     }
 
-    @Test("Small-call round trips are faster over shared memory than over loopback TCP")
-    func latency() throws {
-        func roundTrips(client: any Transport, server: any Transport) -> [Duration] {
+    @Test("Small calls round-trip intact and in order over shared memory and loopback TCP alike")
+    func smallCallRoundTrips() throws {
+        // Which of the two is faster is measured by `xpu-bench transports` (bench/transports),
+        // not here: a unit test on a shared machine cannot compare timings without flaking.
+        func roundTrips(client: any Transport, server: any Transport) throws {
             let rounds = 2000
             let serverThread = Thread {
                 var frame = [UInt8](repeating: 0, count: 32)
                 for _ in 0..<rounds {
-                    guard (try? frame.withUnsafeMutableBytes { try server.receive(into: $0) }) != nil,
-                        (try? frame.withUnsafeBytes { try server.send($0) }) != nil
-                    else { return }
+                    guard (try? frame.withUnsafeMutableBytes { try server.receive(into: $0) }) != nil else { return }
+                    // The reply is the request with each byte incremented: an echo that proves
+                    // the server read this round's frame.
+                    for index in frame.indices { frame[index] &+= 1 }
+                    guard (try? frame.withUnsafeBytes { try server.send($0) }) != nil else { return }
                 }
             }
             serverThread.start()
-            var frame = [UInt8](repeating: 1, count: 32)
-            var times: [Duration] = []
-            let clock = ContinuousClock()
-            for _ in 0..<rounds {
-                let start = clock.now
-                _ = try? frame.withUnsafeBytes { try client.send($0) }
-                _ = try? frame.withUnsafeMutableBytes { try client.receive(into: $0) }
-                times.append(clock.now - start)
+            for round in 0..<rounds {
+                var frame = (0..<32).map { UInt8(truncatingIfNeeded: round &+ $0) }
+                let expected = frame.map { $0 &+ 1 }
+                try frame.withUnsafeBytes { try client.send($0) }
+                try frame.withUnsafeMutableBytes { try client.receive(into: $0) }
+                #expect(frame == expected, "round \(round)")
+                if frame != expected { return }
             }
-            return times.sorted()
         }
         let pair = try Pair()
-        let shm = roundTrips(client: pair.client, server: pair.server)
+        try roundTrips(client: pair.client, server: pair.server)
         let listener = try Listener(binding: Endpoint(host: "127.0.0.1", port: 0))
         let tcpClient = try SocketTransport.connect(to: listener.endpoint)
         let tcpServer = try listener.accept()
-        let tcp = roundTrips(client: tcpClient, server: tcpServer)
-        let shmMedian = shm[shm.count / 2]
-        let tcpMedian = tcp[tcp.count / 2]
-        print("round trip of a 32-byte frame, p50: shared memory \(shmMedian), loopback TCP \(tcpMedian) (\(Double(tcpMedian / shmMedian)) x)")
-        #expect(shmMedian < tcpMedian, "shared memory p50 \(shmMedian) vs TCP \(tcpMedian)")
+        try roundTrips(client: tcpClient, server: tcpServer)
+        tcpClient.shutdown()
+        tcpServer.shutdown()
+        listener.shutdown()
     }
 }

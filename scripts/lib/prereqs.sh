@@ -25,6 +25,7 @@ XPU_APT_PACKAGES=(
     python3-venv   # .venv/ for the wheels where the system's Python is externally managed
     iproute2       # ip netns and veth: the network-fault tests put client and server in two namespaces
     nftables       # nft: loss and partitions inside those namespaces (network-fault tests)
+    spin           # model-checks the compute scheduler's wait/notify protocol (scripts/check-models.sh)
 )
 
 # Versions are pinned: proto/cuda-exports.txt and proto/nvml-exports.txt were extracted from these

@@ -9,11 +9,11 @@ import Glibc
 /// `date` — would stretch a wait by the whole step. The compute scheduler's deadlines (cap
 /// expiries, holds, the 5 ms re-check) are monotonic nanoseconds, and a stretched wait there is
 /// every scheduled tenant stalled.
-final class MonotonicCondition: @unchecked Sendable {
+public final class MonotonicCondition: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
-    init() {
+    public init() {
         pthread_mutex_init(mutex, nil)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
@@ -29,13 +29,16 @@ final class MonotonicCondition: @unchecked Sendable {
         condition.deallocate()
     }
 
-    func lock() { pthread_mutex_lock(mutex) }
-    func unlock() { pthread_mutex_unlock(mutex) }
-    func broadcast() { pthread_cond_broadcast(condition) }
+    public func lock() { pthread_mutex_lock(mutex) }
+    public func unlock() { pthread_mutex_unlock(mutex) }
+    public func broadcast() { pthread_cond_broadcast(condition) }
+
+    /// Waits (the lock held) for a broadcast; wake-ups may be spurious.
+    public func wait() { pthread_cond_wait(condition, mutex) }
 
     /// Waits (the lock held) for a broadcast or until `deadline` on the monotonic clock, in
     /// nanoseconds (`monotonicNanoseconds()`); false when the deadline passed first.
-    func wait(until deadline: UInt64) -> Bool {
+    public func wait(until deadline: UInt64) -> Bool {
         var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
         return pthread_cond_timedwait(condition, mutex, &time) != ETIMEDOUT
     }

@@ -1,0 +1,56 @@
+import XPUTiming
+import XPUTransport
+
+/// The directory's time: when heartbeats were seen, reservations made, requests queued, and how
+/// long a waiting request sleeps. The continuous clock in `xpu-pool`; in tests a clock the test
+/// moves, so that heartbeat timeouts, passing windows and waits are driven instead of slept.
+public protocol DirectoryClock: Sendable {
+    var now: ContinuousClock.Instant { get }
+    /// Waits on `condition` (its lock held) for a broadcast or until `deadline` on this clock;
+    /// false when the deadline passed first.
+    func wait(on condition: MonotonicCondition, until deadline: ContinuousClock.Instant) -> Bool
+}
+
+/// `ContinuousClock`, with timed waits on the monotonic clock (never stretched by a wall clock
+/// stepped back).
+public struct SystemDirectoryClock: DirectoryClock {
+    public init() {}
+
+    public var now: ContinuousClock.Instant { .now }
+
+    public func wait(on condition: MonotonicCondition, until deadline: ContinuousClock.Instant) -> Bool {
+        let left = deadline - .now
+        guard left > .zero else { return false }
+        let nanoseconds = UInt64(left.components.seconds) * 1_000_000_000 + UInt64(left.components.attoseconds / 1_000_000_000)
+        return condition.wait(until: monotonicNanoseconds() + nanoseconds)
+    }
+}
+
+/// Changes counted, and a condition to wait for the next one on: a waiter notes the count before
+/// it looks at the state and sleeps only if nothing changed since, so that it cannot sleep through
+/// a change made while it looked.
+final class ChangeSignal: @unchecked Sendable {
+    private let condition = MonotonicCondition()
+    /// Guarded by `condition`.
+    private var count: UInt64 = 0
+
+    var current: UInt64 {
+        condition.lock()
+        defer { condition.unlock() }
+        return count
+    }
+
+    func notify() {
+        condition.lock()
+        count &+= 1
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Waits for a change after `seen` (a value of `current`), or until `deadline` on `clock`.
+    func wait(after seen: UInt64, until deadline: ContinuousClock.Instant, on clock: any DirectoryClock) {
+        condition.lock()
+        defer { condition.unlock() }
+        if count == seen { _ = clock.wait(on: condition, until: deadline) }
+    }
+}
