@@ -1,4 +1,10 @@
-/* MD2 (RFC 1319) and HMAC-MD2 (RFC 2104): the keyed hash of the INTEGRITY_CHECK export table. */
+/* MD2 (RFC 1319) and HMAC-MD2 (RFC 2104): the keyed hash of the INTEGRITY_CHECK export table.
+ *
+ * Ours rather than a library's because it is not security: the CUDA runtime checks that the
+ * driver answers its challenge with this exact function of local addresses and ids, so it is part
+ * of the runtime's protocol, not a protection. OpenSSL 3 has no MD2 in its default provider (and
+ * the legacy provider that had it is often absent), and the simulated device, which answers the
+ * table too, links no crypto library. */
 #include <string.h>
 #include "CXPURuntimeSupport.h"
 

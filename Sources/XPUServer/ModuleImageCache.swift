@@ -1,4 +1,4 @@
-import CXPUDriver
+import Crypto
 import Synchronization
 
 /// The module images this server received, named by their SHA-256 (computed here, never taken
@@ -30,11 +30,8 @@ final class ModuleImageCache: Sendable {
 
     init(capacity: Int) { self.capacity = capacity }
 
-    static func digest(of image: [UInt8]) -> [UInt8] {
-        var digest = [UInt8](repeating: 0, count: 32)
-        image.withUnsafeBytes { bytes in xpu_sha256(bytes.baseAddress, bytes.count, &digest) }
-        return digest
-    }
+    /// The SHA-256 an image is named by (swift-crypto's).
+    static func digest(of image: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: image)) }
 
     /// The image named by `digest`, counting a hit or a miss.
     func image(for digest: [UInt8]) -> [UInt8]? {

@@ -19,10 +19,11 @@ import XPUProtocol
     let bytes = UnsafeRawBufferPointer(start: image, count: size)
     let target = Target.current
     // A server with a module cache is first asked for the image by its SHA-256; the bytes travel
-    // only when it does not have them (proto/PROTOCOL.md, "Module cache").
-    if size >= ModuleImage.cacheThreshold, target.lane?.locked({ $0.moduleCache }) == true {
-        var digest = [UInt8](repeating: 0, count: 32)
-        xpu_sha256(bytes.baseAddress, size, &digest)
+    // only when it does not have them (proto/PROTOCOL.md, "Module cache"). Without libcrypto the
+    // image is sent whole, as to a server without the cache.
+    if size >= ModuleImage.cacheThreshold, target.lane?.locked({ $0.moduleCache }) == true,
+        let digest = ModuleImage.digest(of: bytes)
+    {
         let status = Shim.perform(ModuleLoadCachedRequest(digest: digest), on: target) { lane, reply in
             adoptModule(reply.module, reply.kernels, into: module, lane: lane, context: target.context)
         }
@@ -356,6 +357,18 @@ enum ModuleImage {
     /// Images at least this large are named by digest first where the server caches modules;
     /// smaller ones cost less to send than the extra round trip of a miss.
     static let cacheThreshold = 4096
+
+    /// The image's SHA-256, or nil (logged once) when OpenSSL's libcrypto cannot be loaded.
+    static func digest(of image: UnsafeRawBufferPointer) -> [UInt8]? {
+        var digest = [UInt8](repeating: 0, count: 32)
+        guard xpu_sha256(image.baseAddress, image.count, &digest) == 0 else {
+            if let reason = xpu_digest_unavailable_first() {
+                ShimLog.log(.warn, "module cache not used (\(String(cString: reason))): module images are sent whole")
+            }
+            return nil
+        }
+        return digest
+    }
 
     /// The image's byte count, or nil when it exceeds what one frame may carry.
     static func size(of image: UnsafeRawPointer) -> Int? {

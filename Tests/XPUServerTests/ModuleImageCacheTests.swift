@@ -8,6 +8,10 @@ import Testing
         let digest = ModuleImageCache.digest(of: Array("abc".utf8))
         let hex = digest.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
         #expect(hex == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        // FIPS 180-4's one million 'a': many blocks, as a module image has.
+        let million = ModuleImageCache.digest(of: [UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000))
+        let millionHex = million.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        #expect(millionHex == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
     @Test func aKeptImageIsFoundByDigestAndCounted() {

@@ -524,9 +524,6 @@ CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion, cu
 const char *xpu_result_name(CUresult result);
 /* A one-line description of a result code, or NULL for an unknown code. */
 const char *xpu_result_description(CUresult result);
-/* SHA-256 (FIPS 180-4) of `length` bytes: how the shim and the server name a module image
- * (the server's module cache). */
-void xpu_sha256(const void *message, size_t length, uint8_t digest[32]);
 /* Names the calling thread for the system (what top -H, ps -L and /proc show); Linux keeps the
  * first 15 bytes. Swift cannot reach pthread_setname_np: glibc declares it only for _GNU_SOURCE. */
 void xpu_name_this_thread(const char *name);

@@ -25,6 +25,16 @@ extern const size_t xpu_proc_table_count;
 /* The entry for `name`, or NULL when the shim does not serve it. */
 const struct xpu_proc_entry *xpu_proc_lookup(const char *name);
 
+/*
+ * SHA-256 of `length` bytes into `digest`, by OpenSSL 3's libcrypto (dlopen'ed at first use).
+ * Returns 0, or -1 when libcrypto cannot be loaded; then xpu_digest_unavailable() says why.
+ */
+int xpu_sha256(const void *message, size_t length, uint8_t digest[32]);
+/* NULL when libcrypto is loaded (loading it now if need be), else why it cannot be. */
+const char *xpu_digest_unavailable(void);
+/* As xpu_digest_unavailable, but the reason only to the first caller (so it is logged once). */
+const char *xpu_digest_unavailable_first(void);
+
 /* Called by every unserved export (generated in unsupported.c); implemented in Swift. */
 int xpu_shim_unsupported(const char *name);
 
