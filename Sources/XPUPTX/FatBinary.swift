@@ -84,10 +84,15 @@ public struct FatBinary: Sendable {
         self.entries = entries
     }
 
-    /// The PTX entry to run: the one for the newest architecture (PTX is forward compatible).
-    public var bestPTX: Entry? {
-        entries.filter { $0.kind == .ptx }.max { $0.architecture < $1.architecture }
+    /// The PTX entry to run on a device of compute capability `architecture` (90 for 9.0): the
+    /// newest one not above it, as a driver JIT-compiles. PTX runs on its own architecture and
+    /// every later one, never on an earlier one. Nil when there is none.
+    public func ptx(forArchitecture architecture: Int) -> Entry? {
+        entries.filter { $0.kind == .ptx && $0.architecture <= architecture }.max { $0.architecture < $1.architecture }
     }
+
+    /// The architectures of the PTX entries, in order (for diagnostics).
+    public var ptxArchitectures: [Int] { entries.filter { $0.kind == .ptx }.map(\.architecture).sorted() }
 }
 
 extension FatBinary.Entry {

@@ -4,6 +4,10 @@ import XPUPTX
 
 /// One simulated GPU: fixed attributes, device-wide memory, and its primary context.
 final class Device: Sendable {
+    /// The compute capability every simulated device reports, as fatbinaries number it (90 for
+    /// 9.0): a fatbinary's PTX for an architecture above it is not run.
+    static let computeCapability = 90
+
     let ordinal: Int32
     let smCount: Int
     let memory: DeviceMemory
@@ -75,8 +79,8 @@ final class Device: Sendable {
         case CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR: 2048
         case CU_DEVICE_ATTRIBUTE_ASYNC_ENGINE_COUNT: 2
         case CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING: 1
-        case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: 9
-        case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: 0
+        case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: Int32(Device.computeCapability / 10)
+        case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: Int32(Device.computeCapability % 10)
         case CU_DEVICE_ATTRIBUTE_STREAM_PRIORITIES_SUPPORTED: 1
         case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR: 228 * 1024
         case CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR: 65536

@@ -85,8 +85,15 @@ func moduleSource(_ image: UnsafeRawPointer) throws(Failure) -> String {
             log("cuModuleLoadData: \(error)")
             throw Failure(CUDA_ERROR_INVALID_IMAGE)
         }
-        guard let entry = fatbin.bestPTX else {
-            log("fatbinary has no PTX entry (only cubins, which cannot run on the simulated device); build with -gencode ...,code=compute_XX")
+        guard let entry = fatbin.ptx(forArchitecture: Device.computeCapability) else {
+            let available = fatbin.ptxArchitectures
+            if available.isEmpty {
+                log("fatbinary has no PTX entry (only cubins, which cannot run on the simulated device); build with -gencode ...,code=compute_XX")
+            } else {
+                log(
+                    "fatbinary has PTX only for compute_\(available.map(String.init).joined(separator: ", compute_")), above the simulated device's compute_\(Device.computeCapability); build with -gencode ...,code=compute_XX for XX <= \(Device.computeCapability)"
+                )
+            }
             throw Failure(CUDA_ERROR_NO_BINARY_FOR_GPU)
         }
         if entry.compression == .zstd, !Zstd.isAvailable {
