@@ -107,6 +107,10 @@ public final class TLSTransport: Transport, @unchecked Sendable {
         xpu_tls_session_free(session)
     }
 
+    /// Spinning happens on the TCP socket, before OpenSSL reads from it.
+    public func setBusyPoll(_ settings: BusyPoll.Settings) { socket.setBusyPoll(settings) }
+    public var busyPoll: BusyPoll? { socket.busyPoll }
+
     /// The TCP connection's (TLS adds a few bytes per record, not a different link).
     public func deliveryRate() -> DeliveryRate? { socket.deliveryRate() }
 
@@ -121,20 +125,10 @@ public final class TLSTransport: Transport, @unchecked Sendable {
         }
     }
 
-    public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) {
-        var offset = 0
-        while offset < buffer.count {
-            do {
-                offset += try receiveSome(into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]))
-            } catch {
-                guard error.code == .closed, offset > 0 else { throw error }
-                throw TransportError(.closedMidMessage, "peer closed the connection after \(offset) of \(buffer.count) bytes")
-            }
-        }
-    }
-
     public func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int {
         guard buffer.count > 0 else { return 0 }
+        // Busy-poll on the socket when OpenSSL has nothing buffered: SSL_read then finds the record.
+        if xpu_tls_pending(session) == 0 { try socket.spinUntilReadable() }
         var error = [CChar](repeating: 0, count: 512)
         let read = xpu_tls_read(session, buffer.baseAddress!, buffer.count, &error, error.count)
         if read == 0 { throw TransportError(.closed, "peer closed the TLS connection") }
