@@ -11,33 +11,42 @@ struct ThreadActivity: Sendable {
     var switches: UInt64 = 0
     var cpuNanoseconds: UInt64 = 0
 
-    /// The threads of process `pid`, leaving out `excluded` thread ids; nil when the process is gone.
-    static func of(process pid: pid_t, excluding excluded: Set<pid_t> = []) -> ThreadActivity? {
+    /// Switches and CPU so far of each thread of process `pid`, by thread id, leaving out
+    /// `excluded`; nil when the process is gone.
+    static func snapshot(process pid: pid_t, excluding excluded: Set<pid_t> = []) -> [pid_t: ThreadActivity]? {
         let tasks = "/proc/\(pid)/task"
         guard let threads = try? FileManager.default.contentsOfDirectory(atPath: tasks) else { return nil }
-        var total = ThreadActivity()
+        var result: [pid_t: ThreadActivity] = [:]
         for thread in threads {
             guard let id = pid_t(thread), !excluded.contains(id) else { continue }
+            var activity = ThreadActivity()
             // A thread that ended meanwhile has no files: it adds nothing.
             if let status = try? String(contentsOfFile: "\(tasks)/\(thread)/status", encoding: .utf8) {
-                for line in status.split(separator: "\n") {
-                    if line.hasPrefix("voluntary_ctxt_switches:") || line.hasPrefix("nonvoluntary_ctxt_switches:") {
-                        total.switches += line.split(separator: "\t").last.flatMap { UInt64($0.trimmingCharacters(in: .whitespaces)) } ?? 0
-                    }
+                for line in status.split(separator: "\n")
+                where line.hasPrefix("voluntary_ctxt_switches:") || line.hasPrefix("nonvoluntary_ctxt_switches:") {
+                    activity.switches += line.split(separator: "\t").last.flatMap { UInt64($0.trimmingCharacters(in: .whitespaces)) } ?? 0
                 }
             }
             if let text = try? String(contentsOfFile: "\(tasks)/\(thread)/schedstat", encoding: .utf8),
                 let onCPU = text.split(separator: " ").first.flatMap({ UInt64($0) })
             {
-                total.cpuNanoseconds += onCPU
+                activity.cpuNanoseconds = onCPU
             }
+            result[id] = activity
         }
-        return total
+        return result
     }
 
-    static func - (later: ThreadActivity, earlier: ThreadActivity) -> ThreadActivity {
-        ThreadActivity(
-            switches: later.switches &- earlier.switches, cpuNanoseconds: later.cpuNanoseconds &- earlier.cpuNanoseconds)
+    /// What the threads of `later` did since `earlier`: a thread in both counts its difference,
+    /// a new one all it did; one that ended is not seen (it adds nothing).
+    static func during(_ earlier: [pid_t: ThreadActivity], _ later: [pid_t: ThreadActivity]) -> ThreadActivity {
+        var total = ThreadActivity()
+        for (id, now) in later {
+            let before = earlier[id] ?? ThreadActivity()
+            total.switches += now.switches >= before.switches ? now.switches - before.switches : 0
+            total.cpuNanoseconds += now.cpuNanoseconds >= before.cpuNanoseconds ? now.cpuNanoseconds - before.cpuNanoseconds : 0
+        }
+        return total
     }
 }
 

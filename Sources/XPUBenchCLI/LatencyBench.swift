@@ -171,13 +171,12 @@ struct LatencyBench {
         // Our threads that may run during a raw series without being part of it.
         var measuring: Set<pid_t> = [currentThreadID()]
         if let peer = rawThreads?.peerThread { measuring.insert(peer) }
-        func ours() -> ThreadActivity {
-            var total = ThreadActivity.of(process: getpid(), excluding: measuring) ?? ThreadActivity()
-            if let server = rig.serverProcessID, let activity = ThreadActivity.of(process: server) {
-                total.switches += activity.switches
-                total.cpuNanoseconds += activity.cpuNanoseconds
+        func ours() -> [pid_t: ThreadActivity] {
+            var threads = ThreadActivity.snapshot(process: getpid(), excluding: measuring) ?? [:]
+            if let server = rig.serverProcessID, let serverThreads = ThreadActivity.snapshot(process: server) {
+                threads.merge(serverThreads) { mine, _ in mine }
             }
-            return total
+            return threads
         }
 
         var conditions: [LatencyCondition] = []
@@ -192,7 +191,9 @@ struct LatencyBench {
     }
 
     /// Times every series in interleaved rounds under `load`.
-    private func measure(_ series: [Series], load: LatencyLoad, rig: BenchRig, ours: () -> ThreadActivity) throws -> LatencyCondition {
+    private func measure(
+        _ series: [Series], load: LatencyLoad, rig: BenchRig, ours: () -> [pid_t: ThreadActivity]
+    ) throws -> LatencyCondition {
         var spinner: BenchChild?
         if load == .busy {
             spinner = try BenchChild(["spin"])
@@ -218,7 +219,7 @@ struct LatencyBench {
                 clientCPU[index] += threadCPUNanoseconds() - cpuBefore
                 if let serverBefore, let serverAfter = rig.serverCPUNanoseconds() { serverCPU[index] += serverAfter &- serverBefore }
                 if let activityBefore {
-                    wakeups += (ours() - activityBefore).switches
+                    wakeups += ThreadActivity.during(activityBefore, ours()).switches
                     rawCalls += perRound
                 }
             }
@@ -238,11 +239,13 @@ struct LatencyBench {
     /// Holds the sessions open and idle for `idleSeconds`, watching what our processes do.
     private func holdIdle(rig: BenchRig, excluding: Set<pid_t>) -> LatencyIdleHold {
         progress("latency: holding the session idle for \(settings.idleSeconds) s")
-        let serverBefore = rig.serverProcessID.flatMap { ThreadActivity.of(process: $0) }
-        let benchBefore = ThreadActivity.of(process: getpid(), excluding: excluding) ?? ThreadActivity()
+        let serverBefore = rig.serverProcessID.flatMap { ThreadActivity.snapshot(process: $0) }
+        let benchBefore = ThreadActivity.snapshot(process: getpid(), excluding: excluding) ?? [:]
         usleep(UInt32(settings.idleSeconds * 1_000_000))
-        let serverDuring = serverBefore.flatMap { before in rig.serverProcessID.flatMap { ThreadActivity.of(process: $0) }.map { $0 - before } }
-        let benchDuring = (ThreadActivity.of(process: getpid(), excluding: excluding) ?? ThreadActivity()) - benchBefore
+        let serverDuring = serverBefore.flatMap { before in
+            rig.serverProcessID.flatMap { ThreadActivity.snapshot(process: $0) }.map { ThreadActivity.during(before, $0) }
+        }
+        let benchDuring = ThreadActivity.during(benchBefore, ThreadActivity.snapshot(process: getpid(), excluding: excluding) ?? [:])
         return LatencyIdleHold(
             seconds: settings.idleSeconds, serverWakeups: serverDuring?.switches,
             serverCPUMicroseconds: serverDuring.map { Double($0.cpuNanoseconds) / 1000 },

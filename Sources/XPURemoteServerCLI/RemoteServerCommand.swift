@@ -58,8 +58,8 @@ public struct RemoteServerCommand: AsyncParsableCommand {
 
     @Option(
         help: """
-            Microseconds a session's thread spins on its socket for the client's next frame before it blocks (0: never spin). \
-            Spares a synchronous call the wake-up of a sleeping CPU; adapts, so long pauses cost no spinning.
+            Microseconds a session's thread spins on its socket for the client's next frame before it blocks (0, the default: never). \
+            Spares a synchronous call the wake-up of a sleeping CPU on an idle machine; adapts, so long pauses cost no spinning.
             """)
     var busyPollUs = BusyPoll.Settings.defaultMicroseconds
 

@@ -41,8 +41,8 @@ final class Lane: @unchecked Sendable {
     /// `XPU_STRICT_SYNC=1`: every call waits for its reply (debugging; errors surface at the call).
     static let strict = getenv("XPU_STRICT_SYNC").map { String(cString: $0) == "1" } ?? false
     /// `XPU_POLL_US`: microseconds a call that awaits a reply spins on the socket before it
-    /// blocks (0: never; `BusyPoll` adapts it to how soon replies come). A bad value is logged
-    /// and the default used.
+    /// blocks (0, the default: never; `BusyPoll` adapts it to how soon replies come). A bad
+    /// value is logged and the default used.
     static let busyPoll: BusyPoll.Settings = {
         guard let raw = getenv("XPU_POLL_US") else { return BusyPoll.Settings(microseconds: BusyPoll.Settings.defaultMicroseconds) }
         let text = String(cString: raw)

@@ -37,8 +37,11 @@ public struct BusyPoll: Sendable, Hashable {
 
         public static let off = Settings(limit: 0)
 
-        /// The spin a reader uses when nothing configures it, in microseconds.
-        public static let defaultMicroseconds = 50
+        /// The spin a reader uses when nothing configures it, in microseconds: none. On a
+        /// machine with more runnable threads than cores a spinning reader holds a core its peer
+        /// may need, and the measurements so far (bench/latency-bandwidth/README.md, "Latency on
+        /// an idle machine") show no gain there; `XPU_POLL_US` and `--busy-poll-us` turn it on.
+        public static let defaultMicroseconds = 0
     }
 
     /// How a wait ended.

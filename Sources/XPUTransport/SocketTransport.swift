@@ -169,10 +169,11 @@ extension SocketTransport {
     /// budget (TLS reads through OpenSSL once it has). Returns at once when polling is off.
     func spinUntilReadable() throws(TransportError) {
         guard pollState.isEnabled else { return }
-        let peek = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
-        defer { peek.deallocate() }
-        if try receiveNow(into: peek, flags: Int32(MSG_PEEK), endIsInput: true) != nil { return }
-        _ = try spin { () throws(TransportError) in try receiveNow(into: peek, flags: Int32(MSG_PEEK), endIsInput: true) }
+        var byte: UInt8 = 0
+        try withUnsafeMutableBytes(of: &byte) { peek throws(TransportError) in
+            if try receiveNow(into: peek, flags: Int32(MSG_PEEK), endIsInput: true) != nil { return }
+            _ = try spin { () throws(TransportError) in try receiveNow(into: peek, flags: Int32(MSG_PEEK), endIsInput: true) }
+        }
     }
 
     /// Repeats `attempt` until it returns a count or the next wait's budget has passed, and
@@ -191,6 +192,9 @@ extension SocketTransport {
                 pollState.finish(.caught, spun: monotonicNanoseconds() - start)
                 return received
             }
+            // Let a thread waiting for this CPU run first (on a busy machine it may be the very
+            // peer this side waits for); with none, this returns at once.
+            sched_yield()
             now = monotonicNanoseconds()
         } while now - start < budget
         pollState.finish(.blocked, spun: now - start)
