@@ -5,7 +5,7 @@
 /// of microseconds, more than a small round trip over loopback or a fast network). A reader
 /// that expects its data soon (the shim awaiting a reply, the server awaiting a session's next
 /// request in a loop of synchronous calls) spins instead, for at most `limit`, and then blocks
-/// as before. The spin is bounded, it happens only while a read is waiting, and nothing runs
+/// as before; only the read of a message's first bytes does (`Transport.receiveMessageStart`). The spin is bounded, it happens only while a read is waiting, and nothing runs
 /// between reads: an idle program costs nothing.
 ///
 /// The state machine (no clock inside; the reader reports what happened, so tests drive it):

@@ -82,7 +82,6 @@ public final class SocketTransport: Transport, @unchecked Sendable {
 
     public func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int {
         guard buffer.count > 0 else { return 0 }
-        if pollState.isEnabled, let received = try spinningReceive(into: buffer) { return received }
         while true {
             let received = recv(descriptor, buffer.baseAddress, buffer.count, 0)
             if received > 0 { return received }
@@ -158,11 +157,13 @@ extension SocketTransport {
 
     public var busyPoll: BusyPoll? { pollState.isEnabled ? pollState : nil }
 
-    /// A non-blocking read, then, when it found nothing, non-blocking reads for as long as the
-    /// busy-poll budget allows. The count read; nil when the budget ran out (the caller blocks).
-    private func spinningReceive(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int? {
+    /// With busy-poll on: a non-blocking read, then, when it found nothing, non-blocking reads
+    /// for as long as the budget allows, then a blocking one.
+    public func receiveMessageStart(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int {
+        guard pollState.isEnabled, buffer.count > 0 else { return try receiveSome(into: buffer) }
         if let received = try receiveNow(into: buffer, flags: 0) { return received }
-        return try spin { () throws(TransportError) in try receiveNow(into: buffer, flags: 0) }
+        if let received = try spin({ () throws(TransportError) in try receiveNow(into: buffer, flags: 0) }) { return received }
+        return try receiveSome(into: buffer)
     }
 
     /// Spins until the socket has input or has ended, consuming nothing, within the busy-poll

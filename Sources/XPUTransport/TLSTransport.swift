@@ -111,6 +111,12 @@ public final class TLSTransport: Transport, @unchecked Sendable {
     public func setBusyPoll(_ settings: BusyPoll.Settings) { socket.setBusyPoll(settings) }
     public var busyPoll: BusyPoll? { socket.busyPoll }
 
+    /// Busy-polls on the socket when OpenSSL holds nothing unread; SSL_read then finds the record.
+    public func receiveMessageStart(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int {
+        if buffer.count > 0, xpu_tls_pending(session) == 0 { try socket.spinUntilReadable() }
+        return try receiveSome(into: buffer)
+    }
+
     /// The TCP connection's (TLS adds a few bytes per record, not a different link).
     public func deliveryRate() -> DeliveryRate? { socket.deliveryRate() }
 
@@ -127,8 +133,6 @@ public final class TLSTransport: Transport, @unchecked Sendable {
 
     public func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int {
         guard buffer.count > 0 else { return 0 }
-        // Busy-poll on the socket when OpenSSL has nothing buffered: SSL_read then finds the record.
-        if xpu_tls_pending(session) == 0 { try socket.spinUntilReadable() }
         var error = [CChar](repeating: 0, count: 512)
         let read = xpu_tls_read(session, buffer.baseAddress!, buffer.count, &error, error.count)
         if read == 0 { throw TransportError(.closed, "peer closed the TLS connection") }

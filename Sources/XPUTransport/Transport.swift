@@ -16,6 +16,11 @@ public protocol Transport: AnyObject, Sendable {
     /// Reads whatever is available, at least one byte and at most `buffer.count`; returns the
     /// count (`.closed` at the end of the stream). Lets a reader take many small frames in one read.
     func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int
+    /// `receiveSome` for the first bytes of a message (a frame's header, with nothing of it
+    /// buffered yet): where the transport busy-polls, this is the read that spins before it
+    /// blocks. The rest of a message, bulk data included, is read without spinning: its bytes
+    /// are already on their way, and a spinning reader would take a core the sender may need.
+    func receiveMessageStart(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int
     /// Ends the stream in both directions; pending and later calls fail. Idempotent.
     func shutdown()
     /// Wakes a reader blocked on this transport, from any thread, and makes later reads end the
@@ -26,7 +31,8 @@ public protocol Transport: AnyObject, Sendable {
     /// The rate at which the peer has recently been receiving what this side sends, as the
     /// kernel measures it from acknowledgements (TCP); nil where the transport cannot tell.
     func deliveryRate() -> DeliveryRate?
-    /// Makes a read that finds no data spin for a while before it blocks (`BusyPoll`). Call it
+    /// Makes a `receiveMessageStart` that finds no data spin for a while before it blocks
+    /// (`BusyPoll`). Call it
     /// before the transport is read from. Transports that wait their own way ignore it (shared
     /// memory spins already; RDMA polls its completion queue).
     func setBusyPoll(_ settings: BusyPoll.Settings)
@@ -39,6 +45,9 @@ extension Transport {
     public func deliveryRate() -> DeliveryRate? { nil }
     public func setBusyPoll(_ settings: BusyPoll.Settings) {}
     public var busyPoll: BusyPoll? { nil }
+    public func receiveMessageStart(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int {
+        try receiveSome(into: buffer)
+    }
 }
 
 /// The link's rate as the sender's kernel measures it: bytes acknowledged by the peer per second

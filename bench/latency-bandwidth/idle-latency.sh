@@ -95,7 +95,8 @@ if os.path.exists(os.path.join(work, "all-on.json")):
     for mode in ("on", "off"):
         for f in json.load(open(os.path.join(work, f"all-{mode}.json")))["figures"]:
             if f["name"].startswith("launch rate") or f["name"].startswith(("HtoD", "DtoH")):
-                figures.setdefault(f["name"], {})[mode] = f["value"]
+                # A name can have several baselines (raw TCP, LZ4 off): the pair is the key.
+                figures.setdefault(f"{f['name']} (against {f['baselineName']})", {})[mode] = f["value"]
     comparison = {name: {**v, "onOverOff": v["on"] / v["off"] if v.get("off") else None}
                   for name, v in figures.items() if "on" in v and "off" in v}
 
