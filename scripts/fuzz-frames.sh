@@ -17,7 +17,7 @@ mkdir -p "$OUT/corpus" "$OUT/crashes" "$OUT/seeds"
 
 python3 Tests/Fuzz/FrameDecoder/generate-decoders.py Sources/XPUProtocol/Generated/Calls.swift "$OUT/RequestDecoders.swift"
 "$SWIFTC" -sanitize=fuzzer,address -parse-as-library -O -g -module-name XPUProtocol \
-    $(find Sources/XPUProtocol -name '*.swift') Sources/XPUTransport/FrameChannel.swift Sources/XPUTransport/Transport.swift \
+    $(find Sources/XPUProtocol -name '*.swift') Sources/XPUTransport/FrameChannel.swift Sources/XPUTransport/Transport.swift Sources/XPUTransport/BusyPoll.swift \
     "$OUT/RequestDecoders.swift" Tests/Fuzz/FrameDecoder/main.swift -o "$OUT/fuzz-frames"
 
 # Seeds: the golden frames (requests and replies), one frame each and all of them back to back.

@@ -15,7 +15,7 @@ SWIFTC="${SWIFTC:-$(command -v swiftc || echo /opt/swift/usr/bin/swiftc)}"
 mkdir -p "$OUT/corpus" "$OUT/crashes" "$OUT/seeds"
 
 "$SWIFTC" -sanitize=fuzzer,address -parse-as-library -O -g -module-name XPUProtocol \
-    $(find Sources/XPUProtocol -name '*.swift') Sources/XPUTransport/FrameChannel.swift Sources/XPUTransport/Transport.swift \
+    $(find Sources/XPUProtocol -name '*.swift') Sources/XPUTransport/FrameChannel.swift Sources/XPUTransport/Transport.swift Sources/XPUTransport/BusyPoll.swift \
     Sources/XPUAdmission/SliceRequest.swift Tests/Fuzz/Handshake/main.swift -o "$OUT/fuzz-handshake"
 
 # Seeds: the golden frames (requests and replies), one frame each and all of them back to back.

@@ -42,6 +42,7 @@
     SSL_FN(SSL_connect) \
     SSL_FN(SSL_accept) \
     SSL_FN(SSL_read) \
+    SSL_FN(SSL_has_pending) \
     SSL_FN(SSL_write) \
     SSL_FN(SSL_get_error) \
     SSL_FN(SSL_shutdown) \
@@ -343,6 +344,10 @@ long xpu_tls_read(xpu_tls_session *session, void *bytes, size_t count, char *err
     long result = read > 0 ? read : describe_failure(session, read, "TLS read", error, error_size);
     guard_end(&guard);
     return result;
+}
+
+int xpu_tls_pending(xpu_tls_session *session) {
+    return ossl.SSL_has_pending(session->ssl);
 }
 
 int xpu_tls_peer_common_name(xpu_tls_session *session, char *name, size_t name_size) {

@@ -7,7 +7,8 @@ public struct BenchCommand: AsyncParsableCommand {
         abstract: "Measure xpu-remote: every figure beside a baseline measured in the same run.",
         subcommands: [
             PoolSimCommand.self, InterpreterCommand.self, LatencyCommand.self, LaunchCommand.self,
-            BandwidthCommand.self, AllCommand.self, TransportsCommand.self, SlicingCommand.self,
+            BandwidthCommand.self, AllCommand.self, TransportsCommand.self, SlicingCommand.self, EchoPeerCommand.self,
+            SpinCommand.self,
         ])
 
     public init() {}

@@ -6,10 +6,11 @@ import XPUTransport
 import Glibc
 #endif
 
-/// The raw TCP baseline: a peer thread in this process, on loopback, with the same socket options
-/// as xpu-remote's transport (it is `XPUTransport`'s `Listener` and `SocketTransport`: TCP_NODELAY,
-/// 4 MiB socket buffers). It does nothing but move bytes, so it is the floor for what a frame of
-/// the same size can cost over this network stack.
+/// The raw TCP baseline: a peer thread in this process on loopback, or a peer in another process
+/// (`xpu-bench echo-peer`, on this host or the server's), with the same socket options as
+/// xpu-remote's transport (it is `XPUTransport`'s `Listener` and `SocketTransport`: TCP_NODELAY,
+/// 4 MiB socket buffers) and plain blocking reads. It does nothing but move bytes, so it is the
+/// floor for what a frame of the same size can cost over this network stack.
 ///
 /// Each exchange: the client sends a 24-byte header (u64 bytes that follow from the client, u64
 /// bytes to send back, u64 zero) and those bytes; the peer reads them all, then writes the asked
@@ -18,14 +19,18 @@ import Glibc
 final class RawTCPBaseline: @unchecked Sendable {
     static let headerBytes = 24
     private let client: SocketTransport
-    private let peer: Thread
     private var scratch: UnsafeMutableRawBufferPointer
+    /// The kernel's id of the peer thread, when it is a thread of this process.
+    private(set) var peerThread: pid_t?
 
+    /// With a peer thread in this process, on loopback.
     init() throws {
         let listener = try Listener(binding: Endpoint(host: "127.0.0.1", port: 0))
         let endpoint = listener.endpoint
         let accepted = ManagedAccept()
-        peer = Thread {
+        let peerID = PeerThreadID()
+        let peer = Thread {
+            peerID.value = currentThreadID()
             do {
                 let connection = try listener.accept()
                 accepted.signal()
@@ -37,6 +42,13 @@ final class RawTCPBaseline: @unchecked Sendable {
         peer.start()
         client = try SocketTransport.connect(to: endpoint)
         accepted.wait()
+        peerThread = peerID.value
+        scratch = .allocate(byteCount: 4 << 20, alignment: 64)
+    }
+
+    /// With a peer in another process (`xpu-bench echo-peer`) at `endpoint`.
+    init(peer endpoint: Endpoint) throws {
+        client = try SocketTransport.connect(to: endpoint)
         scratch = .allocate(byteCount: 4 << 20, alignment: 64)
     }
 
@@ -74,7 +86,7 @@ final class RawTCPBaseline: @unchecked Sendable {
     /// transfer, as the server receives into device memory (draining into a 4 MiB one is slower
     /// at 16-256 MiB), and sends from a 4 MiB buffer that stays in cache (sending from a
     /// full-size one is slower at 128-256 MiB).
-    private static func serve(_ connection: SocketTransport) throws {
+    static func serve(_ connection: SocketTransport) throws {
         let cached = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 4096)
         cached.initializeMemory(as: UInt8.self, repeating: 0)
         var memory = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 4096)
@@ -126,6 +138,11 @@ final class RawTCPBaseline: @unchecked Sendable {
             (left, at) = (left - piece, at + piece)
         }
     }
+}
+
+/// The peer thread's id, written by it before it signals `ManagedAccept` (which orders the two).
+private final class PeerThreadID: @unchecked Sendable {
+    var value: pid_t?
 }
 
 /// A one-shot signal from the peer thread once it has accepted the connection.

@@ -23,10 +23,16 @@ struct BenchRigOptions: ParsableArguments {
     @Flag(help: "Start the local server with --staged-copies: bulk data through its staging buffers and the driver's copy, the path a server on a real GPU takes (the simulated device otherwise lets it copy in place).")
     var stagedCopies = false
 
+    @Option(help: "Busy-poll of the shim (XPU_POLL_US) and of the server xpu-bench starts (--busy-poll-us), in microseconds; 0 turns it off. Default: theirs.")
+    var busyPollUs: Int?
+
     @Flag(help: "Print one JSON object instead of the table.")
     var json = false
 
     func validate() throws {
+        if let busyPollUs, !(0...1_000_000).contains(busyPollUs) {
+            throw ValidationError("--busy-poll-us must be 0 to 1000000")
+        }
         if stagedCopies && server != nil {
             throw ValidationError("--staged-copies applies to the server xpu-bench starts; start the --server one with it instead")
         }
@@ -50,17 +56,27 @@ final class BenchRig: @unchecked Sendable {
     let direct: BenchSession
     /// The local server stages bulk data (`--staged-copies`).
     let stagedCopies: Bool
+    /// The shim's busy-poll setting (`XPU_POLL_US` as the shim reads it), for sessions of the
+    /// bench's own that should wait as the shim does.
+    let busyPoll: BusyPoll.Settings
+    /// `--busy-poll-us` given to the server this run started.
+    private let startedWithBusyPoll: Int?
 
     init(options: BenchRigOptions) throws {
         let dist = try Self.findDist(options.dist)
         self.dist = dist
         stagedCopies = options.stagedCopies
+        startedWithBusyPoll = options.server == nil ? options.busyPollUs : nil
+        if let microseconds = options.busyPollUs { setenv("XPU_POLL_US", String(microseconds), 1) }
+        busyPoll = getenv("XPU_POLL_US").flatMap { BusyPoll.Settings(parsingMicroseconds: String(cString: $0)) }
+            ?? BusyPoll.Settings(microseconds: BusyPoll.Settings.defaultMicroseconds)
         if let server = options.server {
             serverEndpoint = server
         } else {
             let (process, endpoint) = try Self.startServer(
                 dist: dist, simMemory: options.simMemory,
-                arguments: try Self.listenArguments(options.transport) + (options.stagedCopies ? ["--staged-copies"] : []))
+                arguments: try Self.listenArguments(options.transport) + (options.stagedCopies ? ["--staged-copies"] : [])
+                    + (options.busyPollUs.map { ["--busy-poll-us", String($0)] } ?? []))
             localServer = process
             serverEndpoint = endpoint
         }
@@ -77,6 +93,9 @@ final class BenchRig: @unchecked Sendable {
         }
         progress("xpu-bench: server \(serverEndpoint)\(localServer == nil ? "" : " (simulated, started by xpu-bench)"), dist \(dist)")
     }
+
+    /// The process id of the server this run started; nil for a server given by --server.
+    var serverProcessID: pid_t? { localServer?.processIdentifier }
 
     /// Nanoseconds of CPU the server this run started has used so far, summed over its threads
     /// (`/proc/PID/task/*/schedstat`, nanosecond resolution); nil for a server given by --server.
@@ -98,7 +117,8 @@ final class BenchRig: @unchecked Sendable {
     var serverDescription: String {
         localServer == nil
             ? serverEndpoint
-            : "\(serverEndpoint) (xpu-remote-server --device sim\(stagedCopies ? " --staged-copies" : ""), started by xpu-bench)"
+            : "\(serverEndpoint) (xpu-remote-server --device sim\(stagedCopies ? " --staged-copies" : "")"
+                + "\(startedWithBusyPoll.map { " --busy-poll-us \($0)" } ?? ""), started by xpu-bench)"
     }
 
     /// Stops the server this run started. The shim's connection is still open; the server ends

@@ -1,20 +1,31 @@
 import ArgumentParser
 import CXPUDriver
+import Foundation
 import XPUProtocol
 import XPUTransport
 
-/// `xpu-bench latency`: the round trip of a small synchronous call through shim → TCP → server,
-/// beside a raw TCP ping-pong of the same frame sizes and the same call on libxpusim.so in-process.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `xpu-bench latency`: the round trip of a small synchronous call through shim → transport →
+/// server, beside the floors it is judged against, on an idle machine and with one core busy.
 struct LatencyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "latency",
-        abstract: "Round trip of a small synchronous call, beside raw TCP ping-pong and the direct call.",
+        abstract: "Round trip of a small synchronous call, beside the protocol's ping, raw TCP ping-pong and the direct call.",
         discussion: """
             The call (--call) is one that must reach the server: cuMemGetInfo_v2 by default (free \
-            memory is the server's to know). Baselines, measured in the same run and interleaved \
-            with it in rounds: a raw TCP ping-pong of the same request and reply sizes (the call's \
-            frames, header included) between two sockets on loopback in this process, and the same \
-            call on libxpusim.so loaded in this process (no network).
+            memory is the server's to know). Measured in the same run and interleaved with it in \
+            rounds: the protocol's Ping over a session of xpu-bench's own (same transport, the \
+            server answers without the driver); a raw TCP ping-pong of the call's frame sizes with \
+            a peer in another process (`xpu-bench echo-peer`, started on loopback, or --echo-peer \
+            on the server's host) and with a peer thread in this process (loopback); and the same \
+            call on libxpusim.so in this process. Each under --load: idle (xpu-bench starts no \
+            load; other processes' share of the CPUs is reported) and busy (xpu-bench starts one \
+            process that spins on one core). The threads of xpu-bench and of its server are \
+            watched during the raw baselines and while a session is held idle afterwards: their \
+            wake-ups and CPU are reported, so a baseline that something of ours kept awake shows.
             """)
 
     @OptionGroup var rig: BenchRigOptions
@@ -38,18 +49,42 @@ struct LatencyReport: Codable {
     var latency: LatencyResult
 }
 
+/// How busy the machine is kept while a condition is measured.
+enum LatencyLoad: String, CaseIterable, Codable, ExpressibleByArgument {
+    case idle, busy, both
+
+    var conditions: [LatencyLoad] { self == .both ? [.idle, .busy] : [self] }
+
+    var how: String {
+        switch self {
+        case .idle: "idle: xpu-bench starts no load (what other processes use is reported as machineBusy)"
+        case .busy: "busy: xpu-bench runs `xpu-bench spin`, one process spinning on one core"
+        case .both: "idle and busy"
+        }
+    }
+}
+
 struct LatencySettings: ParsableArguments {
-    @Option(help: "Measured calls per series (remote, raw TCP, direct).")
+    @Option(help: "Measured calls per series and load.")
     var iterations = 20_000
 
     @Option(help: "Unmeasured calls per series first.")
     var warmup = 2_000
 
-    @Option(help: "Rounds the series are interleaved in (remote, raw, direct, remote, ...).")
+    @Option(help: "Rounds the series are interleaved in (shim, ping, raw, direct, shim, ...).")
     var rounds = 10
 
     @Option(help: "The call: \(LatencyCall.allCases.map(\.rawValue).joined(separator: ", ")).")
     var call: LatencyCall = .memGetInfo
+
+    @Option(help: "The machine's load while measuring: idle, busy (one core kept busy by a spinning process xpu-bench starts), or both.")
+    var load: LatencyLoad = .both
+
+    @Option(help: "A running `xpu-bench echo-peer` (HOST:PORT), on the server's host with --server: the raw baseline across the same network. Default: one started on loopback when xpu-bench starts the server.")
+    var echoPeer: String?
+
+    @Option(help: "Seconds a session is held idle after the measurement while the server's and xpu-bench's threads are watched (0: skip).")
+    var idleSeconds = 1.0
 }
 
 /// The small synchronous calls `latency` can time.
@@ -106,105 +141,3 @@ struct LatencySeries: Codable, Sendable {
     }
 }
 
-struct LatencyResult: Codable, Sendable {
-    var call: String
-    var requestFrameBytes: Int
-    var replyFrameBytes: Int
-    var remote: LatencySeries
-    var rawTCP: LatencySeries
-    var direct: LatencySeries
-    var figures: [BenchFigure]
-
-    var summary: String {
-        "latency: \(call), request frame \(requestFrameBytes) B, reply frame \(replyFrameBytes) B, "
-            + "\(remote.samples) calls per series (microseconds)"
-    }
-}
-
-struct LatencyBench {
-    var settings: LatencySettings
-
-    func run(rig: BenchRig) throws -> LatencyResult {
-        let call = settings.call
-        let frames = call.frameBytes
-        let raw = try RawTCPBaseline()
-        let remoteCall = try Self.makeCall(call, session: rig.remote)
-        let directCall = try Self.makeCall(call, session: rig.direct)
-        defer {
-            remoteCall.cleanup()
-            directCall.cleanup()
-        }
-        let rawCall: () throws -> Void = { try raw.exchange(request: frames.request, reply: frames.reply) }
-
-        progress("latency: warm-up (\(settings.warmup) calls per series)")
-        for _ in 0..<settings.warmup {
-            try remoteCall.invoke()
-            try rawCall()
-            try directCall.invoke()
-        }
-        let rounds = max(1, settings.rounds)
-        let perRound = max(1, settings.iterations / rounds)
-        var remote: [UInt64] = [], rawTimes: [UInt64] = [], direct: [UInt64] = []
-        remote.reserveCapacity(perRound * rounds)
-        rawTimes.reserveCapacity(perRound * rounds)
-        direct.reserveCapacity(perRound * rounds)
-        for round in 0..<rounds {
-            progress("latency: round \(round + 1)/\(rounds)")
-            try Self.time(perRound, into: &remote, remoteCall.invoke)
-            try Self.time(perRound, into: &rawTimes, rawCall)
-            try Self.time(perRound, into: &direct, directCall.invoke)
-        }
-        let remoteSeries = LatencySeries(nanoseconds: remote)
-        let rawSeries = LatencySeries(nanoseconds: rawTimes)
-        let directSeries = LatencySeries(nanoseconds: direct)
-        let name = "\(call.functionName) via shim"
-        let rawName = "raw TCP ping-pong \(frames.request) B / \(frames.reply) B"
-        let directName = "\(call.functionName) direct on libxpusim.so"
-        let figures = [
-            BenchFigure(name: "latency p50: \(name)", unit: "us", value: remoteSeries.p50, baselineName: rawName, baseline: rawSeries.p50, better: .lower),
-            BenchFigure(name: "latency p99: \(name)", unit: "us", value: remoteSeries.p99, baselineName: rawName, baseline: rawSeries.p99, better: .lower),
-            BenchFigure(name: "latency p99.9: \(name)", unit: "us", value: remoteSeries.p999, baselineName: rawName, baseline: rawSeries.p999, better: .lower),
-            BenchFigure(name: "latency p50: \(name)", unit: "us", value: remoteSeries.p50, baselineName: directName, baseline: directSeries.p50, better: .lower),
-            BenchFigure(name: "latency p99: \(name)", unit: "us", value: remoteSeries.p99, baselineName: directName, baseline: directSeries.p99, better: .lower),
-        ]
-        return LatencyResult(
-            call: call.functionName, requestFrameBytes: frames.request, replyFrameBytes: frames.reply,
-            remote: remoteSeries, rawTCP: rawSeries, direct: directSeries, figures: figures)
-    }
-
-    @inline(__always)
-    private static func time(_ count: Int, into samples: inout [UInt64], _ body: () throws -> Void) rethrows {
-        for _ in 0..<count {
-            let start = monotonicNanoseconds()
-            try body()
-            samples.append(monotonicNanoseconds() - start)
-        }
-    }
-
-    /// The call bound to one session, with whatever it needs (a stream) made beforehand.
-    struct BoundCall {
-        var invoke: () throws -> Void
-        var cleanup: () -> Void
-    }
-
-    static func makeCall(_ call: LatencyCall, session: BenchSession) throws -> BoundCall {
-        let driver = session.driver
-        try session.makeCurrent()
-        switch call {
-        case .memGetInfo:
-            return BoundCall(
-                invoke: {
-                    var free = 0, total = 0
-                    try driver.check(driver.cuMemGetInfo(&free, &total), "cuMemGetInfo_v2")
-                }, cleanup: {})
-        case .ctxSynchronize:
-            return BoundCall(invoke: { try driver.check(driver.cuCtxSynchronize(), "cuCtxSynchronize") }, cleanup: {})
-        case .streamQuery:
-            var stream: CUstream?
-            try driver.check(driver.cuStreamCreate(&stream, 0), "cuStreamCreate")
-            return BoundCall(
-                invoke: { try driver.check(driver.cuStreamQuery(stream), "cuStreamQuery") },
-                cleanup: { _ = driver.cuStreamDestroy(stream) })
-        }
-    }
-}

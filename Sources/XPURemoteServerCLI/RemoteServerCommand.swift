@@ -56,6 +56,19 @@ public struct RemoteServerCommand: AsyncParsableCommand {
     @Flag(help: "Never compress bulk data (by default sessions whose client offers it use LZ4 where it pays).")
     var noCompression = false
 
+    @Option(
+        help: """
+            Microseconds a session's thread spins on its socket for the client's next frame before it blocks (0, the default: never). \
+            Spares a synchronous call the wake-up of a sleeping CPU on an idle machine; adapts, so long pauses cost no spinning.
+            """)
+    var busyPollUs = BusyPoll.Settings.defaultMicroseconds
+
+    public func validate() throws {
+        guard (0...1_000_000).contains(busyPollUs) else {
+            throw ValidationError("--busy-poll-us must be 0 to 1000000 microseconds, not \(busyPollUs)")
+        }
+    }
+
     @Flag(
         help:
             "Copy bulk data through a staging buffer even where the driver lets the server read and write device memory in place (the simulated device); for comparison: real drivers always stage."
@@ -243,7 +256,7 @@ public struct RemoteServerCommand: AsyncParsableCommand {
             server = try RemoteServer(
                 configuration: ServerConfiguration(
                     listen: endpoint, device: device, driverPath: path, compression: !noCompression, limits: limits,
-                    tenantProcesses: tenantProcesses, admission: admission),
+                    tenantProcesses: tenantProcesses, admission: admission, busyPoll: BusyPoll.Settings(microseconds: busyPollUs)),
                 driver: loaded,
                 logger: logger, security: security, devices: devices, metrics: serverMetrics)
             if let metricsEndpoint, let serverMetrics {

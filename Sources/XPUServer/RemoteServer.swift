@@ -231,6 +231,7 @@ public final class RemoteServer: Service, @unchecked Sendable {
                 secured = (rdma, connectionSecurity)
             }
             guard let (securedTransport, connectionSecurity) = secured else { return }
+            securedTransport.setBusyPoll(configuration.busyPoll)
             let connection = Connection(
                 transport: securedTransport, driver: driver, sessionID: id, logger: logger,
                 compressionAllowed: configuration.compression, limits: configuration.limits, devices: devices, metrics: metrics,

@@ -22,13 +22,17 @@ public struct ServerConfiguration: Sendable {
     public var tenantProcesses: Bool
     /// The handshake deadline, the caps on connections before their Hello, and keepalive.
     public var admission: AdmissionLimits
+    /// How long a session's thread spins for the next frame before it blocks (`--busy-poll-us`;
+    /// `BusyPoll`). TCP and TLS sessions served by threads; shared memory spins on its own.
+    public var busyPoll = BusyPoll.Settings(microseconds: BusyPoll.Settings.defaultMicroseconds)
 
     public init(
         listen: Endpoint, device: DeviceKind, driverPath: String? = nil, compression: Bool = true, limits: ServerLimits = ServerLimits(),
-        tenantProcesses: Bool = false, admission: AdmissionLimits = AdmissionLimits()
+        tenantProcesses: Bool = false, admission: AdmissionLimits = AdmissionLimits(), busyPoll: BusyPoll.Settings? = nil
     ) {
         self.admission = admission
         self.tenantProcesses = tenantProcesses
+        if let busyPoll { self.busyPoll = busyPoll }
         self.listen = listen
         self.device = device
         self.driverPath = driverPath

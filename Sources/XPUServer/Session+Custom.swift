@@ -12,6 +12,10 @@ extension Session {
                 try check(table.cuInit(request.flags))
                 return InitializeReply()
             }
+        case .ping:
+            // Answered here, with no driver call: the protocol's own round trip.
+            _ = try decode(PingRequest.self, &reader)
+            return CallOutcome(status: CUDA_SUCCESS, payload: [])
         case .primaryCtxRetain:
             let request = try decode(PrimaryCtxRetainRequest.self, &reader)
             return perform { () throws(CallFailure) in PrimaryCtxRetainReply(context: try retainPrimary(request.device)) }

@@ -149,7 +149,9 @@ enum Session {
             // A server that vanishes fails the call waiting for it within the peer timeout
             // (CUDA_ERROR_DEVICE_UNAVAILABLE), instead of blocking it for ever.
             let peerTimeout = try ServerAddress.peerTimeout(environment: getenv("XPU_PEER_TIMEOUT").map { String(cString: $0) }).get()
-            channel = FrameChannel(transport: try endpoint.connect(tls: tls, peerTimeout: peerTimeout))
+            let transport = try endpoint.connect(tls: tls, peerTimeout: peerTimeout)
+            transport.setBusyPoll(Lane.busyPoll)
+            channel = FrameChannel(transport: transport)
         } catch {
             ShimLog.log(.error, "cannot reach xpu-remote-server at \(endpoint): \(error)")
             return CUDA_ERROR_NO_DEVICE

@@ -40,6 +40,18 @@ final class Lane: @unchecked Sendable {
     static let flushDelayNanoseconds: UInt64 = 1_000_000
     /// `XPU_STRICT_SYNC=1`: every call waits for its reply (debugging; errors surface at the call).
     static let strict = getenv("XPU_STRICT_SYNC").map { String(cString: $0) == "1" } ?? false
+    /// `XPU_POLL_US`: microseconds a call that awaits a reply spins on the socket before it
+    /// blocks (0, the default: never; `BusyPoll` adapts it to how soon replies come). A bad
+    /// value is logged and the default used.
+    static let busyPoll: BusyPoll.Settings = {
+        guard let raw = getenv("XPU_POLL_US") else { return BusyPoll.Settings(microseconds: BusyPoll.Settings.defaultMicroseconds) }
+        let text = String(cString: raw)
+        guard let settings = BusyPoll.Settings(parsingMicroseconds: text) else {
+            ShimLog.log(.warn, "XPU_POLL_US=\(text) is not 0 to 1000000 microseconds; using \(BusyPoll.Settings.defaultMicroseconds)")
+            return BusyPoll.Settings(microseconds: BusyPoll.Settings.defaultMicroseconds)
+        }
+        return settings
+    }()
     /// `strict` as a field of the lane, for the launch path (a global costs a once-check per read).
     let isStrict = Lane.strict
 

@@ -165,7 +165,9 @@ public final class FrameChannel: @unchecked Sendable {
         while end < count {
             do {
                 let limit = readAhead ? input.count : count
-                end += try transport.receiveSome(into: UnsafeMutableRawBufferPointer(rebasing: input[end..<limit]))
+                let free = UnsafeMutableRawBufferPointer(rebasing: input[end..<limit])
+                // Nothing of the next message here yet: the wait for it may busy-poll.
+                end += try end == 0 && !midMessage ? transport.receiveMessageStart(into: free) : transport.receiveSome(into: free)
             } catch {
                 guard error.code == .closed, end > 0 || midMessage else { throw error }
                 throw TransportError(.closedMidMessage, "peer closed the connection after \(end) of \(count) bytes")

@@ -213,18 +213,6 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
         }
     }
 
-    public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) {
-        var offset = 0
-        while offset < buffer.count {
-            do {
-                offset += try receiveSome(into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]))
-            } catch {
-                guard error.code == .closed, offset > 0 else { throw error }
-                throw TransportError(.closedMidMessage, "peer closed the connection after \(offset) of \(buffer.count) bytes")
-            }
-        }
-    }
-
     public func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int {
         guard buffer.count > 0 else { return 0 }
         let available = try availableBytes()

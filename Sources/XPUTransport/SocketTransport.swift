@@ -13,6 +13,8 @@ import Darwin
 public final class SocketTransport: Transport, @unchecked Sendable {
     /// The socket; immutable after init. `shutdown` wakes a blocked peer without racing `close`.
     public let descriptor: Int32
+    /// The reading side's busy-poll state; used by the one thread that reads at a time.
+    private var pollState = BusyPoll(.off)
 
     public init(descriptor: Int32) {
         self.descriptor = descriptor
@@ -75,23 +77,6 @@ public final class SocketTransport: Transport, @unchecked Sendable {
                 vectors[first].iov_base += left
                 vectors[first].iov_len -= left
             }
-        }
-    }
-
-    public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) {
-        var offset = 0
-        while offset < buffer.count {
-            let received = recv(descriptor, buffer.baseAddress! + offset, buffer.count - offset, 0)
-            if received == 0 {
-                throw offset == 0
-                    ? TransportError(.closed, "peer closed the connection")
-                    : TransportError(.closedMidMessage, "peer closed the connection after \(offset) of \(buffer.count) bytes")
-            }
-            if received < 0 {
-                if errno == EINTR { continue }
-                throw TransportError(errno == ECONNRESET ? .closed : .io, "recv: \(errorText())")
-            }
-            offset += received
         }
     }
 
@@ -164,6 +149,80 @@ public final class SocketTransport: Transport, @unchecked Sendable {
 }
 
 func errorText() -> String { String(cString: strerror(errno)) }
+
+extension SocketTransport {
+    public func setBusyPoll(_ settings: BusyPoll.Settings) {
+        pollState = BusyPoll(settings)
+    }
+
+    public var busyPoll: BusyPoll? { pollState.isEnabled ? pollState : nil }
+
+    /// With busy-poll on: a non-blocking read, then, when it found nothing, non-blocking reads
+    /// for as long as the budget allows, then a blocking one.
+    public func receiveMessageStart(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int {
+        guard pollState.isEnabled, buffer.count > 0 else { return try receiveSome(into: buffer) }
+        if let received = try receiveNow(into: buffer, flags: 0) { return received }
+        if let received = try spin({ () throws(TransportError) in try receiveNow(into: buffer, flags: 0) }) { return received }
+        return try receiveSome(into: buffer)
+    }
+
+    /// Spins until the socket has input or has ended, consuming nothing, within the busy-poll
+    /// budget (TLS reads through OpenSSL once it has). Returns at once when polling is off.
+    func spinUntilReadable() throws(TransportError) {
+        guard pollState.isEnabled else { return }
+        var byte: UInt8 = 0
+        try withUnsafeMutableBytes(of: &byte) { peek throws(TransportError) in
+            if try receiveNow(into: peek, flags: Int32(MSG_PEEK), endIsInput: true) != nil { return }
+            _ = try spin { () throws(TransportError) in try receiveNow(into: peek, flags: Int32(MSG_PEEK), endIsInput: true) }
+        }
+    }
+
+    /// Repeats `attempt` until it returns a count or the next wait's budget has passed, and
+    /// tells the busy-poll state how the wait went. Nothing else runs on this path: no timer,
+    /// no sleep; the caller blocks in `recv` when the budget runs out.
+    private func spin(_ attempt: () throws(TransportError) -> Int?) throws(TransportError) -> Int? {
+        let budget = pollState.spinForNextWait()
+        guard budget > 0 else {
+            pollState.finish(.blocked, spun: 0)
+            return nil
+        }
+        let start = monotonicNanoseconds()
+        var now = start
+        repeat {
+            if let received = try attempt() {
+                pollState.finish(.caught, spun: monotonicNanoseconds() - start)
+                return received
+            }
+            // Let a thread waiting for this CPU run first (on a busy machine it may be the very
+            // peer this side waits for); with none, this returns at once.
+            sched_yield()
+            now = monotonicNanoseconds()
+        } while now - start < budget
+        pollState.finish(.blocked, spun: now - start)
+        return nil
+    }
+
+    /// One non-blocking `recv`: the count, or nil when no input is there yet. The end of the
+    /// stream throws `.closed`, or counts as input (0) with `endIsInput`.
+    private func receiveNow(into buffer: UnsafeMutableRawBufferPointer, flags: Int32, endIsInput: Bool = false)
+        throws(TransportError) -> Int?
+    {
+        while true {
+            let received = recv(descriptor, buffer.baseAddress, buffer.count, flags | Int32(MSG_DONTWAIT))
+            if received > 0 { return received }
+            if received == 0 {
+                if endIsInput { return 0 }
+                throw TransportError(.closed, "peer closed the connection")
+            }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return nil
+            case ECONNRESET: throw TransportError(.closed, "recv: \(errorText())")
+            default: throw TransportError(.io, "recv: \(errorText())")
+            }
+        }
+    }
+}
 
 extension SocketTransport {
     /// Ends only the sending direction: the peer reads end of stream, replies can still arrive.

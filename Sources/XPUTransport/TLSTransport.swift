@@ -107,6 +107,16 @@ public final class TLSTransport: Transport, @unchecked Sendable {
         xpu_tls_session_free(session)
     }
 
+    /// Spinning happens on the TCP socket, before OpenSSL reads from it.
+    public func setBusyPoll(_ settings: BusyPoll.Settings) { socket.setBusyPoll(settings) }
+    public var busyPoll: BusyPoll? { socket.busyPoll }
+
+    /// Busy-polls on the socket when OpenSSL holds nothing unread; SSL_read then finds the record.
+    public func receiveMessageStart(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int {
+        if buffer.count > 0, xpu_tls_pending(session) == 0 { try socket.spinUntilReadable() }
+        return try receiveSome(into: buffer)
+    }
+
     /// The TCP connection's (TLS adds a few bytes per record, not a different link).
     public func deliveryRate() -> DeliveryRate? { socket.deliveryRate() }
 
@@ -118,18 +128,6 @@ public final class TLSTransport: Transport, @unchecked Sendable {
             if written == 0 { throw TransportError(.closed, "peer closed the TLS connection") }
             if written < 0 { throw TransportError(.io, text(error)) }
             offset += written
-        }
-    }
-
-    public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) {
-        var offset = 0
-        while offset < buffer.count {
-            do {
-                offset += try receiveSome(into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]))
-            } catch {
-                guard error.code == .closed, offset > 0 else { throw error }
-                throw TransportError(.closedMidMessage, "peer closed the connection after \(offset) of \(buffer.count) bytes")
-            }
         }
     }
 

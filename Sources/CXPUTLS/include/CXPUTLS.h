@@ -52,6 +52,9 @@ int xpu_tls_handshake(xpu_tls_session *session, char *error, size_t error_size);
 long xpu_tls_write(xpu_tls_session *session, const void *bytes, size_t count, char *error, size_t error_size);
 /// Reads up to `count` bytes: the number read (> 0), 0 at the end of the stream, -1 on error.
 long xpu_tls_read(xpu_tls_session *session, void *bytes, size_t count, char *error, size_t error_size);
+/// 1 when OpenSSL holds input not read yet (decrypted, or a record in progress): the next read
+/// need not wait for the socket. 0 otherwise.
+int xpu_tls_pending(xpu_tls_session *session);
 /// The verified peer certificate's subject common name into `name`; 1 when there is one, else 0.
 int xpu_tls_peer_common_name(xpu_tls_session *session, char *name, size_t name_size);
 /// The negotiated protocol ("TLSv1.3").

@@ -5,6 +5,7 @@
 public enum CallID: UInt16, Hashable, Sendable, CaseIterable {
     case handshake = 0
     case initialize = 1
+    case ping = 2
     case cuDeviceGet = 3
     case cuDeviceGetCount = 4
     case cuDeviceGetName = 5
@@ -1270,6 +1271,33 @@ public struct InitializeRequest: CallRequest, Hashable {
 
     public init(from reader: inout WireReader) throws(ProtocolError) {
         flags = try reader.read()
+    }
+}
+
+// Ping
+public struct PingReply: WireMessage, Hashable {
+
+    public init() {
+    }
+
+    public func encode(into writer: inout WireWriter) {
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+    }
+}
+
+public struct PingRequest: CallRequest, Hashable {
+    public typealias Reply = PingReply
+    public static var call: CallID { .ping }
+
+    public init() {
+    }
+
+    public func encode(into writer: inout WireWriter) {
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
     }
 }
 
