@@ -14,7 +14,12 @@ OUT=.build-fuzz
 SWIFTC="${SWIFTC:-$(command -v swiftc || echo /opt/swift/usr/bin/swiftc)}"
 mkdir -p "$OUT/corpus" "$OUT/crashes" "$OUT/seeds"
 
-"$SWIFTC" -sanitize=fuzzer,address -parse-as-library -O -g -module-name XPUPTX \
+# XPUPTX reads the clock through the C target CXPUClock: a module map for its header stands in
+# for the one SwiftPM generates.
+mkdir -p "$OUT/CXPUClock"
+printf 'module CXPUClock {\n    header "%s"\n    export *\n}\n' "$(pwd)/Sources/CXPUClock/include/CXPUClock.h" \
+    > "$OUT/CXPUClock/module.modulemap"
+"$SWIFTC" -sanitize=fuzzer,address -parse-as-library -O -g -module-name XPUPTX -I "$OUT/CXPUClock" \
     Sources/XPUPTX/*.swift Tests/Fuzz/PTXParser/main.swift -o "$OUT/fuzz-ptx"
 
 # Seeds: compiled kernels (if nvcc is around), the benchmark PTX, and PTX literals from the tests.
