@@ -5,8 +5,9 @@
 /// of microseconds, more than a small round trip over loopback or a fast network). A reader
 /// that expects its data soon (the shim awaiting a reply, the server awaiting a session's next
 /// request in a loop of synchronous calls) spins instead, for at most `limit`, and then blocks
-/// as before; only the read of a message's first bytes does (`Transport.receiveMessageStart`). The spin is bounded, it happens only while a read is waiting, and nothing runs
-/// between reads: an idle program costs nothing.
+/// as before. Only the read of a message's first bytes spins (`Transport.receiveMessageStart`);
+/// the spin is bounded, it happens only while a read is waiting, and nothing runs between reads:
+/// an idle program costs nothing.
 ///
 /// The state machine (no clock inside; the reader reports what happened, so tests drive it):
 /// - a wait that the spin caught keeps the full budget (`limit`);
@@ -39,8 +40,8 @@ public struct BusyPoll: Sendable, Hashable {
 
         /// The spin a reader uses when nothing configures it, in microseconds: none. On a
         /// machine with more runnable threads than cores a spinning reader holds a core its peer
-        /// may need, and the measurements so far (bench/latency-bandwidth/README.md, "Latency on
-        /// an idle machine") show no gain there; `XPU_POLL_US` and `--busy-poll-us` turn it on.
+        /// may need, and the measurements in bench/latency-bandwidth/README.md ("Latency on an
+        /// idle machine") show no gain there; `XPU_POLL_US` and `--busy-poll-us` turn it on.
         public static let defaultMicroseconds = 0
     }
 
