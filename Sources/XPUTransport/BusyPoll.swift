@@ -38,11 +38,14 @@ public struct BusyPoll: Sendable, Hashable {
 
         public static let off = Settings(limit: 0)
 
-        /// The spin a reader uses when nothing configures it, in microseconds: none. On a
-        /// machine with more runnable threads than cores a spinning reader holds a core its peer
-        /// may need, and the measurements in bench/latency-bandwidth/README.md ("Latency on an
-        /// idle machine") show no gain there; `XPU_POLL_US` and `--busy-poll-us` turn it on.
-        public static let defaultMicroseconds = 0
+        /// The spin a reader uses when nothing configures it, in microseconds. An idle virtual
+        /// CPU takes 60-80 us to wake on the development VM, so a spin must outlast that to
+        /// catch a reply the peer sends after its own wake-up: with 200 us the idle-machine p50
+        /// of a synchronous call met its target in 5 of 5 runs where 50 us met it in 2 and no
+        /// spin in 2, and 4 KiB synchronous copies ran 7-8x faster
+        /// (bench/latency-bandwidth/idle-latency.json). Adaptive: where spins stop paying (a
+        /// busy machine, a thinking client) the reader backs off to blocking.
+        public static let defaultMicroseconds = 200
     }
 
     /// How a wait ended.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Synchronous-call latency on an idle machine, with the busy-poll on and off: 5 consecutive runs
-# of `xpu-bench latency --load both` with `--busy-poll-us 50` (shim and server spin up to 50 us;
-# POLL_US changes it), 5 with it off (`--busy-poll-us 0`, the default: shim and server block in
+# of `xpu-bench latency --load both` with `--busy-poll-us 200` (the default: shim and server spin up to 200 us;
+# POLL_US changes it), 5 with it off (`--busy-poll-us 0`: shim and server block in
 # recv), then `xpu-bench all` with each, and a
 # summary of both against the target: the idle-machine p50 of the call through the shim at most
 # 1.3x the busy-machine raw round trip between two processes in at least 4 of 5 runs, p99 at most
@@ -15,7 +15,7 @@
 #   bench/latency-bandwidth/idle-latency.sh [RESULTS.json]    (default: bench/latency-bandwidth/idle-latency.json)
 #
 # Environment: XPU_BENCH (the xpu-bench executable), RUNS (5), POLL_US (busy-poll for the "on"
-# runs, microseconds; default 50), ITERATIONS (20000 calls per series and load), SKIP_ALL=1
+# runs, microseconds; default 200), ITERATIONS (20000 calls per series and load), SKIP_ALL=1
 # (leave out the two `xpu-bench all` runs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,7 +23,7 @@ bench=${XPU_BENCH:-.build-bench/release/xpu-bench}
 results=${1:-bench/latency-bandwidth/idle-latency.json}
 runs=${RUNS:-5}
 iterations=${ITERATIONS:-20000}
-poll_on=(--busy-poll-us "${POLL_US:-50}")
+poll_on=(--busy-poll-us "${POLL_US:-200}")
 [ -x "$bench" ] || { echo "no xpu-bench at $bench (build it, or set XPU_BENCH)" >&2; exit 1; }
 
 work=$(mktemp -d)
