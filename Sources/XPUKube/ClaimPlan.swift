@@ -68,6 +68,18 @@ public struct ClaimPlan: Hashable, Sendable {
         return ClaimPlan(devices: devices, cdiDeviceName: uid, injection: injection)
     }
 
+    /// The CDI spec the runtime applies for this claim: the injection's variables, the shim's
+    /// mounts from `shimDirectory`, and the token's and CA's files (node paths) when there are
+    /// any, mounted where the variables point.
+    public func cdiSpec(shimDirectory: String, tokenPath: String?, certificateAuthorityPath: String?) -> CDISpec {
+        var mounts = SliceInjection.shimMounts(shimDirectory: shimDirectory)
+        if let tokenPath { mounts.append(.init(hostPath: tokenPath, containerPath: SliceInjection.ContainerPath.token)) }
+        if let certificateAuthorityPath {
+            mounts.append(.init(hostPath: certificateAuthorityPath, containerPath: SliceInjection.ContainerPath.certificateAuthority))
+        }
+        return CDISpec(deviceName: cdiDeviceName, injection: injection, mounts: mounts)
+    }
+
     /// The claim's configuration for our driver: the class's, then the claim's own, field by field.
     public static func configuration(of claim: ResourceClaim, driver: String) -> SliceConfig {
         let allocation = claim.status?.allocation?.devices

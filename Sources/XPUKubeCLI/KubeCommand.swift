@@ -5,7 +5,7 @@ public struct KubeCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "xpu-kube",
         abstract: "xpu-remote on Kubernetes: the DRA driver (kubelet plugin, ResourceSlice controller) and the admission webhook.",
-        subcommands: [PluginCommand.self, ControllerCommand.self, WebhookCommand.self, SlicesCommand.self])
+        subcommands: [PluginCommand.self, ControllerCommand.self, WebhookCommand.self, SlicesCommand.self, CDISpecCommand.self])
 
     public init() {}
 }

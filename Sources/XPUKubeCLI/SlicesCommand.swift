@@ -14,18 +14,22 @@ struct SlicesCommand: ParsableCommand {
     @Option(help: "ADDRESS=BYTES[,BYTES...]: a server and the memory of each of its devices (repeatable).") var server: [String] = []
 
     func run() throws {
-        var servers: [PoolInventory.Server] = []
-        for entry in server {
-            guard let equals = entry.lastIndex(of: "=") else { throw ValidationError("--server \(entry): expected ADDRESS=BYTES[,BYTES...]") }
-            let sizes = entry[entry.index(after: equals)...].split(separator: ",").compactMap { UInt64($0) }
-            servers.append(.init(address: String(entry[..<equals]), labels: [], deviceMemory: sizes))
-        }
+        let servers = try Self.servers(server)
         let publication = try Self.publication(driverName, poolName, nodeSelector)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         for slice in publication.slices(of: PoolInventory(servers: servers), generation: 1) {
             print("---")
             print(String(decoding: try encoder.encode(slice), as: UTF8.self))
+        }
+    }
+
+    /// `--server ADDRESS=BYTES[,BYTES...]` entries as the pool would list them.
+    static func servers(_ entries: [String]) throws -> [PoolInventory.Server] {
+        try entries.map { entry in
+            guard let equals = entry.lastIndex(of: "=") else { throw ValidationError("--server \(entry): expected ADDRESS=BYTES[,BYTES...]") }
+            let sizes = entry[entry.index(after: equals)...].split(separator: ",").compactMap { UInt64($0) }
+            return .init(address: String(entry[..<equals]), labels: [], deviceMemory: sizes)
         }
     }
 

@@ -92,15 +92,9 @@ public actor ClaimPreparer {
         let plan = try ClaimPlan.make(
             claim: claim, driver: settings.driver, poolAddress: settings.poolAddress, hasToken: token != nil,
             hasCertificateAuthority: certificateAuthority != nil, locate: inventory.locate)
-        var mounts = SliceInjection.shimMounts(shimDirectory: settings.shimDirectory)
-        if token != nil {
-            mounts.append(.init(hostPath: store.tokenPath(reference.uid), containerPath: SliceInjection.ContainerPath.token))
-        }
-        if certificateAuthority != nil {
-            mounts.append(
-                .init(hostPath: store.certificateAuthorityPath(reference.uid), containerPath: SliceInjection.ContainerPath.certificateAuthority))
-        }
-        let spec = CDISpec(deviceName: plan.cdiDeviceName, injection: plan.injection, mounts: mounts)
+        let spec = plan.cdiSpec(
+            shimDirectory: settings.shimDirectory, tokenPath: token == nil ? nil : store.tokenPath(reference.uid),
+            certificateAuthorityPath: certificateAuthority == nil ? nil : store.certificateAuthorityPath(reference.uid))
         let prepared = ClaimStore.Prepared(
             devices: plan.devices.map {
                 .init(requestNames: [$0.request], poolName: $0.pool, deviceName: $0.device, cdiDeviceIDs: $0.cdiDevices, shareID: $0.shareID)

@@ -32,7 +32,7 @@ enum CDIRules {
                 problems.append("device \(name) has no containerEdits")
                 continue
             }
-            let allowedEdits: Set = ["env", "deviceNodes", "hooks", "mounts", "intelRdt", "additionalGIDs", "netDevices"]
+            let allowedEdits: Set = ["env", "deviceNodes", "hooks", "mounts", "intelRdt", "additionalGids", "netDevices"]
             problems += Set(edits.keys).subtracting(allowedEdits).map { "unknown containerEdits field \($0)" }
             for entry in edits["env"] as? [Any] ?? [] {
                 guard let text = entry as? String, let equals = text.firstIndex(of: "="), equals != text.startIndex else {

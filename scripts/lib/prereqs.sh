@@ -37,6 +37,7 @@ XPU_PIP_PACKAGES=(
     nvidia-ml-py==13.615.71      # pynvml: the NVML tests run it through the shim
     gpustat==1.1.1               # gpustat: the NVML tests run it through the shim
     kubernetes-validate==1.37.0  # scripts/check-deploy.sh: deploy/ against the Kubernetes 1.36 API
+    jsonschema==4.26.0           # scripts/check-cdi-specs.py: the plugin's CDI specs against proto/cdi/spec.schema.json
 )
 
 xpu_prereqs_fail() {
