@@ -208,7 +208,7 @@ let package = Package(
         .testTarget(
             name: "XPUKubeTests",
             dependencies: [
-                "XPUKube", "XPUKubeDriver", "XPUKubeletAPI", "XPUPool", "XPUProtocol",
+                "XPUKube", "XPUKubeDriver", "XPUKubeletAPI", "XPUPool", "XPUProtocol", "XPUTiming", "XPUTransport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -217,6 +217,7 @@ let package = Package(
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(

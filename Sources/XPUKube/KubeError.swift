@@ -10,6 +10,8 @@ public struct KubeError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let badClaim = Code(name: "bad claim")
         /// The Kubernetes API server or the pool directory answered something unusable.
         public static let badAnswer = Code(name: "bad answer")
+        /// A watch's resource version is too old for the API server to go on from: list again.
+        public static let expired = Code(name: "expired")
         /// A file or socket of the node could not be written or read.
         public static let io = Code(name: "io")
         public var description: String { name }

@@ -14,7 +14,9 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "The DRA pool's name (and its ResourceSlices' name prefix).") var poolName = "xpu-remote"
     @Option(help: "KEY=VALUE node label that nodes must carry to use the devices (repeatable; none: all nodes).")
     var nodeSelector: [String] = []
-    @Option(help: "Seconds between two looks at the pool directory.") var interval: Double = 5
+    @Option(help: "Seconds the pool directory may hold one long poll (at most 60).") var pollWait: Double = 30
+    @Option(help: "Seconds the API server may hold one watch of the ResourceSlices.") var watchTimeout = 300
+    @Option(help: "Seconds before trying again after the pool directory or the API server failed.") var retryInterval: Double = 5
     @Option(help: "Log level.") var logLevel: Logger.Level = .info
     @OptionGroup var api: APIOptions
 
@@ -24,7 +26,8 @@ struct ControllerCommand: AsyncParsableCommand {
         let client = try KubeAPIClient(try api.configuration())
         let controller = ResourceSliceController(
             publication: try SlicesCommand.publication(driverName, poolName, nodeSelector), poolAddress: pool,
-            interval: .milliseconds(Int(interval * 1000)), api: client, logger: logger)
+            pollWait: .milliseconds(Int(pollWait * 1000)), watchTimeoutSeconds: watchTimeout,
+            retryInterval: .milliseconds(Int(retryInterval * 1000)), api: client, logger: logger)
         let group = ServiceGroup(services: [controller], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
         try await client.shutdown()

@@ -68,11 +68,81 @@ public final class KubeAPIClient: Sendable {
 
     /// The ResourceSlices of one driver.
     public func resourceSlices(driver: String) async throws(KubeError) -> [ResourceSliceObject] {
-        let selector = "spec.driver=\(driver)".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
-        let (status, body) = try await call(.GET, "/apis/resource.k8s.io/v1/resourceslices?fieldSelector=\(selector)")
+        try await resourceSliceList(driver: driver).items
+    }
+
+    /// The ResourceSlices of one driver and the list's `resourceVersion`, where a watch of them
+    /// starts.
+    public func resourceSliceList(driver: String) async throws(KubeError) -> (items: [ResourceSliceObject], resourceVersion: String?) {
+        let (status, body) = try await call(.GET, "/apis/resource.k8s.io/v1/resourceslices?fieldSelector=\(Self.driverSelector(driver))")
         guard status == 200 else { throw KubeError(.badAnswer, "listing ResourceSlices: HTTP \(status) \(Self.message(body))") }
-        struct List: Decodable { var items: [ResourceSliceObject]? }
-        return try decode(List.self, body, "ResourceSlice list").items ?? []
+        struct List: Decodable {
+            struct Metadata: Decodable { var resourceVersion: String? }
+            var metadata: Metadata?
+            var items: [ResourceSliceObject]?
+        }
+        let list = try decode(List.self, body, "ResourceSlice list")
+        return (list.items ?? [], list.metadata?.resourceVersion)
+    }
+
+    /// Watches one driver's ResourceSlices from `resourceVersion` (the API's watch: one JSON event
+    /// a line) and calls `changed` for each change; returns the last version seen when the API
+    /// server ends the watch (at `timeoutSeconds`), from which the next watch goes on. Bookmarks
+    /// move the version without a call. Throws `.expired` when the version is too old to
+    /// watch from (HTTP 410, or an ERROR event with code 410): list again.
+    public func watchResourceSlices(
+        driver: String, from resourceVersion: String, timeoutSeconds: Int, changed: () async -> Void
+    ) async throws(KubeError) -> String {
+        let path =
+            "/apis/resource.k8s.io/v1/resourceslices?fieldSelector=\(Self.driverSelector(driver))&watch=true"
+            + "&allowWatchBookmarks=true&timeoutSeconds=\(timeoutSeconds)&resourceVersion=\(resourceVersion)"
+        var request = try makeRequest(.GET, path)
+        request.headers.replaceOrAdd(name: "Accept", value: "application/json")
+        var version = resourceVersion
+        struct Event: Decodable {
+            struct Object: Decodable {
+                struct Metadata: Decodable { var resourceVersion: String? }
+                var metadata: Metadata?
+                var code: Int?
+                var message: String?
+            }
+            var type: String
+            var object: Object?
+        }
+        do {
+            // The API server ends the watch at timeoutSeconds; the deadline is a backstop.
+            let response = try await client.execute(request, timeout: .seconds(Int64(timeoutSeconds) + 30))
+            guard response.status == .ok else {
+                let body = try await response.body.collect(upTo: 1 << 20)
+                let code = response.status.code
+                throw KubeError(code == 410 ? .expired : .badAnswer, "watching ResourceSlices: HTTP \(code) \(Self.message(Data(body.readableBytesView)))")
+            }
+            var pending = Data()
+            for try await chunk in response.body {
+                pending.append(contentsOf: chunk.readableBytesView)
+                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = pending[pending.startIndex..<newline]
+                    pending = Data(pending[pending.index(after: newline)...])
+                    guard !line.isEmpty else { continue }
+                    let event = try decode(Event.self, Data(line), "ResourceSlice watch event")
+                    if event.type == "ERROR" {
+                        let code = event.object?.code ?? 0
+                        throw KubeError(code == 410 ? .expired : .badAnswer, "watching ResourceSlices: \(code) \(event.object?.message ?? "")")
+                    }
+                    if let next = event.object?.metadata?.resourceVersion { version = next }
+                    if event.type != "BOOKMARK" { await changed() }
+                }
+            }
+        } catch let error as KubeError {
+            throw error
+        } catch {
+            throw KubeError(.io, "watching ResourceSlices: \(error)")
+        }
+        return version
+    }
+
+    static func driverSelector(_ driver: String) -> String {
+        "spec.driver=\(driver)".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
     }
 
     /// Creates the slice, or replaces it when `resourceVersion` (of the one there) is given.
@@ -99,15 +169,7 @@ public final class KubeAPIClient: Sendable {
     }
 
     func call(_ method: HTTPMethod, _ path: String, body: Data? = nil) async throws(KubeError) -> (UInt, Data) {
-        var request = HTTPClientRequest(url: configuration.server + path)
-        request.method = method
-        request.headers.add(name: "Accept", value: "application/json")
-        if let tokenFile = configuration.tokenFile {
-            guard let token = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
-                throw KubeError(.io, "cannot read the API token \(tokenFile)")
-            }
-            request.headers.add(name: "Authorization", value: "Bearer \(token.trimmingCharacters(in: .whitespacesAndNewlines))")
-        }
+        var request = try makeRequest(method, path)
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
@@ -119,6 +181,20 @@ public final class KubeAPIClient: Sendable {
         } catch {
             throw KubeError(.io, "\(method) \(path): \(error)")
         }
+    }
+
+    /// A request to the API server with the bearer token, read anew (service account tokens rotate).
+    func makeRequest(_ method: HTTPMethod, _ path: String) throws(KubeError) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: configuration.server + path)
+        request.method = method
+        request.headers.add(name: "Accept", value: "application/json")
+        if let tokenFile = configuration.tokenFile {
+            guard let token = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
+                throw KubeError(.io, "cannot read the API token \(tokenFile)")
+            }
+            request.headers.add(name: "Authorization", value: "Bearer \(token.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        return request
     }
 
     func decode<T: Decodable>(_ type: T.Type, _ body: Data, _ what: String) throws(KubeError) -> T {

@@ -30,6 +30,12 @@ public final class Directory: Sendable {
     let state = Mutex(State())
     /// Signalled when a pass over the queue may have decided a waiting request.
     let changes = ChangeSignal()
+    /// Signalled when the inventory's membership changes (`inventoryGeneration`): a server
+    /// registered or dropped, or its labels or devices' memory changed.
+    let membership = ChangeSignal()
+    /// Where this directory's inventory generations start: random, so that a watcher that knew
+    /// another (or an earlier) directory never takes this one's generation for its own.
+    let generationBase = UInt64.random(in: 1...UInt64(UInt32.max)) << 32
 
     struct ServerEntry {
         var heartbeat: PoolHeartbeat
@@ -85,16 +91,19 @@ public final class Directory: Sendable {
     @discardableResult
     public func record(_ heartbeat: PoolHeartbeat) -> PoolHeartbeatReply {
         let now = clock.now
-        let (isNew, orders, placed) = state.withLock { state in
-            let isNew = state.servers[heartbeat.address] == nil
+        let (isNew, reshaped, orders, placed) = state.withLock { state in
+            let previous = state.servers[heartbeat.address]?.heartbeat
+            let isNew = previous == nil
+            let reshaped = previous.map { $0.labels != heartbeat.labels || $0.devices.map(\.totalMemory) != heartbeat.devices.map(\.totalMemory) } ?? true
             state.servers[heartbeat.address] = ServerEntry(heartbeat: heartbeat, lastSeen: now)
             let admitted = Set(heartbeat.admitted)
             state.reservations.removeAll { $0.server == heartbeat.address && admitted.contains($0.token) }
             let listed = Set(heartbeat.slices.map(\.session))
             state.ending[heartbeat.address] = state.ending[heartbeat.address]?.intersection(listed)
             let orders = state.orders.removeValue(forKey: heartbeat.address) ?? []
-            return (isNew, orders, serveQueue(&state, now: now))
+            return (isNew, reshaped, orders, serveQueue(&state, now: now))
         }
+        if reshaped { membership.notify() }
         if isNew {
             let devices = heartbeat.devices.map { "\($0.totalMemory >> 20)MiB" }.joined(separator: ",")
             logger.info(
@@ -129,6 +138,7 @@ public final class Directory: Sendable {
         for address in dropped {
             logger.warning("server dropped \(address): no heartbeat for \(heartbeatTimeout)")
         }
+        if !dropped.isEmpty { membership.notify() }
         if !placed.isEmpty { notifyWaiters() }
         log(placed)
         return dropped
@@ -143,6 +153,28 @@ public final class Directory: Sendable {
                 })
         }
     }
+
+    /// The inventory's generation: changes when a server registers or is dropped, or its labels
+    /// or devices' memory change (not with free capacity).
+    public var inventoryGeneration: UInt64 { generationBase + membership.current }
+
+    /// The inventory and its generation once the generation differs from `known`, or as they
+    /// are when `deadline` passes or `abandoned` (asked at every wake-up) says the caller left.
+    /// The generation is read before the inventory: a change between the two is answered again
+    /// at the caller's next watch, never missed.
+    public func watchInventory(after known: UInt64, until deadline: ContinuousClock.Instant, abandoned: () -> Bool = { false }) -> PoolWatchReply {
+        while true {
+            let seen = membership.current
+            if generationBase + seen != known || clock.now >= deadline || abandoned() {
+                return PoolWatchReply(generation: generationBase + seen, inventory: self.inventory)
+            }
+            membership.wait(after: seen, until: deadline, on: clock)
+        }
+    }
+
+    /// Answers every watch now (the directory's server is stopping): counted as a change, so
+    /// that no watch can miss it between its look at the generation and its wait.
+    public func wakeWatchers() { membership.notify() }
 
     /// Wakes the requests waiting in `place` to look at the queue again.
     func notifyWaiters() { changes.notify() }

@@ -49,6 +49,7 @@ public final class DirectoryServer: Service, @unchecked Sendable {
         }
         listener.shutdown()
         for transport in open { transport.shutdown() }
+        directory.wakeWatchers()
     }
 
     private func acceptLoop() {
@@ -117,6 +118,12 @@ public final class DirectoryServer: Service, @unchecked Sendable {
                     reply = answer.encoded
                 case .list:
                     reply = directory.inventory.encoded
+                case .watch:
+                    let request = try PoolWatchRequest(decoding: payload)
+                    let wait = min(.milliseconds(Int(request.waitMilliseconds)), PoolWatchRequest.maximumWait)
+                    reply = directory.watchInventory(after: request.known, until: directory.clock.now + wait) {
+                        state.withLock { $0.stopping } || Self.hungUp(channel.transport)
+                    }.encoded
                 case nil:
                     logger.warning("unknown pool call \(header.call), closing the connection")
                     return

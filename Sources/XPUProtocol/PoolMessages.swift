@@ -8,6 +8,7 @@
 /// | 300 heartbeat | `PoolHeartbeat` (a server's whole state; the first one registers it) | `PoolHeartbeatReply` (sessions to preempt; empty for none) |
 /// | 301 place | `PoolPlaceRequest` (a client's `XPU_SLICE`, how many slices, how long it may wait) | `PoolPlaceReply` (every placement) |
 /// | 302 list | empty | `PoolListReply` (the registered servers and their devices; what `xpu-kube controller` publishes) |
+/// | 303 watch | `PoolWatchRequest` (the inventory generation the caller knows, how long to wait) | `PoolWatchReply` (the generation and the list, once it differs or the wait ends) |
 ///
 /// The directory keeps soft state only: a server is what its last heartbeat said, and is dropped
 /// when heartbeats stop. The directory never connects to a server: what it asks of one (end a
@@ -16,6 +17,7 @@ public enum PoolCall: UInt16, Sendable {
     case heartbeat = 300
     case place = 301
     case list = 302
+    case watch = 303
 }
 
 /// One device of a server as its heartbeat describes it.
@@ -365,5 +367,64 @@ public struct PoolListReply: Hashable, Sendable {
             servers.append(Server(address: address, labels: labels, devices: devices))
         }
         try reader.expectEnd()
+    }
+}
+
+/// A long poll of the directory's inventory (call 303): answered at once when the directory's
+/// inventory generation differs from `known`, else when it changes, or when the wait ends.
+public struct PoolWatchRequest: Hashable, Sendable {
+    /// The generation of the caller's last answer; 0 for none (always answered at once).
+    public var known: UInt64
+    /// The longest the directory holds the request (it caps this at `maximumWait`).
+    public var waitMilliseconds: UInt32
+
+    /// The directory's cap on a watch's wait: a watcher that vanished without closing its
+    /// connection holds a thread no longer than this.
+    public static let maximumWait: Duration = .seconds(60)
+
+    public init(known: UInt64, waitMilliseconds: UInt32) {
+        self.known = known
+        self.waitMilliseconds = waitMilliseconds
+    }
+
+    public var encoded: [UInt8] {
+        var writer = WireWriter(capacity: 12)
+        writer.write(known)
+        writer.write(waitMilliseconds)
+        return writer.bytes
+    }
+
+    public init(decoding bytes: [UInt8]) throws(ProtocolError) {
+        var reader = WireReader(bytes)
+        known = try reader.read()
+        waitMilliseconds = try reader.read()
+        try reader.expectEnd()
+    }
+}
+
+/// The answer to a watch: the inventory's generation and the inventory as the list call gives it.
+/// The generation changes when a server registers or is dropped, or its labels or devices'
+/// memory change, not with free capacity (which every heartbeat changes). A restarted directory
+/// counts from a new random base, so a watcher never takes it for the one it knew.
+public struct PoolWatchReply: Hashable, Sendable {
+    public var generation: UInt64
+    public var inventory: PoolListReply
+
+    public init(generation: UInt64, inventory: PoolListReply) {
+        self.generation = generation
+        self.inventory = inventory
+    }
+
+    public var encoded: [UInt8] {
+        var writer = WireWriter(capacity: 8)
+        writer.write(generation)
+        return writer.bytes + inventory.encoded
+    }
+
+    public init(decoding bytes: [UInt8]) throws(ProtocolError) {
+        guard bytes.count >= 8 else { throw ProtocolError(.malformed, "watch reply of \(bytes.count) bytes") }
+        var reader = WireReader(Array(bytes.prefix(8)))
+        generation = try reader.read()
+        inventory = try PoolListReply(decoding: Array(bytes.dropFirst(8)))
     }
 }

@@ -103,7 +103,7 @@ struct DriverTests {
             let client = try apiClient(url, scratch: scratch)
             let controller = ResourceSliceController(
                 publication: .init(driver: "xpu-remote.io", poolName: "xpu-remote", nodeLabels: []), poolAddress: "unused:1",
-                interval: .seconds(1), api: client, logger: quiet)
+                api: client, logger: quiet)
             let two = PoolInventory(servers: [.init(address: "10.0.0.5:7070", labels: [], deviceMemory: [16 << 30, 16 << 30])])
             #expect(try await controller.synchronize(two))
             #expect(fake.slices["xpu-remote-0"]?.spec.devices.count == 2)
