@@ -7,7 +7,8 @@ import XPUKube
 import XPUKubeletAPI
 
 /// The DRA kubelet plugin: two gRPC servers on Unix sockets.
-/// - `<kubelet>/plugins/<driver>/dra.sock` serves `dra/v1` DRAPlugin (prepare, unprepare);
+/// - `<kubelet>/plugins/<driver>/dra.sock` serves DRAPlugin (prepare, unprepare) in `dra/v1`
+///   (kubelets 1.34 and later) and `dra/v1beta1` (kubelets 1.32 and 1.33);
 /// - `<kubelet>/plugins_registry/<driver>-reg.sock` serves `pluginregistration` Registration.
 ///   The kubelet watches that directory, calls GetInfo, and connects to dra.sock. A kubelet that
 ///   restarts (or an operator) may delete the socket: the plugin checks every `watchInterval`
@@ -47,7 +48,7 @@ public struct KubeletPlugin: Service {
         }
         let plugin = GRPCServer(
             transport: .http2NIOPosix(address: .unixDomainSocket(path: settings.pluginSocket), transportSecurity: .plaintext),
-            services: [DRAService(preparer: preparer, logger: logger)])
+            services: [DRAService(preparer: preparer, logger: logger), DRAv1beta1Service(preparer: preparer, logger: logger)])
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await plugin.serve() }
@@ -67,7 +68,7 @@ public struct KubeletPlugin: Service {
             $0.type = "DRAPlugin"
             $0.name = settings.driver
             $0.endpoint = settings.pluginSocket
-            $0.supportedVersions = ["v1.DRAPlugin"]
+            $0.supportedVersions = ["v1.DRAPlugin", "v1beta1.DRAPlugin"]
         }
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             unlink(settings.registrationSocket)
@@ -159,5 +160,52 @@ struct DRAService: DRA_DRAPlugin.SimpleServiceProtocol {
             response.claims[claim.uid] = answer
         }
         return response
+    }
+}
+
+/// dra/v1beta1, for kubelets 1.32 and 1.33: the same calls as dra/v1, whose messages it shares
+/// but for the device's share ID (consumable capacity, which those kubelets do not have).
+struct DRAv1beta1Service: DRAv1beta1_DRAPlugin.SimpleServiceProtocol {
+    let preparer: ClaimPreparer
+    let logger: Logger
+
+    var v1: DRAService { DRAService(preparer: preparer, logger: logger) }
+
+    func nodePrepareResources(
+        request: DRAv1beta1_NodePrepareResourcesRequest, context: ServerContext
+    ) async throws -> DRAv1beta1_NodePrepareResourcesResponse {
+        let answer = try await v1.nodePrepareResources(request: .with { $0.claims = request.claims.map(\.v1) }, context: context)
+        return .with {
+            $0.claims = answer.claims.mapValues { claim in
+                DRAv1beta1_NodePrepareResourceResponse.with {
+                    $0.error = claim.error
+                    $0.devices = claim.devices.map { device in
+                        DRAv1beta1_Device.with {
+                            $0.requestNames = device.requestNames
+                            $0.poolName = device.poolName
+                            $0.deviceName = device.deviceName
+                            $0.cdiDeviceIds = device.cdiDeviceIds
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func nodeUnprepareResources(
+        request: DRAv1beta1_NodeUnprepareResourcesRequest, context: ServerContext
+    ) async throws -> DRAv1beta1_NodeUnprepareResourcesResponse {
+        let answer = try await v1.nodeUnprepareResources(request: .with { $0.claims = request.claims.map(\.v1) }, context: context)
+        return .with { $0.claims = answer.claims.mapValues { claim in .with { $0.error = claim.error } } }
+    }
+}
+
+extension DRAv1beta1_Claim {
+    var v1: DRA_Claim {
+        .with {
+            $0.namespace = namespace
+            $0.uid = uid
+            $0.name = name
+        }
     }
 }

@@ -38,6 +38,19 @@ struct FakeKubelet {
         }
     }
 
+    /// Prepare as kubelets 1.32 and 1.33 call it (dra/v1beta1).
+    func prepareV1beta1(_ endpoint: String, _ claims: [DRAv1beta1_Claim]) async throws -> DRAv1beta1_NodePrepareResourcesResponse {
+        try await withGRPCClient(transport: try .http2NIOPosix(target: .unixDomainSocket(path: endpoint), transportSecurity: .plaintext)) { client in
+            try await DRAv1beta1_DRAPlugin.Client(wrapping: client).nodePrepareResources(.with { $0.claims = claims })
+        }
+    }
+
+    func unprepareV1beta1(_ endpoint: String, _ claims: [DRAv1beta1_Claim]) async throws -> DRAv1beta1_NodeUnprepareResourcesResponse {
+        try await withGRPCClient(transport: try .http2NIOPosix(target: .unixDomainSocket(path: endpoint), transportSecurity: .plaintext)) { client in
+            try await DRAv1beta1_DRAPlugin.Client(wrapping: client).nodeUnprepareResources(.with { $0.claims = claims })
+        }
+    }
+
     func unprepare(_ endpoint: String, _ claims: [DRA_Claim]) async throws -> DRA_NodeUnprepareResourcesResponse {
         try await withGRPCClient(transport: try .http2NIOPosix(target: .unixDomainSocket(path: endpoint), transportSecurity: .plaintext)) { client in
             try await DRA_DRAPlugin.Client(wrapping: client).nodeUnprepareResources(.with { $0.claims = claims })
@@ -79,7 +92,7 @@ struct FakeKubeletTests {
             try await FakeKubelet.waitForSocket(settings.registrationSocket)
             let info = try await kubelet.register(settings.registrationSocket)
             #expect(info.type == "DRAPlugin" && info.name == "xpu-remote.io")
-            #expect(info.endpoint == settings.pluginSocket && info.supportedVersions == ["v1.DRAPlugin"])
+            #expect(info.endpoint == settings.pluginSocket && info.supportedVersions == ["v1.DRAPlugin", "v1beta1.DRAPlugin"])
 
             // Prepare: our claim succeeds, an unknown one carries its error, both answered.
             let prepared = try await kubelet.prepare(info.endpoint, [claim, unknown])
@@ -109,6 +122,47 @@ struct FakeKubeletTests {
 
             let unprepared = try await kubelet.unprepare(info.endpoint, [claim, unknown])
             #expect(unprepared.claims[claimUID]?.error == "" && unprepared.claims[unknown.uid]?.error == "")
+            #expect(!FileManager.default.fileExists(atPath: store.specPath(claimUID)))
+            plugin.cancel()
+            _ = try? await plugin.value
+            try await client.shutdown()
+        }
+    }
+}
+
+extension FakeKubeletTests {
+    /// A 1.32 or 1.33 kubelet: the same claim through dra/v1beta1, on the same socket.
+    @Test func anOlderKubeletPreparesThroughV1beta1() async throws {
+        let scratch = try Scratch()
+        let fake = FakeAPIServer()
+        fake.putClaim(namespace: "team-a", name: "gpu-claim", json: claimJSON)
+        let kubelet = FakeKubelet(directory: scratch.path + "/kubelet")
+        let store = ClaimStore(stateDirectory: scratch.path + "/state", cdiDirectory: scratch.path + "/cdi")
+        let settings = KubeletPlugin.Settings(driver: "xpu-remote.io", kubeletDirectory: kubelet.directory, watchInterval: .milliseconds(50))
+        let claim = DRAv1beta1_Claim.with {
+            $0.namespace = "team-a"
+            $0.uid = claimUID
+            $0.name = "gpu-claim"
+        }
+        try await fake.serve { url in
+            let client = try apiClient(url, scratch: scratch)
+            let preparer = ClaimPreparer(
+                settings: .init(driver: "xpu-remote.io", poolAddress: "pool:7071", shimDirectory: "/lib", certificateAuthorityFile: nil),
+                store: store, api: client, logger: quiet)
+            let plugin = Task { try await KubeletPlugin(settings: settings, preparer: preparer, logger: quiet).run() }
+            try await FakeKubelet.waitForSocket(settings.registrationSocket)
+            let info = try await kubelet.register(settings.registrationSocket)
+            #expect(info.supportedVersions.contains("v1beta1.DRAPlugin"))
+
+            let prepared = try await kubelet.prepareV1beta1(info.endpoint, [claim])
+            let device = try #require(prepared.claims[claimUID]?.devices.first)
+            #expect(prepared.claims[claimUID]?.error == "")
+            #expect(device.cdiDeviceIds == ["xpu-remote.io/slice=\(claimUID)"] && device.deviceName == "10-0-0-5-7070-d0")
+            #expect(device.poolName == "xpu-remote" && device.requestNames == ["gpu"])
+            #expect(FileManager.default.fileExists(atPath: store.specPath(claimUID)))
+
+            let unprepared = try await kubelet.unprepareV1beta1(info.endpoint, [claim])
+            #expect(unprepared.claims[claimUID]?.error == "")
             #expect(!FileManager.default.fileExists(atPath: store.specPath(claimUID)))
             plugin.cancel()
             _ = try? await plugin.value
