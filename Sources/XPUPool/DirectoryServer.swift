@@ -7,7 +7,8 @@ import XPUProtocol
 import XPUTransport
 
 /// Serves the directory on a TCP port: one thread per connection (servers keep theirs open for
-/// heartbeats; clients ask one placement and leave), and a sweeper that drops silent servers.
+/// heartbeats; clients ask one placement, `xpu-kube controller` one watch, and leave), and a
+/// sweeper that drops silent servers.
 public final class DirectoryServer: Service, @unchecked Sendable {
     public let directory: Directory
     let listener: Listener
