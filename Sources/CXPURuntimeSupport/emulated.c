@@ -1,10 +1,11 @@
 /*
  * Driver calls the runtime needs, written in terms of calls the library serves: the CUDA 7 names
  * of three primary-context calls (cuGetProcAddress with version 7000 names these first versions),
- * the module loading mode, pinned host allocation with flags, stream priorities, a stream's wait
+ * the module loading mode, event records with flags, pinned host allocation with flags, stream priorities, a stream's wait
  * for an event, host work in stream order, occupancy, limits and cuLaunchKernelEx.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "CXPURuntimeSupport.h"
 
@@ -14,11 +15,34 @@ CUresult cuDevicePrimaryCtxReset(CUdevice dev) { return cuDevicePrimaryCtxReset_
 
 CUresult cuDevicePrimaryCtxSetFlags(CUdevice dev, unsigned int flags) { return cuDevicePrimaryCtxSetFlags_v2(dev, flags); }
 
-/* Modules load whole when loaded (libraries too: library.c), whatever CUDA_MODULE_LOADING says. */
+/*
+ * The loading mode the runtime follows, from CUDA_MODULE_LOADING as a real driver reads it: lazy
+ * unless it says EAGER. Lazy, the runtime loads a registered fatbinary (cuLibraryLoadData) when
+ * one of its kernels is first used instead of every fatbinary at start-up: a framework that
+ * registers hundreds (PyTorch) starts without sending them to the server, and one built for other
+ * architectures starts and reports "no kernel image is available" when it launches a kernel, as
+ * on a GPU its wheel does not support. The library itself loads modules whole either way.
+ */
 CUresult cuModuleGetLoadingMode(CUmoduleLoadingMode *mode) {
     if (mode == NULL) return CUDA_ERROR_INVALID_VALUE;
-    *mode = CU_MODULE_EAGER_LOADING;
+    const char *setting = getenv("CUDA_MODULE_LOADING");
+    *mode = setting != NULL && strcmp(setting, "EAGER") == 0 ? CU_MODULE_EAGER_LOADING : CU_MODULE_LAZY_LOADING;
     return CUDA_SUCCESS;
+}
+
+/* Outside stream capture (nothing captures here) an external record is an ordinary one. */
+static CUresult record_flags_valid(unsigned int flags) {
+    return (flags & ~CU_EVENT_RECORD_EXTERNAL) == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+CUresult cuEventRecordWithFlags(CUevent hEvent, CUstream hStream, unsigned int flags) {
+    CUresult valid = record_flags_valid(flags);
+    return valid == CUDA_SUCCESS ? cuEventRecord(hEvent, hStream) : valid;
+}
+
+CUresult cuEventRecordWithFlags_ptsz(CUevent hEvent, CUstream hStream, unsigned int flags) {
+    CUresult valid = record_flags_valid(flags);
+    return valid == CUDA_SUCCESS ? cuEventRecord_ptsz(hEvent, hStream) : valid;
 }
 
 #define HOST_ALLOC_PORTABLE 0x01u

@@ -26,10 +26,14 @@ import CXPUShimSupport
         symbolStatus?.pointee = CU_GET_PROC_ADDRESS_SUCCESS
         return CUDA_SUCCESS
     }
-    // Not served: the caller learns it now instead of calling a stub later.
+    // Not served: the caller learns it now instead of calling a stub later. cuda.h's contract is
+    // CUDA_SUCCESS with a NULL pointer and the reason in the status (an error would be recorded by
+    // the runtime's cudaGetDriverEntryPoint as the thread's last error, which a later, unrelated
+    // check then reports: PyTorch's first allocation failed with "named symbol not found").
+    ShimLog.log(.debug, "cuGetProcAddress \(String(cString: symbol)) (version \(cudaVersion)): not served")
     pfn.pointee = nil
     symbolStatus?.pointee = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND
-    return CUDA_ERROR_NOT_FOUND
+    return CUDA_SUCCESS
 }
 
 @c @implementation public func cuGetProcAddress(

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CXPUDriver
+import CXPURuntimeSupport
 import CXPUShimSupport
 import XPUProtocol
 import XPUTransport
@@ -259,4 +260,42 @@ func requireInitialized() -> CUresult? {
 /// thread has no current context.
 func requireContext() -> CUresult? {
     Target.current.requireContext()
+}
+
+/// cuPointerGetAttributes, answered by the shim with no round trip: it knows every allocation of
+/// every session (device memory by lane, host memory from cuMemAllocHost), and a pointer none
+/// holds is no error here, every attribute getting its default (pointer_attributes.c).
+@c @implementation public func cuPointerGetAttributes(
+    _ numAttributes: UInt32, _ attributes: UnsafeMutablePointer<CUpointer_attribute>?,
+    _ data: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ ptr: CUdeviceptr
+) -> CUresult {
+    if let refusal = requireInitialized() { return refusal }
+    if var facts = PointerFacts.of(ptr) { return xpu_pointer_attributes(numAttributes, attributes, data, ptr, &facts) }
+    return xpu_pointer_attributes(numAttributes, attributes, data, ptr, nil)
+}
+
+enum PointerFacts {
+    /// The allocation that holds `pointer`, as the application names its context and device:
+    /// host memory of this process first, then device memory (the current context's lane first,
+    /// as Target finds it); nil for memory CUDA does not know.
+    static func of(_ pointer: CUdeviceptr) -> xpu_pointer_facts? {
+        let host: (base: UInt, size: Int)? = HostMemory.withAllocations { allocations in
+            allocations.first { base, size in UInt(pointer) >= base && UInt(pointer) < base + UInt(size) }.map { ($0.key, $0.value) }
+        }
+        if let host {
+            // Host memory is mapped into every context; it is reported in the current one.
+            let context = xpu_context_current()
+            let device = Lanes.lane(of: context)?.locked { $0.contextDevices[context] } ?? 0
+            return xpu_pointer_facts(
+                is_host: 1, base: UInt64(host.base), size: UInt64(host.size), context: OpaquePointer(bitPattern: UInt(context)),
+                device_ordinal: device)
+        }
+        guard let lane = Target(pointer: pointer).lane else { return nil }
+        return lane.locked { lane -> xpu_pointer_facts? in
+            guard let allocation = lane.memory.allocation(containing: pointer) else { return nil }
+            return xpu_pointer_facts(
+                is_host: 0, base: allocation.start, size: allocation.bytes, context: OpaquePointer(bitPattern: UInt(allocation.context)),
+                device_ordinal: lane.contextDevices[allocation.context] ?? 0)
+        }
+    }
 }

@@ -22,6 +22,10 @@ import CXPUDriver
 
 /// Resolves a base name ("cuMemAlloc") to the newest variant this library exports that the
 /// caller's CUDA version knows; per-thread-stream variants when the flags ask for them.
+/// cuda.h's contract: a name that is not found (or not for this version) is CUDA_SUCCESS with a NULL
+/// pointer and the reason in the status; only bad arguments are errors. (An error here is recorded
+/// by the runtime's cudaGetDriverEntryPoint as the thread's last error, which a later, unrelated
+/// check then reports: PyTorch's first allocation failed with "named symbol not found".)
 func procAddress(
     _ symbol: UnsafePointer<CChar>?, _ pfn: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ cudaVersion: Int32,
     _ flags: cuuint64_t
@@ -31,13 +35,13 @@ func procAddress(
     let name = String(cString: symbol)
     let perThread = flags & cuuint64_t(CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM.rawValue) != 0
     let candidates = ProcTable.entries.filter { $0.name == name }
-    guard !candidates.isEmpty else { return (CUDA_ERROR_NOT_FOUND, CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND) }
+    guard !candidates.isEmpty else { return (CUDA_SUCCESS, CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND) }
     let usable = candidates.filter { $0.version <= cudaVersion }
-    guard !usable.isEmpty else { return (CUDA_ERROR_NOT_FOUND, CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT) }
+    guard !usable.isEmpty else { return (CUDA_SUCCESS, CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT) }
     let preferred = usable.filter { $0.perThread == perThread }
     let pool = preferred.isEmpty ? usable.filter { !$0.perThread } : preferred
     guard let best = (pool.isEmpty ? usable : pool).max(by: { $0.version < $1.version }) else {
-        return (CUDA_ERROR_NOT_FOUND, CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND)
+        return (CUDA_SUCCESS, CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND)
     }
     pfn.pointee = best.pointer
     return (CUDA_SUCCESS, CU_GET_PROC_ADDRESS_SUCCESS)

@@ -1,4 +1,5 @@
 import CXPUDriver
+import CXPURuntimeSupport
 import Glibc
 import Synchronization
 import XPUPTX
@@ -190,24 +191,33 @@ func deviceRange(_ address: CUdeviceptr, _ count: Int, in context: Context) thro
     }
 }
 
+/// The allocation that holds `address`: device memory of any context, or host memory from
+/// cuMemAllocHost; nil for memory CUDA does not know.
+private func pointerFacts(_ address: UInt64) -> xpu_pointer_facts? {
+    let (devices, hosts) = driver.withLock { ($0.devices, Array($0.hostAllocations.values)) }
+    if let (d, a) = devices.lazy.compactMap({ d in d.memory.find(address, count: 0).map { (d, $0) } }).first {
+        return xpu_pointer_facts(
+            is_host: 0, base: a.base, size: UInt64(a.size), context: a.context.opaque, device_ordinal: d.ordinal)
+    }
+    let host = hosts.first { h in
+        let start = UInt64(UInt(bitPattern: h.pointer))
+        return address >= start && address < start + UInt64(h.size)
+    }
+    guard let host else { return nil }
+    // Host memory is mapped into the context that allocated it, on that context's device.
+    let ordinal = driver.withLock { $0.contexts[host.context]?.device.ordinal } ?? 0
+    return xpu_pointer_facts(
+        is_host: 1, base: UInt64(UInt(bitPattern: host.pointer)), size: UInt64(host.size), context: host.context.opaque,
+        device_ordinal: ordinal)
+}
+
 @c @implementation public func cuPointerGetAttribute(_ data: UnsafeMutableRawPointer?, _ attribute: CUpointer_attribute, _ ptr: CUdeviceptr) -> CUresult {
     api { () throws(Failure) in
         try initializedRegistry()
         guard let data else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
         let address = UInt64(ptr)
-        let (devices, hosts) = driver.withLock { ($0.devices, Array($0.hostAllocations.values)) }
-        var base: UInt64 = 0
-        var size = 0
-        var context: UInt = 0
-        var ordinal: Int32 = 0
-        var isHost = false
-        if let (d, a) = devices.lazy.compactMap({ d in d.memory.find(address, count: 0).map { (d, $0) } }).first {
-            (base, size, context, ordinal) = (a.base, a.size, a.context, d.ordinal)
-        } else if let h = hosts.first(where: { address >= UInt64(UInt(bitPattern: $0.pointer)) && address < UInt64(UInt(bitPattern: $0.pointer)) + UInt64($0.size) }) {
-            (base, size, context, isHost) = (UInt64(UInt(bitPattern: h.pointer)), h.size, h.context, true)
-        } else {
-            throw Failure(CUDA_ERROR_INVALID_VALUE)
-        }
+        guard let facts = pointerFacts(address) else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
+        let (base, size, context, ordinal, isHost) = (facts.base, Int(facts.size), UInt(handle: facts.context), facts.device_ordinal, facts.is_host != 0)
         switch attribute {
         case CU_POINTER_ATTRIBUTE_CONTEXT: data.storeBytes(of: context.opaque, as: OpaquePointer?.self)
         case CU_POINTER_ATTRIBUTE_MEMORY_TYPE:
@@ -216,12 +226,30 @@ func deviceRange(_ address: CUdeviceptr, _ count: Int, in context: Context) thro
         case CU_POINTER_ATTRIBUTE_HOST_POINTER:
             guard isHost else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
             data.storeBytes(of: UnsafeMutableRawPointer(bitPattern: UInt(address)), as: UnsafeMutableRawPointer?.self)
-        case CU_POINTER_ATTRIBUTE_IS_MANAGED: data.storeBytes(of: false, as: Bool.self)
+        // Booleans fill an unsigned int, as the runtime reads them (pointer_attributes.c).
+        case CU_POINTER_ATTRIBUTE_IS_MANAGED: data.storeBytes(of: 0, as: UInt32.self)
         case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL: data.storeBytes(of: ordinal, as: Int32.self)
         case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR: data.storeBytes(of: CUdeviceptr(base), as: CUdeviceptr.self)
         case CU_POINTER_ATTRIBUTE_RANGE_SIZE: data.storeBytes(of: size, as: Int.self)
-        case CU_POINTER_ATTRIBUTE_MAPPED: data.storeBytes(of: true, as: Bool.self)
+        case CU_POINTER_ATTRIBUTE_MAPPED: data.storeBytes(of: 1, as: UInt32.self)
         default: throw Failure(CUDA_ERROR_INVALID_VALUE)
         }
+    }
+}
+
+@c @implementation public func cuPointerGetAttributes(
+    _ numAttributes: UInt32, _ attributes: UnsafeMutablePointer<CUpointer_attribute>?, _ data: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+    _ ptr: CUdeviceptr
+) -> CUresult {
+    api { () throws(Failure) in
+        try initializedRegistry()
+        // Memory CUDA does not know is no error here: every attribute gets its default.
+        let status =
+            if var facts = pointerFacts(UInt64(ptr)) {
+                xpu_pointer_attributes(numAttributes, attributes, data, ptr, &facts)
+            } else {
+                xpu_pointer_attributes(numAttributes, attributes, data, ptr, nil)
+            }
+        guard status == CUDA_SUCCESS else { throw Failure(status) }
     }
 }

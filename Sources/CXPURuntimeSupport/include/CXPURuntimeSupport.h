@@ -34,6 +34,24 @@ XPU_RUNTIME_INTERNAL void xpu_runtime_context_destroying(CUcontext ctx);
  */
 XPU_RUNTIME_INTERNAL CUresult xpu_runtime_primary_context(CUcontext *pctx, CUdevice device);
 
+/* What a library knows about the allocation that holds a pointer, for cuPointerGetAttributes. */
+struct xpu_pointer_facts {
+    int is_host;          /* host memory the driver allocated (cuMemAllocHost), else device memory */
+    uint64_t base;        /* the allocation's start and size */
+    uint64_t size;
+    CUcontext context;    /* the context it belongs to, as the application names it */
+    int device_ordinal;   /* that context's device, as the application numbers it */
+};
+
+/*
+ * cuPointerGetAttributes: writes each attribute of `ptr` into data[i]; `facts` NULL means CUDA
+ * does not know the pointer, and every attribute gets its default (zero) with CUDA_SUCCESS.
+ * CUDA_ERROR_INVALID_VALUE for a NULL array or slot, CUDA_ERROR_NOT_SUPPORTED for an attribute
+ * without an answer here (nothing is written then). pointer_attributes.c lists the sizes.
+ */
+XPU_RUNTIME_INTERNAL CUresult xpu_pointer_attributes(unsigned int count, const CUpointer_attribute *attributes, void **data,
+                                                     CUdeviceptr ptr, const struct xpu_pointer_facts *facts);
+
 /* Entries in an export table, size word included, or 0 for an unknown UUID (for tests). */
 XPU_RUNTIME_INTERNAL size_t xpu_runtime_export_table_entries(const CUuuid *id);
 
