@@ -8,7 +8,9 @@
 #      valid (scripts/check-deploy.sh)
 #   4. the Swift test suites: codecs, codegen, PTX interpreter, simulated device, placement, and
 #      the end-to-end suites (C programs direct on libxpusim.so vs through shim -> TCP -> server)
-#   5. bounded fuzzing runs, when their scripts exist (XPU_FUZZ_SECONDS, default 30; 0 skips)
+#   5. CuPy and cuda.core, unmodified, directly on libxpusim.so and through xpu-run, compared
+#      (scripts/check-frameworks.sh; their virtual environments come from scripts/lib/python-clients.sh)
+#   6. bounded fuzzing runs, when their scripts exist (XPU_FUZZ_SECONDS, default 30; 0 skips)
 # Needs Swift 6.3; scripts/lib/prereqs.sh installs the rest (Debian packages, Python wheels)
 # when it is missing.
 set -euo pipefail
@@ -54,6 +56,9 @@ step "swift test"
 swift test --parallel --num-workers 2 2>&1 | tee .build/test-output.txt
 # --parallel prints XCTest's summary; Swift Testing's closing line is what CI reads.
 grep -E "^✔ Test run with [0-9]+ tests" .build/test-output.txt >/dev/null
+
+step "CuPy and cuda.core direct vs through the server (scripts/check-frameworks.sh)"
+scripts/check-frameworks.sh cupy cuda-core
 
 fuzz_seconds=${XPU_FUZZ_SECONDS:-30}
 if [ "$fuzz_seconds" != 0 ]; then
