@@ -41,13 +41,16 @@ trap cleanup EXIT
 # The direct runs load libxpusim.so under the driver's name.
 mkdir -p "$work/direct"
 ln -s "$dist/lib/libxpusim.so" "$work/direct/libcuda.so.1"
+# The direct runs get a 1 GiB device; the server a 2 GiB one, of which each remote run asks for a
+# 1 GiB slice: what a client sees must be its slice (PyTorch's mem_get_info is checked against it).
 memory=1GiB
 memory_bytes=$((1 << 30))
+server_memory=2GiB
 # One node name for both runs, so the device's UUID (and anything printed from it) agrees.
 export XPU_SIM_NODE="xpu-remote check-frameworks"
 
 : >"$work/server.out"
-"$dist/bin/xpu-remote-server" --listen 127.0.0.1:0 --device sim --sim-memory "$memory" >"$work/server.out" 2>"$work/server.err" &
+"$dist/bin/xpu-remote-server" --listen 127.0.0.1:0 --device sim --sim-memory "$server_memory" >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
 address=
 for _ in $(seq 1 200); do
@@ -70,7 +73,7 @@ run_client() {
     env "$@" CUPY_CACHE_DIR="$work/$name.direct.cache" LD_LIBRARY_PATH="$work/direct${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
         XPU_SIM_MEMORY="$memory" timeout 600 "$python" "$script" >"$work/$name.direct" 2>"$work/$name.direct.err" \
         || direct_status=$?
-    env "$@" CUPY_CACHE_DIR="$work/$name.remote.cache" timeout 600 "$dist/bin/xpu-run" --server "$address" -- "$python" "$script" \
+    env "$@" CUPY_CACHE_DIR="$work/$name.remote.cache" timeout 600 "$dist/bin/xpu-run" --server "$address" --slice "mem=$memory" -- "$python" "$script" \
         >"$work/$name.remote" 2>"$work/$name.remote.err" || remote_status=$?
     local verdict=ok
     if [ "$direct_status" != 0 ]; then
