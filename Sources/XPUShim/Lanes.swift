@@ -14,14 +14,19 @@ import XPUTransport
 ///
 /// How an id names its lane: sessions mint ids independently (each from its session's range, bits
 /// 32...55, and session numbers repeat across servers), so two servers can hand out the same
-/// values. The application sees each id with its lane's index in bits 56...62 (`tag`); the wire
-/// carries the server's own value (`wire`). Lane 0's tag is zero, so with one server nothing
-/// changes. Servers never set the tag bits (PROTOCOL.md, "Handles"); the top bit stays the marker
-/// of shim-minted ids. Device pointers are not tagged (kernels take them as raw bytes):
-/// `Target` finds their lane in the lanes' allocation maps.
+/// values. The application sees each id with its lane's index in bits 56...61 (`tag`); the wire
+/// carries the server's own value (`wire`). Servers never set bits 56...62 (PROTOCOL.md,
+/// "Handles"). The wire's top bit, the marker of shim-minted ids (streams, events), is bit 62 of
+/// the application's id: handles the application sees have the top bit clear, as the user-space
+/// pointers of a real driver do (cuda.core reads a handle as a signed integer and refuses a
+/// negative one). Device pointers are not tagged (kernels take them as raw bytes): `Target`
+/// finds their lane in the lanes' allocation maps.
 enum Lanes {
     static let tagShift: UInt64 = 56
-    static let tagMask: UInt64 = 0x7F << tagShift
+    static let tagMask: UInt64 = 0x3F << tagShift
+    /// Where a shim-minted id's marker is: on the wire, and in the application's id.
+    static let wireMintedBit: UInt64 = 1 << 63
+    static let applicationMintedBit: UInt64 = 1 << 62
 
     /// Built once, on first use; never changes (a forked child reuses the lanes with new sessions).
     /// No lanes when the environment is unusable, with the reason (cuInit logs it).
@@ -33,11 +38,14 @@ enum Lanes {
     static let pooled = getenv("XPU_SERVER") == nil && getenv("XPU_POOL") != nil
 
     static func tag(_ wireID: UInt64, lane: Int) -> UInt64 {
-        wireID == 0 ? 0 : wireID | (UInt64(lane) << tagShift)
+        guard wireID != 0 else { return 0 }
+        let marker = wireID & wireMintedBit != 0 ? applicationMintedBit : 0
+        return wireID & ~wireMintedBit | marker | (UInt64(lane) << tagShift)
     }
 
     static func wire(_ id: UInt64) -> UInt64 {
-        id & ~tagMask
+        let marker = id & applicationMintedBit != 0 ? wireMintedBit : 0
+        return id & ~(tagMask | applicationMintedBit) | marker
     }
 
     /// The lane an application id belongs to (nil when it names none: a stray value).
