@@ -22,6 +22,10 @@ extension Compiler {
                 throw fail("unsupported call form ('\(parsed.opcode)')", .unsupported)
             }
         }
+        if let calleeName, frames[calleeName] == nil, Compiler.providedFunctions.contains(calleeName) {
+            try lowerProvidedCall(calleeName, results: results, arguments: arguments, parsed)
+            return
+        }
         guard let calleeName, let callee = frames[calleeName] else {
             throw fail("call without a known callee ('\(parsed.opcode)')", .unknownIdentifier)
         }
@@ -40,6 +44,37 @@ extension Compiler {
         for (result, slot) in zip(results, callee.returns) {
             try move(from: slot, to: result, parsed)
         }
+    }
+
+    /// A call to a function the device runtime provides (`vprintf`): one instruction that reads
+    /// its arguments where the caller put them (a `.param` variable or a register) and writes its
+    /// `int` result the same way.
+    private mutating func lowerProvidedCall(
+        _ name: String, results: [Operand], arguments: [Operand], _ parsed: ParsedInstruction
+    ) throws(PTXError) {
+        guard arguments.count == 2, results.count <= 1 else {
+            throw fail("call to '\(name)' passes \(arguments.count) arguments and \(results.count) results; it takes 2 and 1")
+        }
+        var inst = Instruction(opcode: .printf, type: .b64)
+        /// The operand's register, or a constant holding its `.param` variable's local address.
+        func place(_ operand: Operand, indirectFlag: UInt8) throws(PTXError) -> Int32 {
+            if case .symbol(let name, let offset) = operand, let s = symbol(name), s.space == .local {
+                inst.flags |= indirectFlag
+                return constant(s.address &+ UInt64(bitPattern: offset))
+            }
+            return try source(operand, .b64)
+        }
+        inst.a = try place(arguments[0], indirectFlag: 1)
+        inst.b = try place(arguments[1], indirectFlag: 2)
+        if let result = results.first {
+            if case .symbol(let name, let offset) = result, let s = symbol(name), s.space == .local {
+                inst.flags |= 4
+                inst.d = constant(s.address &+ UInt64(bitPattern: offset))
+            } else {
+                inst.d = try destination(result)
+            }
+        }
+        try emit(inst, parsed)
     }
 
     /// Caller operand → callee slot.

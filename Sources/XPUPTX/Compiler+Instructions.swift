@@ -96,6 +96,10 @@ extension Compiler {
     mutating func lower(_ parsed: ParsedInstruction) throws(PTXError) {
         let parts = parsed.opcode.split(separator: ".", omittingEmptySubsequences: false)
         let base = parts[0]
+        if Compiler.isExtended(base, parts.dropFirst()) {
+            try lowerExtended(parsed, base, parts.dropFirst())
+            return
+        }
         let ops = parsed.operands
         // `.lo` is both a multiply half and a comparison; setp reads it as a comparison.
         var m = try modifiers(parts.dropFirst().map { base == "setp" && $0 == "lo" ? "lo_" : $0 }[...], opcode: parsed.opcode)

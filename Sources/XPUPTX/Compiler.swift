@@ -11,6 +11,9 @@ struct Compiler {
         case laneid, warpid, nwarpid, smid, nsmid, gridid, dynamicSmemSize, totalSmemSize
         /// Destination for `_` sinks.
         case sink
+        /// The condition-code carry flag (`CC.CF`) that `add.cc`/`addc`, `sub.cc`/`subc` and
+        /// `mad.cc`/`madc` write and read; zero at thread start, never named by a program.
+        case carry
     }
 
     static let specialNames: [String: Special] = [
@@ -21,6 +24,10 @@ struct Compiler {
         "%laneid": .laneid, "%warpid": .warpid, "%nwarpid": .nwarpid, "%smid": .smid, "%nsmid": .nsmid,
         "%gridid": .gridid, "%dynamic_smem_size": .dynamicSmemSize, "%total_smem_size": .totalSmemSize,
     ]
+
+    /// Functions of the CUDA device runtime that PTX declares `.extern` and calls: `vprintf` (what
+    /// `printf` in a kernel compiles to).
+    static let providedFunctions: Set<String> = ["vprintf"]
 
     /// Local memory a thread may use (the CUDA limit), so a huge `.local` array fails the load.
     static let maximumLocalBytes = 512 * 1024
@@ -161,6 +168,8 @@ struct Compiler {
                     throw PTXError(code: .unknownIdentifier, line: callLine, message: "call to unknown function '\(callee)'")
                 }
                 guard f.hasBody else {
+                    // Functions the device runtime provides are lowered to instructions of their own.
+                    if Compiler.providedFunctions.contains(callee) { continue }
                     throw PTXError(code: .unsupported, line: callLine, message: "call to '\(callee)', which has no body")
                 }
                 state[callee] = false

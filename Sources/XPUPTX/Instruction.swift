@@ -8,6 +8,16 @@ public enum Opcode: UInt8, Sendable {
     case mov, add, sub, mulLo, mulHi, mulWide, madLo, madHi, madWide, mul24Lo, mul24Hi, mad24Lo
     case div, rem, abs, neg, min, max, sad
     case and, or, xor, not, cnot, shl, shr, popc, clz, brev, bfe, bfi, bfind, prmt
+    /// Extended-precision `add.cc`/`addc`, `sub.cc`/`subc`, `mad{c}.lo/hi{.cc}`: `flags` bit 0
+    /// reads the carry flag, bit 1 writes it, bit 2 (madCarry) takes the high half of the product.
+    case addCarry, subCarry, madCarry
+    /// Funnel shift of `{b, a}` by `c`: `flags` bit 0 shifts right, bit 1 clamps the amount to 32
+    /// (else it wraps modulo 32).
+    case funnelShift
+    /// `dp4a`/`dp2a`: `c` plus the products of `a`'s bytes (dp2a: halves) with `b`'s bytes;
+    /// `flags` bit 0: `a` is signed, bit 1: `b` is signed, bit 2: dp2a, bit 3: dp2a takes `b`'s
+    /// upper two bytes.
+    case dotProduct
     /// `mov` of `{a, b}` into one wider register, and the reverse.
     case pack, unpack
     // Floating point (precision from `type`).
@@ -29,6 +39,11 @@ public enum Opcode: UInt8, Sendable {
     /// Jump to the address in register `a` (the function's link register).
     case ret
     case readClock
+    /// `call vprintf, (format, arguments)`: `a` and `b` hold the format string's and the argument
+    /// buffer's generic addresses, or (flags bit 0, bit 1) the local addresses of `.param` slots
+    /// holding them; the result (0, or -1 when the FIFO is full) goes to `d`, or (flags bit 2) to
+    /// the local slot whose address `d` holds. See `DevicePrintf`.
+    case printf
     // Warp collectives: every lane of the warp that reaches one stops there, and the block runner
     // executes it for those lanes together (see `WarpCollective`).
     case shfl, vote, activemask, warpSync, redux, matchAny
@@ -83,7 +98,7 @@ public struct Instruction: Sendable {
     public var mode: UInt8 = 0
     /// setp's boolean combination (0 none, 1 and, 2 or, 3 xor); bit 2: the combining source is negated.
     /// For cvt and float ops: 1 = `.sat`. For vote and bar.red: 1 = the predicate source is negated.
-    /// For bfind: 1 = `.shiftamt`.
+    /// For bfind: 1 = `.shiftamt`. For the carry, funnel-shift and dot-product opcodes: see there.
     public var flags: UInt8 = 0
     public var space: StateSpace = .generic
     /// Vector width of ld/st/mov-pack (1, 2, 4); vector elements are in `Program.vectorOperands`.

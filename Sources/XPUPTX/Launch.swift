@@ -25,6 +25,8 @@ public final class PTXLaunch: @unchecked Sendable {
     public let block: PTXDim3
     public let dynamicSharedBytes: Int
     public let memory: PTXMemoryMap
+    /// Where the kernel's `printf` output goes (the context's FIFO); nil discards it.
+    public let output: DeviceOutput?
     let parameters: [UInt8]
     let template: [UInt64]
     let smCount: Int
@@ -34,9 +36,10 @@ public final class PTXLaunch: @unchecked Sendable {
     ///   - variableAddresses: device address of each `PTXModule.variables` entry, by index.
     public init(
         kernel: PTXKernel, grid: PTXDim3, block: PTXDim3, dynamicSharedBytes: Int = 0, parameters: [UInt8],
-        memory: PTXMemoryMap, variableAddresses: [UInt64] = [], smCount: Int = 1
+        memory: PTXMemoryMap, variableAddresses: [UInt64] = [], smCount: Int = 1, output: DeviceOutput? = nil
     ) {
         self.kernel = kernel
+        self.output = output
         self.grid = grid
         self.block = block
         self.dynamicSharedBytes = dynamicSharedBytes
@@ -130,7 +133,7 @@ public final class PTXLaunch: @unchecked Sendable {
                     var machine = Machine(
                         code: code.baseAddress!, vectors: vectors.baseAddress, params: params.baseAddress,
                         paramSize: params.count, shared: shared, sharedSize: sharedSize, local: local,
-                        localSize: localSize, memory: memory)
+                        localSize: localSize, memory: memory, output: output)
                     // Buffers, not arrays: an array of `Stop?` looks its type up in the runtime's
                     // generic metadata cache on every launch, which cost more than an empty block.
                     let pcs = UnsafeMutableBufferPointer<Int>.allocate(capacity: threads)

@@ -55,6 +55,8 @@ struct Machine {
     let local: UnsafeMutableRawPointer
     let localSize: Int
     let memory: PTXMemoryMap
+    /// Where `printf` output goes; nil: it is discarded.
+    let output: DeviceOutput?
     var localBase: UnsafeMutableRawPointer
     // One-entry translation cache for global memory.
     var cacheBase: UInt64 = 1
@@ -64,7 +66,7 @@ struct Machine {
     init(
         code: UnsafePointer<Instruction>, vectors: UnsafePointer<Int32>?, params: UnsafeRawPointer?, paramSize: Int,
         shared: UnsafeMutableRawPointer, sharedSize: Int, local: UnsafeMutableRawPointer, localSize: Int,
-        memory: PTXMemoryMap
+        memory: PTXMemoryMap, output: DeviceOutput? = nil
     ) {
         self.code = code
         self.vectors = vectors
@@ -75,6 +77,7 @@ struct Machine {
         self.local = local
         self.localSize = localSize
         self.memory = memory
+        self.output = output
         self.localBase = local
     }
 
@@ -246,11 +249,61 @@ struct Machine {
                 r[Int(inst.d)] = old
             case .unpack:
                 Machine.unpack(inst, r, vectors!)
+            case .printf:
+                try printf(inst, r)
             default:
                 r[Int(inst.d)] = Machine.compute(inst, r, vectors)
             }
             pc &+= 1
         }
+    }
+
+    /// `vprintf(format, arguments)`: formats into the launch's output FIFO.
+    mutating func printf(_ inst: Instruction, _ r: UnsafeMutablePointer<UInt64>) throws(PTXFault) {
+        func operand(_ register: Int32, indirect: Bool) throws(PTXFault) -> UInt64 {
+            guard indirect else { return r[Int(register)] }
+            let (p, _) = try resolve(r[Int(register)], 8, .local, line: inst.line)
+            return p.loadUnaligned(as: UInt64.self)
+        }
+        let formatAddress = try operand(inst.a, indirect: inst.flags & 1 != 0)
+        let arguments = try operand(inst.b, indirect: inst.flags & 2 != 0)
+        let format = try deviceString(formatAddress, line: inst.line)
+        var failed = false
+        let text = DevicePrintf.format(
+            format,
+            argument: { offset, size in
+                guard arguments != 0, !failed else { return nil }
+                do throws(PTXFault) {
+                    let (p, _) = try resolve(arguments &+ UInt64(offset), size, .generic, line: inst.line)
+                    return size == 8 ? p.load(as: UInt64.self) : UInt64(p.load(as: UInt32.self))
+                } catch {
+                    failed = true
+                    return nil
+                }
+            },
+            string: { address in try? deviceString(address, line: inst.line) })
+        let status: UInt64 = output?.append(text) ?? true ? 0 : UInt64(bitPattern: -1)
+        if inst.flags & 4 != 0 {
+            let (p, _) = try resolve(r[Int(inst.d)], 4, .local, line: inst.line)
+            p.storeBytes(of: UInt32(truncatingIfNeeded: status), as: UInt32.self)
+        } else if inst.d >= 0 {
+            r[Int(inst.d)] = truncate(status, 32)
+        }
+    }
+
+    /// The NUL-terminated string at a generic address (at most 64 KiB), read a byte at a time so
+    /// that a string running off its allocation faults instead of reading past it.
+    mutating func deviceString(_ address: UInt64, line: Int32) throws(PTXFault) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var at = address
+        while bytes.count < 1 << 16 {
+            let (p, _) = try resolve(at, 1, .generic, line: line)
+            let byte = p.load(as: UInt8.self)
+            if byte == 0 { break }
+            bytes.append(byte)
+            at &+= 1
+        }
+        return bytes
     }
 
     static func atomic(_ p: UnsafeMutableRawPointer, _ type: ScalarType, _ op: AtomicOp, _ x: UInt64, _ y: UInt64) -> UInt64 {
@@ -414,6 +467,14 @@ struct Machine {
                 result |= byte << UInt64(8 * k)
             }
             return result
+        case .addCarry, .subCarry, .madCarry:
+            return extended(inst, truncate(x, n), truncate(y, n), r)
+        case .funnelShift:
+            let amount = inst.flags & 2 != 0 ? Swift.min(truncate(r[Int(inst.c)], 32), 32) : r[Int(inst.c)] & 31
+            let pair = (truncate(y, 32) << 32) | truncate(x, 32)
+            return inst.flags & 1 != 0 ? truncate(pair >> amount, 32) : truncate((pair << amount) >> 32, 32)
+        case .dotProduct:
+            return dotProduct(inst, x, y, r[Int(inst.c)])
         case .slct:
             let c = r[Int(inst.c)]
             let takeA = inst.sourceType == .f32 ? !(f32(c) < 0) : signExtend(c, 32) >= 0
@@ -475,9 +536,74 @@ struct Machine {
             default: return x
             }
         case .bra, .ret, .exit, .barrier, .trap, .nop, .ld, .st, .atom, .call, .copyLocal, .shfl, .vote, .activemask,
-            .warpSync, .redux, .matchAny:
+            .warpSync, .redux, .matchAny, .printf:
             return x
         }
+    }
+
+    /// `add{c}{.cc}`, `sub{c}{.cc}`, `mad{c}.lo/hi{.cc}` on `n`-bit operands `a` and `b`: reads
+    /// and writes the thread's carry flag as the flags ask. PTX defines the flag of a subtraction
+    /// as its borrow: `subc` computes `a - (b + CF)`.
+    static func extended(_ inst: Instruction, _ a: UInt64, _ b: UInt64, _ r: UnsafeMutablePointer<UInt64>) -> UInt64 {
+        let n = inst.type.registerBits
+        let flag = Int(Compiler.Special.carry.rawValue)
+        let carryIn: UInt64 = inst.flags & 1 != 0 ? r[flag] & 1 : 0
+        let result: UInt64
+        let carryOut: Bool
+        if inst.opcode == .subCarry {
+            let (d1, o1) = a.subtractingReportingOverflow(b)
+            let (d2, o2) = d1.subtractingReportingOverflow(carryIn)
+            result = truncate(d2, n)
+            // In n < 64 bits the borrow shows as bit n of the 64-bit difference.
+            carryOut = n == 64 ? o1 || o2 : (d2 >> UInt64(n)) & 1 != 0
+        } else {
+            var augend = a
+            var addend = b
+            if inst.opcode == .madCarry {
+                let product: UInt64
+                if inst.flags & 4 == 0 {
+                    product = a &* b
+                } else if n == 64 {
+                    product = inst.type.isSigned
+                        ? UInt64(bitPattern: Int64(bitPattern: a).multipliedFullWidth(by: Int64(bitPattern: b)).high)
+                        : a.multipliedFullWidth(by: b).high
+                } else {
+                    product = inst.type.isSigned
+                        ? UInt64(bitPattern: (signExtend(a, n) &* signExtend(b, n)) >> Int64(n)) : (a &* b) >> UInt64(n)
+                }
+                augend = truncate(product, n)
+                addend = truncate(r[Int(inst.c)], n)
+            }
+            let (s1, o1) = augend.addingReportingOverflow(addend)
+            let (s2, o2) = s1.addingReportingOverflow(carryIn)
+            result = truncate(s2, n)
+            carryOut = n == 64 ? o1 || o2 : (s2 >> UInt64(n)) & 1 != 0
+        }
+        if inst.flags & 2 != 0 { r[flag] = carryOut ? 1 : 0 }
+        return result
+    }
+
+    /// `dp4a`: `c` plus the four products of corresponding bytes of `a` and `b`; `dp2a`: `c` plus
+    /// the products of `a`'s two halves with two bytes of `b` (the low two, or the high two for
+    /// `.hi`). Each element is sign- or zero-extended as its operand's type says; the sum wraps
+    /// in 32 bits.
+    static func dotProduct(_ inst: Instruction, _ a: UInt64, _ b: UInt64, _ c: UInt64) -> UInt64 {
+        let signedA = inst.flags & 1 != 0
+        let signedB = inst.flags & 2 != 0
+        func element(_ v: UInt64, _ index: Int, bits: Int, signed: Bool) -> Int64 {
+            let field = truncate(v >> UInt64(index * bits), bits)
+            return signed ? signExtend(field, bits) : Int64(field)
+        }
+        var sum = Int64(truncatingIfNeeded: truncate(c, 32))
+        if inst.flags & 4 == 0 {
+            for k in 0..<4 { sum &+= element(a, k, bits: 8, signed: signedA) &* element(b, k, bits: 8, signed: signedB) }
+        } else {
+            let first = inst.flags & 8 != 0 ? 2 : 0
+            for k in 0..<2 {
+                sum &+= element(a, k, bits: 16, signed: signedA) &* element(b, first + k, bits: 8, signed: signedB)
+            }
+        }
+        return truncate(UInt64(bitPattern: sum), 32)
     }
 
     // MARK: Floating point

@@ -35,6 +35,8 @@ public final class PTXKernel: Sendable {
     public let line: Int
 
     let code: [Instruction]
+    /// Whether the kernel calls `vprintf` (device-side printf).
+    public var prints: Bool { code.contains { $0.opcode == .printf } }
     let vectorOperands: [Int32]
     let registerFileSize: Int
     let initialRegisters: [UInt64]
