@@ -39,10 +39,19 @@ struct fatbin_wrapper {
 };
 #define FATBIN_WRAPPER_MAGIC 0x466243B1u
 
+/* A module from one translation unit's registered container: the containers after it in the
+ * .nv_fatbin section belong to other units (fatbinary.c). */
+static CUresult registered_module(CUmodule *module, const void *fatbinary) {
+    xpu_fatbinary_single_begin();
+    CUresult result = cuModuleLoadData(module, fatbinary);
+    xpu_fatbinary_single_end();
+    return result;
+}
+
 static CUresult module_from_wrapper(CUmodule *module, const struct fatbin_wrapper *wrapper) {
     if (module == NULL || wrapper == NULL) return CUDA_ERROR_INVALID_VALUE;
     if (wrapper->magic != FATBIN_WRAPPER_MAGIC || wrapper->data == NULL) return CUDA_ERROR_INVALID_IMAGE;
-    return cuModuleLoadData(module, wrapper->data);
+    return registered_module(module, wrapper->data);
 }
 
 static CUresult cudart_module_from_wrapper(CUmodule *module, const struct fatbin_wrapper *wrapper) {
@@ -60,7 +69,7 @@ static CUresult cudart_module_from_fatbinary(const void *fatbinary, CUmodule *mo
                                              uint32_t unknown3) {
     (void)unknown1, (void)unknown2, (void)unknown3;
     if (module == NULL || fatbinary == NULL) return CUDA_ERROR_INVALID_VALUE;
-    return cuModuleLoadData(module, fatbinary);
+    return registered_module(module, fatbinary);
 }
 
 /*

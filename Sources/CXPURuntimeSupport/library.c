@@ -34,22 +34,32 @@ static CUmodule library_module(CUlibrary library) {
     return module;
 }
 
-/* What cuModuleLoadData takes: the fatbinary a wrapper points at, or the image itself. */
-static const void *loadable_image(const void *code) {
+/* What cuModuleLoadData takes: the fatbinary a wrapper points at, or the image itself. A wrapper
+ * registers one translation unit's container, so `*single` is set for it (fatbinary.c). */
+static const void *loadable_image(const void *code, int *single) {
     uint32_t magic;
     memcpy(&magic, code, sizeof magic);
+    *single = magic == FATBIN_WRAPPER_MAGIC;
     if (magic != FATBIN_WRAPPER_MAGIC) return code;
     const void *fatbinary;
     memcpy(&fatbinary, (const char *)code + 8, sizeof fatbinary);
     return fatbinary;
 }
 
+/* cuModuleLoadData of `image`; of its first fatbinary container only when `single`. */
+static CUresult load_image(CUmodule *module, const void *image, int single) {
+    if (single) xpu_fatbinary_single_begin();
+    CUresult result = cuModuleLoadData(module, image);
+    if (single) xpu_fatbinary_single_end();
+    return result;
+}
+
 /* Loads into the current context, or into device 0's primary context when the thread has none. */
-static CUresult load_module(CUmodule *module, const void *image) {
+static CUresult load_module(CUmodule *module, const void *image, int single) {
     CUcontext current = NULL;
     CUresult result = cuCtxGetCurrent(&current);
     if (result != CUDA_SUCCESS) return result;
-    if (current != NULL) return cuModuleLoadData(module, image);
+    if (current != NULL) return load_image(module, image, single);
     CUdevice device;
     CUcontext primary;
     result = cuDeviceGet(&device, 0);
@@ -57,7 +67,7 @@ static CUresult load_module(CUmodule *module, const void *image) {
     if (result != CUDA_SUCCESS) return result;
     result = cuCtxPushCurrent_v2(primary);
     if (result != CUDA_SUCCESS) return result;
-    result = cuModuleLoadData(module, image);
+    result = load_image(module, image, single);
     CUcontext popped;
     cuCtxPopCurrent_v2(&popped);
     return result;
@@ -69,11 +79,12 @@ CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUjit_option *j
     (void)jitOptions, (void)jitOptionsValues, (void)numJitOptions;
     (void)libraryOptions, (void)libraryOptionValues, (void)numLibraryOptions;
     if (library == NULL || code == NULL) return CUDA_ERROR_INVALID_VALUE;
-    const void *image = loadable_image(code);
+    int single;
+    const void *image = loadable_image(code, &single);
     if (image == NULL) return CUDA_ERROR_INVALID_IMAGE;
     struct xpu_library *loaded = calloc(1, sizeof *loaded);
     if (loaded == NULL) return CUDA_ERROR_OUT_OF_MEMORY;
-    CUresult result = load_module(&loaded->module, image);
+    CUresult result = load_module(&loaded->module, image, single);
     if (result != CUDA_SUCCESS) {
         free(loaded);
         return result;
@@ -178,9 +189,10 @@ CUresult cuKernelGetAttribute(int *pi, CUfunction_attribute attrib, CUkernel ker
 
 CUresult cuModuleLoadFatBinary(CUmodule *module, const void *fatCubin) {
     if (module == NULL || fatCubin == NULL) return CUDA_ERROR_INVALID_VALUE;
-    const void *image = loadable_image(fatCubin);
+    int single;
+    const void *image = loadable_image(fatCubin, &single);
     if (image == NULL) return CUDA_ERROR_INVALID_IMAGE;
-    return cuModuleLoadData(module, image);
+    return load_image(module, image, single);
 }
 
 CUresult cuKernelGetParamInfo(CUkernel kernel, size_t paramIndex, size_t *paramOffset, size_t *paramSize) {

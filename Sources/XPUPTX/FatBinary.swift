@@ -1,8 +1,11 @@
-/// The fatbinary container that `nvcc -fatbin` writes and `cuModuleLoadData` accepts: a 16-byte
-/// header (magic 0xBA55ED50, version 1, header size 16, size of the entries), then entries, each
-/// a header followed by its payload: PTX text (kind 1) or a cubin (kind 2), plain, LZ4-compressed
-/// (flag 0x2000, `-compress-mode=speed`) or zstd-compressed (flag 0x8000, the default of CUDA 13).
-/// The layout was read off files written by nvcc 13.5; see Tests/XPUPTXTests/FatBinaryTests.swift.
+/// The fatbinary that `nvcc -fatbin` writes and `cuModuleLoadData` accepts: one or more containers
+/// back to back, each starting at the 8-byte boundary after the previous (as in a `.nv_fatbin`
+/// section). A container is a 16-byte header (magic 0xBA55ED50, version 1, header size 16, size
+/// of the entries), then entries, each a header followed by its payload: PTX text (kind 1) or a
+/// cubin (kind 2), plain, LZ4-compressed (flag 0x2000, `-compress-mode=speed`) or zstd-compressed
+/// (flag 0x8000, the default of CUDA 13). The entries of all containers form one list, from
+/// which code is chosen as from one container. The layout was read off files written by nvcc
+/// 13.5; see Tests/XPUPTXTests/FatBinaryTests.swift.
 public struct FatBinary: Sendable {
     public static let magic: UInt32 = 0xBA55_ED50
 
@@ -31,24 +34,28 @@ public struct FatBinary: Sendable {
 
     public var entries: [Entry]
 
-    /// Total bytes of the container that starts at `image`, read from its header.
-    public static func size(ofContainerAt image: UnsafeRawPointer) -> Int? {
-        guard image.loadUnaligned(as: UInt32.self) == magic else { return nil }
-        let size = image.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-        guard size <= 1 << 40 else { return nil }
-        return 16 + Int(size)
+    /// Reads the container at the start of `bytes` and every container after it; bytes after the
+    /// last container that do not start another (padding) are ignored.
+    public init(_ bytes: UnsafeRawBufferPointer) throws(FormatError) {
+        var entries: [Entry] = []
+        var start = 0
+        repeat {
+            let end = try FatBinary.readContainer(bytes, at: start, into: &entries)
+            start = (end + 7) / 8 * 8
+        } while start + 16 <= bytes.count && bytes.loadUnaligned(fromByteOffset: start, as: UInt32.self) == FatBinary.magic
+        self.entries = entries
     }
 
-    public init(_ bytes: UnsafeRawBufferPointer) throws(FormatError) {
-        func u16(_ at: Int) -> UInt16 { bytes.loadUnaligned(fromByteOffset: at, as: UInt16.self) }
-        func u32(_ at: Int) -> UInt32 { bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self) }
-        func u64(_ at: Int) -> UInt64 { bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self) }
-        guard bytes.count >= 16, u32(0) == FatBinary.magic else { throw FormatError(message: "bad magic") }
+    /// Appends the entries of the container at `offset` in `bytes`; returns where it ends.
+    private static func readContainer(_ bytes: UnsafeRawBufferPointer, at offset: Int, into entries: inout [Entry]) throws(FormatError) -> Int {
+        func u16(_ at: Int) -> UInt16 { bytes.loadUnaligned(fromByteOffset: offset + at, as: UInt16.self) }
+        func u32(_ at: Int) -> UInt32 { bytes.loadUnaligned(fromByteOffset: offset + at, as: UInt32.self) }
+        func u64(_ at: Int) -> UInt64 { bytes.loadUnaligned(fromByteOffset: offset + at, as: UInt64.self) }
+        guard bytes.count - offset >= 16, u32(0) == FatBinary.magic else { throw FormatError(message: "bad magic") }
         guard u16(4) == 1, u16(6) == 16 else { throw FormatError(message: "unknown version \(u16(4)) / header size \(u16(6))") }
         let declared = u64(8)
-        guard declared <= UInt64(bytes.count - 16) else { throw FormatError(message: "truncated: header says \(declared) bytes follow") }
+        guard declared <= UInt64(bytes.count - offset - 16) else { throw FormatError(message: "truncated: header says \(declared) bytes follow") }
         let end = 16 + Int(declared)
-        var entries: [Entry] = []
         var at = 16
         while at + 64 <= end {
             let kind = u16(at)
@@ -77,11 +84,11 @@ public struct FatBinary: Sendable {
             entries.append(
                 Entry(
                     kind: kind == 1 ? .ptx : kind == 2 ? .cubin : .other(kind), architecture: architecture,
-                    compression: compression, payload: Array(bytes[start..<(start + payloadSize)]),
+                    compression: compression, payload: Array(bytes[(offset + start)..<(offset + start + payloadSize)]),
                     uncompressedSize: compression == .none ? payloadSize : Int(uncompressed)))
             at = start + Int(paddedSize)
         }
-        self.entries = entries
+        return offset + end
     }
 
     /// The PTX entry to run on a device of compute capability `architecture` (90 for 9.0): the

@@ -159,8 +159,11 @@ extension Session {
 
     /// Loads a module and answers with every kernel's name and parameter layout.
     func loadModule(_ image: [UInt8]) throws(CallFailure) -> ModuleLoadReply {
+        // PTX text must end in NUL, and a reader looking for another fatbinary container after
+        // the last one (the driver gets only a pointer) must find zeros, not what follows the
+        // buffer; binary formats carry their size.
         var image = image
-        if image.last != 0 { image.append(0) }  // PTX text must end in NUL; binary formats carry their size
+        image.append(contentsOf: repeatElement(0, count: 16))
         var module: CUmodule?
         try check(image.withUnsafeBytes { bytes in table.cuModuleLoadData(&module, bytes.baseAddress) })
         var count: UInt32 = 0

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CXPUDriver
+import CXPURuntimeSupport
 import CXPUShimSupport
 import XPUProtocol
 
@@ -375,9 +376,8 @@ enum ModuleImage {
         let size: Int
         let magic = image.loadUnaligned(as: UInt32.self)
         if magic == 0xBA55_ED50 {
-            // Fatbinary container: u32 magic, u16 version, u16 header size, u64 payload size.
-            size = Int(image.loadUnaligned(fromByteOffset: 6, as: UInt16.self))
-                + Int(image.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            // Fatbinary: its containers back to back (CXPURuntimeSupport/fatbinary.c).
+            size = xpu_fatbinary_extent(image)
         } else if magic == 0x464C_457F {
             // ELF (cubin): the section header table ends the file.
             let sectionHeaders = Int(image.loadUnaligned(fromByteOffset: 0x28, as: UInt64.self))

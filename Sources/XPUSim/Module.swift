@@ -1,4 +1,5 @@
 import CXPUDriver
+import CXPURuntimeSupport
 import Glibc
 import XPUPTX
 
@@ -13,6 +14,8 @@ final class Function: @unchecked Sendable {
     let constBytes: Int
     /// The name as a C string, valid while the function (and so its module) lives.
     let cName: UnsafeMutablePointer<CChar>
+    /// Whether the kernel calls printf: its launches then get the context's FIFO.
+    let prints: Bool
 
     init(handle: UInt, contextHandle: UInt, kernel: PTXKernel, variableAddresses: [UInt64], ptxVersion: Int32, constBytes: Int) {
         self.handle = handle
@@ -22,6 +25,7 @@ final class Function: @unchecked Sendable {
         self.ptxVersion = ptxVersion
         self.constBytes = constBytes
         self.cName = strdup(kernel.name)!
+        self.prints = kernel.prints
     }
 
     deinit { free(cName) }
@@ -74,10 +78,14 @@ private let fatbinWrapperMagic: UInt32 = 0x4662_43B1
 func moduleSource(_ image: UnsafeRawPointer) throws(Failure) -> String {
     let magic = image.loadUnaligned(as: UInt32.self)
     if magic == fatbinWrapperMagic, let inner = image.loadUnaligned(fromByteOffset: 8, as: UnsafeRawPointer?.self) {
+        // A wrapper registers one translation unit: its container only, not the ones after it.
+        xpu_fatbinary_single_begin()
+        defer { xpu_fatbinary_single_end() }
         return try moduleSource(inner)
     }
     if magic == FatBinary.magic {
-        guard let size = FatBinary.size(ofContainerAt: image) else { throw Failure(CUDA_ERROR_INVALID_IMAGE) }
+        let size = xpu_fatbinary_extent(image)
+        guard size > 0 else { throw Failure(CUDA_ERROR_INVALID_IMAGE) }
         let fatbin: FatBinary
         do throws(FatBinary.FormatError) {
             fatbin = try FatBinary(UnsafeRawBufferPointer(start: image, count: size))

@@ -1,4 +1,6 @@
 import CXPUDriver
+import CXPURuntimeSupport
+import Glibc
 import Testing
 import XPUSim
 
@@ -90,6 +92,53 @@ import XPUSim
     @Test func ptxOnlyForNewerArchitecturesIsNoBinaryForTheGPU() {
         let (result, _) = Self.load(Self.fatbinary([(100, "k100"), (120, "k120")]), kernels: [])
         #expect(result == CUDA_ERROR_NO_BINARY_FOR_GPU)
+    }
+
+    /// Containers back to back form one image: the choice is made among the entries of all of
+    /// them, as for one container.
+    @Test func severalContainersAreChosenFromAsOne() {
+        let first = Self.fatbinary([(75, "k75")], cubinFor: 90)
+        let image = first + Self.fatbinary([(86, "k86")]) + Self.fatbinary([(100, "k100")]) + [UInt8](repeating: 0, count: 16)
+        let (result, found) = Self.load(image, kernels: ["k75", "k86", "k100"])
+        #expect(result == CUDA_SUCCESS)
+        #expect(found == ["k86"])
+        #expect(first.count % 8 == 0)
+        image.withUnsafeBytes { bytes in
+            #expect(xpu_fatbinary_extent(bytes.baseAddress) == image.count - 16)
+            xpu_fatbinary_single_begin()
+            #expect(xpu_fatbinary_extent(bytes.baseAddress) == first.count)
+            xpu_fatbinary_single_end()
+        }
+    }
+
+    /// A wrapper (what host code registers with the runtime) names one translation unit's
+    /// container; the containers after it in the section are other units' and are not loaded.
+    @Test func aWrapperLoadsOnlyTheContainerItPointsAt() {
+        let section = Self.fatbinary([(75, "unit1")]) + Self.fatbinary([(86, "unit2")]) + [UInt8](repeating: 0, count: 16)
+        section.withUnsafeBytes { bytes in
+            var wrapper: [UInt8] = []
+            withUnsafeBytes(of: UInt32(0x4662_43B1).littleEndian) { wrapper.append(contentsOf: $0) }
+            withUnsafeBytes(of: UInt32(1).littleEndian) { wrapper.append(contentsOf: $0) }
+            withUnsafeBytes(of: UInt(bitPattern: bytes.baseAddress)) { wrapper.append(contentsOf: $0) }
+            wrapper += [UInt8](repeating: 0, count: 8)
+            let (result, found) = Self.load(wrapper, kernels: ["unit1", "unit2"])
+            #expect(result == CUDA_SUCCESS)
+            #expect(found == ["unit1"])
+        }
+    }
+
+    /// An image that ends exactly where the mapping ends: the look for a following container must
+    /// not read the unmapped page after it.
+    @Test func anImageEndingAtAnUnmappedPageIsMeasuredWithoutReadingIt() throws {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let mapping = try #require(mmap(nil, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+        #expect(mapping != MAP_FAILED)
+        defer { munmap(mapping, page) }
+        #expect(munmap(mapping + page, page) == 0)
+        let image = Self.fatbinary([(75, "k75")])
+        let start = mapping + page - image.count
+        image.withUnsafeBytes { start.copyMemory(from: $0.baseAddress!, byteCount: image.count) }
+        #expect(xpu_fatbinary_extent(start) == image.count)
     }
 
     @Test func cubinsAloneAreNoBinaryForTheGPU() {

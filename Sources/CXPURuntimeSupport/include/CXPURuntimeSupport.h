@@ -55,6 +55,22 @@ XPU_RUNTIME_INTERNAL CUresult xpu_pointer_attributes(unsigned int count, const C
 /* Entries in an export table, size word included, or 0 for an unknown UUID (for tests). */
 XPU_RUNTIME_INTERNAL size_t xpu_runtime_export_table_entries(const CUuuid *id);
 
+/*
+ * Bytes of the fatbinary at `image`: its first container and every container that follows it back
+ * to back (8-byte aligned), or only the first between xpu_fatbinary_single_begin and _end on the
+ * calling thread (a runtime registration: one translation unit's container); 0 when no container
+ * starts at `image`. Reads past a container only where the page is mapped. See fatbinary.c.
+ */
+XPU_RUNTIME_INTERNAL size_t xpu_fatbinary_extent(const void *image);
+XPU_RUNTIME_INTERNAL void xpu_fatbinary_single_begin(void);
+XPU_RUNTIME_INTERNAL void xpu_fatbinary_single_end(void);
+
+/*
+ * Appends `count` bytes to C's stdout stream (device printf output at a synchronization), so that
+ * they land in order with what the program itself printed through stdio.
+ */
+XPU_RUNTIME_INTERNAL void xpu_runtime_write_stdout(const void *bytes, size_t count);
+
 /* MD2 (RFC 1319) of `length` bytes into `digest`. */
 XPU_RUNTIME_INTERNAL void xpu_md2(const void *message, size_t length, uint8_t digest[16]);
 /* HMAC (RFC 2104) over MD2 with a 16-byte key (MD2's block size), as INTEGRITY_CHECK computes. */
