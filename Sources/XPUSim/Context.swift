@@ -70,6 +70,7 @@ final class Context: @unchecked Sendable {
     /// Ends the context: waits for its work, then releases streams, events, modules and memory.
     func teardown() {
         synchronize()
+        DevicePrintfOutput.discard(context: handle)
         let m = members.withLock { m in
             let copy = m
             m = Members()
@@ -186,6 +187,7 @@ func createContext(_ pctx: UnsafeMutablePointer<CUcontext?>?, _ flags: UInt32, _
     api { () throws(Failure) in
         let context = try currentContext(allowBroken: true)
         context.synchronize()
+        DevicePrintfOutput.flush(context: context.handle)
         try context.sticky.check()
     }
 }

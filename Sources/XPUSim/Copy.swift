@@ -40,6 +40,7 @@ func copy(
         }
         if synchronous {
             completion.wait()
+            DevicePrintfOutput.flush(context: context.handle)
             try context.sticky.check()
         }
     }

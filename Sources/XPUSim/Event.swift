@@ -63,6 +63,7 @@ func eventRecord(_ hEvent: CUevent?, _ hStream: CUstream?) -> CUresult {
     api { () throws(Failure) in
         let event = try lookupEvent(hEvent)
         event.recorded.withLock { $0 }?.wait()
+        DevicePrintfOutput.flush(context: event.contextHandle)
         if let context = driver.withLock({ $0.contexts[event.contextHandle] }) { try context.sticky.check() }
     }
 }

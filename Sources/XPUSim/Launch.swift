@@ -189,6 +189,7 @@ private func enqueueLaunch(
         threads <= min(1024, target.maxThreadsPerBlock)
     else { return CUDA_ERROR_INVALID_VALUE }
     guard target.staticSharedSize + Int(sharedMemBytes) <= 227 * 1024 else { return CUDA_ERROR_INVALID_VALUE }
+    if target.function.prints { DevicePrintfOutput.applyLimit(context: target.context.handle) }
 
     // Marshal the parameter buffer with the kernel's layout (none for a kernel without one).
     var bytes = target.parameterBufferSize == 0 ? nil : [UInt8](repeating: 0, count: target.parameterBufferSize)
@@ -251,7 +252,8 @@ struct KernelRun {
             kernel: function.kernel, grid: PTXDim3(Int(grid.0), Int(grid.1), Int(grid.2)),
             block: PTXDim3(Int(block.0), Int(block.1), Int(block.2)), dynamicSharedBytes: Int(sharedMemBytes),
             parameters: parameters ?? [], memory: stream.device.memory.view(of: stream.contextHandle),
-            variableAddresses: function.variableAddresses, smCount: stream.device.smCount)
+            variableAddresses: function.variableAddresses, smCount: stream.device.smCount,
+            output: function.prints ? DevicePrintfOutput.of(context: stream.contextHandle) : nil)
         guard let fault = BlockScheduler.shared.run(launch) else { return }
         log("kernel fault: \(fault)")
         switch fault.kind {

@@ -245,6 +245,7 @@ func streamSynchronize(_ hStream: CUstream?) -> CUresult {
     api { () throws(Failure) in
         let (context, stream) = try resolveStream(hStream)
         stream.tail.wait()
+        DevicePrintfOutput.flush(context: context.handle)
         try context.sticky.check()
     }
 }
