@@ -5,8 +5,10 @@ Writes two files under proto/:
 
   cuda-exports.txt        every function cuda.h declares under any configuration: the normal
                           names, the per-thread (_ptds/_ptsz) variants, and the older unversioned
-                          entry points declared only under __CUDA_API_VERSION_INTERNAL. These are
-                          the names a real libcuda.so.1 exports and the shim must export too.
+                          entry points declared only under __CUDA_API_VERSION_INTERNAL; plus the
+                          functions of cudaProfiler.h (cuProfiler*), read from the PFN_ typedefs
+                          of cudaProfilerTypedefs.h. These are the names a real libcuda.so.1
+                          exports and the shim must export too.
   cuda-proc-versions.txt  for cuGetProcAddress: each base name that cuda.h remaps with a #define,
                           the versioned symbol it maps to, and its per-thread variant if any.
 
@@ -153,10 +155,33 @@ def cuda_version(cuda_h_text):
     return int(match.group(1)) if match else None
 
 
+# Headers next to cuda.h that declare more functions libcuda.so.1 exports. The wheel ships
+# cudaProfilerTypedefs.h (one PFN_<name>_v<version> typedef per function of cudaProfiler.h)
+# without cudaProfiler.h itself, so these names come from the typedefs.
+TYPEDEF_HEADERS = ["cudaProfilerTypedefs.h"]
+PFN = re.compile(r"\bPFN_(cu[A-Za-z0-9]+)_v\d+\b")
+
+
+def typedef_functions(cuda_h):
+    """Names of the functions the TYPEDEF_HEADERS next to cuda.h give a PFN_ typedef for."""
+    names = set()
+    for header in TYPEDEF_HEADERS:
+        path = os.path.join(os.path.dirname(cuda_h), header)
+        if not os.path.isfile(path):
+            sys.exit(f"extract-cuda-exports: {path} is missing (it ships with cuda.h in the wheel)")
+        with open(path) as f:
+            names |= set(PFN.findall(f.read()))
+    if not names:
+        sys.exit("extract-cuda-exports: no PFN_ typedefs found; fix this script")
+    return names
+
+
 def render(cuda_h, cuda_h_text):
     exports = set()
     for _, defines in CONFIGURATIONS:
         exports |= declared_functions(preprocess(cuda_h, defines))
+    outside = typedef_functions(cuda_h) - exports
+    exports |= outside
     missing = [name for name in EXPECTED if name not in exports]
     if missing:
         sys.exit(f"extract-cuda-exports: the parse missed {', '.join(missing)}; fix this script")
@@ -173,10 +198,11 @@ def render(cuda_h, cuda_h_text):
     source = "cuda.h from the PyPI wheel nvidia-cuda-runtime"
 
     exports_lines = [
-        "# Function symbols a real libcuda.so.1 exports, as far as cuda.h declares them.",
+        "# Function symbols a real libcuda.so.1 exports, as far as cuda.h and its companion headers declare them.",
         f"# Source: {source}, CUDA {version_text}.",
         "# Produced by scripts/extract-cuda-exports.py: the union of the functions cuda.h declares",
-        f"# when preprocessed in each configuration ({configs}).",
+        f"# when preprocessed in each configuration ({configs}),",
+        f"# and of those declared outside cuda.h that {', '.join(TYPEDEF_HEADERS)} types ({', '.join(sorted(outside))}).",
         "# Regenerate with scripts/extract-cuda-exports.py; CI runs it with --check.",
         f"# {len(exports)} names, one per line, sorted.",
     ] + sorted(exports)

@@ -419,6 +419,14 @@ typedef enum CUdriverProcAddressQueryResult_enum {
 #define CU_LAUNCH_PARAM_BUFFER_POINTER ((void *)0x01)
 #define CU_LAUNCH_PARAM_BUFFER_SIZE ((void *)0x02)
 
+/* The profiler control calls of cudaProfiler.h, which libcuda.so.1 exports beside cuda.h's. The
+ * wheel ships that header's PFN_ typedefs (cudaProfilerTypedefs.h) but not the header, so these
+ * sit in the type section, outside the prototype comparison with cuda.h. `outputMode` is
+ * cudaProfiler.h's CUoutput_mode, an int-sized enum. Implemented in CXPURuntimeSupport/profiler.c. */
+CUresult cuProfilerInitialize(const char *configFile, const char *outputFile, int outputMode);
+CUresult cuProfilerStart(void);
+CUresult cuProfilerStop(void);
+
 #endif /* XPU_ABI_CHECK */
 
 /* The served API. Names are the versioned entry points a real libcuda.so.1 exports. */
