@@ -55,7 +55,7 @@ public struct Welcome: Hashable, Sendable {
     }
 }
 
-/// Feature bits negotiated in the handshake. None are defined by version 1 beyond fire-and-forget.
+/// Feature bits negotiated in the handshake.
 public struct Features: OptionSet, Hashable, Sendable {
     public var rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
@@ -67,8 +67,11 @@ public struct Features: OptionSet, Hashable, Sendable {
     /// Module images may be named by their SHA-256 (`ModuleLoadCached`); the server keeps the
     /// images it received in a content-addressed cache.
     public static let moduleCache = Features(rawValue: 1 << 2)
+    /// The server sends what kernels print (`DeviceOutputNotice`) before the reply to the
+    /// synchronizing call that flushed it; without it the output stays on the server.
+    public static let deviceOutput = Features(rawValue: 1 << 3)
 
-    public static let supported: Features = [.fireAndForget, .lz4, .moduleCache]
+    public static let supported: Features = [.fireAndForget, .lz4, .moduleCache, .deviceOutput]
 }
 
 extension Hello: WireMessage {

@@ -33,6 +33,8 @@ final class Connection: @unchecked Sendable {
 
     /// What crossed this connection (logged when the session is released).
     let traffic = ConnectionTraffic()
+    /// Device printf output was dropped for a client that does not take it (logged once).
+    private var droppedDeviceOutput = false
 
     /// Set when sessions run in tenant processes (`--tenant-processes`): after admission the
     /// session is handed to a process of its own, and this connection waits for it to end.
@@ -241,6 +243,7 @@ final class Connection: @unchecked Sendable {
         let usage = SessionUsage(session: sessionID, tenant: tenant, slice: slice)
         let session = Session(id: sessionID, client: client, driver: driver, logger: logger, usage: usage, turns: turns)
         session.compression = features.contains(.lz4)
+        session.deviceOutput = features.contains(.deviceOutput)
         session.slice = slice
         // Sessions with a compute share are measured by the ComputeScheduler; the others by
         // events around their launches (DeviceTimeMeter) when the server reports /metrics.
@@ -254,6 +257,28 @@ final class Connection: @unchecked Sendable {
         try? channel.send(
             FrameHeader(length: 0, call: 0, flags: .reply, sequence: 0, status: status.rawValue),
             payload: welcome.encoded)
+    }
+
+    /// Sends what the session's kernels printed during the call just served, ahead of its reply
+    /// (a client that did not ask for it gets nothing: the output is dropped, and said so once).
+    private func sendDeviceOutput(_ session: Session) throws(FrameError) {
+        let text = DeviceOutputCollector.take()
+        guard !text.isEmpty else { return }
+        guard session.deviceOutput else {
+            if !droppedDeviceOutput {
+                droppedDeviceOutput = true
+                logger.notice("the client does not take device printf output; dropping it")
+            }
+            return
+        }
+        let notice = DeviceOutputNotice(text: text)
+        let header = FrameHeader(length: 0, call: DeviceOutputNotice.call, flags: .reply, sequence: 0)
+        do {
+            try channel.send(header, payload: notice.encoded)
+        } catch {
+            throw .transport(error)
+        }
+        traffic.bytesSent += FrameHeader.size + text.count + 4
     }
 
     /// Serves the fire-and-forget launches already buffered right behind the one just served, in
@@ -343,6 +368,7 @@ final class Connection: @unchecked Sendable {
                 continue
             }
             session.harvestDeviceTime()
+            try sendDeviceOutput(session)
             if outcome.status == CUDA_SUCCESS, let status = latched {
                 outcome = .failure(status)
                 latched = nil

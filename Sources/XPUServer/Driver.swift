@@ -33,6 +33,8 @@ public final class Driver: @unchecked Sendable {
         table = try DriverTable { name in dlsym(library, name) }
         self.path = path
         deviceRange = directCopies ? dlsym(library, "xpu_sim_device_range").map { unsafeBitCast($0, to: DeviceRangeFunction.self) } : nil
+        // The simulated device's printf output goes to the clients, not to this process's stdout.
+        if let install = dlsym(library, "xpu_sim_set_device_output_sink") { DeviceOutputCollector.install(with: install) }
         let register = dlsym(library, "cuMemHostRegister_v2").map { unsafeBitCast($0, to: UploadStaging.HostRegister.self) }
         let unregister = dlsym(library, "cuMemHostUnregister").map { unsafeBitCast($0, to: UploadStaging.HostUnregister.self) }
         (hostRegister, hostUnregister) = register != nil && unregister != nil ? (register, unregister) : (nil, nil)

@@ -123,6 +123,8 @@ final class Session {
 
     /// Bulk data may travel LZ4-compressed in this session (negotiated in the handshake).
     var compression = false
+    /// The client takes device printf output (`Features.deviceOutput`).
+    var deviceOutput = false
     var downloadGovernor = CompressionGovernor()
     /// The driver's host views of device memory (Session+Bulk.swift); nil: every copy is staged.
     let deviceRange: Driver.DeviceRangeFunction?

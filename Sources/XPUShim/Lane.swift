@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CXPUDriver
+import CXPURuntimeSupport
 import CXPUShimSupport
 import XPUProtocol
 import XPUTransport
@@ -281,7 +282,11 @@ final class Lane: @unchecked Sendable {
 
     /// Reads the reply to `sequence` (the next one due). Lock held.
     func awaitReply(_ sequence: UInt32) throws(ShimFailure) -> (CUresult, [UInt8]) {
-        let (header, payload) = try receive(try openChannel())
+        var (header, payload) = try receive(try openChannel())
+        while header.call == DeviceOutputNotice.call {
+            try printDeviceOutput(payload)
+            (header, payload) = try receive(try openChannel())
+        }
         if header.call == SessionEnd.call { throw ShimFailure.ended(self, header, payload) }
         guard header.flags.contains(.reply), header.sequence == sequence else {
             throw ShimFailure.lost(self, "reply \(header.sequence) out of sequence (expected \(sequence))")
@@ -296,7 +301,11 @@ final class Lane: @unchecked Sendable {
         // frame's header and count lands in the channel's buffer first.
         let readAhead = target.count < FrameChannel.bulkThreshold
         do {
-            let header = try channel.receiveHeader(readAhead: readAhead)
+            var header = try channel.receiveHeader(readAhead: readAhead)
+            while header.call == DeviceOutputNotice.call {
+                try printDeviceOutput(try channel.receivePayload(count: Int(header.length)))
+                header = try channel.receiveHeader(readAhead: readAhead)
+            }
             if header.call == SessionEnd.call {
                 throw ShimFailure.ended(self, header, try channel.receivePayload(count: Int(header.length)))
             }
@@ -352,6 +361,18 @@ final class Lane: @unchecked Sendable {
             throw .protocolViolation(ProtocolError(.malformed, "LZ4 data does not inflate to \(target.count) bytes"))
         }
         return CUDA_SUCCESS
+    }
+
+    /// Writes what the session's kernels printed (a `DeviceOutputNotice`, which comes ahead of the
+    /// reply to a synchronizing call) to stdout, where CUDA writes device printf output.
+    private func printDeviceOutput(_ payload: [UInt8]) throws(ShimFailure) {
+        let notice: DeviceOutputNotice
+        do {
+            notice = try DeviceOutputNotice(decoding: payload)
+        } catch {
+            throw ShimFailure.lost(self, "malformed device output notice: \(error)")
+        }
+        notice.text.withUnsafeBytes { xpu_runtime_write_stdout($0.baseAddress, $0.count) }
     }
 
     private func receive(_ channel: FrameChannel) throws(ShimFailure) -> (FrameHeader, [UInt8]) {
