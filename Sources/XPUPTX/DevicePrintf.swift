@@ -106,6 +106,10 @@ public enum DevicePrintf {
         return out
     }
 
+    /// The most one conversion prints: a width such as `%99999999d` is cut here rather than
+    /// formatted into a buffer that large (a whole record larger than the FIFO is dropped anyway).
+    public static let maximumConversionBytes = 1 << 20
+
     /// vsnprintf of one conversion specification with its `*` values and its argument.
     private static func render(_ spec: [UInt8], _ stars: [Int32], _ value: some CVarArg) -> [UInt8] {
         let arguments: [any CVarArg] = stars.map { $0 as any CVarArg } + [value]
@@ -116,12 +120,13 @@ public enum DevicePrintf {
                     var buffer = [CChar](repeating: 0, count: 128)
                     let needed = Int(vsnprintf(&buffer, buffer.count, spec.baseAddress!, list))
                     guard needed >= 0 else { return [] }
-                    if needed >= buffer.count {
-                        buffer = [CChar](repeating: 0, count: needed + 1)
+                    let kept = min(needed, maximumConversionBytes)
+                    if kept >= buffer.count {
+                        buffer = [CChar](repeating: 0, count: kept + 1)
                         // A va_list is used up by one call: format again from a fresh one.
                         _ = withVaList(arguments) { vsnprintf(&buffer, buffer.count, spec.baseAddress!, $0) }
                     }
-                    return buffer[..<needed].map { UInt8(bitPattern: $0) }
+                    return buffer[..<kept].map { UInt8(bitPattern: $0) }
                 }
             }
         }

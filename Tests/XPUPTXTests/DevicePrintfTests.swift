@@ -65,6 +65,14 @@ import Glibc
         }
     }
 
+    @Test func hugeWidthsAreCutAtTheConversionLimit() {
+        var arguments = Arguments()
+        arguments.add(Int32(5))
+        let got = DevicePrintf.format(Array("%3000000d|".utf8), argument: arguments.read, string: { _ in nil })
+        #expect(got.count == DevicePrintf.maximumConversionBytes + 1)
+        #expect(got.last == UInt8(ascii: "|") && got[got.count - 2] == UInt8(ascii: " "))
+    }
+
     @Test func nullStringsAndUnknownConversionsPrintAsCUDAPrintsThem() {
         var arguments = Arguments()
         arguments.add(UInt64(0))
