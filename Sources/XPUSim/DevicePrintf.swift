@@ -17,6 +17,7 @@ enum DevicePrintfOutput {
             if let fifo = fifos[context] { return fifo }
             let fifo = DeviceOutput()
             fifos[context] = fifo
+            anyFIFO.store(true, ordering: .releasing)
             return fifo
         }
     }
@@ -32,6 +33,8 @@ enum DevicePrintfOutput {
 
     /// Writes out what the context's kernels printed since the last flush.
     static func flush(context: UInt) {
+        // Most programs never print: their synchronizations cost one load here.
+        guard anyFIFO.load(ordering: .acquiring) else { return }
         guard let fifo = fifos.withLock({ $0[context] }) else { return }
         let (bytes, _) = fifo.drain()
         guard !bytes.isEmpty else { return }
@@ -51,6 +54,8 @@ enum DevicePrintfOutput {
     typealias Sink = @convention(c) (CUcontext?, UnsafeRawPointer?, Int) -> Void
 
     private static let fifos = Mutex<[UInt: DeviceOutput]>([:])
+    /// Whether any context ever had a FIFO (a kernel that prints was launched).
+    private static let anyFIFO = Atomic<Bool>(false)
     static let sink = Mutex<Sink?>(nil)
 }
 
