@@ -12,6 +12,9 @@ import CXPUDriver
 /// the range in place right after this is then exactly the copy, provided the caller enqueues no
 /// work in the context until it is done.
 ///
+/// A copy on the legacy stream (`hStream` nil) is how a server serves a blocking copy, one of
+/// the synchronizations at which device printf output is handed over (DevicePrintf.swift).
+///
 /// Returns what the copy would return instead: the context's sticky fault (also one an earlier
 /// kernel raised during the wait: the copy would not have run), CUDA_ERROR_INVALID_HANDLE for an
 /// unknown stream, CUDA_ERROR_INVALID_VALUE unless `bytes > 0` and the range lies inside one live
@@ -24,6 +27,7 @@ import CXPUDriver
         let (context, stream) = try resolveStream(hStream)
         let range = try deviceRange(dptr, bytes, in: context)
         context.waitForTurn(on: stream)
+        if hStream == nil { DevicePrintfOutput.flush(context: context.handle) }
         try context.sticky.check()
         host.pointee = range.pointer
     }
