@@ -55,7 +55,12 @@ let package = Package(
         // The OpenCL ICD's dispatch table and objects (linked into libxpu-opencl.so only).
         .target(name: "CXPUOpenCLICD", dependencies: ["CXPUOpenCL"]),
         // libxpu-opencl.so: the OpenCL API on the client, forwarding to a server.
-        .target(name: "XPUOpenCL", dependencies: ["CXPUOpenCL", "CXPUOpenCLICD", "XPUProtocol", "XPUTransport"]),
+        // Linked -Bsymbolic: under the ICD loader, which exports the same cl* names, the dispatch
+        // table must still point at this library's own functions.
+        .target(
+            name: "XPUOpenCL", dependencies: ["CXPUOpenCL", "CXPUOpenCLICD", "XPUProtocol", "XPUTransport"],
+            linkerSettings: [.unsafeFlags(["-Xlinker", "-Bsymbolic"])]
+        ),
         // epoll and eventfd for the server's connection lobby (many idle sockets, one thread).
         .target(name: "CXPUPoll"),
         // The monotonic clock, inline in C: one definition for every module and libxpusim.so.

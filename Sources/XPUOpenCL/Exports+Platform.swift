@@ -15,6 +15,10 @@ extension ICDState {
         for value in reply.info { platform.facts[value.param] = value.value }
         // This library is the ICD: it names the extensions it serves itself.
         platform.facts[cl_uint(CL_PLATFORM_EXTENSIONS)] = Info.string("cl_khr_icd")
+        // CL_PLATFORM_EXTENSIONS_WITH_VERSION: one cl_name_version (a version, a 64-byte name).
+        var named = Info.bytes(of: cl_uint(1 << 22)) + Array("cl_khr_icd".utf8)
+        named += [UInt8](repeating: 0, count: 4 + 64 - named.count)
+        platform.facts[cl_uint(CL_PLATFORM_EXTENSIONS_WITH_VERSION)] = named
         platform.facts[cl_uint(CL_PLATFORM_ICD_SUFFIX_KHR)] = Info.string("XPU")
         for facts in reply.devices {
             guard let device = adopt(.device, remote: facts.device) else { throw ICDError(CL_OUT_OF_HOST_MEMORY) }

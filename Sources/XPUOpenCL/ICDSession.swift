@@ -30,8 +30,9 @@ final class ICDSession {
 
     /// Connects and shakes hands, or says why not (logged by the caller).
     static func open() throws(Failure) -> ICDSession {
-        let serverText = environment("XPU_SERVER")
-        guard !serverText.isEmpty else { throw Failure(description: "XPU_SERVER is not set") }
+        // As the CUDA shim: 127.0.0.1:7070 when unset. Of several servers, the first serves OpenCL.
+        let configured = environment("XPU_SERVER")
+        let serverText = configured.isEmpty ? "127.0.0.1:7070" : String(configured.split(separator: ",").first ?? "")
         guard let server = ServerAddress(parsing: serverText) else {
             throw Failure(description: "XPU_SERVER=\(serverText) is not HOST:PORT, tls://HOST:PORT, unix:/path or rdma://HOST:PORT")
         }
