@@ -23,7 +23,6 @@ extension ICDState {
         for facts in reply.devices {
             guard let device = adopt(.device, remote: facts.device) else { throw ICDError(CL_OUT_OF_HOST_MEMORY) }
             for value in facts.info { device.facts[value.param] = value.value }
-            device.context = nil
             platform.devices.append(device)
         }
         self.platform = platform

@@ -7,7 +7,7 @@ enum Info {
     static func answer(
         _ bytes: [UInt8], _ capacity: Int, _ value: UnsafeMutableRawPointer?, _ sizeReturn: UnsafeMutablePointer<Int>?
     ) throws(ICDError) {
-        if let value {
+        if let value, !bytes.isEmpty {
             guard capacity >= bytes.count else { throw ICDError(CL_INVALID_VALUE) }
             bytes.withUnsafeBytes { value.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
         }

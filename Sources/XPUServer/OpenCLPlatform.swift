@@ -87,11 +87,18 @@ public final class OpenCLPlatform: @unchecked Sendable {
 
     /// Asks a clGet*Info-shaped call for the size of its answer, then the answer; nil when it fails.
     static func query(_ call: (Int, UnsafeMutableRawPointer?, UnsafeMutablePointer<Int>?) -> cl_int) -> [UInt8]? {
+        let (status, bytes) = answer(call)
+        return status == CL_SUCCESS ? bytes : nil
+    }
+
+    /// The same, with the call's status when it fails.
+    static func answer(_ call: (Int, UnsafeMutableRawPointer?, UnsafeMutablePointer<Int>?) -> cl_int) -> (cl_int, [UInt8]) {
         var size = 0
-        guard call(0, nil, &size) == CL_SUCCESS else { return nil }
+        let sized = call(0, nil, &size)
+        guard sized == CL_SUCCESS else { return (sized, []) }
         var bytes = [UInt8](repeating: 0, count: size)
-        guard size == 0 || bytes.withUnsafeMutableBytes({ call(size, $0.baseAddress, nil) }) == CL_SUCCESS else { return nil }
-        return bytes
+        let status = size == 0 ? CL_SUCCESS : bytes.withUnsafeMutableBytes { call(size, $0.baseAddress, nil) }
+        return (status, bytes)
     }
 
     /// The devices as a session sees them: memory sizes capped by its memory quota.

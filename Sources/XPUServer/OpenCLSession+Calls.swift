@@ -259,47 +259,46 @@ extension OpenCLSession {
     /// clGet*Info answers the client does not keep itself (proto/opencl.api, CLGetInfo).
     func info(_ request: CLGetInfoRequest) throws(Failure) -> [UInt8] {
         let parameter = request.param
-        let answer: [UInt8]?
+        let answer: (cl_int, [UInt8])
         switch request.query {
         case 1:
             let program = try pointer(request.object, .program)
             if parameter == cl_uint(CL_PROGRAM_BINARIES) { return try binaries(program) }
-            answer = OpenCLPlatform.query { library.clGetProgramInfo!(program, parameter, $0, $1, $2) }
+            answer = OpenCLPlatform.answer { library.clGetProgramInfo!(program, parameter, $0, $1, $2) }
         case 2:
             let program = try pointer(request.object, .program)
             let device = try device(request.device)
-            answer = OpenCLPlatform.query { library.clGetProgramBuildInfo!(program, device, parameter, $0, $1, $2) }
+            answer = OpenCLPlatform.answer { library.clGetProgramBuildInfo!(program, device, parameter, $0, $1, $2) }
         case 3:
             let kernel = try pointer(request.object, .kernel)
-            answer = OpenCLPlatform.query { library.clGetKernelInfo!(kernel, parameter, $0, $1, $2) }
+            answer = OpenCLPlatform.answer { library.clGetKernelInfo!(kernel, parameter, $0, $1, $2) }
         case 4:
             let kernel = try pointer(request.object, .kernel)
             let device = request.device == 0 ? nil : try device(request.device)
-            answer = OpenCLPlatform.query { library.clGetKernelWorkGroupInfo!(kernel, device, parameter, $0, $1, $2) }
+            answer = OpenCLPlatform.answer { library.clGetKernelWorkGroupInfo!(kernel, device, parameter, $0, $1, $2) }
         case 5:
             let event = try pointer(request.object, .event)
-            answer = OpenCLPlatform.query { library.clGetEventInfo!(event, parameter, $0, $1, $2) }
+            answer = OpenCLPlatform.answer { library.clGetEventInfo!(event, parameter, $0, $1, $2) }
         case 6:
             let event = try pointer(request.object, .event)
-            answer = OpenCLPlatform.query { library.clGetEventProfilingInfo!(event, parameter, $0, $1, $2) }
+            answer = OpenCLPlatform.answer { library.clGetEventProfilingInfo!(event, parameter, $0, $1, $2) }
         case 7:
             let buffer = try pointer(request.object, .buffer)
-            answer = OpenCLPlatform.query { library.clGetMemObjectInfo!(buffer, parameter, $0, $1, $2) }
+            answer = OpenCLPlatform.answer { library.clGetMemObjectInfo!(buffer, parameter, $0, $1, $2) }
         case 8:
             let queue = try pointer(request.object, .queue)
-            answer = OpenCLPlatform.query { library.clGetCommandQueueInfo!(queue, parameter, $0, $1, $2) }
+            answer = OpenCLPlatform.answer { library.clGetCommandQueueInfo!(queue, parameter, $0, $1, $2) }
         case 9:
             let context = try pointer(request.object, .context)
-            answer = OpenCLPlatform.query { library.clGetContextInfo!(context, parameter, $0, $1, $2) }
+            answer = OpenCLPlatform.answer { library.clGetContextInfo!(context, parameter, $0, $1, $2) }
         case 10:
             let kernel = try pointer(request.object, .kernel)
-            answer = OpenCLPlatform.query { library.clGetKernelArgInfo!(kernel, parameter >> 16, parameter & 0xFFFF, $0, $1, $2) }
+            answer = OpenCLPlatform.answer { library.clGetKernelArgInfo!(kernel, parameter >> 16, parameter & 0xFFFF, $0, $1, $2) }
         default:
             throw Failure(CL_INVALID_VALUE)
         }
-        // The platform's own status is not kept by `query`; an unanswered query is an invalid one.
-        guard let answer else { throw Failure(CL_INVALID_VALUE) }
-        return answer
+        try check(answer.0)
+        return answer.1
     }
 
     /// A program's binaries one after another (the client splits them by CL_PROGRAM_BINARY_SIZES).

@@ -18,7 +18,7 @@ struct OpenCLTests {
     }
 
     static let setup: Result<Setup, E2EError> = Result { () throws(E2EError) in
-        let harness = try Harness.get()
+        let harness = try Harness.shared.get()
         let work = harness.workDirectory.appendingPathComponent("opencl")
         let vendors = work.appendingPathComponent("vendors")
         do {
