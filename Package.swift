@@ -15,6 +15,8 @@ let package = Package(
     products: [
         .library(name: "xpushim", type: .dynamic, targets: ["XPUShim"]),
         .library(name: "xpusim", type: .dynamic, targets: ["XPUSim"]),
+        // libxpu-opencl.so: the OpenCL ICD (docs/opencl.md).
+        .library(name: "xpu-opencl", type: .dynamic, targets: ["XPUOpenCL"]),
         .executable(name: "xpu-remote-server", targets: ["xpu-remote-server"]),
         .executable(name: "xpu-run", targets: ["xpu-run"]),
         .executable(name: "xpu-codegen", targets: ["xpu-codegen"]),
@@ -47,6 +49,18 @@ let package = Package(
         .target(name: "CXPUDriver"),
         // Our own declaration of the NVML subset the shim serves (libnvidia-ml.so.1).
         .target(name: "CXPUNVML"),
+        // Our own declaration of the OpenCL subset served, and the server's dlopen table for the
+        // system's OpenCL.
+        .target(name: "CXPUOpenCL"),
+        // The OpenCL ICD's dispatch table and objects (linked into libxpu-opencl.so only).
+        .target(name: "CXPUOpenCLICD", dependencies: ["CXPUOpenCL"]),
+        // libxpu-opencl.so: the OpenCL API on the client, forwarding to a server.
+        // Linked -Bsymbolic: under the ICD loader, which exports the same cl* names, the dispatch
+        // table must still point at this library's own functions.
+        .target(
+            name: "XPUOpenCL", dependencies: ["CXPUOpenCL", "CXPUOpenCLICD", "XPUProtocol", "XPUTransport"],
+            linkerSettings: [.unsafeFlags(["-Xlinker", "-Bsymbolic"])]
+        ),
         // epoll and eventfd for the server's connection lobby (many idle sockets, one thread).
         .target(name: "CXPUPoll"),
         // The monotonic clock, inline in C: one definition for every module and libxpusim.so.
@@ -91,7 +105,7 @@ let package = Package(
         .target(
             name: "XPUServer",
             dependencies: [
-                "CXPUDriver", "CXPUPoll", "XPUAdmission", "XPUProtocol", "XPUTiming", "XPUTransport",
+                "CXPUDriver", "CXPUOpenCL", "CXPUPoll", "XPUAdmission", "XPUProtocol", "XPUTiming", "XPUTransport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

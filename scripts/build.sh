@@ -6,6 +6,8 @@
 #                                resolve in libcuda.so.1, so CUDA and NVML share one shim instance
 #   dist/lib/libxpushim.so       the shim under its own name (xpu-run --preload, xpu-bench)
 #   dist/lib/libxpusim.so        the simulated device
+#   dist/lib/libxpu-opencl.so    the OpenCL ICD (docs/opencl.md), and a copy named libOpenCL.so.1
+#                                for programs that load it directly
 # The libraries link the Swift runtime statically and export only the API (proto/exports.map), so
 # they load into any program; the executables link it statically too, so dist/ runs on a machine
 # without Swift.
@@ -32,11 +34,18 @@ swift build "${library_flags[@]}" --product xpusim
 swift build "${library_flags[@]}" -Xlinker -soname=libcuda.so.1 --product xpushim
 lib=$(swift build "${library_flags[@]}" --show-bin-path)
 
+echo "==> building libxpu-opencl.so (release, static Swift runtime)"
+# Its own export list, cl* only (Package.swift links it -Bsymbolic).
+swift build -c release -j "$jobs" --scratch-path .build-dist-lib -Xswiftc -static-stdlib \
+    -Xlinker "--version-script=$root/proto/opencl-exports.map" --product xpu-opencl
+
 rm -rf dist
 mkdir -p dist/bin dist/lib
 for product in "${executables[@]}"; do cp "$bin/$product" dist/bin/; done
 cp "$lib/libxpushim.so" "$lib/libxpusim.so" dist/lib/
 cp dist/lib/libxpushim.so dist/lib/libcuda.so.1
+cp "$lib/libxpu-opencl.so" dist/lib/
+cp dist/lib/libxpu-opencl.so dist/lib/libOpenCL.so.1
 
 # libnvidia-ml.so.1 defines every name of proto/nvml-exports.txt (so programs link with
 # -lnvidia-ml and record libnvidia-ml.so.1) and is a DT_FILTER on libcuda.so.1: the dynamic

@@ -136,7 +136,24 @@ if [[ ${#nvml_missing[@]} -gt 0 ]]; then
     printf '    %s\n' "${nvml_missing[@]:0:40}"
 fi
 
+# The OpenCL library: only cl* exported (the served calls and clIcdGetPlatformIDsKHR), no Swift
+# runtime linked, and bound to its own functions (-Bsymbolic), as under the ICD loader it must be.
+OPENCL_LIB="$1/lib/libxpu-opencl.so"
+opencl_exported=""
+if [[ ! -f "$OPENCL_LIB" ]]; then
+    fail "$OPENCL_LIB does not exist"
+else
+    opencl_exported=$(nm -D --defined-only "$OPENCL_LIB" | awk '$2 != "A" { print $3 }' | sed 's/@.*//' | sort -u)
+    opencl_unexpected=$(grep -vE '^cl' <<< "$opencl_exported" || true)
+    [[ -z "$opencl_unexpected" ]] || { fail "$OPENCL_LIB exports symbols outside cl*:"; head -20 <<< "$opencl_unexpected" | sed 's/^/    /'; }
+    grep -qx clIcdGetPlatformIDsKHR <<< "$opencl_exported" || fail "$OPENCL_LIB does not export clIcdGetPlatformIDsKHR"
+    ! ldd "$OPENCL_LIB" 2>&1 | grep -qE "$FORBIDDEN_DEPENDENCIES" || fail "$OPENCL_LIB links the Swift runtime dynamically"
+    readelf -d "$OPENCL_LIB" | grep -qE 'SYMBOLIC' || fail "$OPENCL_LIB is not linked with -Bsymbolic"
+    cmp -s "$OPENCL_LIB" "$1/lib/libOpenCL.so.1" || fail "$1/lib/libOpenCL.so.1 is missing or differs from $OPENCL_LIB"
+fi
+
 dependencies=$(ldd "$LIB" 2>&1 | awk '$2 == "=>" { printf "%s ", $1 }' || true)
+echo "check-shim-symbols: $OPENCL_LIB: $(grep -c . <<< "$opencl_exported" || true) cl* symbols exported"
 echo "check-shim-symbols: $LIB"
 echo "    exported: $(wc -l <<< "$exported" | tr -d ' ') symbols, $cu_count cu*, $(grep -c '^xpu_' <<< "$exported" || true) xpu_*"
 echo "    driver entry points: $((expected_count - ${#missing[@]})) of $expected_count from the export list"

@@ -30,6 +30,7 @@ python3 scripts/extract-nvml-exports.py --check
 step "our header agrees with cuda.h (Tests/ABI/check-abi.sh)"
 Tests/ABI/check-abi.sh
 Tests/ABI/check-nvml-abi.sh
+Tests/ABI/check-opencl-abi.sh --self-test
 
 step "the compute scheduler's wait/notify model has no lost wake-up (scripts/check-models.sh)"
 scripts/check-models.sh

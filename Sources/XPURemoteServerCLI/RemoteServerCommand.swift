@@ -41,8 +41,11 @@ public struct RemoteServerCommand: AsyncParsableCommand {
     @Flag(help: "Allow listening on a non-loopback address without TLS and authentication (logged loudly).")
     var insecure = false
 
-    @Option(help: "The device to serve: cuda (the real driver, libcuda.so.1) or sim (libxpusim.so).")
-    var device: ServerConfiguration.DeviceKind = .cuda
+    @Option(
+        help:
+            "The device to serve: cuda (the real driver, libcuda.so.1), sim (libxpusim.so), or opencl[:PLATFORM] (a platform of the system's OpenCL, libOpenCL.so.1: its index or part of its name; docs/opencl.md)."
+    )
+    var device = DeviceChoice(kind: .cuda)
 
     @Option(help: "Driver library to load instead of the default for --device.")
     var driver: String?
@@ -168,7 +171,7 @@ public struct RemoteServerCommand: AsyncParsableCommand {
         bootstrapStandardErrorLogging(level: logLevel)
         let logger = Logger(label: "xpu-remote-server")
         if serveSession {
-            Foundation.exit(TenantWorker.run(driverPath: driver ?? Self.defaultDriverPath(for: device), logger: logger))
+            Foundation.exit(TenantWorker.run(driverPath: driver ?? Self.defaultDriverPath(for: device.kind), logger: logger))
         }
         let unixPath = listen.hasPrefix("unix:") ? String(listen.dropFirst("unix:".count)) : nil
         let rdma = listen.hasPrefix("rdma://")
@@ -225,7 +228,7 @@ public struct RemoteServerCommand: AsyncParsableCommand {
             }
             metricsTLS = MetricsEndpoint.TLSFiles(certificateFile: metricsTLSCert, keyFile: metricsTLSKey)
         }
-        if device == .sim {
+        if device.kind == .sim {
             if let simMemory { setenv("XPU_SIM_MEMORY", simMemory, 1) }
             if let simSms { setenv("XPU_SIM_SMS", String(simSms), 1) }
             // Simulated devices of different servers get different UUIDs (clients of several
@@ -239,10 +242,19 @@ public struct RemoteServerCommand: AsyncParsableCommand {
         } else if simMemory != nil || simSms != nil {
             throw ValidationError("--sim-memory and --sim-sms apply to --device sim only")
         }
-        let path = driver ?? Self.defaultDriverPath(for: device)
+        let path = driver ?? Self.defaultDriverPath(for: device.kind)
+        if device.kind == .opencl && tenantProcesses {
+            throw ValidationError("--tenant-processes does not serve --device opencl yet: OpenCL sessions run as threads of the server")
+        }
         let loaded: Driver
         do {
-            loaded = try Driver(path: path, directCopies: !stagedCopies)
+            if device.kind == .opencl {
+                let platform = try OpenCLPlatform(path: path, selector: device.platform)
+                logger.info("serving OpenCL", metadata: ["platform": "\(platform.name)", "devices": "\(platform.deviceMemory.count)"])
+                loaded = Driver(openCL: platform, path: path)
+            } else {
+                loaded = try Driver(path: path, directCopies: !stagedCopies)
+            }
         } catch {
             logger.critical("cannot use the driver: \(error)")
             throw ExitCode(2)
@@ -255,7 +267,7 @@ public struct RemoteServerCommand: AsyncParsableCommand {
         do {
             server = try RemoteServer(
                 configuration: ServerConfiguration(
-                    listen: endpoint, device: device, driverPath: path, compression: !noCompression, limits: limits,
+                    listen: endpoint, device: device.kind, driverPath: path, compression: !noCompression, limits: limits,
                     tenantProcesses: tenantProcesses, admission: admission, busyPoll: BusyPoll.Settings(microseconds: busyPollUs)),
                 driver: loaded,
                 logger: logger, security: security, devices: devices, metrics: serverMetrics)
@@ -325,6 +337,8 @@ public struct RemoteServerCommand: AsyncParsableCommand {
         switch device {
         case .cuda:
             return "libcuda.so.1"
+        case .opencl:
+            return "libOpenCL.so.1"
         case .sim:
             let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
             let directory = executable.deletingLastPathComponent()
@@ -337,6 +351,27 @@ public struct RemoteServerCommand: AsyncParsableCommand {
     }
 }
 
-extension ServerConfiguration.DeviceKind: ExpressibleByArgument {}
+/// `--device`: the kind of device, and for OpenCL which platform (`opencl:pocl`, `opencl:1`).
+struct DeviceChoice: ExpressibleByArgument, CustomStringConvertible {
+    var kind: ServerConfiguration.DeviceKind
+    /// An index or part of a platform's name or vendor; empty for the first platform.
+    var platform = ""
+
+    init(kind: ServerConfiguration.DeviceKind) {
+        self.kind = kind
+    }
+
+    init?(argument: String) {
+        let parts = argument.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let kind = ServerConfiguration.DeviceKind(rawValue: String(parts[0])) else { return nil }
+        guard parts.count == 1 || (kind == .opencl && !parts[1].isEmpty) else { return nil }
+        self.kind = kind
+        platform = parts.count == 2 ? String(parts[1]) : ""
+    }
+
+    var description: String { platform.isEmpty ? kind.rawValue : "\(kind.rawValue):\(platform)" }
+
+    static var allValueStrings: [String] { ["cuda", "sim", "opencl", "opencl:PLATFORM"] }
+}
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 

@@ -99,6 +99,10 @@ final class Connection: @unchecked Sendable {
             end(admitted.tenancy, tenant: admitted.tenant)
             return
         }
+        if let platform = driver.openCL {
+            serveOpenCL(platform, admitted)
+            return
+        }
         let session = open(
             client: admitted.hello.client, clientCUDAVersion: admitted.hello.clientCUDAVersion, tenant: admitted.tenant,
             slice: admitted.tenancy.slice, features: admitted.features, metered: metrics != nil, turns: devices.scheduler)
@@ -138,6 +142,33 @@ final class Connection: @unchecked Sendable {
             session.releaseEverything(traffic: traffic)
         }
         serveUntilClosed(session)
+    }
+
+    /// Serves an OpenCL session (`--device opencl`) until the connection ends, then frees what it
+    /// held and gives back its slice.
+    private func serveOpenCL(_ platform: OpenCLPlatform, _ admitted: Admitted) {
+        logger.info("session open", metadata: ["client": "\(admitted.hello.client)", "api": "opencl"])
+        let usage = SessionUsage(session: sessionID, tenant: admitted.tenant, slice: admitted.tenancy.slice)
+        let session = OpenCLSession(id: sessionID, platform: platform, usage: usage, logger: logger)
+        metrics?.open(usage)
+        defer {
+            session.releaseEverything()
+            metrics?.close(usage)
+            end(admitted.tenancy, tenant: admitted.tenant)
+            logger.info("session released")
+        }
+        do {
+            try session.serve(channel)
+        } catch {
+            switch error {
+            case _ where preemption.isGiven:
+                break
+            case .transport(let failure) where failure.code == .closed:
+                logger.info("client disconnected")
+            default:
+                logger.warning("connection failed, closing session", metadata: ["reason": "\(error)"])
+            }
+        }
     }
 
     /// Serves calls until the connection ends, and logs how it ended.
@@ -209,7 +240,7 @@ final class Connection: @unchecked Sendable {
             return nil
         }
         let tenancy: DeviceLedger.Tenancy
-        switch Session.admit(hello.slice, table: driver.table, limits: limits, ledger: devices.ledger, session: sessionID) {
+        switch Session.admit(hello.slice, driver: driver, limits: limits, ledger: devices.ledger, session: sessionID) {
         case .success(let granted):
             tenancy = granted
         case .failure(let refusal):

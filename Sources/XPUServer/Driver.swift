@@ -3,10 +3,13 @@ import Glibc
 #endif
 import CXPUDriver
 
-/// A driver library loaded with dlopen: the real `libcuda.so.1` or the simulated `libxpusim.so`.
-/// Both export the same C ABI, so the server replays calls on either through one table.
+/// What the server replays calls on: a CUDA driver library loaded with dlopen (the real
+/// `libcuda.so.1` or the simulated `libxpusim.so`, which export the same C ABI, so the server
+/// replays calls on either through one table), or an OpenCL platform (`--device opencl`).
 public final class Driver: @unchecked Sendable {
-    let table: DriverTable
+    private let cudaTable: DriverTable?
+    /// The OpenCL platform served; nil when the server serves CUDA.
+    public let openCL: OpenCLPlatform?
     public let path: String
     /// `cuDriverGetVersion` of the loaded driver.
     public let version: Int32
@@ -30,7 +33,9 @@ public final class Driver: @unchecked Sendable {
         guard let library = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
             throw DriverLoadError(message: "cannot load \(path): \(String(cString: dlerror()))")
         }
-        table = try DriverTable { name in dlsym(library, name) }
+        let table = try DriverTable { name in dlsym(library, name) }
+        cudaTable = table
+        openCL = nil
         self.path = path
         deviceRange = directCopies ? dlsym(library, "xpu_sim_device_range").map { unsafeBitCast($0, to: DeviceRangeFunction.self) } : nil
         // The simulated device's printf output goes to the clients, not to this process's stdout.
@@ -50,6 +55,34 @@ public final class Driver: @unchecked Sendable {
             dlsym(library, "cuDriverGetVersion"), to: (@convention(c) (UnsafeMutablePointer<Int32>?) -> CUresult).self)
         _ = getVersion(&version)
         self.version = version
+    }
+
+    /// Serves `platform`: sessions speak OpenCL (proto/opencl.api). `version` is 3000 (OpenCL 3.0).
+    public init(openCL platform: OpenCLPlatform, path: String) {
+        cudaTable = nil
+        openCL = platform
+        self.path = path
+        version = 3000
+        deviceRange = nil
+        (hostRegister, hostUnregister) = (nil, nil)
+    }
+
+    /// The CUDA driver's entry points. Only CUDA sessions use them, and they exist only on a
+    /// server whose driver is CUDA's (`openCL` is nil).
+    var table: DriverTable { cudaTable! }
+
+    /// How many devices the server serves.
+    func deviceCount() -> Int32 {
+        if let openCL { return Int32(openCL.devices.count) }
+        var count: Int32 = 0
+        return table.cuDeviceGetCount(&count) == CUDA_SUCCESS ? count : 0
+    }
+
+    /// A device's memory in bytes (0 for a device that does not exist).
+    func totalMemory(_ device: Int32) -> UInt64 {
+        if let openCL { return openCL.deviceMemory.indices.contains(Int(device)) ? openCL.deviceMemory[Int(device)] : 0 }
+        var bytes = 0
+        return table.cuDeviceTotalMem_v2(&bytes, device) == CUDA_SUCCESS ? UInt64(bytes) : 0
     }
 }
 

@@ -57,14 +57,10 @@ public final class PoolAnnouncer: Service, @unchecked Sendable {
             window.read(busy: metrics.busyTime(), now: monotonicNanoseconds(), devices: metrics.devices)
         }
         let admitted = server.devices.ledger.admittedGrants()
-        var count: Int32 = 0
-        if driver.table.cuDeviceGetCount(&count) != CUDA_SUCCESS { count = 0 }
         var devices: [PoolDevice] = []
-        for device in 0..<max(count, 0) {
-            var total = 0
-            _ = driver.table.cuDeviceTotalMem_v2(&total, device)
+        for device in 0..<driver.deviceCount() {
             let granted = server.devices.ledger.granted(on: device)
-            let totalBytes = UInt64(max(total, 0))
+            let totalBytes = driver.totalMemory(device)
             let freeCompute = max(0, 100 - granted.compute) * 10
             devices.append(
                 PoolDevice(

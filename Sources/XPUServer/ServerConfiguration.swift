@@ -8,6 +8,8 @@ public struct ServerConfiguration: Sendable {
         case cuda
         /// The simulated device, `libxpusim.so`.
         case sim
+        /// An OpenCL platform of the system's OpenCL (`libOpenCL.so.1`); sessions speak OpenCL.
+        case opencl
     }
 
     public var listen: Endpoint

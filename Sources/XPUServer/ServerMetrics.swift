@@ -35,14 +35,7 @@ public final class ServerMetrics: Sendable {
 
     /// Reads the devices' memory from `driver` (once).
     public convenience init(driver: Driver, devices: ServerDevices) {
-        var count: Int32 = 0
-        if driver.table.cuDeviceGetCount(&count) != CUDA_SUCCESS { count = 0 }
-        self.init(
-            deviceMemory: (0..<max(count, 0)).map { device in
-                var bytes = 0
-                _ = driver.table.cuDeviceTotalMem_v2(&bytes, device)
-                return UInt64(bytes)
-            }, devices: devices)
+        self.init(deviceMemory: (0..<driver.deviceCount()).map { driver.totalMemory($0) }, devices: devices)
     }
 
     init(deviceMemory: [UInt64], devices: ServerDevices = ServerDevices()) {

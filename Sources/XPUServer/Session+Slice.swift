@@ -42,7 +42,7 @@ extension Session {
     /// with that status and reason): a malformed request, a slice outside the server's `limits`,
     /// or one its device cannot hold now (`ledger`).
     static func admit(
-        _ text: String, table: DriverTable, limits: ServerLimits, ledger: DeviceLedger, session: UInt64
+        _ text: String, driver: Driver, limits: ServerLimits, ledger: DeviceLedger, session: UInt64
     ) -> Result<DeviceLedger.Tenancy, SliceRefusal> {
         let request: SliceRequest
         do {
@@ -54,12 +54,11 @@ extension Session {
             return .failure(SliceRefusal(status: CUDA_ERROR_NOT_PERMITTED, reason: "not permitted: \(reason)"))
         }
         let slice = text.isEmpty ? nil : Slice(request)
-        var count: Int32 = 0
-        guard table.cuDeviceGetCount(&count) == CUDA_SUCCESS else {
+        let count = driver.deviceCount()
+        guard count > 0 else {
             return .failure(SliceRefusal(status: CUDA_ERROR_NO_DEVICE, reason: "the server's driver reports no device"))
         }
-        var total = 0
-        if let slice, slice.device >= 0, slice.device < count { _ = table.cuDeviceTotalMem_v2(&total, slice.device) }
-        return ledger.admit(slice, deviceMemory: UInt64(total), deviceCount: count, maxTenants: limits.maxTenantsPerDevice, session: session)
+        let total = slice.map { driver.totalMemory($0.device) } ?? 0
+        return ledger.admit(slice, deviceMemory: total, deviceCount: count, maxTenants: limits.maxTenantsPerDevice, session: session)
     }
 }

@@ -20,7 +20,8 @@ func read(_ path: String) -> String {
 
 let generator = Generator(
     api: read(Generator.inputs.api), header: read(Generator.inputs.header),
-    exports: read(Generator.inputs.exports), procVersions: read(Generator.inputs.procVersions))
+    exports: read(Generator.inputs.exports), procVersions: read(Generator.inputs.procVersions),
+    openCL: read(Generator.inputs.openCL))
 let outputs: [Generator.Output]
 do {
     outputs = try generator.outputs()

@@ -221,8 +221,12 @@ final class Server: Sendable {
     /// HOST:PORT of /metrics, when `arguments` has `--metrics`.
     let metricsAddress: String?
 
-    init(harness: Harness, arguments: [String] = [], host: String = "127.0.0.1", namespace: String? = nil) throws {
-        let command = [harness.serverBinary, "--listen", "\(host):0", "--device", "sim", "--sim-memory", "1GiB"] + arguments
+    /// `device`: the flags that choose what it serves (the simulated device with 1 GiB by default).
+    init(
+        harness: Harness, arguments: [String] = [], host: String = "127.0.0.1", namespace: String? = nil,
+        device: [String] = ["--device", "sim", "--sim-memory", "1GiB"]
+    ) throws {
+        let command = [harness.serverBinary, "--listen", "\(host):0"] + device + arguments
         let launcher = try namespace.map { [try Harness.toolPath("ip"), "netns", "exec", $0] } ?? []
         let line = launcher + command
         process = try ChildProcess(line[0], Array(line.dropFirst()), environment: Harness.differentialServerEnvironment())

@@ -15,7 +15,8 @@ struct CodegenTests {
     func noDrift() throws {
         let generator = Generator(
             api: try Self.read(Generator.inputs.api), header: try Self.read(Generator.inputs.header),
-            exports: try Self.read(Generator.inputs.exports), procVersions: try Self.read(Generator.inputs.procVersions))
+            exports: try Self.read(Generator.inputs.exports), procVersions: try Self.read(Generator.inputs.procVersions),
+            openCL: try Self.read(Generator.inputs.openCL))
         for output in try generator.outputs() {
             #expect(try Self.read(output.path) == output.contents, "\(output.path) is stale: run scripts/codegen.sh")
         }

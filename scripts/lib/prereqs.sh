@@ -25,6 +25,10 @@ XPU_APT_PACKAGES=(
     python3-venv   # .venv/ for the wheels where the system's Python is externally managed
     iproute2       # ip netns and veth: the network-fault tests put client and server in two namespaces
     nftables       # nft: loss and partitions inside those namespaces (network-fault tests)
+    ocl-icd-libopencl1 # the OpenCL ICD loader (libOpenCL.so.1): the server's OpenCL backend and the OpenCL tests
+    pocl-opencl-icd    # PoCL, an OpenCL platform on the CPU: what --device opencl serves in the tests
+    opencl-c-headers   # Khronos' CL/*.h: Tests/ABI/check-opencl-abi.sh and the OpenCL test programs
+    clinfo             # an OpenCL client nobody here wrote, run through the ICD
     spin           # model-checks the compute scheduler's wait/notify protocol (scripts/check-models.sh)
 )
 

@@ -1,0 +1,277 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CXPUOpenCL
+import XPUProtocol
+
+// Buffers and the commands that move their bytes. Data travels in chunks of at most
+// `ProtocolLimits.copyChunkBytes`, inside the requests (writes) and replies (reads). Writes,
+// copies and fills are sent fire-and-forget unless blocking; reads wait for their data. Mapping
+// is emulated: the region is read into host memory at map time and written back at unmap.
+
+let chunkBytes = ProtocolLimits.copyChunkBytes
+
+extension ICDState {
+    /// The server ids of a wait list's events; CL_INVALID_EVENT_WAIT_LIST for anything else.
+    func waitList(_ count: cl_uint, _ list: UnsafePointer<cl_event?>?) throws(ICDError) -> [UInt64] {
+        guard (count == 0) == (list == nil) else { throw ICDError(CL_INVALID_EVENT_WAIT_LIST) }
+        var ids: [UInt64] = []
+        for handle in handleList(count, list) {
+            guard let event = object(handle, .event) else { throw ICDError(CL_INVALID_EVENT_WAIT_LIST) }
+            ids.append(event.remote)
+        }
+        return ids
+    }
+
+    /// Runs an enqueue: `send` gets the id of the event to create (0 when the caller wants none)
+    /// and sends the command; on success the event is handed to the caller.
+    mutating func enqueue(
+        _ queue: CLObject, _ command: Int32, _ event: UnsafeMutablePointer<cl_event?>?,
+        _ send: (inout ICDState, UInt64) throws(ICDError) -> Void
+    ) throws(ICDError) {
+        guard let event else { return try send(&self, 0) }
+        let id = try connected().mintEvent()
+        try send(&self, id)
+        guard let object = adopt(.event, remote: id) else { throw ICDError(CL_OUT_OF_HOST_MEMORY) }
+        object.queue = queue
+        object.context = queue.context
+        object.commandType = cl_uint(command)
+        queue.references += 1
+        queue.context?.references += 1
+        event.pointee = object.opaque
+    }
+
+    /// Reads `size` bytes at `offset` of `buffer` into `destination`, chunk by chunk.
+    mutating func read(
+        _ queue: CLObject, _ buffer: CLObject, offset: Int, size: Int, into destination: UnsafeMutableRawPointer,
+        wait: [UInt64], event: UInt64
+    ) throws(ICDError) {
+        var done = 0
+        repeat {
+            let count = min(chunkBytes, size - done)
+            let last = done + count == size
+            let reply = try exchange(
+                CLEnqueueReadBufferRequest(
+                    queue: queue.remote, buffer: buffer.remote, offset: UInt64(offset + done), size: UInt64(count),
+                    waitList: done == 0 ? wait : [], event: last ? event : 0))
+            guard reply.data.count == count else { throw ICDError.lost("read of \(count) bytes answered with \(reply.data.count)") }
+            reply.data.withUnsafeBytes { (destination + done).copyMemory(from: $0.baseAddress!, byteCount: count) }
+            done += count
+        } while done < size
+    }
+
+    /// Writes `size` bytes from `source` at `offset` of `buffer`; the last chunk waits for its
+    /// reply when `blocking` (so its failure is this call's).
+    mutating func write(
+        _ queue: CLObject?, _ buffer: CLObject, offset: Int, size: Int, from source: UnsafeRawPointer,
+        wait: [UInt64], event: UInt64, blocking: Bool
+    ) throws(ICDError) {
+        var done = 0
+        repeat {
+            let count = min(chunkBytes, size - done)
+            let last = done + count == size
+            let request = CLEnqueueWriteBufferRequest(
+                queue: queue?.remote ?? 0, buffer: buffer.remote, offset: UInt64(offset + done), waitList: done == 0 ? wait : [],
+                event: last ? event : 0, data: Array(UnsafeRawBufferPointer(start: source + done, count: count)))
+            if last && blocking { _ = try exchange(request) } else { try post(request) }
+            done += count
+        } while done < size
+    }
+
+    /// The buffer and the queue of an enqueue, checked: the same context, the range inside.
+    func bufferCommand(_ queueHandle: OpaquePointer?, _ bufferHandle: OpaquePointer?, offset: Int, size: Int) throws(ICDError) -> (CLObject, CLObject) {
+        let queue = try require(queueHandle, .queue)
+        let buffer = try require(bufferHandle, .buffer)
+        guard buffer.context === queue.context else { throw ICDError(CL_INVALID_CONTEXT) }
+        guard offset >= 0, size >= 0, offset <= buffer.size, size <= buffer.size - offset else { throw ICDError(CL_INVALID_VALUE) }
+        return (queue, buffer)
+    }
+}
+
+@c @implementation public func clCreateBuffer(
+    _ context: cl_context?, _ flags: cl_mem_flags, _ size: Int, _ host_ptr: UnsafeMutableRawPointer?,
+    _ errcode_ret: UnsafeMutablePointer<cl_int>?
+) -> cl_mem? {
+    ICD.create(errcode_ret) { state throws(ICDError) in
+        let context = try state.require(context, .context)
+        let usesHost = flags & UInt64(CL_MEM_USE_HOST_PTR | CL_MEM_COPY_HOST_PTR) != 0
+        guard usesHost == (host_ptr != nil) else { throw ICDError(CL_INVALID_HOST_PTR) }
+        guard size > 0 else { throw ICDError(CL_INVALID_BUFFER_SIZE) }
+        // Small initial contents travel with the creation; larger ones follow as writes.
+        let inline = usesHost && size <= chunkBytes
+        let contents = inline ? Array(UnsafeRawBufferPointer(start: host_ptr, count: size)) : []
+        let sentFlags = inline || !usesHost ? flags : flags & ~UInt64(CL_MEM_USE_HOST_PTR | CL_MEM_COPY_HOST_PTR)
+        let reply = try state.exchange(
+            CLCreateBufferRequest(context: context.remote, flags: sentFlags, size: UInt64(size), contents: contents))
+        guard let buffer = state.adopt(.buffer, remote: reply.buffer) else { throw ICDError(CL_OUT_OF_HOST_MEMORY) }
+        buffer.context = context
+        context.references += 1
+        buffer.flags = flags
+        buffer.size = size
+        if flags & UInt64(CL_MEM_USE_HOST_PTR) != 0 { buffer.hostPointer = host_ptr }
+        if usesHost && !inline, let host_ptr {
+            do throws(ICDError) {
+                try state.write(nil, buffer, offset: 0, size: size, from: host_ptr, wait: [], event: 0, blocking: true)
+            } catch {
+                state.release(buffer)
+                throw error
+            }
+        }
+        return buffer
+    }
+}
+
+@c @implementation public func clRetainMemObject(_ memobj: cl_mem?) -> cl_int {
+    ICD.call { state throws(ICDError) in try state.require(memobj, .buffer).references += 1 }
+}
+
+@c @implementation public func clReleaseMemObject(_ memobj: cl_mem?) -> cl_int {
+    ICD.call { state throws(ICDError) in state.release(try state.require(memobj, .buffer)) }
+}
+
+@c @implementation public func clGetMemObjectInfo(
+    _ memobj: cl_mem?, _ param_name: cl_mem_info, _ param_value_size: Int, _ param_value: UnsafeMutableRawPointer?,
+    _ param_value_size_ret: UnsafeMutablePointer<Int>?
+) -> cl_int {
+    ICD.call { state throws(ICDError) in
+        let buffer = try state.require(memobj, .buffer)
+        let bytes: [UInt8]
+        switch Int32(param_name) {
+        case CL_MEM_TYPE: bytes = Info.bytes(of: cl_uint(CL_MEM_OBJECT_BUFFER))
+        case CL_MEM_FLAGS: bytes = Info.bytes(of: buffer.flags)
+        case CL_MEM_SIZE: bytes = Info.bytes(of: buffer.size)
+        case CL_MEM_HOST_PTR: bytes = Info.bytes(of: UInt(bitPattern: buffer.hostPointer))
+        case CL_MEM_MAP_COUNT: bytes = Info.bytes(of: cl_uint(buffer.mappings.count))
+        case CL_MEM_REFERENCE_COUNT: bytes = Info.bytes(of: buffer.references)
+        case CL_MEM_CONTEXT: bytes = Info.handles([buffer.context!])
+        case CL_MEM_ASSOCIATED_MEMOBJECT: bytes = Info.bytes(of: UInt(0))
+        case CL_MEM_OFFSET: bytes = Info.bytes(of: 0)
+        default: bytes = try Info.remote(&state, .buffer, buffer, param_name)
+        }
+        try Info.answer(bytes, param_value_size, param_value, param_value_size_ret)
+    }
+}
+
+@c @implementation public func clEnqueueReadBuffer(
+    _ command_queue: cl_command_queue?, _ buffer: cl_mem?, _ blocking_read: cl_bool, _ offset: Int, _ size: Int,
+    _ ptr: UnsafeMutableRawPointer?, _ num_events_in_wait_list: cl_uint, _ event_wait_list: UnsafePointer<cl_event?>?,
+    _ event: UnsafeMutablePointer<cl_event?>?
+) -> cl_int {
+    ICD.call { state throws(ICDError) in
+        let (queue, buffer) = try state.bufferCommand(command_queue, buffer, offset: offset, size: size)
+        guard let ptr, size > 0 else { throw ICDError(CL_INVALID_VALUE) }
+        let wait = try state.waitList(num_events_in_wait_list, event_wait_list)
+        // Every read completes before it returns (a non-blocking read that is already done is valid).
+        try state.enqueue(queue, CL_COMMAND_READ_BUFFER, event) { state, id throws(ICDError) in
+            try state.read(queue, buffer, offset: offset, size: size, into: ptr, wait: wait, event: id)
+        }
+    }
+}
+
+@c @implementation public func clEnqueueWriteBuffer(
+    _ command_queue: cl_command_queue?, _ buffer: cl_mem?, _ blocking_write: cl_bool, _ offset: Int, _ size: Int,
+    _ ptr: UnsafeRawPointer?, _ num_events_in_wait_list: cl_uint, _ event_wait_list: UnsafePointer<cl_event?>?,
+    _ event: UnsafeMutablePointer<cl_event?>?
+) -> cl_int {
+    ICD.call { state throws(ICDError) in
+        let (queue, buffer) = try state.bufferCommand(command_queue, buffer, offset: offset, size: size)
+        guard let ptr, size > 0 else { throw ICDError(CL_INVALID_VALUE) }
+        let wait = try state.waitList(num_events_in_wait_list, event_wait_list)
+        // The bytes are copied into the request, so the caller may reuse `ptr` at once either way.
+        try state.enqueue(queue, CL_COMMAND_WRITE_BUFFER, event) { state, id throws(ICDError) in
+            try state.write(queue, buffer, offset: offset, size: size, from: ptr, wait: wait, event: id, blocking: blocking_write != 0)
+        }
+    }
+}
+
+@c @implementation public func clEnqueueCopyBuffer(
+    _ command_queue: cl_command_queue?, _ src_buffer: cl_mem?, _ dst_buffer: cl_mem?, _ src_offset: Int, _ dst_offset: Int,
+    _ size: Int, _ num_events_in_wait_list: cl_uint, _ event_wait_list: UnsafePointer<cl_event?>?,
+    _ event: UnsafeMutablePointer<cl_event?>?
+) -> cl_int {
+    ICD.call { state throws(ICDError) in
+        let (queue, source) = try state.bufferCommand(command_queue, src_buffer, offset: src_offset, size: size)
+        let (_, destination) = try state.bufferCommand(command_queue, dst_buffer, offset: dst_offset, size: size)
+        guard size > 0 else { throw ICDError(CL_INVALID_VALUE) }
+        let wait = try state.waitList(num_events_in_wait_list, event_wait_list)
+        try state.enqueue(queue, CL_COMMAND_COPY_BUFFER, event) { state, id throws(ICDError) in
+            try state.post(
+                CLEnqueueCopyBufferRequest(
+                    queue: queue.remote, source: source.remote, destination: destination.remote, sourceOffset: UInt64(src_offset),
+                    destinationOffset: UInt64(dst_offset), size: UInt64(size), waitList: wait, event: id))
+        }
+    }
+}
+
+@c @implementation public func clEnqueueFillBuffer(
+    _ command_queue: cl_command_queue?, _ buffer: cl_mem?, _ pattern: UnsafeRawPointer?, _ pattern_size: Int, _ offset: Int,
+    _ size: Int, _ num_events_in_wait_list: cl_uint, _ event_wait_list: UnsafePointer<cl_event?>?,
+    _ event: UnsafeMutablePointer<cl_event?>?
+) -> cl_int {
+    ICD.call { state throws(ICDError) in
+        let (queue, buffer) = try state.bufferCommand(command_queue, buffer, offset: offset, size: size)
+        guard let pattern, [1, 2, 4, 8, 16, 32, 64, 128].contains(pattern_size), offset % pattern_size == 0, size % pattern_size == 0
+        else { throw ICDError(CL_INVALID_VALUE) }
+        let wait = try state.waitList(num_events_in_wait_list, event_wait_list)
+        let bytes = Array(UnsafeRawBufferPointer(start: pattern, count: pattern_size))
+        try state.enqueue(queue, CL_COMMAND_FILL_BUFFER, event) { state, id throws(ICDError) in
+            try state.post(
+                CLEnqueueFillBufferRequest(
+                    queue: queue.remote, buffer: buffer.remote, pattern: bytes, offset: UInt64(offset), size: UInt64(size),
+                    waitList: wait, event: id))
+        }
+    }
+}
+
+@c @implementation public func clEnqueueMapBuffer(
+    _ command_queue: cl_command_queue?, _ buffer: cl_mem?, _ blocking_map: cl_bool, _ map_flags: cl_map_flags, _ offset: Int,
+    _ size: Int, _ num_events_in_wait_list: cl_uint, _ event_wait_list: UnsafePointer<cl_event?>?,
+    _ event: UnsafeMutablePointer<cl_event?>?, _ errcode_ret: UnsafeMutablePointer<cl_int>?
+) -> UnsafeMutableRawPointer? {
+    var mapped: UnsafeMutableRawPointer?
+    let status = ICD.call { state throws(ICDError) in
+        let (queue, buffer) = try state.bufferCommand(command_queue, buffer, offset: offset, size: size)
+        guard size > 0 else { throw ICDError(CL_INVALID_VALUE) }
+        let wait = try state.waitList(num_events_in_wait_list, event_wait_list)
+        let allocated = buffer.hostPointer == nil
+        guard let region = buffer.hostPointer.map({ $0 + offset }) ?? malloc(size) else { throw ICDError(CL_OUT_OF_HOST_MEMORY) }
+        let invalidates = map_flags & UInt64(CL_MAP_WRITE_INVALIDATE_REGION) != 0
+        do throws(ICDError) {
+            try state.enqueue(queue, CL_COMMAND_MAP_BUFFER, event) { state, id throws(ICDError) in
+                if invalidates {
+                    try state.post(CLEnqueueMarkerRequest(queue: queue.remote, barrier: 0, waitList: wait, event: id))
+                } else {
+                    try state.read(queue, buffer, offset: offset, size: size, into: region, wait: wait, event: id)
+                }
+            }
+        } catch {
+            if allocated { free(region) }
+            throw error
+        }
+        let writes = map_flags & UInt64(CL_MAP_WRITE | CL_MAP_WRITE_INVALIDATE_REGION) != 0
+        buffer.mappings[region] = CLObject.Mapping(offset: offset, size: size, writes: writes, allocated: allocated)
+        mapped = region
+    }
+    errcode_ret?.pointee = status
+    return mapped
+}
+
+@c @implementation public func clEnqueueUnmapMemObject(
+    _ command_queue: cl_command_queue?, _ memobj: cl_mem?, _ mapped_ptr: UnsafeMutableRawPointer?,
+    _ num_events_in_wait_list: cl_uint, _ event_wait_list: UnsafePointer<cl_event?>?, _ event: UnsafeMutablePointer<cl_event?>?
+) -> cl_int {
+    ICD.call { state throws(ICDError) in
+        let (queue, buffer) = try state.bufferCommand(command_queue, memobj, offset: 0, size: 0)
+        guard let mapped_ptr, let mapping = buffer.mappings[mapped_ptr] else { throw ICDError(CL_INVALID_VALUE) }
+        let wait = try state.waitList(num_events_in_wait_list, event_wait_list)
+        try state.enqueue(queue, CL_COMMAND_UNMAP_MEM_OBJECT, event) { state, id throws(ICDError) in
+            if mapping.writes {
+                try state.write(queue, buffer, offset: mapping.offset, size: mapping.size, from: mapped_ptr, wait: wait, event: id, blocking: false)
+            } else {
+                try state.post(CLEnqueueMarkerRequest(queue: queue.remote, barrier: 0, waitList: wait, event: id))
+            }
+        }
+        buffer.mappings[mapped_ptr] = nil
+        if mapping.allocated { free(mapped_ptr) }
+    }
+}
