@@ -10,7 +10,9 @@
 #      the end-to-end suites (C programs direct on libxpusim.so vs through shim -> TCP -> server)
 #   5. CuPy and cuda.core, unmodified, directly on libxpusim.so and through xpu-run, compared
 #      (scripts/check-frameworks.sh; their virtual environments come from scripts/lib/python-clients.sh)
-#   6. bounded fuzzing runs, when their scripts exist (XPU_FUZZ_SECONDS, default 30; 0 skips)
+#   6. numba-cuda's own tests, a representative part, through the shim (scripts/numba-suite.sh
+#      --quick; the whole suite is scripts/numba-suite.sh, run on its own: it takes long)
+#   7. bounded fuzzing runs, when their scripts exist (XPU_FUZZ_SECONDS, default 30; 0 skips)
 # Needs Swift 6.3; scripts/lib/prereqs.sh installs the rest (Debian packages, Python wheels)
 # when it is missing.
 set -euo pipefail
@@ -60,6 +62,9 @@ grep -E "^✔ Test run with [0-9]+ tests" .build/test-output.txt >/dev/null
 
 step "CuPy and cuda.core direct vs through the server (scripts/check-frameworks.sh)"
 scripts/check-frameworks.sh cupy cuda-core
+
+step "numba-cuda through the shim on the driver linker, the quick part (scripts/numba-suite.sh --quick)"
+scripts/numba-suite.sh --quick
 
 fuzz_seconds=${XPU_FUZZ_SECONDS:-30}
 if [ "$fuzz_seconds" != 0 ]; then

@@ -1,9 +1,12 @@
 /*
  * Driver calls the runtime needs, written in terms of calls the library serves: the CUDA 7 names
  * of three primary-context calls (cuGetProcAddress with version 7000 names these first versions),
- * the module loading mode, event records with flags, pinned host allocation with flags, stream priorities, a stream's wait
- * for an event, host work in stream order, occupancy, limits and cuLaunchKernelEx.
+ * the module loading mode, event records with flags, pinned host allocation with flags, host
+ * memory registration, stream priorities, a stream's wait for an event, host work in stream order,
+ * occupancy, limits and cuLaunchKernelEx.
  */
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +61,75 @@ CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags) {
     if (Flags & ~(HOST_ALLOC_PORTABLE | HOST_ALLOC_DEVICEMAP | HOST_ALLOC_WRITECOMBINED)) return CUDA_ERROR_INVALID_VALUE;
     if (Flags & HOST_ALLOC_DEVICEMAP) return CUDA_ERROR_NOT_SUPPORTED;
     return cuMemAllocHost_v2(pp, bytesize);
+}
+
+#define HOST_REGISTER_PORTABLE 0x01u
+#define HOST_REGISTER_DEVICEMAP 0x02u
+#define HOST_REGISTER_IOMEMORY 0x04u
+#define HOST_REGISTER_READ_ONLY 0x08u
+
+/*
+ * Registered host memory: the ranges are recorded, so registering twice and unregistering what
+ * was never registered fail as on a real driver. Copies from and to host memory need no page
+ * locking here (the library copies it into its own buffers), so nothing else changes; mapping the
+ * range into the device's address space and I/O memory are not served.
+ */
+struct host_range {
+    uintptr_t start, end;
+    struct host_range *next;
+};
+
+static pthread_mutex_t host_range_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct host_range *host_ranges;
+
+static CUresult host_register(void *p, size_t bytesize, unsigned int Flags) {
+    if (p == NULL || bytesize == 0) return CUDA_ERROR_INVALID_VALUE;
+    if (Flags & ~(HOST_REGISTER_PORTABLE | HOST_REGISTER_DEVICEMAP | HOST_REGISTER_IOMEMORY | HOST_REGISTER_READ_ONLY))
+        return CUDA_ERROR_INVALID_VALUE;
+    if (Flags & (HOST_REGISTER_DEVICEMAP | HOST_REGISTER_IOMEMORY)) return CUDA_ERROR_NOT_SUPPORTED;
+    CUcontext current = NULL;
+    CUresult result = cuCtxGetCurrent(&current);
+    if (result != CUDA_SUCCESS) return result;
+    if (current == NULL) return CUDA_ERROR_INVALID_CONTEXT;
+    uintptr_t start = (uintptr_t)p;
+    if (bytesize > UINTPTR_MAX - start) return CUDA_ERROR_INVALID_VALUE;
+    struct host_range *range = malloc(sizeof *range);
+    if (range == NULL) return CUDA_ERROR_OUT_OF_MEMORY;
+    *range = (struct host_range){start, start + bytesize, NULL};
+    pthread_mutex_lock(&host_range_lock);
+    for (struct host_range *r = host_ranges; r != NULL; r = r->next) {
+        if (r->start < range->end && range->start < r->end) {
+            pthread_mutex_unlock(&host_range_lock);
+            free(range);
+            return CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
+        }
+    }
+    range->next = host_ranges;
+    host_ranges = range;
+    pthread_mutex_unlock(&host_range_lock);
+    return CUDA_SUCCESS;
+}
+
+CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int Flags) { return host_register(p, bytesize, Flags); }
+
+CUresult cuMemHostRegister(void *p, size_t bytesize, unsigned int Flags) { return host_register(p, bytesize, Flags); }
+
+/* `p` must be the start of a registered range. */
+CUresult cuMemHostUnregister(void *p) {
+    if (p == NULL) return CUDA_ERROR_INVALID_VALUE;
+    struct host_range *found = NULL;
+    pthread_mutex_lock(&host_range_lock);
+    for (struct host_range **link = &host_ranges; *link != NULL; link = &(*link)->next) {
+        if ((*link)->start == (uintptr_t)p) {
+            found = *link;
+            *link = found->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&host_range_lock);
+    if (found == NULL) return CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
+    free(found);
+    return CUDA_SUCCESS;
 }
 
 /* Priorities are accepted and all run alike: the range is the usual one of real devices. */

@@ -21,8 +21,9 @@ public final class Driver: @unchecked Sendable {
     typealias DeviceRangeFunction = @convention(c) (
         CUdeviceptr, Int, CUstream?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?
     ) -> CUresult
-    /// `cuMemHostRegister_v2` and `cuMemHostUnregister`, where the driver has them (real drivers;
-    /// not the simulated device): they page-lock the sessions' upload buffers (UploadStaging).
+    /// `cuMemHostRegister_v2` and `cuMemHostUnregister`, where the driver has them: they page-lock
+    /// the sessions' upload buffers (UploadStaging) on a real driver; the simulated device only
+    /// records the ranges.
     /// Looked up here rather than in the generated table, which holds the calls clients make.
     let hostRegister: UploadStaging.HostRegister?
     let hostUnregister: UploadStaging.HostUnregister?

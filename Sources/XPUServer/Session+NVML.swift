@@ -184,7 +184,7 @@ extension Session {
         if table.cuDeviceGetCount(&count) == CUDA_SUCCESS, count > 0, let name = try? deviceName(0),
             SimulatedSensors(deviceName: name, utilization: 0) != nil
         {
-            return "xpu-sim 13.0"
+            return "xpu-sim 13.5"
         }
         return ""
     }

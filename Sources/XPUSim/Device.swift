@@ -137,9 +137,12 @@ final class Device: Sendable {
     return CUDA_SUCCESS
 }
 
+/// CUDA 13.5: the toolkit of the wheels this project builds and tests with (nvidia-cuda-nvcc,
+/// nvidia-nvvm), so PTX their compilers emit is PTX this driver claims to load; a driver older than
+/// the toolkit makes numba-cuda warn that its PTX may not load.
 @c @implementation public func cuDriverGetVersion(_ driverVersion: UnsafeMutablePointer<Int32>?) -> CUresult {
     guard let driverVersion else { return CUDA_ERROR_INVALID_VALUE }
-    driverVersion.pointee = 13000
+    driverVersion.pointee = 13050
     return CUDA_SUCCESS
 }
 
