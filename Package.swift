@@ -61,7 +61,8 @@ let package = Package(
             name: "XPUOpenCL", dependencies: ["CXPUOpenCL", "CXPUOpenCLICD", "XPUProtocol", "XPUTransport"],
             linkerSettings: [.unsafeFlags(["-Xlinker", "-Bsymbolic"])]
         ),
-        // epoll and eventfd for the server's connection lobby (many idle sockets, one thread).
+        // epoll and eventfd: the server's connection lobby (many idle sockets, one thread) and
+        // the transports' hang-up watch.
         .target(name: "CXPUPoll"),
         // The monotonic clock, inline in C: one definition for every module and libxpusim.so.
         .target(name: "CXPUClock"),
@@ -75,7 +76,7 @@ let package = Package(
         .target(name: "XPUProtocol", dependencies: ["CXPUDriver"]),
         // Byte-stream transports: TCP and an in-memory pair for tests.
         .target(
-            name: "XPUTransport", dependencies: ["XPUProtocol", "CXPUClock", "CXPUTLS", "CXPUShm", "CXPUVerbs"],
+            name: "XPUTransport", dependencies: ["XPUProtocol", "CXPUClock", "CXPUPoll", "CXPUTLS", "CXPUShm", "CXPUVerbs"],
             swiftSettings: launchPathSettings
         ),
         // TLS 1.3 on OpenSSL 3, loaded with dlopen at first use (nothing links libssl).

@@ -18,6 +18,11 @@ int xpu_poller_watch_once(int poller, int fd, uint64_t id) {
 
 int xpu_poller_watch(int poller, int fd, uint64_t id) { return watch(poller, fd, id, EPOLLIN); }
 
+int xpu_poller_watch_hangup_once(int poller, int fd, uint64_t id) {
+    /* EPOLLHUP and EPOLLERR are always reported; EPOLLRDHUP adds a peer that shut down writing. */
+    return watch(poller, fd, id, EPOLLRDHUP | EPOLLONESHOT);
+}
+
 int xpu_poller_forget(int poller, int fd) { return epoll_ctl(poller, EPOLL_CTL_DEL, fd, NULL); }
 
 int xpu_poller_wait(int poller, uint64_t *ids, int capacity, int timeout_ms) {

@@ -128,7 +128,7 @@ void xpu_cpu_relax(void) {
 int xpu_futex_wait(uint32_t *address, uint32_t expected, int timeout_ms) {
     struct timespec timeout = {.tv_sec = timeout_ms / 1000, .tv_nsec = (long)(timeout_ms % 1000) * 1000000L};
     // Not FUTEX_PRIVATE_FLAG: the word lives in memory shared between processes.
-    long result = syscall(SYS_futex, address, FUTEX_WAIT, expected, &timeout, NULL, 0);
+    long result = syscall(SYS_futex, address, FUTEX_WAIT, expected, timeout_ms < 0 ? NULL : &timeout, NULL, 0);
     return result != 0 && errno == ETIMEDOUT ? 1 : 0;
 }
 

@@ -23,8 +23,11 @@ import CXPUShm
 /// `head`. Each side keeps its own counter privately and only trusts the peer's after checking
 /// that it is within one capacity of its own, so a peer scribbling on the mapping can garble its
 /// own data but never make this side read or write outside the rings. A waiting side spins for
-/// `spinDuration`, then sleeps on a futex word in the mapping; every 100 ms asleep it checks the
-/// socket, so a peer that died is noticed.
+/// `spinDuration`, then sleeps on a futex word in the mapping with no timeout: an idle session
+/// wakes never. A peer that dies without shutting down is noticed by the process's `HangupWatch`,
+/// which sees its socket hang up and shuts the rings, waking the sleeper. Where the process
+/// cannot watch (no epoll instance or thread), the sleeper looks at the socket every
+/// `unwatchedPeerCheck` instead.
 public final class SharedMemoryTransport: Transport, @unchecked Sendable {
     public static let defaultCapacity = 4 << 20
     public static let maximumCapacity = 256 << 20
@@ -32,6 +35,9 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
     /// How long a receiver or blocked sender spins before sleeping: a reply that comes within
     /// this time costs no system call on either side.
     static let spinDuration = Duration.microseconds(50)
+    /// How often a sleeping side looks whether its peer is gone when no `HangupWatch` watches
+    /// its socket, in milliseconds.
+    static let unwatchedPeerCheck: Int32 = 100
 
     /// The first message on the socket, client to server, with the memfd attached.
     struct SetupMessage {
@@ -63,6 +69,9 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
     /// This side's own counters: bytes produced into `outgoing`, consumed from `incoming`.
     private var produced: UInt64 = 0
     private var consumed: UInt64 = 0
+    /// The watch on the socket that shuts the rings when the peer hangs up; nil when this process
+    /// cannot watch. Set once, in `init`.
+    private var hangup: HangupWatch.Registration?
 
     /// One direction: the control block and data area of a ring.
     struct Ring {
@@ -97,9 +106,14 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
         ]
         outgoing = isClient ? rings[0] : rings[1]
         incoming = isClient ? rings[1] : rings[0]
+        // Weakly: the watch must not keep a session alive, and an action that runs as the
+        // transport goes finds nothing to do.
+        hangup = HangupWatch.watch(socket.descriptor) { [weak self] in self?.shutdown() }
     }
 
     deinit {
+        // Before the socket can be closed (it goes with this object).
+        if let hangup { HangupWatch.forget(hangup) }
         xpu_shm_unmap(mapping, mappedBytes)
         if memory >= 0 { close(memory) }
     }
@@ -239,6 +253,14 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
         socket.shutdown()
     }
 
+    /// Stops the hang-up watch on this side's socket: a sleeping side then looks at the socket
+    /// every `unwatchedPeerCheck`, as in a process that cannot watch. For tests of that path;
+    /// call it before the transport is read from or written to.
+    func stopWatchingPeer() {
+        if let hangup { HangupWatch.forget(hangup) }
+        hangup = nil
+    }
+
     // MARK: Waiting
 
     /// Bytes the peer has published and this side has not consumed; waits for at least one.
@@ -297,7 +319,9 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
     }
 
     /// Announces that this side sleeps, re-checks `ready` (so a wake-up between the check and
-    /// the sleep is not lost), sleeps on the sequence word, and checks the peer is alive.
+    /// the sleep is not lost), and sleeps on the sequence word until the peer (or the hang-up
+    /// watch, or `shutdown`) moves it. Unwatched, it wakes every `unwatchedPeerCheck` to see
+    /// whether the peer is gone.
     private func sleep(waiting: UnsafeMutablePointer<UInt32>, sequence: UnsafeMutablePointer<UInt32>, ready: () -> Bool)
         throws(TransportError)
     {
@@ -306,7 +330,8 @@ public final class SharedMemoryTransport: Transport, @unchecked Sendable {
         xpu_fence()
         defer { xpu_store_u32(waiting, 0) }
         if ready() { return }
-        if xpu_futex_wait(sequence, observed, 100) == 1, xpu_socket_peer_gone(socket.descriptor) == 1 {
+        let timeout = hangup == nil ? Self.unwatchedPeerCheck : -1
+        if xpu_futex_wait(sequence, observed, timeout) == 1, xpu_socket_peer_gone(socket.descriptor) == 1 {
             throw TransportError(.closed, "peer closed the connection")
         }
     }

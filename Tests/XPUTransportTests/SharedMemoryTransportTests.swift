@@ -3,7 +3,8 @@ import Foundation
 import Synchronization
 import Testing
 import XPUProtocol
-import XPUTransport
+
+@testable import XPUTransport
 
 /// The same-node transport: rings in a sealed memfd, set up over a Unix socket.
 @Suite("Shared-memory transport")
@@ -137,26 +138,79 @@ struct SharedMemoryTransportTests {
         #expect(throws: TransportError.self) { try [UInt8]([1]).withUnsafeBytes { try pair.client.send($0) } }
     }
 
-    @Test("A peer that vanishes without shutting down is noticed by a waiting reader")
+    /// A thread that reads one byte from a transport.
+    final class Reader: Sendable {
+        private let done = DispatchSemaphore(value: 0)
+        private let outcome = Mutex<Result<UInt8, TransportError>?>(nil)
+        private let observed = Mutex<ObservedThread?>(nil)
+
+        init(_ transport: SharedMemoryTransport) {
+            let started = DispatchSemaphore(value: 0)
+            Thread { [self] in
+                observed.withLock { $0 = ObservedThread.current() }
+                started.signal()
+                var byte: UInt8 = 0
+                let result = Result { () throws(TransportError) in
+                    try withUnsafeMutableBytes(of: &byte) { buffer throws(TransportError) in try transport.receive(into: buffer) }
+                    return byte
+                }
+                outcome.withLock { $0 = result }
+                done.signal()
+            }.start()
+            started.wait()
+        }
+
+        /// The reading thread, as the kernel reports it.
+        var thread: ObservedThread { observed.withLock { $0! } }
+
+        /// The byte or the error, once the read ended within `seconds`; nil if it did not.
+        func result(within seconds: Double) -> Result<UInt8, TransportError>? {
+            guard done.wait(timeout: .now() + seconds) == .success else { return nil }
+            return outcome.withLock { $0 }
+        }
+    }
+
+    @Test("An idle session's reader sleeps on the futex without waking until data comes")
+    func idleReaderStaysAsleep() throws {
+        let pair = try Pair()
+        let reader = Reader(pair.server)
+        try #require(reader.thread.waitUntilBlockedInFutex(), "the reader must stop spinning and sleep")
+        let before = try #require(reader.thread.voluntarySwitches)
+        // Time is what this test is about: an idle second. A sleeper that looked at its peer
+        // every 100 ms would have woken about ten times.
+        Thread.sleep(forTimeInterval: 1)
+        let after = try #require(reader.thread.voluntarySwitches)
+        #expect(after - before == 0, "the idle reader woke \(after - before) times in one second")
+        #expect(reader.thread.isBlockedInFutex)
+        try [UInt8]([42]).withUnsafeBytes { try pair.client.send($0) }
+        let result = try #require(reader.result(within: 20), "data wakes the reader")
+        #expect(try result.get() == 42)
+    }
+
+    @Test("A peer that vanishes without shutting down wakes a reader asleep on the futex")
     func vanishedPeer() throws {
         var pair: Pair? = try Pair()
-        let server = pair!.server
-        let outcome = Mutex<TransportError?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Thread {
-            var byte: UInt8 = 0
-            do {
-                try withUnsafeMutableBytes(of: &byte) { try server.receive(into: $0) }
-            } catch let error as TransportError {
-                outcome.withLock { $0 = error }
-            } catch {}
-            done.signal()
-        }.start()
-        usleep(50_000)
-        // Dropping the client closes its socket and unmaps its side, as a killed process would.
+        let reader = Reader(pair!.server)
+        try #require(reader.thread.waitUntilBlockedInFutex(), "the reader must be asleep before its peer goes")
+        // Dropping the client closes its socket and unmaps its side, as a killed process would:
+        // the server's hang-up watch sees the socket end and shuts the rings.
         pair = nil
-        #expect(done.wait(timeout: .now() + 5) == .success, "the reader must wake up")
-        #expect(outcome.withLock { $0?.code } == .closed)
+        let result = try #require(reader.result(within: 5), "the reader must wake up")
+        let error = #expect(throws: TransportError.self) { try result.get() }
+        #expect(error?.code == .closed)
+    }
+
+    @Test("A reader in a process that cannot watch its socket still notices a vanished peer by looking")
+    func vanishedPeerUnwatched() throws {
+        var pair: Pair? = try Pair()
+        let server = pair!.server
+        server.stopWatchingPeer()
+        let reader = Reader(server)
+        try #require(reader.thread.waitUntilBlockedInFutex())
+        pair = nil
+        let result = try #require(reader.result(within: 5), "the reader must wake up")
+        let error = #expect(throws: TransportError.self) { try result.get() }
+        #expect(error?.code == .closed)
     }
 
     @Test("The server refuses a unix client that does not set up shared memory, or passes a file that is not a sealed memfd")

@@ -1,7 +1,7 @@
 /*
  * CXPUPoll.h: readiness of many sockets from one thread (Linux epoll), and an eventfd to wake
- * that thread; for the server's connection lobby. Wrapped in C so Swift never sees the packed
- * struct epoll_event.
+ * that thread; for the server's connection lobby and the transports' hang-up watch. Wrapped in
+ * C so Swift never sees the packed struct epoll_event.
  */
 #ifndef CXPU_POLL_H
 #define CXPU_POLL_H
@@ -17,6 +17,10 @@ int xpu_poller_watch_once(int poller, int fd, uint64_t id);
 
 /* Watches `fd` for input, reported every time (level-triggered). 0 or -1 (errno set). */
 int xpu_poller_watch(int poller, int fd, uint64_t id);
+
+/* Watches `fd` for its peer hanging up (end of stream, reset or error; not for input), once.
+ * 0 or -1 (errno set). */
+int xpu_poller_watch_hangup_once(int poller, int fd, uint64_t id);
 
 /* Stops watching `fd`. */
 int xpu_poller_forget(int poller, int fd);

@@ -39,8 +39,9 @@ void xpu_fence(void);
 /// A spin-wait hint to the CPU.
 void xpu_cpu_relax(void);
 
-/// Sleeps while `*address == expected`, at most `timeout_ms`, across processes (FUTEX_WAIT on
-/// shared memory). Returns 0 when woken or the value differed, 1 on timeout.
+/// Sleeps while `*address == expected`, at most `timeout_ms` (no limit when negative), across
+/// processes (FUTEX_WAIT on shared memory). Returns 0 when woken or the value differed, 1 on
+/// timeout.
 int xpu_futex_wait(uint32_t *address, uint32_t expected, int timeout_ms);
 /// Wakes every waiter on `address`.
 void xpu_futex_wake(uint32_t *address);
