@@ -100,6 +100,8 @@ let package = Package(
         .target(name: "XPUAdmission", dependencies: ["CXPUDriver"]),
         // Timed waits on the monotonic clock, shared by the server's scheduler and the pool directory.
         .target(name: "XPUTiming"),
+        // A clock the tests move, for what waits on XPUTiming's conditions (tests only).
+        .target(name: "XPUTimingTesting", dependencies: ["XPUTiming"]),
         // The server: sessions, handle tables, dispatch onto a dlopen'ed driver, and /metrics
         // (Prometheus text format over swift-nio, TLS from swift-nio-ssl; the shim never links
         // this target).
@@ -218,8 +220,9 @@ let package = Package(
         .testTarget(name: "XPUEndToEndTests", dependencies: ["CXPUDriver", "XPUProtocol", "XPUTransport", "XPUKube"]),
         .testTarget(name: "XPUPlacementTests", dependencies: ["XPUPlacement"]),
         .testTarget(
-            name: "XPUPoolTests", dependencies: ["XPUPool", "XPUProtocol", "XPUTiming", "CXPUDriver", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "XPUServerTests", dependencies: ["XPUAdmission", "XPUServer", "XPUTiming", "CXPUDriver"]),
+            name: "XPUPoolTests",
+            dependencies: ["XPUPool", "XPUProtocol", "XPUTiming", "XPUTimingTesting", "CXPUDriver", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "XPUServerTests", dependencies: ["XPUAdmission", "XPUServer", "XPUTiming", "XPUTimingTesting", "CXPUDriver"]),
         .testTarget(
             name: "XPUKubeTests",
             dependencies: [

@@ -119,7 +119,7 @@ extension Directory {
             return refuse(CUDA_ERROR_NO_DEVICE, "no server is registered with the pool", client: client, slice: text)
         }
         if !events.isEmpty { notifyWaiters() }
-        log(events)
+        report(events)
         var announced = false
         while true {
             let seen = changes.current
@@ -147,7 +147,7 @@ extension Directory {
                     // Leaving the queue may let requests of lower priority through.
                     let events = state.withLock { serveQueue(&$0, now: now) }
                     if !events.isEmpty { notifyWaiters() }
-                    log(events)
+                    report(events)
                 }
                 if left { return refuse(CUDA_ERROR_OUT_OF_MEMORY, "the client left while waiting", client: client, slice: text) }
                 let what = count == 1 ? "'\(text)'" : "\(count) x '\(text)'"
@@ -248,7 +248,10 @@ extension Directory {
         return "free: " + free.joined(separator: ", ")
     }
 
-    func log(_ events: [Event]) {
+    /// Logs what a pass over the queue did, and wakes the sweeper when it made reservations
+    /// (one may lapse before what the sweeper waits for).
+    func report(_ events: [Event]) {
+        if events.contains(where: { if case .placed = $0 { true } else { false } }) { lapses.notify() }
         for event in events {
             switch event {
             case .placed(let ask, let placed, let waited):

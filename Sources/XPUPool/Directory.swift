@@ -36,6 +36,9 @@ public final class Directory: Sendable {
     /// Where this directory's inventory generations start: random, so that a watcher that knew
     /// another (or an earlier) directory never takes this one's generation for its own.
     let generationBase = UInt64.random(in: 1...UInt64(UInt32.max)) << 32
+    /// Signalled when something may lapse sooner than the sweeper expects (a server registered,
+    /// a reservation made) and when the sweeper is to stop.
+    let lapses = ChangeSignal()
 
     struct ServerEntry {
         var heartbeat: PoolHeartbeat
@@ -69,6 +72,8 @@ public final class Directory: Sendable {
         var ending: [String: Set<UInt64>] = [:]
         /// Sessions preempted since the directory started.
         var preemptions = 0
+        /// `stopSweeping` was called.
+        var sweeperStopped = false
     }
 
     public init(
@@ -105,6 +110,7 @@ public final class Directory: Sendable {
         }
         if reshaped { membership.notify() }
         if isNew {
+            lapses.notify()
             let devices = heartbeat.devices.map { "\($0.totalMemory >> 20)MiB" }.joined(separator: ",")
             logger.info(
                 "server registered \(heartbeat.address) devices=[\(devices)]",
@@ -113,7 +119,7 @@ public final class Directory: Sendable {
         // Each device's busy fraction in thousandths, as `load` reads it ("-" when not measured).
         logger.debug("heartbeat \(heartbeat.address) busy=\(heartbeat.devices.map { $0.busyMilli.map(String.init) ?? "-" }.joined(separator: ","))")
         notifyWaiters()
-        log(placed)
+        report(placed)
         return PoolHeartbeatReply(preemptions: orders)
     }
 
@@ -140,8 +146,36 @@ public final class Directory: Sendable {
         }
         if !dropped.isEmpty { membership.notify() }
         if !placed.isEmpty { notifyWaiters() }
-        log(placed)
+        report(placed)
         return dropped
+    }
+
+    /// Sweeps each time a server's heartbeats or a reservation may have lapsed, and sleeps on the
+    /// directory's clock in between (with nothing registered, until something is): nothing wakes
+    /// on a period. Returns once `stopSweeping` has been called.
+    public func sweepUntilStopped() {
+        while true {
+            let seen = lapses.current
+            guard !state.withLock({ $0.sweeperStopped }) else { return }
+            sweep()
+            let next = state.withLock { nextLapse(of: $0) }
+            lapses.wait(after: seen, until: next, on: clock)
+        }
+    }
+
+    /// Ends `sweepUntilStopped`.
+    public func stopSweeping() {
+        state.withLock { $0.sweeperStopped = true }
+        lapses.notify()
+    }
+
+    /// The first instant at which `sweep` drops something (a server or a reservation); nil with
+    /// nothing registered or reserved.
+    func nextLapse(of state: State) -> ContinuousClock.Instant? {
+        // `sweep` drops what is older than its limit, so the first instant past it.
+        let servers = state.servers.values.map { $0.lastSeen + heartbeatTimeout }
+        let reservations = state.reservations.map { $0.made + reservationLifetime }
+        return (servers + reservations).min().map { $0 + .nanoseconds(1) }
     }
 
     /// Every registered server and its devices, in address order (the list call).

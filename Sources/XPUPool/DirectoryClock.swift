@@ -9,6 +9,12 @@ public protocol DirectoryClock: Sendable {
     /// Waits on `condition` (its lock held) for a broadcast or until `deadline` on this clock;
     /// false when the deadline passed first.
     func wait(on condition: MonotonicCondition, until deadline: ContinuousClock.Instant) -> Bool
+    /// Waits on `condition` (its lock held) for a broadcast, however long that takes.
+    func wait(on condition: MonotonicCondition)
+}
+
+extension DirectoryClock {
+    public func wait(on condition: MonotonicCondition) { condition.wait() }
 }
 
 /// `ContinuousClock`, with timed waits on the monotonic clock (never stretched by a wall clock
@@ -47,10 +53,16 @@ final class ChangeSignal: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Waits for a change after `seen` (a value of `current`), or until `deadline` on `clock`.
-    func wait(after seen: UInt64, until deadline: ContinuousClock.Instant, on clock: any DirectoryClock) {
+    /// Waits for a change after `seen` (a value of `current`), or until `deadline` on `clock`
+    /// (nil: for a change only).
+    func wait(after seen: UInt64, until deadline: ContinuousClock.Instant?, on clock: any DirectoryClock) {
         condition.lock()
         defer { condition.unlock() }
-        if count == seen { _ = clock.wait(on: condition, until: deadline) }
+        guard count == seen else { return }
+        if let deadline {
+            _ = clock.wait(on: condition, until: deadline)
+        } else {
+            clock.wait(on: condition)
+        }
     }
 }

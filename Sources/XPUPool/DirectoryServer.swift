@@ -8,7 +8,7 @@ import XPUTransport
 
 /// Serves the directory on a TCP port: one thread per connection (servers keep theirs open for
 /// heartbeats; clients ask one placement, `xpu-kube controller` one watch, and leave), and a
-/// sweeper that drops silent servers.
+/// sweeper that drops silent servers (`Directory.sweepUntilStopped`).
 public final class DirectoryServer: Service, @unchecked Sendable {
     public let directory: Directory
     let listener: Listener
@@ -34,12 +34,7 @@ public final class DirectoryServer: Service, @unchecked Sendable {
         let acceptor = Thread { [self] in acceptLoop() }
         acceptor.name = "xpu-pool-accept"
         acceptor.start()
-        let sweeper = Thread { [self] in
-            while !state.withLock({ $0.stopping }) {
-                directory.sweep()
-                Thread.sleep(forTimeInterval: 0.2)
-            }
-        }
+        let sweeper = Thread { [directory] in directory.sweepUntilStopped() }
         sweeper.name = "xpu-pool-sweep"
         sweeper.start()
         try? await gracefulShutdown()
@@ -48,6 +43,7 @@ public final class DirectoryServer: Service, @unchecked Sendable {
             state.stopping = true
             return Array(state.open.values)
         }
+        directory.stopSweeping()
         listener.shutdown()
         for transport in open { transport.shutdown() }
         directory.wakeWatchers()

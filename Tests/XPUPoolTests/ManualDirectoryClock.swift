@@ -1,74 +1,29 @@
-import Foundation
 import XPUPool
 import XPUTiming
+import XPUTimingTesting
 
-/// A directory clock that only the test moves: heartbeat timeouts, reservation lifetimes,
-/// passing windows and waits pass when the test says, however fast this machine runs.
-///
-/// `progress` counts the directory's waits begun and the test's `mark()`s, so that the test can
-/// wait for a waiting request to have looked at the queue again (and gone back to sleep).
-final class ManualDirectoryClock: DirectoryClock, @unchecked Sendable {
-    private let monitor = NSCondition()
-    private let start = ContinuousClock.now
-    /// Guarded by `monitor`.
-    private var offset: Duration = .zero
-    private var progress = 0
-    private var conditions: [MonotonicCondition] = []
+/// The test's `ManualClock` as the directory reads it: instants from a fixed origin. Heartbeat
+/// timeouts, reservation lifetimes, passing windows and waits pass when the test says.
+struct ManualDirectoryClock: DirectoryClock {
+    let manual = ManualClock(start: 0)
+    let origin = ContinuousClock.now
 
-    var now: ContinuousClock.Instant {
-        monitor.lock()
-        defer { monitor.unlock() }
-        return start + offset
-    }
+    var now: ContinuousClock.Instant { origin + .nanoseconds(manual.now()) }
 
     func wait(on condition: MonotonicCondition, until deadline: ContinuousClock.Instant) -> Bool {
-        monitor.lock()
-        guard start + offset < deadline else {
-            monitor.unlock()
-            return false
-        }
-        if !conditions.contains(where: { $0 === condition }) { conditions.append(condition) }
-        progress += 1
-        monitor.broadcast()
-        monitor.unlock()
-        // The condition's lock is held until the wait begins, and `advance` takes it before it
-        // broadcasts: an advance cannot slip between the check above and the wait.
-        condition.wait()
-        return now < deadline
+        manual.wait(on: condition, until: nanoseconds(deadline))
     }
 
-    /// Moves the clock on and wakes every waiter to look at it.
-    func advance(by duration: Duration) {
-        monitor.lock()
-        offset += duration
-        let waiting = conditions
-        monitor.broadcast()
-        monitor.unlock()
-        for condition in waiting {
-            condition.lock()
-            condition.broadcast()
-            condition.unlock()
-        }
+    func wait(on condition: MonotonicCondition) { manual.wait(on: condition, until: nil) }
+
+    /// The clock's reading at `instant` (0 for one before the origin).
+    func nanoseconds(_ instant: ContinuousClock.Instant) -> UInt64 {
+        let (seconds, attoseconds) = (instant - origin).components
+        return seconds < 0 ? 0 : UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
     }
 
-    /// Counts as progress (a request got its answer).
-    func mark() {
-        monitor.lock()
-        progress += 1
-        monitor.broadcast()
-        monitor.unlock()
-    }
-
-    var progressCount: Int {
-        monitor.lock()
-        defer { monitor.unlock() }
-        return progress
-    }
-
-    /// Waits until something counted as progress after `mark` (a value of `progressCount`).
-    func waitForProgress(after mark: Int) {
-        monitor.lock()
-        while progress <= mark { monitor.wait() }
-        monitor.unlock()
-    }
+    func advance(by duration: Duration) { manual.advance(by: duration) }
+    func mark() { manual.mark() }
+    var progressCount: Int { manual.progressCount }
+    func waitForProgress(after mark: Int) { manual.waitForProgress(after: mark) }
 }

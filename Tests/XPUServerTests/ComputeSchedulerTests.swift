@@ -1,12 +1,13 @@
 import Foundation
 import Testing
 import XPUAdmission
+import XPUTimingTesting
 
 @testable import XPUServer
 
 /// The compute scheduler on its own, on threads of this process: the rules in `ComputeScheduler`
 /// without a device, a server or a client (ComputeShareTests checks them end to end). Kernels
-/// advance a clock the test owns (`ManualSchedulerClock`), so device time, holds and caps are
+/// advance a clock the test owns (`ManualClock`), so device time, holds and caps are
 /// exact and no test depends on how fast this machine runs its threads.
 @Suite("Compute scheduler", .serialized)
 struct ComputeSchedulerTests {
@@ -14,7 +15,7 @@ struct ComputeSchedulerTests {
     /// by `length` ns and logging the session, then it leaves the schedule as a session that ends
     /// does. Returns the group to wait on.
     private static func tenant(
-        _ session: UInt64, _ scheduler: ComputeScheduler, clock: ManualSchedulerClock?, length: UInt64, log: Shared<[UInt64]>,
+        _ session: UInt64, _ scheduler: ComputeScheduler, clock: ManualClock?, length: UInt64, log: Shared<[UInt64]>,
         group: DispatchGroup, more: @escaping @Sendable () -> Bool
     ) {
         group.enter()
@@ -92,7 +93,7 @@ struct ComputeSchedulerTests {
 
     @Test("guaranteed shares divide a saturated device in proportion to the shares")
     func proportionalShares() {
-        let clock = ManualSchedulerClock()
+        let clock = ManualClock()
         let scheduler = ComputeScheduler(clock: clock)
         let shares: [Double] = [30, 30, 40]
         for (index, share) in shares.enumerated() {
@@ -123,7 +124,7 @@ struct ComputeSchedulerTests {
 
     @Test("low-priority work runs only when nothing of a higher priority waits")
     func strictPriorities() {
-        let clock = ManualSchedulerClock()
+        let clock = ManualClock()
         let scheduler = ComputeScheduler(clock: clock)
         let tenants: [(UInt64, SliceRequest)] = [
             (1, SliceRequest(computePercent: 45, priority: .low)), (2, SliceRequest(computePercent: 45, priority: .normal)),
@@ -150,7 +151,7 @@ struct ComputeSchedulerTests {
 
     @Test("a capped tenant alone starts each kernel once its share of the time since the last one has passed, not before, not later")
     func cappedShare() {
-        let clock = ManualSchedulerClock()
+        let clock = ManualClock()
         let scheduler = ComputeScheduler(clock: clock)
         var request = SliceRequest(computePercent: 25)
         request.capped = true
