@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import XPUProtocol
 import XPUTransport
@@ -6,6 +7,24 @@ import XPUTransport
 /// Frames survive any fragmentation of the byte stream: the receiver is fed one byte at a time.
 @Suite("Frame channel")
 struct FrameChannelTests {
+    /// A transport whose every read yields at most one byte of the one below it: the most
+    /// fragmented stream a reader can meet.
+    final class OneByteAtATime: Transport {
+        let inner: any Transport
+        /// How many reads the channel made.
+        let reads = Mutex(0)
+
+        init(_ inner: any Transport) { self.inner = inner }
+
+        func send(_ bytes: UnsafeRawBufferPointer) throws(TransportError) { try inner.send(bytes) }
+        func shutdown() { inner.shutdown() }
+
+        func receiveSome(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int {
+            reads.withLock { $0 += 1 }
+            return try inner.receiveSome(into: UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(1)))
+        }
+    }
+
     @Test("a frame delivered one byte at a time arrives whole")
     func byteAtATime() throws {
         let (sender, receiver) = try SocketTransport.pair()
@@ -13,16 +32,12 @@ struct FrameChannelTests {
         let frame =
             FrameHeader(length: UInt32(payload.count), call: CallID.memcpyHtoD.rawValue, sequence: 9, context: 0x1000).encoded
             + payload
-        let writer = Thread {
-            for byte in frame {
-                try? [byte].withUnsafeBytes { try sender.send($0) }
-                usleep(100)
-            }
-        }
-        writer.start()
-        let (header, received) = try FrameChannel(transport: receiver).receive()
+        try frame.withUnsafeBytes { try sender.send($0) }
+        let trickle = OneByteAtATime(receiver)
+        let (header, received) = try FrameChannel(transport: trickle).receive()
         #expect(header.call == CallID.memcpyHtoD.rawValue && header.sequence == 9 && header.context == 0x1000)
         #expect(try MemcpyHtoDRequest(decoding: received).data == [7, 8, 9])
+        #expect(trickle.reads.withLock { $0 } == frame.count, "one read per byte")
     }
 
     @Test("a stream that ends inside a frame is a truncated frame, a clean end is a close")

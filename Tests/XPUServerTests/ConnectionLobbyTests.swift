@@ -17,7 +17,21 @@ struct ConnectionLobbyTests {
     /// Hand-offs the lobby made, for the test to wait on.
     final class HandOffs: Sendable {
         let tickets = Mutex<[(SocketTransport, HandshakeTicket)]>([])
+        /// Signalled once per hand-off.
+        private let handedOff = DispatchSemaphore(value: 0)
+
+        func append(_ socket: SocketTransport, _ ticket: HandshakeTicket) {
+            tickets.withLock { $0.append((socket, ticket)) }
+            handedOff.signal()
+        }
+
         func count() -> Int { tickets.withLock { $0.count } }
+
+        /// Waits for `count` more hand-offs; false when they did not all come within `timeout`.
+        func waitFor(_ count: Int, within timeout: Duration) -> Bool {
+            let deadline = DispatchTime.now() + .nanoseconds(Int(timeout.components.seconds) * 1_000_000_000)
+            return (0..<count).allSatisfy { _ in handedOff.wait(timeout: deadline) == .success }
+        }
     }
 
     static func lobby(timeout: Duration, perSource: Int = 8, total: Int = 8) throws -> (ConnectionLobby, HandOffs) {
@@ -25,7 +39,7 @@ struct ConnectionLobbyTests {
             limits: AdmissionLimits(handshakeTimeout: timeout, maxPending: total, maxPendingPerSource: perSource),
             statistics: AdmissionStatistics(), logger: Logger(label: "test"))
         let handOffs = HandOffs()
-        lobby.start { socket, ticket in handOffs.tickets.withLock { $0.append((socket, ticket)) } }
+        lobby.start { socket, ticket in handOffs.append(socket, ticket) }
         return (lobby, handOffs)
     }
 
@@ -61,8 +75,7 @@ struct ConnectionLobbyTests {
         var byte: UInt8 = 1
         try withUnsafeBytes(of: &byte) { try finishedClient.send($0) }
         try withUnsafeBytes(of: &byte) { try stalledClient.send($0) }
-        let deadline = ContinuousClock.now + .seconds(30)
-        while handOffs.count() < 2 && ContinuousClock.now < deadline { usleep(1000) }
+        try #require(handOffs.waitFor(2, within: .seconds(30)))
         try #require(handOffs.count() == 2)
         // The first sends its Hello in time: finished, it is left alone.
         handOffs.tickets.withLock { tickets in tickets.first { $0.0 === finishedServer }!.1.finish() }

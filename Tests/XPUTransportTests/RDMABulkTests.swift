@@ -191,6 +191,8 @@ struct RDMABulkTests {
         let listener = RDMAListener(acceptor: acceptor, bulkThreshold: 4096)
         #expect(listener.address == "rdma://fake:1")
         let sessionsEnded = Mutex<[TransportError.Code?]>([])
+        /// Signalled once per session that ended.
+        let sessionEnded = DispatchSemaphore(value: 0)
         let accepting = Background {
             while true {
                 let accepted: (transport: RDMATransport, peerHost: String)
@@ -204,6 +206,7 @@ struct RDMABulkTests {
                 Thread {
                     let ended = Self.echo(accepted.transport)
                     sessionsEnded.withLock { $0.append(ended) }
+                    sessionEnded.signal()
                 }.start()
             }
         }
@@ -223,7 +226,7 @@ struct RDMABulkTests {
         #expect(first.bulkMessagesSent > 0)
         // A client that closes ends its session only.
         first.shutdown()
-        for _ in 0..<100 where sessionsEnded.withLock({ $0.isEmpty }) { usleep(10_000) }
+        #expect(sessionEnded.wait(timeout: .now() + 30) == .success)
         #expect(sessionsEnded.withLock { $0 } == [.closed])
         #expect(try Self.roundTrip([9, 8, 7], over: second) == [9, 8, 7])
         // Shutdown wakes the accepting thread.
@@ -231,7 +234,7 @@ struct RDMABulkTests {
         #expect(accepting.finished(within: 5))
         #expect((accepting.error as? TransportError)?.code == .closed)
         second.shutdown()
-        for _ in 0..<100 where sessionsEnded.withLock({ $0.count < 2 }) { usleep(10_000) }
+        #expect(sessionEnded.wait(timeout: .now() + 30) == .success)
         #expect(sessionsEnded.withLock { $0.count } == 2)
         for link in acceptor.links { #expect(link.violations.isEmpty && link.rnrFailures == 0, "\(link.violations)") }
     }

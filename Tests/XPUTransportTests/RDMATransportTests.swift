@@ -17,9 +17,13 @@ struct RDMATransportTests {
     final class Background: @unchecked Sendable {
         let done = DispatchSemaphore(value: 0)
         let outcome = Mutex<(any Error)??>(nil)
+        private let observed = Mutex<ObservedThread?>(nil)
 
         init(_ body: @escaping @Sendable () throws -> Void) {
+            let started = DispatchSemaphore(value: 0)
             Thread { [self] in
+                observed.withLock { $0 = ObservedThread.current() }
+                started.signal()
                 do {
                     try body()
                     outcome.withLock { $0 = .some(nil) }
@@ -28,7 +32,11 @@ struct RDMATransportTests {
                 }
                 done.signal()
             }.start()
+            started.wait()
         }
+
+        /// The thread, as the kernel reports it.
+        var thread: ObservedThread { observed.withLock { $0! } }
 
         func finished(within seconds: Double) -> Bool { done.wait(timeout: .now() + seconds) == .success }
         var error: (any Error)? { outcome.withLock { $0 ?? nil } }
@@ -136,7 +144,7 @@ struct RDMATransportTests {
         let client = try RDMATransport(queuePair: link.a)
         let server = try RDMATransport(queuePair: link.b)
         let reader = Background { _ = try Self.receive(10, from: server) }
-        usleep(50_000)
+        try #require(reader.thread.waitUntilBlockedInFutex(), "the reader must be waiting before the shutdown")
         client.shutdown()
         #expect(reader.finished(within: 5))
         #expect((reader.error as? TransportError)?.code == .closed)
