@@ -110,8 +110,11 @@ final class Connection: @unchecked Sendable {
         defer {
             session.harvestDeviceTime()
             metrics?.close(session.usage)
-            session.releaseEverything(traffic: traffic)
+            let released = session.releaseEverything(traffic: traffic)
             end(admitted.tenancy, tenant: session.usage.tenant)
+            // Logged once everything is back, its slice included: a client that waits for the
+            // line may then be admitted in its place.
+            session.logger.info("session released", metadata: released)
         }
         serveUntilClosed(session)
     }
@@ -139,7 +142,7 @@ final class Connection: @unchecked Sendable {
         defer {
             session.harvestDeviceTime()
             control.stopReporting()
-            session.releaseEverything(traffic: traffic)
+            session.logger.info("session released", metadata: session.releaseEverything(traffic: traffic))
         }
         serveUntilClosed(session)
     }

@@ -282,9 +282,10 @@ final class Session {
     }
 
     /// Frees everything the session still holds, whatever state the client left it in: its
-    /// memory, events, streams, modules and contexts (each with its own context current), and
-    /// logs what it did with what its connection carried (`traffic`).
-    func releaseEverything(traffic: ConnectionTraffic) {
+    /// memory, events, streams, modules and contexts (each with its own context current).
+    /// Returns what it freed and what its connection carried (`traffic`), for the "session
+    /// released" line the caller logs once the session's admission is given back too.
+    func releaseEverything(traffic: ConnectionTraffic) -> Logger.Metadata {
         // Copies out of the upload buffers finish before the memory and contexts they use go.
         uploads.drain()
         var freed: UInt64 = 0
@@ -308,22 +309,21 @@ final class Session {
         // The scheduler's account (tenants with a compute share): device time of their kernels,
         // and turns that began only after a scheduler wait timed out (should be 0).
         let scheduled = turns.usage(id)
-        logger.info(
-            "session released",
-            metadata: [
-                "freedBytes": "\(freed)", "contexts": "\(contexts.count)", "calls": "\(traffic.calls)",
-                "bytesReceived": "\(traffic.bytesReceived)", "bytesSent": "\(traffic.bytesSent)",
-                "compressedChunksReceived": "\(traffic.compressedChunksReceived)",
-                "compressedChunksSent": "\(traffic.compressedChunksSent)",
-                "directChunks": "\(statistics.directChunks)", "memsetChunks": "\(statistics.memsetChunks)",
-                "deviceNanoseconds": "\(scheduled.deviceNanoseconds)", "schedulerStalls": "\(scheduled.stalls)",
-                "compute": "\(slice?.computePercent.map { "\($0)%" } ?? "none")",
-                "mode": "\(slice?.capped == true ? "capped" : "guaranteed")",
-            ])
+        let released: Logger.Metadata = [
+            "freedBytes": "\(freed)", "contexts": "\(contexts.count)", "calls": "\(traffic.calls)",
+            "bytesReceived": "\(traffic.bytesReceived)", "bytesSent": "\(traffic.bytesSent)",
+            "compressedChunksReceived": "\(traffic.compressedChunksReceived)",
+            "compressedChunksSent": "\(traffic.compressedChunksSent)",
+            "directChunks": "\(statistics.directChunks)", "memsetChunks": "\(statistics.memsetChunks)",
+            "deviceNanoseconds": "\(scheduled.deviceNanoseconds)", "schedulerStalls": "\(scheduled.stalls)",
+            "compute": "\(slice?.computePercent.map { "\($0)%" } ?? "none")",
+            "mode": "\(slice?.capped == true ? "capped" : "guaranteed")",
+        ]
         handles = HandleTable(session: id)
         memory = AllocationMap()
         globalModules = [:]
         chargedBytes = 0
         currentContext = 0
+        return released
     }
 }

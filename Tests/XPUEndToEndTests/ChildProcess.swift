@@ -37,6 +37,52 @@ struct ProgramOutput: Sendable {
     var timedOut: Bool { status == nil }
 }
 
+/// Something about a child changed (output came, a pipe closed, the process ended): counted,
+/// with a condition to wait for the next change on, so that waiting for output or for the end
+/// blocks until it happens instead of looking on a period.
+final class ChildEvents: @unchecked Sendable {
+    private let condition = NSCondition()
+    /// Guarded by `condition`.
+    private var count: UInt64 = 0
+
+    var current: UInt64 {
+        condition.lock()
+        defer { condition.unlock() }
+        return count
+    }
+
+    func notify() {
+        condition.lock()
+        count &+= 1
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Waits for a change after `seen` (a value of `current`) or until `deadline`; false when
+    /// the deadline came first.
+    func wait(after seen: UInt64, until deadline: ContinuousClock.Instant) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while count == seen {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return false }
+            let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) * 1e-18
+            _ = condition.wait(until: Date(timeIntervalSinceNow: seconds))
+        }
+        return true
+    }
+
+    /// Waits until `condition` holds (looked at after every change) or `deadline` passes; the
+    /// last look's answer.
+    func wait(until condition: () -> Bool, deadline: ContinuousClock.Instant) -> Bool {
+        while true {
+            let seen = current
+            if condition() { return true }
+            guard wait(after: seen, until: deadline) else { return condition() }
+        }
+    }
+}
+
 /// Bytes a child writes to one pipe, collected by a reader thread.
 final class OutputCollector: Sendable {
     private struct State {
@@ -45,8 +91,12 @@ final class OutputCollector: Sendable {
     }
 
     private let state = Mutex(State())
+    private let events: ChildEvents
 
-    /// Starts a thread that reads `fd` to end of file, then closes it.
+    init(events: ChildEvents) { self.events = events }
+
+    /// Starts a thread that reads `fd` to end of file, then closes it; every read and the end
+    /// are an event.
     func start(reading fd: Int32) {
         Thread.detachNewThread { [self] in
             var buffer = [UInt8](repeating: 0, count: 65536)
@@ -54,6 +104,7 @@ final class OutputCollector: Sendable {
                 let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 if n > 0 {
                     state.withLock { $0.bytes.append(contentsOf: buffer[0..<n]) }
+                    events.notify()
                 } else if n < 0 && errno == EINTR {
                     continue
                 } else {
@@ -62,6 +113,7 @@ final class OutputCollector: Sendable {
             }
             close(fd)
             state.withLock { $0.closed = true }
+            events.notify()
         }
     }
 
@@ -76,13 +128,16 @@ final class OutputCollector: Sendable {
 final class ChildProcess: Sendable {
     let pid: pid_t
     let command: String
-    let stdout = OutputCollector()
-    let stderr = OutputCollector()
+    private let events = ChildEvents()
+    let stdout: OutputCollector
+    let stderr: OutputCollector
     private let ended = Mutex<(status: ExitStatus?, reaped: Bool)>((nil, false))
     private static let spawnLock = NSLock()
 
     init(_ executable: String, _ arguments: [String], environment: [String: String]) throws {
         command = ([executable] + arguments).joined(separator: " ")
+        stdout = OutputCollector(events: events)
+        stderr = OutputCollector(events: events)
         // Pipes are made close-on-exec under a lock held across the spawn, so that no child
         // started from another thread inherits this child's pipe ends.
         Self.spawnLock.lock()
@@ -133,6 +188,17 @@ final class ChildProcess: Sendable {
         pid = child
         stdout.start(reading: outPipe[0])
         stderr.start(reading: errPipe[0])
+        Self.watchExit(of: child, events: events)
+    }
+
+    /// Starts a thread that blocks until `child` ends (without reaping it: `poll` reads the
+    /// status) and then counts an event, so that waits for the end need not look on a period.
+    private static func watchExit(of child: pid_t, events: ChildEvents) {
+        Thread.detachNewThread {
+            var info = siginfo_t()
+            while waitid(P_PID, id_t(child), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR {}
+            events.notify()
+        }
     }
 
     /// The exit status if the process has ended. The child is left a zombie until `reapAfterKillingGroup`:
@@ -168,11 +234,7 @@ final class ChildProcess: Sendable {
 
     /// Waits until the process ends or `timeout` passes; nil on timeout.
     func wait(timeout: Duration) -> ExitStatus? {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let status = poll() { return status }
-            usleep(5_000)
-        }
+        _ = events.wait(until: { poll() != nil }, deadline: ContinuousClock.now + timeout)
         return poll()
     }
 
@@ -196,14 +258,10 @@ final class ChildProcess: Sendable {
         wait(until: { condition(stderr.text) }, timeout: timeout)
     }
 
-    /// Polls `condition` until it holds, the child ends, or `timeout` passes.
+    /// Waits until `condition` holds, the child ends, or `timeout` passes, looking again at each
+    /// output or end of the child.
     private func wait(until condition: () -> Bool, timeout: Duration) -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            if poll() != nil { return condition() }
-            usleep(5_000)
-        }
+        _ = events.wait(until: { condition() || poll() != nil }, deadline: ContinuousClock.now + timeout)
         return condition()
     }
 
@@ -242,10 +300,7 @@ final class ChildProcess: Sendable {
             reapAfterKillingGroup()  // a grandchild still holding the pipes must not hang us
         }
         // The readers end when every writer is gone; give them a moment.
-        let deadline = ContinuousClock.now + .seconds(5)
-        while !(stdout.isClosed && stderr.isClosed) && ContinuousClock.now < deadline {
-            usleep(2_000)
-        }
+        _ = events.wait(until: { stdout.isClosed && stderr.isClosed }, deadline: ContinuousClock.now + .seconds(5))
         return ProgramOutput(status: status, stdout: stdout.text, stderr: stderr.text)
     }
 }

@@ -231,21 +231,17 @@ final class Server: Sendable {
         let line = launcher + command
         process = try ChildProcess(line[0], Array(line.dropFirst()), environment: Harness.differentialServerEnvironment())
         let prefix = "xpu-remote-server listening on "
-        var found: String?
-        let deadline = ContinuousClock.now + .seconds(60)
-        while found == nil && ContinuousClock.now < deadline {
-            found =
-                process.stdout.text.split(separator: "\n").lazy
+        /// The address in the listening line, once the server has printed it whole.
+        func listening(_ text: String) -> String? {
+            text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().lazy
                 .compactMap { line -> String? in
                     guard let range = line.range(of: prefix) else { return nil }
                     return String(line[range.upperBound...]).trimmingCharacters(in: .whitespaces)
                 }
                 .first
-            if found == nil {
-                if process.poll() != nil { break }
-                usleep(10_000)
-            }
         }
+        _ = process.waitForOutput(where: { listening($0) != nil }, timeout: .seconds(60))
+        let found = listening(process.stdout.text)
         guard let found, found.hasPrefix("\(host):"), Int(found.dropFirst(host.count + 1)) != nil
         else {
             let status = process.stop()
@@ -267,6 +263,16 @@ final class Server: Sendable {
     /// Ends the server with SIGTERM (SIGKILL after a grace period); returns how it ended.
     @discardableResult
     func stop() -> ExitStatus? { process.stop(terminateFirst: true, grace: .seconds(10)) }
+
+    /// Waits until the server has released every session it opened, as its log says ("session
+    /// released" comes once a session's memory, slice and tenancy are all given back); false when
+    /// one is still open after `timeout`.
+    func waitUntilSessionsReleased(timeout: Duration = .seconds(30)) -> Bool {
+        process.waitForLog(
+            where: { log in
+                log.components(separatedBy: "session open").count == log.components(separatedBy: "session released").count
+            }, timeout: timeout)
+    }
 
     deinit { process.stop(terminateFirst: true, grace: .seconds(2)) }
 }

@@ -365,12 +365,8 @@ struct IsolationTests {
         #expect(result.stdout.contains(" correct"), "\(result.stdout)")
 
         // Everything the dead and faulted tenants held is freed.
-        var free = try RawClient.freeDeviceMemory(at: server.address)
-        let deadline = ContinuousClock.now + .seconds(10)
-        while free != free0, ContinuousClock.now < deadline {
-            usleep(50_000)
-            free = try RawClient.freeDeviceMemory(at: server.address)
-        }
+        #expect(server.waitUntilSessionsReleased(), "every tenant's session must be released")
+        let free = try RawClient.freeDeviceMemory(at: server.address)
         #expect(free == free0, "free device memory \(free), at the start \(free0)")
     }
 

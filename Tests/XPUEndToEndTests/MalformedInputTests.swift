@@ -59,7 +59,7 @@ struct MalformedInputTests {
         let fresh = try harness.runRemote("meminfo", server: server)
         #expect(fresh.status == .exited(0), "\(name): a new client must be served:\n\(fresh.stderr)")
         #expect(
-            waitFor { server.process.stderr.text.contains("protocol violation") && server.process.stderr.text.contains(reason) },
+            server.process.waitForLog(where: { $0.contains("protocol violation") && $0.contains(reason) }, timeout: .seconds(5)),
             "\(name): the server log must give the reason '\(reason)':\n\(server.process.stderr.text)")
     }
 
@@ -77,17 +77,7 @@ struct MalformedInputTests {
         let expected = hello.magic != ProtocolLimits.magic ? "bad magic" : "unsupported version"
         #expect(welcome.reason.contains(expected), "refusal reason: \(welcome.reason)")
         #expect(client.isClosedByServer())
-        #expect(waitFor { server.process.stderr.text.contains(expected) }, "log:\n\(server.process.stderr.text)")
+        #expect(server.process.waitForLog(containing: expected, timeout: .seconds(5)), "log:\n\(server.process.stderr.text)")
         #expect(try harness.runRemote("meminfo", server: server).status == .exited(0))
     }
-}
-
-/// Polls `condition` for up to five seconds (server logs arrive asynchronously).
-func waitFor(_ condition: () -> Bool) -> Bool {
-    let deadline = ContinuousClock.now + .seconds(5)
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        usleep(20_000)
-    }
-    return condition()
 }

@@ -195,12 +195,9 @@ struct MetricsTests {
         #expect(third.stderr.contains("device 0 already serves 2 sessions"), "the client's log gives the reason:\n\(third.stderr)")
 
         Self.kill(first)
-        var admitted = false
-        for _ in 0..<50 where !admitted {
-            admitted = try harness.runRemote("meminfo", server: server, environment: ["XPU_SLICE": "mem=128MiB"]).status == .exited(0)
-            if !admitted { usleep(100_000) }
-        }
-        #expect(admitted, "a tenant that leaves makes room")
+        #expect(server.waitUntilSessionsReleased(), "the killed tenant's session must be released")
+        let admitted = try harness.runRemote("meminfo", server: server, environment: ["XPU_SLICE": "mem=128MiB"])
+        #expect(admitted.status == .exited(0), "a tenant that leaves makes room:\n\(admitted.stderr)")
 
         for (slice, reason) in [
             ("mem=1GiB", "mem=1073741824 bytes is outside the slice sizes this server allows (67108864 to 536870912 bytes)"),
@@ -242,11 +239,8 @@ struct MetricsTests {
         #expect(second.stderr.contains("tenant 'team-a' already has 1 sessions open (policy allows 1)"), "stderr:\n\(second.stderr)")
 
         Self.kill(holder)
-        var admitted = false
-        for _ in 0..<50 where !admitted {
-            admitted = try harness.runRemote("meminfo", server: server, environment: ["XPU_TOKEN": token]).status == .exited(0)
-            if !admitted { usleep(100_000) }
-        }
-        #expect(admitted, "the tenant's session count is given back when its session ends")
+        #expect(server.waitUntilSessionsReleased(), "the killed tenant's session must be released")
+        let admitted = try harness.runRemote("meminfo", server: server, environment: ["XPU_TOKEN": token])
+        #expect(admitted.status == .exited(0), "the tenant's session count is given back when its session ends:\n\(admitted.stderr)")
     }
 }

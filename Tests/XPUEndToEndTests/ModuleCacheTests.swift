@@ -19,8 +19,7 @@ struct ModuleCacheTests {
             ).finish(timeout: harness.programTimeout)
             #expect(output.stdout.hasSuffix("PASS\n"), "run \(run):\n\(output.stdout)\n\(output.stderr)")
             let released = { server.process.stderr.text.split(separator: "\n").filter { $0.contains("session released") } }
-            let deadline = ContinuousClock.now + .seconds(30)
-            while released().count < run && ContinuousClock.now < deadline { usleep(10_000) }
+            _ = server.process.waitForLog(where: { _ in released().count >= run }, timeout: .seconds(30))
             let lines = released()
             try #require(lines.count == run, "\(server.process.stderr.text)")
             received.append(try #require(Self.number(after: "bytesReceived=", in: lines[run - 1])))

@@ -195,13 +195,11 @@ struct NVMLTests {
 
     /// The first stdout line of `process` starting with `prefix` (without the prefix when it ends in a space).
     static func awaitLine(_ process: ChildProcess, prefix: String) throws -> String {
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            if let line = process.stdout.text.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) {
-                return prefix.hasSuffix(" ") ? String(line.dropFirst(prefix.count)) : String(line)
-            }
-            if process.poll() != nil { break }
-            usleep(20_000)
+        func line(_ text: String) -> Substring? {
+            text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().first { $0.hasPrefix(prefix) }
+        }
+        if process.waitForOutput(where: { line($0) != nil }, timeout: .seconds(60)), let line = line(process.stdout.text) {
+            return prefix.hasSuffix(" ") ? String(line.dropFirst(prefix.count)) : String(line)
         }
         throw E2EError("no line starting with '\(prefix)':\n\(process.stdout.text)\n\(process.stderr.text)")
     }

@@ -51,28 +51,15 @@ struct SessionLeakTests {
         try Self.runSessions(100..<1_000, at: server.address)
         let sessionsDone = ContinuousClock.now
 
-        var free = try RawClient.freeDeviceMemory(at: server.address)
-        let deadline = ContinuousClock.now + .seconds(10)
-        while free != free0, ContinuousClock.now < deadline {
-            usleep(50_000)
-            free = try RawClient.freeDeviceMemory(at: server.address)
-        }
+        #expect(server.waitUntilSessionsReleased(), "every session must be released")
+        let free = try RawClient.freeDeviceMemory(at: server.address)
         #expect(free == free0, "free device memory \(free) after 1,000 sessions, \(free0) at the start")
 
-        // Every quota and share was given back: the whole device can be granted again (the
-        // ledger is settled just after a session's memory is freed, so allow it a moment).
-        var refusal: (any Error)?
-        for _ in 0..<50 {
-            do {
-                try RawClient(server.address).openSession(slice: "mem=1GiB,compute=100%")
-                refusal = nil
-                break
-            } catch {
-                refusal = error
-                usleep(100_000)
-            }
+        // Every quota and share was given back: the whole device can be granted again.
+        #expect(server.waitUntilSessionsReleased())
+        #expect(throws: Never.self, "a slice of the whole device must fit again") {
+            try RawClient(server.address).openSession(slice: "mem=1GiB,compute=100%")
         }
-        #expect(refusal == nil, "a slice of the whole device must fit again: \(refusal.map { "\($0)" } ?? "")")
 
         let resident = try #require(Self.residentBytes(of: server.process.pid))
         let growth = Int64(resident) - Int64(resident0)

@@ -20,12 +20,8 @@ struct TenantProcessTests {
 
     /// Waits until the server has started `count` session processes; returns their pids.
     static func waitForProcesses(_ server: Server, count: Int) throws -> [pid_t] {
-        let deadline = ContinuousClock.now + .seconds(30)
-        var pids = sessionProcesses(server)
-        while pids.count < count, ContinuousClock.now < deadline {
-            usleep(20_000)
-            pids = sessionProcesses(server)
-        }
+        _ = server.process.waitForLog(where: { _ in sessionProcesses(server).count >= count }, timeout: .seconds(30))
+        let pids = sessionProcesses(server)
         try #require(pids.count >= count, "session processes \(pids), wanted \(count)\n\(server.process.stderr.text)")
         return pids
     }

@@ -28,17 +28,13 @@ struct TransportSecurityTests {
                 let status = process.stop()
                 throw E2EError("server did not start (\(status.map(String.init(describing:)) ?? "running")):\n\(process.stderr.text)")
             }
-            let deadline = ContinuousClock.now + .seconds(5)
-            var found = ""
-            while ContinuousClock.now < deadline {
-                let text = process.stdout.text
-                if let range = text.range(of: prefix), let end = text[range.upperBound...].firstIndex(of: "\n") {
-                    found = String(text[range.upperBound..<end])
-                    break
-                }
-                usleep(5_000)
+            /// The address in the listening line, once the server has printed it whole.
+            func listening(_ text: String) -> String? {
+                guard let range = text.range(of: prefix), let end = text[range.upperBound...].firstIndex(of: "\n") else { return nil }
+                return String(text[range.upperBound..<end])
             }
-            address = found
+            _ = process.waitForOutput(where: { listening($0) != nil }, timeout: .seconds(5))
+            address = listening(process.stdout.text) ?? ""
         }
 
         /// host:port without the scheme.
@@ -130,7 +126,7 @@ struct TransportSecurityTests {
         #expect(anonymous.status != .exited(0))
         #expect(anonymous.stderr.contains("authentication required"), "\(anonymous.stderr)")
 
-        #expect(waitFor { server.process.stderr.text.contains("session refused") })
+        #expect(server.process.waitForLog(containing: "session refused", timeout: .seconds(5)))
         #expect(!server.process.stderr.text.contains(wrong), "the server must never log a token")
         #expect(!server.process.stderr.text.contains(Self.tokenA), "the server must never log a token")
 
@@ -175,7 +171,7 @@ struct TransportSecurityTests {
         let plaintext = try Self.run(harness, server: server.hostPort, ["XPU_LOG": "error"])
         #expect(plaintext.status != .exited(0))
         #expect(plaintext.stderr.contains("this server requires TLS"), "\(plaintext.stderr)")
-        #expect(waitFor { server.process.stderr.text.contains("plaintext client refused") })
+        #expect(server.process.waitForLog(containing: "plaintext client refused", timeout: .seconds(5)))
 
         let again = try Self.run(harness, server: server.address, trusted)
         #expect(again.status == .exited(0), "the server keeps serving: \(again.stderr)")
@@ -202,7 +198,7 @@ struct TransportSecurityTests {
 
         let good = try Self.run(harness, server: address, withCertificate)
         #expect(good.status == .exited(0), "\(good.stderr)")
-        #expect(waitFor { server.process.stderr.text.contains("tenant=cert-tenant") }, "\(server.process.stderr.text)")
+        #expect(server.process.waitForLog(containing: "tenant=cert-tenant", timeout: .seconds(5)), "\(server.process.stderr.text)")
 
         let tooMuch = try Self.run(harness, server: address, withCertificate.merging(["XPU_SLICE": "mem=1GiB", "XPU_LOG": "error"]) { $1 })
         #expect(tooMuch.status != .exited(0))
@@ -211,7 +207,7 @@ struct TransportSecurityTests {
         let without = try Self.run(harness, server: address, ["XPU_TLS_CA": pki.path("ca.crt"), "XPU_LOG": "error"])
         #expect(without.status != .exited(0))
         #expect(without.stderr.contains("alert certificate required"), "\(without.stderr)")
-        #expect(waitFor { server.process.stderr.text.contains("peer did not return a certificate") }, "\(server.process.stderr.text)")
+        #expect(server.process.waitForLog(containing: "peer did not return a certificate", timeout: .seconds(5)), "\(server.process.stderr.text)")
 
         let stranger = try Self.run(
             harness, server: address,
