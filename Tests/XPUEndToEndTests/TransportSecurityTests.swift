@@ -230,6 +230,26 @@ struct TransportSecurityTests {
         let direct = try harness.runDirect("memory")
         expectSameBehaviour("memory over unix socket", direct: direct, remote: output)
     }
+
+    @Test("A shared-memory client killed between calls is noticed at once: the server's session, asleep on its rings, is released")
+    func killedSharedMemoryClient() throws {
+        let harness = try Harness.get()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("xpu-e2e-kill-\(getpid()).sock").path
+        let server = try SecureServer(harness: harness, [], listen: "unix:\(path)")
+        var environment = Harness.baseEnvironment()
+        environment["XPU_SERVER"] = server.address
+        // pool_hold holds memory and makes a call every 200 ms: between calls the server's
+        // reader sleeps on the futex with no timeout, and only the client's socket can wake it.
+        let holder = try ChildProcess(harness.runBinary, ["--", harness.program("pool_hold"), "16"], environment: environment)
+        try #require(holder.waitForOutput(containing: "alive 1", timeout: .seconds(60)), "\(holder.stderr.text)")
+        holder.signalGroup(SIGKILL)
+        #expect(holder.wait(timeout: .seconds(30)) == .signaled(SIGKILL))
+        #expect(
+            server.process.waitForLog(containing: "session released", timeout: .seconds(10)),
+            "the server must notice the killed client\n\(server.process.stderr.text)")
+        let after = try Self.run(harness, "meminfo", server: server.address)
+        #expect(after.status == .exited(0), "the server keeps serving: \(after.stderr)")
+    }
 }
 
 /// The same throwaway PKI as the transport unit tests, made with `openssl` for this process.
