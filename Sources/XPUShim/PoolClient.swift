@@ -12,7 +12,10 @@ import XPUTransport
 ///
 /// `XPU_POOL_WAIT` (default 0: fail at once) lets the request wait in the directory's queue for
 /// capacity to free; `XPU_ZONE` says where the client runs, so that servers labelled with the
-/// same `zone=` win between otherwise equal placements.
+/// same `zone=` win between otherwise equal placements. The connection has the same peer
+/// timeout as a server session's (`XPU_PEER_TIMEOUT`, TCP keepalive): a directory that vanishes
+/// while the request waits fails it within that time (the next directory is tried), instead of
+/// blocking `cuInit` for ever.
 enum PoolClient {
     struct Placement {
         var server: ServerAddress
@@ -37,6 +40,13 @@ enum PoolClient {
             ShimLog.log(.error, "XPU_POOL_WAIT must be a duration such as 30s, 500ms, 2m or 0, got '\(waitText)'")
             return .failed(CUDA_ERROR_INVALID_VALUE)
         }
+        let peerTimeout: Duration?
+        switch ServerAddress.peerTimeout(environment: getenv("XPU_PEER_TIMEOUT").map { String(cString: $0) }) {
+        case .success(let timeout): peerTimeout = timeout
+        case .failure(let error):
+            ShimLog.log(.error, error.message)
+            return .failed(CUDA_ERROR_INVALID_VALUE)
+        }
         if wait > 0 { ShimLog.log(.info, "asking the pool to place XPU_SLICE='\(slice)', waiting up to \(waitText) for capacity") }
         var lastError = ""
         for entry in entries {
@@ -46,7 +56,9 @@ enum PoolClient {
             }
             let channel: FrameChannel
             do {
-                channel = FrameChannel(transport: try SocketTransport.connect(to: directory))
+                let socket = try SocketTransport.connect(to: directory)
+                if let peerTimeout { socket.enableKeepalive(peerTimeout: peerTimeout) }
+                channel = FrameChannel(transport: socket)
             } catch {
                 lastError = "cannot reach the pool directory at \(directory): \(error)"
                 ShimLog.log(.warn, lastError)

@@ -111,6 +111,47 @@ struct NetworkFaultTests {
         #expect(!server.process.stderr.text.contains("connection failed"), "\(server.process.stderr.text)")
     }
 
+    @Test("A pool directory cut off by a partition while the shim's request waits fails the request within the peer timeout")
+    func poolDirectoryPartition() throws {
+        let harness = try Harness.get()
+        let network = try NamespacePair()
+        // A directory that takes the request and never answers, as one waiting for capacity does
+        // (the kernel still acknowledges, so only a partition makes it silent).
+        let script = """
+            import socket, sys
+            listener = socket.socket()
+            listener.bind((sys.argv[1], 0))
+            listener.listen()
+            print("directory listening on", listener.getsockname()[1], flush=True)
+            connection, _ = listener.accept()
+            connection.recv(65536)
+            print("request received", flush=True)
+            while connection.recv(65536):
+                pass
+            """
+        let directory = try network.start(
+            in: network.server, [try Harness.toolPath("python3"), "-c", script, NamespacePair.serverAddress])
+        defer { directory.stop(terminateFirst: false) }
+        let prefix = "directory listening on "
+        try #require(
+            directory.waitForOutput(where: { $0.contains(prefix) && $0.hasSuffix("\n") }, timeout: .seconds(30)),
+            "directory: \(directory.stderr.text)")
+        let port = try #require(directory.stdout.text.split(separator: "\n").first { $0.hasPrefix(prefix) }?.dropFirst(prefix.count))
+
+        var environment = Harness.baseEnvironment()
+        environment["XPU_POOL"] = "\(NamespacePair.serverAddress):\(port)"
+        environment["XPU_POOL_WAIT"] = "10m"
+        environment["XPU_PEER_TIMEOUT"] = "3"
+        let program = try network.start(in: network.client, [harness.runBinary, "--", harness.program("meminfo")], environment: environment)
+        defer { program.stop(terminateFirst: false) }
+        try #require(directory.waitForOutput(containing: "request received", timeout: .seconds(60)), "\(program.stderr.text)")
+        try network.partition(network.client)
+        let output = program.finish(timeout: .seconds(60))
+        #expect(output.status != nil && output.status != .exited(0), "the program must fail, not wait for ever: \(output.stderr)")
+        #expect(output.stderr.contains("failed") && output.stderr.contains("Connection timed out"), "\(output.stderr)")
+        try network.heal(network.client)
+    }
+
     // MARK: - Helpers
 
     func start(
