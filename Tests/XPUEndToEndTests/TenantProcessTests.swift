@@ -110,7 +110,7 @@ struct TenantProcessTests {
             "\(log)")
     }
 
-    @Test("compute shares hold across processes (30/70)")
+    @Test("compute shares are scheduled and accounted across processes (30/70)")
     func computeShares() throws {
         try ComputeShareTests.checkShares([30, 70], streams: false, serverArguments: Self.arguments)
     }
