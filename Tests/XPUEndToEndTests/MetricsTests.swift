@@ -195,7 +195,7 @@ struct MetricsTests {
         #expect(third.stderr.contains("device 0 already serves 2 sessions"), "the client's log gives the reason:\n\(third.stderr)")
 
         Self.kill(first)
-        #expect(server.waitUntilSessionsReleased(), "the killed tenant's session must be released")
+        #expect(server.waitUntilSessionsReleased(leavingOpen: 1), "the killed tenant's session must be released (the second's stays open)")
         let admitted = try harness.runRemote("meminfo", server: server, environment: ["XPU_SLICE": "mem=128MiB"])
         #expect(admitted.status == .exited(0), "a tenant that leaves makes room:\n\(admitted.stderr)")
 
