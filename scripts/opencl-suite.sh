@@ -7,11 +7,14 @@
 #
 #   scripts/opencl-suite.sh [--quick] [--direct-only] [--out DIR]
 #
-#   --quick        a representative part (QUICK_TESTS below: wrapper calls, events, copies, arrays,
-#                  reductions and scans) instead of the whole suite; scripts/test.sh runs this one
+#   --quick        a representative part (QUICK_TESTS below: wrapper calls, events, copies, random
+#                  numbers, arrays, reductions) instead of the whole suite; scripts/test.sh runs this one
 #   --direct-only  the direct run only (no ICD needed)
 #   --out DIR      where results go (default .build/opencl-suite/results): direct.json,
 #                  remote.json (outcome per test, counts, seconds), the JUnit XML and pytest logs
+#
+#   XPU_OPENCL_SUITE_TIMEOUT  seconds each pytest run may take (default 1200 with --quick, else 14400)
+#   XPU_DIST                  the dist/ folder the remote run takes the ICD and server from
 #
 # The suite's sources are fetched from PyPI on first use (pip download of the sdist of the
 # installed pyopencl version) into .build/opencl-suite/; they are not part of this repository.
@@ -82,7 +85,11 @@ cleanup() {
 trap cleanup EXIT
 
 selection=()
-if [ "$quick" = 1 ]; then selection=("${QUICK_TESTS[@]}"); fi
+limit=${XPU_OPENCL_SUITE_TIMEOUT:-14400}
+if [ "$quick" = 1 ]; then
+    selection=("${QUICK_TESTS[@]}")
+    limit=${XPU_OPENCL_SUITE_TIMEOUT:-1200}
+fi
 
 # run NAME ENV...: pytest over the selection with ENV set; writes NAME.xml, NAME.log, NAME.json.
 run() {
@@ -90,8 +97,10 @@ run() {
     shift
     local start=$SECONDS
     echo "opencl-suite: $name run of pyopencl $version's tests$([ "$quick" = 1 ] && echo " (quick part)")"
-    # pytest's exit status says some test failed; the comparison below judges that.
-    (cd "$suite" && env "$@" python3 -m pytest -q -p no:cacheprovider --rootdir "$suite" -o junit_family=xunit2 \
+    # pytest's exit status says some test failed; the comparison below judges that. A run past
+    # the limit gets SIGINT (pytest then writes what it has), SIGKILL 30 s later (a call blocked
+    # in the OpenCL library never returns to Python: no results, the script fails).
+    (cd "$suite" && env "$@" timeout -s INT -k 30 "$limit" python3 -m pytest -q -p no:cacheprovider --rootdir "$suite" -o junit_family=xunit2 \
         --junitxml="$out/$name.xml" "${selection[@]}" >"$out/$name.log" 2>&1) || true
     [ -s "$out/$name.xml" ] || { echo "opencl-suite: pytest wrote no results; its output:" >&2; tail -50 "$out/$name.log" >&2; exit 1; }
     python3 scripts/opencl-suite-results.py results "$out/$name.xml" "$out/$name.json"
