@@ -8,7 +8,7 @@ public struct BenchCommand: AsyncParsableCommand {
         subcommands: [
             PoolSimCommand.self, InterpreterCommand.self, LatencyCommand.self, LaunchCommand.self,
             BandwidthCommand.self, AllCommand.self, TransportsCommand.self, SlicingCommand.self, EchoPeerCommand.self,
-            SpinCommand.self,
+            SpinCommand.self, OpenCLCommand.self,
         ])
 
     public init() {}

@@ -53,8 +53,12 @@ struct BenchRunInfo: Codable, Sendable {
     var date: String
 
     init(rig: BenchRig) {
-        server = rig.serverDescription
-        dist = rig.dist
+        self.init(server: rig.serverDescription, dist: rig.dist)
+    }
+
+    init(server: String, dist: String) {
+        self.server = server
+        self.dist = dist
         commit = Self.gitCommit()
         host = ProcessInfo.processInfo.hostName
         cores = ProcessInfo.processInfo.activeProcessorCount

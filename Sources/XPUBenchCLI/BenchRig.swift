@@ -163,9 +163,15 @@ final class BenchRig: @unchecked Sendable {
     /// Starts `xpu-remote-server --device sim` from `dist` with `arguments` (where it listens, and
     /// any other flag) and reads the address it prints.
     static func startServer(dist: String, simMemory: String, arguments: [String] = ["--listen", "127.0.0.1:0"]) throws -> (Process, String) {
+        try startServer(dist: dist, device: ["--device", "sim", "--sim-memory", simMemory], arguments: arguments)
+    }
+
+    /// Starts `xpu-remote-server` from `dist` with the `device` flags and `arguments`, and reads
+    /// the address it prints.
+    static func startServer(dist: String, device: [String], arguments: [String]) throws -> (Process, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: dist + "/bin/xpu-remote-server")
-        process.arguments = arguments + ["--device", "sim", "--sim-memory", simMemory, "--log-level", "warning"]
+        process.arguments = arguments + device + ["--log-level", "warning"]
         let output = Pipe()
         process.standardOutput = output
         try process.run()

@@ -42,6 +42,9 @@ XPU_PIP_PACKAGES=(
     gpustat==1.1.1               # gpustat: the NVML tests run it through the shim
     kubernetes-validate==1.37.0  # scripts/check-deploy.sh: deploy/ against the Kubernetes 1.36 API
     jsonschema==4.26.0           # scripts/check-cdi-specs.py: the plugin's CDI specs against proto/cdi/spec.schema.json
+    pyopencl==2026.1.4           # scripts/opencl-suite.sh runs pyopencl's own test suite (its sdist, same version) on it
+    mako==1.4.3                  # pyopencl's templated kernels (pyopencl.algorithm, scan, reductions) for that suite
+    pytest==9.0.3                # runs that suite
 )
 
 xpu_prereqs_fail() {
