@@ -208,6 +208,7 @@ extension ICDState {
             request = CLSetKernelArgRequest(kernel: kernel.remote, index: arg_index, kind: 2, size: UInt64(arg_size), value: [])
         }
         _ = try state.exchange(request)
+        kernel.argumentsSet.insert(arg_index)
     }
 }
 
@@ -263,6 +264,7 @@ extension ICDState {
         let queue = try state.require(command_queue, .queue)
         let kernel = try state.require(kernel, .kernel)
         guard kernel.context === queue.context else { throw ICDError(CL_INVALID_CONTEXT) }
+        guard kernel.argumentsSet.count == Int(kernel.arguments) else { throw ICDError(CL_INVALID_KERNEL_ARGS) }
         guard (1...3).contains(work_dim) else { throw ICDError(CL_INVALID_WORK_DIMENSION) }
         guard let global_work_size else { throw ICDError(CL_INVALID_VALUE) }
         func list(_ values: UnsafePointer<Int>?) -> [UInt64] {

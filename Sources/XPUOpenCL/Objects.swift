@@ -55,6 +55,10 @@ final class CLObject {
     /// A kernel's name and argument count; an event's command type.
     var name = ""
     var arguments: cl_uint = 0
+    /// The kernel's arguments that clSetKernelArg has set: an enqueue before every one is set
+    /// fails at once with CL_INVALID_KERNEL_ARGS, as on the platform, rather than as a deferred
+    /// error at an unrelated later call.
+    var argumentsSet: Set<cl_uint> = []
     var commandType: cl_uint = 0
 
     struct Mapping {

@@ -78,6 +78,7 @@ typedef struct _cl_sampler *cl_sampler;
 #define CL_INVALID_ARG_INDEX -49
 #define CL_INVALID_ARG_VALUE -50
 #define CL_INVALID_ARG_SIZE -51
+#define CL_INVALID_KERNEL_ARGS -52
 #define CL_INVALID_WORK_DIMENSION -53
 #define CL_INVALID_EVENT_WAIT_LIST -57
 #define CL_INVALID_EVENT -58
