@@ -59,6 +59,8 @@ final class CLObject {
     /// fails at once with CL_INVALID_KERNEL_ARGS, as on the platform, rather than as a deferred
     /// error at an unrelated later call.
     var argumentsSet: Set<cl_uint> = []
+    /// A program's options at its last clBuildProgram.
+    var buildOptions = ""
     var commandType: cl_uint = 0
 
     struct Mapping {

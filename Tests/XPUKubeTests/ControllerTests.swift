@@ -28,7 +28,10 @@ final class StoppedDirectoryClock: DirectoryClock, @unchecked Sendable {
 /// The ResourceSlice controller against a real pool directory on loopback and the fake API
 /// server: it reacts to the directory's long poll and to the API's watch. Every wait is for an
 /// event (a slice written, a watch answered), never for time.
-@Suite("xpu-kube controller follows the pool and the API", .serialized, .timeLimit(.minutes(1)))
+// The limit is generous: the controller and the fake API server run on Swift concurrency's
+// pool, which has one thread per core and is shared with every suite running at the same time
+// (on two cores, blocking end-to-end tests can hold both threads for minutes).
+@Suite("xpu-kube controller follows the pool and the API", .serialized, .timeLimit(.minutes(5)))
 struct ControllerTests {
     func heartbeat(_ address: String, devices: Int, labels: [String] = []) -> PoolHeartbeat {
         PoolHeartbeat(

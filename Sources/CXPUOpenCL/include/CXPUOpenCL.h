@@ -80,6 +80,7 @@ typedef struct _cl_sampler *cl_sampler;
 #define CL_INVALID_ARG_SIZE -51
 #define CL_INVALID_KERNEL_ARGS -52
 #define CL_INVALID_WORK_DIMENSION -53
+#define CL_INVALID_WORK_GROUP_SIZE -54
 #define CL_INVALID_EVENT_WAIT_LIST -57
 #define CL_INVALID_EVENT -58
 #define CL_INVALID_OPERATION -59
