@@ -1,31 +1,13 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import XPUTransport
 
-/// Messages of the OpenCL client library on standard error, at the level `XPU_LOG` sets (as the
-/// CUDA shim: off, error, warn (default), info, debug).
+/// The OpenCL client library's log (`XPU_LOG`, as the CUDA shim's; `ClientLog` says how).
 enum ICDLog {
-    enum Level: Int, Comparable {
-        case off = 0, error, warn, info, debug
-        static func < (lhs: Level, rhs: Level) -> Bool { lhs.rawValue < rhs.rawValue }
-    }
+    static let output = ClientLog(name: "xpu-opencl")
 
-    static let threshold: Level = {
-        guard let raw = getenv("XPU_LOG") else { return .warn }
-        switch String(cString: raw).lowercased() {
-        case "off", "none", "0": return .off
-        case "error": return .error
-        case "info": return .info
-        case "debug", "trace": return .debug
-        default: return .warn
-        }
-    }()
-
-    static func log(_ level: Level, _ message: @autoclosure () -> String) {
-        guard level <= threshold, threshold != .off else { return }
-        let line = "xpu-opencl[\(getpid())]: \(message())\n"
-        _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
-    }
+    static func log(_ level: ClientLog.Level, _ message: @autoclosure () -> String) { output.log(level, message()) }
 }
 
 /// Every dispatch-table slot the library does not serve calls this (CXPUOpenCLICD/dispatch.c);
