@@ -100,7 +100,8 @@ extension ICDState {
         // The build completes before the call returns; the callback, if any, follows at once.
         if let pfn_notify { notify = { pfn_notify(program.opaque, user_data) } }
         _ = try state.exchange(CLBuildProgramRequest(program: program.remote, devices: devices.map(\.remote), options: text))
-        program.buildOptions = text
+        program.nonUniformWorkGroups = (text.contains("-cl-std=CL2") || text.contains("-cl-std=CL3"))
+            && !text.contains("-cl-uniform-work-group-size")
     }
     notify?()
     return status
@@ -272,11 +273,9 @@ extension ICDState {
             guard let values else { return [] }
             return (0..<Int(work_dim)).map { UInt64(values[$0]) }
         }
-        // Work-groups that do not divide the global size are an OpenCL 2.0+ program's option
-        // (-cl-std=CL2.x or CL3.x without -cl-uniform-work-group-size); otherwise the platform
+        // Uneven work-groups are an option of the program's build; without it the platform
         // refuses them at the enqueue, so the client does too rather than defer the error.
-        if let local_work_size, let options = kernel.program?.buildOptions,
-            !(options.contains("-cl-std=CL2") || options.contains("-cl-std=CL3")) || options.contains("-cl-uniform-work-group-size") {
+        if let local_work_size, kernel.program?.nonUniformWorkGroups == false {
             for dimension in 0..<Int(work_dim) where local_work_size[dimension] != 0 {
                 guard global_work_size[dimension] % local_work_size[dimension] == 0 else { throw ICDError(CL_INVALID_WORK_GROUP_SIZE) }
             }

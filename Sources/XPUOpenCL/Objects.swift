@@ -59,8 +59,9 @@ final class CLObject {
     /// fails at once with CL_INVALID_KERNEL_ARGS, as on the platform, rather than as a deferred
     /// error at an unrelated later call.
     var argumentsSet: Set<cl_uint> = []
-    /// A program's options at its last clBuildProgram.
-    var buildOptions = ""
+    /// Whether a program's last build allows work-groups that do not divide the global size: an
+    /// OpenCL 2.0+ program (-cl-std=CL2.x or CL3.x) without -cl-uniform-work-group-size.
+    var nonUniformWorkGroups = false
     var commandType: cl_uint = 0
 
     struct Mapping {
