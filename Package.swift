@@ -123,7 +123,7 @@ let package = Package(
         .target(
             name: "XPURemoteServerCLI",
             dependencies: [
-                "XPUAdmission", "XPUServer",
+                "XPUAdmission", "XPUProtocol", "XPUServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -6,8 +6,8 @@ import XPUProtocol
 import XPUTransport
 
 /// The process's OpenCL session with its server: the connection, opened on first use with the
-/// same settings, handshake and authentication as the CUDA shim (`XPU_SERVER`, `XPU_TOKEN` /
-/// `XPU_TOKEN_FILE`, `XPU_TLS_*`, `XPU_SLICE`, `XPU_PEER_TIMEOUT`).
+/// same settings, handshake and authentication as the CUDA shim (`XPU_SERVER` or `XPU_POOL`,
+/// `XPU_TOKEN` / `XPU_TOKEN_FILE`, `XPU_TLS_*`, `XPU_SLICE`, `XPU_PEER_TIMEOUT`).
 ///
 /// Calls that return something wait for their reply (`exchange`); enqueues whose OpenCL
 /// semantics are asynchronous are sent fire-and-forget (`post`), and the server returns their
@@ -28,14 +28,10 @@ final class ICDSession {
         var description: String
     }
 
-    /// Connects and shakes hands, or says why not (logged by the caller).
+    /// Connects and shakes hands, or says why not (logged by the caller). With `XPU_POOL` and no
+    /// `XPU_SERVER`, the pool chooses the server, among those serving OpenCL, and the slice.
     static func open() throws(Failure) -> ICDSession {
-        // As the CUDA shim: 127.0.0.1:7070 when unset. Of several servers, the first serves OpenCL.
-        let configured = environment("XPU_SERVER")
-        let serverText = configured.isEmpty ? "127.0.0.1:7070" : String(configured.split(separator: ",").first ?? "")
-        guard let server = ServerAddress(parsing: serverText) else {
-            throw Failure(description: "XPU_SERVER=\(serverText) is not HOST:PORT, tls://HOST:PORT, unix:/path or rdma://HOST:PORT")
-        }
+        let (server, slice) = try destination()
         guard let token = tenantToken() else { throw Failure(description: "cannot read XPU_TOKEN_FILE") }
         let channel: FrameChannel
         do {
@@ -48,7 +44,7 @@ final class ICDSession {
         // No CUDA version: the server tells OpenCL clients by the call they make, and a CUDA
         // server refuses OpenCL calls.
         let hello = Hello(
-            features: Features.fireAndForget.rawValue, clientCUDAVersion: 0, slice: environment("XPU_SLICE"),
+            features: Features.fireAndForget.rawValue, clientCUDAVersion: 0, slice: slice,
             client: "\(processName()) pid \(getpid()) (OpenCL)", token: token)
         do {
             try channel.send(FrameHeader(length: 0, call: CallID.handshake.rawValue, sequence: 0), payload: hello.encoded)
@@ -64,6 +60,28 @@ final class ICDSession {
         } catch {
             throw Failure(description: "handshake with \(server) failed: \(error)")
         }
+    }
+
+    /// The server to open the session on and the slice to ask it for: `XPU_SERVER` and
+    /// `XPU_SLICE`, or where the pool (`XPU_POOL`, when `XPU_SERVER` is unset) places `XPU_SLICE`.
+    static func destination() throws(Failure) -> (ServerAddress, String) {
+        let configured = environment("XPU_SERVER")
+        let pool = environment("XPU_POOL")
+        if configured.isEmpty && !pool.isEmpty {
+            let client = "\(processName()) pid \(getpid()) (OpenCL)"
+            switch PoolClient.place(slice: environment("XPU_SLICE"), count: 1, client: client, family: .opencl, log: ICDLog.output) {
+            case .placed(let placements):
+                return (placements[0].server, placements[0].slice)
+            case .failed:
+                throw Failure(description: "the pool (XPU_POOL=\(pool)) placed no OpenCL slice")
+            }
+        }
+        // As the CUDA shim: 127.0.0.1:7070 when unset. Of several servers, the first serves OpenCL.
+        let serverText = configured.isEmpty ? "127.0.0.1:7070" : String(configured.split(separator: ",").first ?? "")
+        guard let server = ServerAddress(parsing: serverText) else {
+            throw Failure(description: "XPU_SERVER=\(serverText) is not HOST:PORT, tls://HOST:PORT, unix:/path or rdma://HOST:PORT")
+        }
+        return (server, environment("XPU_SLICE"))
     }
 
     /// A new event id: the top bit set and the session in bits 32-55, so it never meets an id

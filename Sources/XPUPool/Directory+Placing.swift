@@ -21,6 +21,8 @@ extension Directory {
         var wanted: PlacementRequest
         var memory: UInt64
         var computeMilli: Int
+        /// The API family it asks for: only servers of that family are offered.
+        var api: APIFamily
     }
 
     /// A queued request and, once a pass placed it, where.
@@ -52,6 +54,8 @@ extension Directory {
 
     enum PlaceFailure: Error {
         case noServer
+        /// Servers are registered, none of the request's API family.
+        case noServerOfFamily(String)
         case nothingFits(String)
     }
 
@@ -70,8 +74,9 @@ extension Directory {
     /// reply. Each slice goes to a device the others of the request do not use when one fits, so a
     /// client that asks for two devices gets two (it may share one only when nothing else fits).
     /// Waits up to `wait` for capacity; `clientLeft` tells whether the asker hung up meanwhile.
+    /// Only servers of `api`'s family are offered; with none registered it fails at once.
     public func place(
-        slice text: String, count: UInt32 = 1, client: String, wait: Duration = .zero, zone: String = "",
+        slice text: String, count: UInt32 = 1, client: String, wait: Duration = .zero, zone: String = "", api: APIFamily = .cuda,
         clientLeft: () -> Bool = { false }
     ) -> (CUresult, PoolPlaceReply) {
         sweep()
@@ -101,11 +106,14 @@ extension Directory {
         let wanted = PlacementRequest(
             name: client, cpuMilli: memoryMiB, memoryMiB: memoryMiB, gpuCount: 1, gpuMilli: computeMilli, priority: priority,
             origin: zone.isEmpty ? nil : zone)
-        let ask = Ask(text: text, client: client, count: count, wanted: wanted, memory: bytes, computeMilli: computeMilli)
+        let ask = Ask(text: text, client: client, count: count, wanted: wanted, memory: bytes, computeMilli: computeMilli, api: api)
 
         let arrived = clock.now
-        let queued: (ticket: UInt64, events: [Event])? = state.withLock { state in
-            guard !state.servers.isEmpty else { return nil }
+        let queued: Result<(ticket: UInt64, events: [Event]), PlaceFailure> = state.withLock { state in
+            guard !state.servers.isEmpty else { return .failure(.noServer) }
+            guard state.servers.values.contains(where: { APIFamily(labels: $0.heartbeat.labels) == api }) else {
+                return .failure(.noServerOfFamily("no \(api.rawValue) server is registered with the pool (servers by API: \(Self.familyCounts(of: state)))"))
+            }
             let ticket = state.nextTicket
             state.nextTicket += 1
             state.waiting[ticket] = Waiting(ask: ask, since: arrived, deadline: arrived + wait)
@@ -113,10 +121,14 @@ extension Directory {
             // FGD's demand: what clients ask for, once per request (not once per pass it waits).
             state.recent += Array(repeating: wanted, count: Int(count))
             if state.recent.count > 256 { state.recent.removeFirst(state.recent.count - 256) }
-            return (ticket, serveQueue(&state, now: arrived))
+            return .success((ticket, serveQueue(&state, now: arrived)))
         }
-        guard let (ticket, events) = queued else {
-            return refuse(CUDA_ERROR_NO_DEVICE, "no server is registered with the pool", client: client, slice: text)
+        let ticket: UInt64
+        let events: [Event]
+        switch queued {
+        case .success(let queued): (ticket, events) = queued
+        case .failure(.noServerOfFamily(let why)): return refuse(CUDA_ERROR_NO_DEVICE, why, client: client, slice: text)
+        case .failure: return refuse(CUDA_ERROR_NO_DEVICE, "no server is registered with the pool", client: client, slice: text)
         }
         if !events.isEmpty { notifyWaiters() }
         report(events)
@@ -135,7 +147,7 @@ extension Directory {
                 guard now >= deadline || left else { return .waits(until: deadline) }
                 state.waiting[ticket] = nil
                 state.queue.remove(ticket)
-                let why = waiting.offered ? Self.freeSummary(of: state) : "a request of higher priority, or an older one of its own, waits ahead"
+                let why = waiting.offered ? Self.freeSummary(of: state, family: waiting.ask.api) : "a request of higher priority, or an older one of its own, waits ahead"
                 return .failed(.nothingFits(why))
             }
             switch look {
@@ -204,7 +216,7 @@ extension Directory {
         let (busy, zones) = measurements(of: state)
         var placed: [Placed] = []
         for _ in 0..<ask.count {
-            let (cluster, index) = cluster(of: state)
+            let (cluster, index) = cluster(of: state, family: ask.api)
             let placer = Placer(
                 policy: NamedPolicy(policy, demand: DemandDistribution(requests: state.recent), measuredBusy: busy),
                 networkCost: ZoneNetworkCost(zones: zones))
@@ -218,7 +230,7 @@ extension Directory {
             else {
                 // All or none: what this request reserved so far is given back.
                 state.reservations.removeAll { reservation in placed.contains { $0.token == reservation.token } }
-                return .failure(.nothingFits(freeSummary(of: state)))
+                return .failure(.nothingFits(freeSummary(of: state, family: ask.api)))
             }
             let (server, device) = index[placement.gpuNode]
             let token = "g\(state.nextGrant)"
@@ -235,17 +247,17 @@ extension Directory {
     /// Whether one slice of `ask` fits on some registered device with nothing else on it: if not,
     /// its wait must not hold anyone back.
     static func fitsWhenIdle(_ ask: Ask, in state: State) -> Bool {
-        cluster(of: state).0.nodes.contains { node in
+        cluster(of: state, family: ask.api).0.nodes.contains { node in
             node.memoryCapacity >= ask.wanted.memoryMiB && node.cpuCapacity >= ask.wanted.cpuMilli
                 && ask.wanted.gpuMilli <= Node.wholeGPU
         }
     }
 
-    /// What each device has free, for the log and the client's error.
-    static func freeSummary(of state: State) -> String {
-        let (cluster, _) = cluster(of: state)
+    /// What each device of `family`'s servers has free, for the log and the client's error.
+    static func freeSummary(of state: State, family: APIFamily) -> String {
+        let (cluster, _) = cluster(of: state, family: family)
         let free = cluster.nodes.map { "\($0.name) \(max($0.cpuFree, 0))MiB \(max($0.gpuFree[0], 0) / 10)%" }
-        return "free: " + free.joined(separator: ", ")
+        return "free on \(family.rawValue) servers: " + free.joined(separator: ", ")
     }
 
     /// Logs what a pass over the queue did, and wakes the sweeper when it made reservations

@@ -13,7 +13,7 @@ extension Directory {
     /// log, one per device, or none when nothing may or need be preempted.
     func orderPreemption(for ask: Ask, in state: inout State) -> [Event] {
         guard Preemption.allows(ask.wanted.priority, toPreempt: .bestEffort) else { return [] }
-        let (cluster, index) = Self.cluster(of: state)
+        let (cluster, index) = Self.cluster(of: state, family: ask.api)
         var running: [RunningSlice] = []
         var slices: [UInt64: PoolSlice] = [:]
         for (node, (server, device)) in index.enumerated() {

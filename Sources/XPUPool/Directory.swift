@@ -222,13 +222,15 @@ public final class Directory: Sendable {
     /// Sessions preempted since the directory started.
     public var preemptions: Int { state.withLock { $0.preemptions } }
 
-    /// The directory's view as placement sees it: one node per device, servers in address order,
-    /// with reservations subtracted. `index` maps each node back to (server, device).
-    static func cluster(of state: State) -> (Cluster, [(server: String, device: Int)]) {
+    /// The directory's view as placement sees it for requests of `family`: one node per device of
+    /// the servers of that family, servers in address order, with reservations subtracted.
+    /// `index` maps each node back to (server, device).
+    static func cluster(of state: State, family: APIFamily) -> (Cluster, [(server: String, device: Int)]) {
         var nodes: [Node] = []
         var index: [(server: String, device: Int)] = []
         for address in state.servers.keys.sorted() {
             let heartbeat = state.servers[address]!.heartbeat
+            guard APIFamily(labels: heartbeat.labels) == family else { continue }
             for (ordinal, device) in heartbeat.devices.enumerated() {
                 var freeMemory = Int64(clamping: device.freeMemory)
                 var freeCompute = Int(device.freeComputeMilli)
@@ -250,6 +252,13 @@ public final class Directory: Sendable {
     }
 
     static func nodeName(_ server: String, _ device: Int) -> String { "\(server)#\(device)" }
+
+    /// How many registered servers serve each family, for a refusal's reason: `cuda 2, opencl 0`.
+    static func familyCounts(of state: State) -> String {
+        let families = state.servers.values.map { APIFamily(labels: $0.heartbeat.labels) }
+        return APIFamily.allCases.map { family in "\(family.rawValue) \(families.filter { $0 == family }.count)" }
+            .joined(separator: ", ")
+    }
 
     /// What placement knows of each node beyond its free capacity: measured busy time (for
     /// `load`) and zone (network cost), from the servers' heartbeats.

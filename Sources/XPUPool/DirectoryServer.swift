@@ -107,9 +107,18 @@ public final class DirectoryServer: Service, @unchecked Sendable {
                     reply = directory.record(try PoolHeartbeat(decoding: payload)).encoded
                 case .place:
                     let request = try PoolPlaceRequest(decoding: payload)
+                    guard let api = APIFamily(requested: request.api) else {
+                        let known = APIFamily.allCases.map(\.rawValue).joined(separator: ", ")
+                        let (result, answer) = directory.refuse(
+                            CUDA_ERROR_INVALID_VALUE, "unknown API family '\(request.api)' (the pool knows \(known))",
+                            client: request.client, slice: request.slice)
+                        status = result
+                        reply = answer.encoded
+                        break
+                    }
                     let (result, answer) = directory.place(
                         slice: request.slice, count: request.count, client: request.client,
-                        wait: .milliseconds(Int(request.waitMilliseconds)), zone: request.zone,
+                        wait: .milliseconds(Int(request.waitMilliseconds)), zone: request.zone, api: api,
                         clientLeft: { Self.hungUp(channel.transport) })
                     status = result
                     reply = answer.encoded

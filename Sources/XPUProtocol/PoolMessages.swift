@@ -221,22 +221,27 @@ public struct PoolPlaceRequest: Hashable, Sendable {
     /// Where the client runs (`XPU_ZONE`), empty when unknown: servers labelled `zone=` the same
     /// are preferred between otherwise equal placements.
     public var zone: String
+    /// The API family the client speaks (`APIFamily`'s raw value: `cuda`, `opencl`); the pool
+    /// places it only on servers of that family. Empty is `cuda`.
+    public var api: String
 
-    public init(slice: String, client: String, count: UInt32 = 1, waitMilliseconds: UInt32 = 0, zone: String = "") {
+    public init(slice: String, client: String, count: UInt32 = 1, waitMilliseconds: UInt32 = 0, zone: String = "", api: String = "") {
         self.slice = slice
         self.client = client
         self.count = count
         self.waitMilliseconds = waitMilliseconds
         self.zone = zone
+        self.api = api
     }
 
     public var encoded: [UInt8] {
-        var writer = WireWriter(capacity: 48 + slice.utf8.count + client.utf8.count + zone.utf8.count)
+        var writer = WireWriter(capacity: 56 + slice.utf8.count + client.utf8.count + zone.utf8.count + api.utf8.count)
         writer.write(slice)
         writer.write(client)
         writer.write(count)
         writer.write(waitMilliseconds)
         writer.write(zone)
+        writer.write(api)
         return writer.bytes
     }
 
@@ -249,6 +254,8 @@ public struct PoolPlaceRequest: Hashable, Sendable {
         // ... and one from before waiting neither waits nor has a zone.
         waitMilliseconds = reader.remaining == 0 ? 0 : try reader.read()
         zone = reader.remaining == 0 ? "" : try reader.readString()
+        // ... and one that names no family is a CUDA client.
+        api = reader.remaining == 0 ? "" : try reader.readString()
         try reader.expectEnd()
     }
 }

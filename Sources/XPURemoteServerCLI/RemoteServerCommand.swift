@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import XPUAdmission
+import XPUProtocol
 import XPUServer
 import XPUTransport
 
@@ -84,7 +85,7 @@ public struct RemoteServerCommand: AsyncParsableCommand {
     @Option(help: "The address clients should use, as announced to --pool (default: the listen address).")
     var advertise: String?
 
-    @Option(help: "A label announced to --pool, e.g. zone=a (repeatable).")
+    @Option(help: "A label announced to --pool, e.g. zone=a (repeatable). The API family, api=cuda or api=opencl, is announced from --device.")
     var label: [String] = []
 
     @Option(
@@ -189,6 +190,10 @@ public struct RemoteServerCommand: AsyncParsableCommand {
             directories.append(directory)
         }
         if advertise != nil && directories.isEmpty { throw ValidationError("--advertise applies with --pool only") }
+        let family = device.kind.apiFamily
+        if let named = label.first(where: { $0.hasPrefix(APIFamily.labelKey + "=") }), named != family.label {
+            throw ValidationError("--label \(named) contradicts --device \(device.kind.rawValue), which serves \(family.label) (the server announces its API family itself)")
+        }
         if tenantProcesses, let refusal = Self.tenantProcessRefusal(rdma: rdma) {
             logger.critical("\(refusal)")
             throw ExitCode(2)
@@ -244,7 +249,9 @@ public struct RemoteServerCommand: AsyncParsableCommand {
         }
         let path = driver ?? Self.defaultDriverPath(for: device.kind)
         if device.kind == .opencl && tenantProcesses {
-            throw ValidationError("--tenant-processes does not serve --device opencl yet: OpenCL sessions run as threads of the server")
+            throw ValidationError(
+                "--tenant-processes serves CUDA sessions only (a session process loads the CUDA driver and replays CUDA calls); OpenCL sessions run as threads of the server: drop --tenant-processes for --device opencl"
+            )
         }
         let loaded: Driver
         do {
@@ -308,7 +315,7 @@ public struct RemoteServerCommand: AsyncParsableCommand {
         if let metricsService { services.append(.init(service: metricsService)) }
         if !directories.isEmpty {
             let announcer = PoolAnnouncer(
-                directories: directories, advertise: advertise ?? server.address, labels: label,
+                directories: directories, advertise: advertise ?? server.address, labels: Self.poolLabels(label, device: device.kind),
                 driver: loaded, server: server, logger: logger)
             services.append(.init(service: announcer))
         }
@@ -333,6 +340,12 @@ public struct RemoteServerCommand: AsyncParsableCommand {
 
     /// `libcuda.so.1` from the system for cuda; for sim, the `libxpusim.so` installed beside this
     /// program (`../lib/` in a dist layout), else found on the library path.
+    /// The labels announced to the pool: `--label`s and the API family of `--device`.
+    static func poolLabels(_ labels: [String], device: ServerConfiguration.DeviceKind) -> [String] {
+        let family = device.apiFamily.label
+        return labels.contains(family) ? labels : labels + [family]
+    }
+
     static func defaultDriverPath(for device: ServerConfiguration.DeviceKind) -> String {
         switch device {
         case .cuda:

@@ -1,4 +1,5 @@
 import XPUAdmission
+import XPUProtocol
 import XPUTransport
 
 /// How `xpu-remote-server` runs; filled from its command line.
@@ -10,6 +11,14 @@ public struct ServerConfiguration: Sendable {
         case sim
         /// An OpenCL platform of the system's OpenCL (`libOpenCL.so.1`); sessions speak OpenCL.
         case opencl
+
+        /// The API family its sessions speak, announced to the pool as `api=` (APIFamily).
+        public var apiFamily: APIFamily {
+            switch self {
+            case .cuda, .sim: .cuda
+            case .opencl: .opencl
+            }
+        }
     }
 
     public var listen: Endpoint

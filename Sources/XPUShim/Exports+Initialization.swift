@@ -117,7 +117,7 @@ enum Session {
         guard !closed.isEmpty else { return CUDA_SUCCESS }
         if Lanes.pooled {
             let slice = environment("XPU_SLICE")
-            switch PoolClient.place(slice: slice, count: closed.count, client: "\(processName()) pid \(getpid())") {
+            switch PoolClient.place(slice: slice, count: closed.count, client: "\(processName()) pid \(getpid())", family: .cuda, log: ShimLog.output) {
             case .placed(let placements):
                 for (lane, placement) in zip(closed, placements) {
                     lane.locked { lane in

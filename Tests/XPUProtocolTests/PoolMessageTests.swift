@@ -42,13 +42,25 @@ struct PoolMessageTests {
     }
 
     @Test func placeRequestRoundTripsAndOldClientsNeitherWaitNorHaveAZone() throws {
-        let request = PoolPlaceRequest(slice: "mem=1GiB,priority=high", client: "train pid 7", count: 2, waitMilliseconds: 30_000, zone: "b")
+        let request = PoolPlaceRequest(
+            slice: "mem=1GiB,priority=high", client: "train pid 7", count: 2, waitMilliseconds: 30_000, zone: "b", api: "opencl")
         #expect(try PoolPlaceRequest(decoding: request.encoded) == request)
         var writer = WireWriter(capacity: 64)
         writer.write("mem=1GiB")
         writer.write("old pid 1")
         let old = try PoolPlaceRequest(decoding: writer.bytes)
-        #expect(old.count == 1 && old.waitMilliseconds == 0 && old.zone.isEmpty)
+        #expect(old.count == 1 && old.waitMilliseconds == 0 && old.zone.isEmpty && old.api.isEmpty)
+        #expect(APIFamily(requested: old.api) == .cuda)
+    }
+
+    @Test func apiFamilyFromLabelsAndRequests() {
+        #expect(APIFamily(labels: ["zone=a", "api=opencl"]) == .opencl)
+        #expect(APIFamily(labels: ["zone=a"]) == .cuda, "a server without the label serves CUDA")
+        #expect(APIFamily(labels: ["api=vulkan"]) == nil)
+        #expect(APIFamily.opencl.label == "api=opencl")
+        #expect(APIFamily(requested: "OpenCL") == .opencl)
+        #expect(APIFamily(requested: "") == .cuda)
+        #expect(APIFamily(requested: "metal") == nil)
     }
 
     @Test func sessionEndRoundTrips() throws {
