@@ -152,13 +152,27 @@ final class Connection: @unchecked Sendable {
     private func serveOpenCL(_ platform: OpenCLPlatform, _ admitted: Admitted) {
         logger.info("session open", metadata: ["client": "\(admitted.hello.client)", "api": "opencl"])
         let usage = SessionUsage(session: sessionID, tenant: admitted.tenant, slice: admitted.tenancy.slice)
-        let session = OpenCLSession(id: sessionID, platform: platform, usage: usage, logger: logger)
+        var turns: ComputeScheduler?
+        if let slice = admitted.tenancy.slice, slice.computePercent != nil {
+            devices.scheduler.register(sessionID, slice: slice)
+            turns = devices.scheduler
+        }
+        let session = OpenCLSession(id: sessionID, platform: platform, usage: usage, logger: logger, turns: turns)
         metrics?.open(usage)
         defer {
             session.releaseEverything()
             metrics?.close(usage)
+            // The scheduler's account, read before `end` takes the session out of the schedule.
+            let scheduled = devices.scheduler.usage(sessionID)
+            let slice = admitted.tenancy.slice
             end(admitted.tenancy, tenant: admitted.tenant)
-            logger.info("session released")
+            logger.info(
+                "session released",
+                metadata: [
+                    "deviceNanoseconds": "\(scheduled.deviceNanoseconds)", "schedulerStalls": "\(scheduled.stalls)",
+                    "compute": "\(slice?.computePercent.map { "\($0)%" } ?? "none")",
+                    "mode": "\(slice?.capped == true ? "capped" : "guaranteed")",
+                ])
         }
         do {
             try session.serve(channel)

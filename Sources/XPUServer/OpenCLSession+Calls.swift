@@ -28,7 +28,9 @@ extension OpenCLSession {
             let request = try decode(CLCreateCommandQueueRequest.self, payload)
             let context = try pointer(request.context, .context)
             var status: cl_int = CL_SUCCESS
-            let queue = library.clCreateCommandQueue!(context, try device(request.device), request.properties, &status)
+            // A scheduled session's kernels are charged their profiled device time.
+            let profiling = turns == nil ? 0 : cl_command_queue_properties(CL_QUEUE_PROFILING_ENABLE)
+            let queue = library.clCreateCommandQueue!(context, try device(request.device), request.properties | profiling, &status)
             try check(status)
             return CLCreateCommandQueueReply(queue: try adopt(.queue, queue, context: request.context)).encoded
         case .cLCreateBuffer:
@@ -148,10 +150,16 @@ extension OpenCLSession {
             let offset = request.offset.map { Int($0) }
             let global = request.global.map { Int($0) }
             let local = request.local.map { Int($0) }
-            try enqueue(event: request.event) { event in
-                library.clEnqueueNDRangeKernel!(
+            let enqueueKernel = library.clEnqueueNDRangeKernel!
+            let launch = { (event: UnsafeMutablePointer<cl_event?>?) -> cl_int in
+                enqueueKernel(
                     queue, kernel, cl_uint(dimensions), offset.isEmpty ? nil : offset, global, local.isEmpty ? nil : local,
                     cl_uint(wait.count), wait.isEmpty ? nil : wait, event)
+            }
+            if let turns, !holdsPendingUserEvent() {
+                try enqueueInTurn(turns, event: request.event, launch)
+            } else {
+                try enqueue(event: request.event, launch)
             }
             usage.launches.add(1, ordering: .relaxed)
             return []
@@ -185,6 +193,10 @@ extension OpenCLSession {
             try check(status)
             guard let event else { throw Failure(CL_OUT_OF_HOST_MEMORY) }
             objects[request.event] = Object(kind: .event, pointer: event, context: request.context)
+            if turns != nil {
+                _ = library.clRetainEvent!(event)
+                pendingUserEvents.append(event)
+            }
             return []
         case .cLSetUserEventStatus:
             let request = try decode(CLSetUserEventStatusRequest.self, payload)

@@ -15,11 +15,17 @@ import XPUTransport
 /// reaching the platform. A request sent fire-and-forget that fails latches its status, returned
 /// instead of the next success (as CUDA sessions do). Everything the session holds is released
 /// when it ends, however it ends.
+///
+/// A session with a compute share (`compute=`) has its kernels take turns on the device through
+/// the server's `ComputeScheduler`, as CUDA sessions do (OpenCLSession+Turns.swift).
 final class OpenCLSession {
     let id: UInt64
     let platform: OpenCLPlatform
     let usage: SessionUsage
     let logger: Logger
+    /// The server's scheduler, for a session with a compute share (registered by its
+    /// connection); nil for one without, whose kernels run as they come.
+    let turns: ComputeScheduler?
     var library: xpu_opencl_library { platform.library }
 
     enum Kind: String {
@@ -52,12 +58,16 @@ final class OpenCLSession {
     var uploadQueues: [UInt64: OpaquePointer] = [:]
     var chargedBytes: UInt64 = 0
     var latched: cl_int = CL_SUCCESS
+    /// The user events this session made that were not complete when last looked at, each held
+    /// by a reference of the session's own (OpenCLSession+Turns.swift).
+    var pendingUserEvents: [OpaquePointer] = []
 
-    init(id: UInt64, platform: OpenCLPlatform, usage: SessionUsage, logger: Logger) {
+    init(id: UInt64, platform: OpenCLPlatform, usage: SessionUsage, logger: Logger, turns: ComputeScheduler? = nil) {
         self.id = id
         self.platform = platform
         self.usage = usage
         self.logger = logger
+        self.turns = turns
         nextID = (id & 0xFF_FFFF) << 32 | 0x1000
     }
 
@@ -160,6 +170,8 @@ final class OpenCLSession {
         uploadQueues = [:]
         for (_, object) in objects { releasePlatformObject(object) }
         objects = [:]
+        for event in pendingUserEvents { _ = library.clReleaseEvent!(event) }
+        pendingUserEvents = []
         chargedBytes = 0
         usage.memoryBytes.store(0, ordering: .relaxed)
     }

@@ -9,22 +9,43 @@
 #   bench/compute-shares/run.sh [WINDOW_MS]    (needs dist/ from scripts/build.sh, or XPU_DIST
 #                                               naming another, and the nvidia-cuda-runtime
 #                                               wheel for cuda.h)
+#   bench/compute-shares/run.sh opencl [WINDOW_MS]
+#       the same shares for OpenCL tenants (Tests/programs/opencl/compute_share.c through the
+#       ICD) on xpu-remote-server --device opencl:pocl (needs pocl-opencl-icd, ocl-icd and
+#       opencl-c-headers); device time is the kernels' event-profiled time the server charged.
 # Prints one line per tenant: the scenario, the slice, the share of device time measured, and
 # for latency runs the mean latency; then the priority ratio (latency under load / alone).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+api=cuda
+if [ "${1:-}" = opencl ]; then
+    api=opencl
+    shift
+fi
 window=${1:-5000}
 dist=${XPU_DIST:-dist}
 work=$(mktemp -d)
 server=
 trap '[ -n "$server" ] && kill $server 2>/dev/null; rm -rf "$work"' EXIT
-include=$(python3 -c "import nvidia.cu13 as m, os; print(os.path.join(list(m.__path__)[0], 'include'))")
-cc -O1 -I"$include" Tests/programs/compute_share.c -L"$dist/lib" -l:libcuda.so.1 -ldl -o "$work/compute_share"
+if [ "$api" = opencl ]; then
+    cc -O1 Tests/programs/opencl/compute_share.c -l:libOpenCL.so.1 -o "$work/compute_share"
+    # The server loads PoCL alone; tenants load the ICD alone.
+    pocl_icd=${POCL_ICD:-/etc/OpenCL/vendors/pocl.icd}
+    mkdir -p "$work/vendors"
+    echo "$(cd "$dist/lib" && pwd)/libxpu-opencl.so" > "$work/vendors/xpu.icd"
+else
+    include=$(python3 -c "import nvidia.cu13 as m, os; print(os.path.join(list(m.__path__)[0], 'include'))")
+    cc -O1 -I"$include" Tests/programs/compute_share.c -L"$dist/lib" -l:libcuda.so.1 -ldl -o "$work/compute_share"
+fi
 
 # start_server NAME: starts a server logging to $work/NAME.log; sets $server and $address.
 start_server() {
     local out=$work/$1.out
-    "$dist/bin/xpu-remote-server" --listen 127.0.0.1:0 --device sim --sim-memory 1GiB > "$out" 2> "$work/$1.log" &
+    if [ "$api" = opencl ]; then
+        OCL_ICD_VENDORS=$pocl_icd "$dist/bin/xpu-remote-server" --listen 127.0.0.1:0 --device opencl:pocl > "$out" 2> "$work/$1.log" &
+    else
+        "$dist/bin/xpu-remote-server" --listen 127.0.0.1:0 --device sim --sim-memory 1GiB > "$out" 2> "$work/$1.log" &
+    fi
     server=$!
     # Until the listening line is there whole (it ends with a newline).
     until [ -s "$out" ] && grep -q "listening on" "$out" && [ -z "$(tail -c 1 "$out")" ]; do sleep 0.1; done
@@ -46,8 +67,14 @@ scenario() {
     for slice in "$@"; do
         local batch=8
         [[ $slice == *priority=high* ]] && batch=1
-        XPU_SLICE=$slice "$dist/bin/xpu-run" --server "$address" -- "$work/compute_share" "$start" "$window" 40000 $batch \
-            > "$work/$name-tenant-$index.out" &
+        if [ "$api" = opencl ]; then
+            # About 2 ms per kernel on PoCL (one work-item's chain of multiply-adds).
+            OCL_ICD_VENDORS=$work/vendors XPU_SERVER=$address XPU_SLICE=$slice \
+                "$work/compute_share" "$start" "$window" 400000 $batch > "$work/$name-tenant-$index.out" &
+        else
+            XPU_SLICE=$slice "$dist/bin/xpu-run" --server "$address" -- "$work/compute_share" "$start" "$window" 40000 $batch \
+                > "$work/$name-tenant-$index.out" &
+        fi
         pids+=($!)
         index=$((index + 1))
     done
@@ -77,6 +104,12 @@ scenario() {
     true
 }
 
+if [ "$api" = opencl ]; then
+    scenario opencl-shares-10-90 compute=10% compute=90%
+    scenario opencl-shares-30-70 compute=30% compute=70%
+    scenario opencl-shares-50-50 compute=50% compute=50%
+    exit 0
+fi
 scenario shares-10-90 compute=10% compute=90%
 scenario shares-30-70 compute=30% compute=70%
 scenario shares-50-50 compute=50% compute=50%

@@ -42,6 +42,7 @@
     FN(clWaitForEvents) \
     FN(clGetEventInfo) \
     FN(clGetEventProfilingInfo) \
+    FN(clRetainEvent) \
     FN(clReleaseEvent) \
     FN(clCreateUserEvent) \
     FN(clSetUserEventStatus) \
