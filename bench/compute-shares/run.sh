@@ -99,7 +99,7 @@ scenario() {
     }' "$work/$name.log"
     for ((i = 0; i < index; i++)); do
         latency=$(sed -n 's/^mean latency us //p' "$work/$name-tenant-$i.out")
-        [ "$latency" != 0 ] && echo "$name	tenant $i mean latency ${latency} us"
+        [ -n "$latency" ] && [ "$latency" != 0 ] && echo "$name	tenant $i mean latency ${latency} us"
     done
     true
 }
