@@ -10,7 +10,8 @@ import XPUProtocol
 /// Each device of each server is one placement `Node`: its GPU share is the device's ungranted
 /// compute (milli-device), and its "CPU" and memory dimensions both carry the device's ungranted
 /// memory in MiB, so that best fit, spread and FGD weigh memory as the trace weighs CPU. A slice
-/// `mem=M,compute=C%` is a request for M MiB and 10*C milli-GPU of one card.
+/// `mem=M,compute=C%` is a request for M MiB and 10*C milli-GPU of one card. A request sees only
+/// the devices of servers of its API family (`APIFamily`: the server's `api=` label).
 ///
 /// A placement is reserved (subtracted from the server's last heartbeat) until the server reports
 /// its grant token as admitted, or for `reservationLifetime` if the client never shows up.
