@@ -33,7 +33,7 @@ struct OpenCLTests {
         }
         let cc = ProcessInfo.processInfo.environment["CC"] ?? "cc"
         var programs: [String: String] = [:]
-        for name in ["core_path", "quota_tenant", "hold_buffer"] {
+        for name in ["core_path", "quota_tenant", "hold_buffer", "compute_share"] {
             let source = Harness.packageRoot.appendingPathComponent("Tests/programs/opencl/\(name).c").path
             let output = work.appendingPathComponent(name).path
             let result = try Harness.runTool(cc, ["-O1", source, "-l:libOpenCL.so.1", "-o", output], timeout: .seconds(120))
