@@ -34,6 +34,17 @@ extension Compiler {
                 "call to '\(calleeName)' passes \(arguments.count) arguments and \(results.count) results; it takes "
                     + "\(callee.parameters.count) and \(callee.returns.count)")
         }
+        let recursive = isRecursive(calleeName, calledFrom: current)
+        if recursive {
+            if stackPointer < 0 { stackPointer = newRegister() }
+            var save = Instruction(opcode: .saveFrame, type: .b64)
+            save.a = callee.ownRegisters.lowerBound
+            save.b = callee.ownRegisters.upperBound
+            save.c = Int32(callee.ownLocal.lowerBound)
+            save.offset = Int64(callee.ownLocal.count)
+            save.d = stackPointer
+            try emit(save, parsed)
+        }
         for (argument, slot) in zip(arguments, callee.parameters) {
             try move(from: argument, to: slot, parsed)
         }
@@ -41,21 +52,56 @@ extension Compiler {
         call.d = callee.linkRegister
         callSites.append((code.count, calleeName))
         try emit(call, parsed)
-        for (result, slot) in zip(results, callee.returns) {
+        guard recursive else {
+            for (result, slot) in zip(results, callee.returns) {
+                try move(from: slot, to: result, parsed)
+            }
+            return
+        }
+        // The results leave the callee's slots for transfer slots of their own before the caller's
+        // activation of the callee is restored (when the caller is the callee, the slots are the same).
+        var transfers: [Slot] = []
+        for slot in callee.returns.prefix(results.count) {
+            switch slot {
+            case .register(let r):
+                let offset = UInt64(try allocateLocal(8, alignment: 8, line: parsed.line))
+                var st = Instruction(opcode: .st, type: .b64)
+                st.space = .local
+                st.a = constant(offset)
+                st.b = r
+                try emit(st, parsed)
+                transfers.append(.local(offset: offset, size: 8))
+            case .local(let from, let size):
+                let offset = UInt64(try allocateLocal(size, alignment: 8, line: parsed.line))
+                try emit(copy(from: from, to: offset, size: size), parsed)
+                transfers.append(.local(offset: offset, size: size))
+            }
+        }
+        var restore = Instruction(opcode: .restoreFrame, type: .b64)
+        restore.a = callee.ownRegisters.lowerBound
+        restore.b = callee.ownRegisters.upperBound
+        restore.c = Int32(callee.ownLocal.lowerBound)
+        restore.offset = Int64(callee.ownLocal.count)
+        restore.d = stackPointer
+        try emit(restore, parsed)
+        for (result, slot) in zip(results, transfers) {
             try move(from: slot, to: result, parsed)
         }
     }
 
-    /// A call to a function the device runtime provides (`vprintf`): one instruction that reads
-    /// its arguments where the caller put them (a `.param` variable or a register) and writes its
-    /// `int` result the same way.
+    /// A call to a function the device runtime provides (`vprintf`, `__assertfail`): one
+    /// instruction that reads its arguments where the caller put them (a `.param` variable or a
+    /// register) and writes its `int` result (vprintf's) the same way.
     private mutating func lowerProvidedCall(
         _ name: String, results: [Operand], arguments: [Operand], _ parsed: ParsedInstruction
     ) throws(PTXError) {
-        guard arguments.count == 2, results.count <= 1 else {
-            throw fail("call to '\(name)' passes \(arguments.count) arguments and \(results.count) results; it takes 2 and 1")
+        let (argumentCount, resultCount) = name == "vprintf" ? (2, 1) : (5, 0)
+        guard arguments.count == argumentCount, results.count <= resultCount else {
+            throw fail(
+                "call to '\(name)' passes \(arguments.count) arguments and \(results.count) results; it takes "
+                    + "\(argumentCount) and \(resultCount)")
         }
-        var inst = Instruction(opcode: .printf, type: .b64)
+        var inst = Instruction(opcode: name == "vprintf" ? .printf : .assertFail, type: .b64)
         /// The operand's register, or a constant holding its `.param` variable's local address.
         func place(_ operand: Operand, indirectFlag: UInt8) throws(PTXError) -> Int32 {
             if case .symbol(let name, let offset) = operand, let s = symbol(name), s.space == .local {
@@ -66,6 +112,11 @@ extension Compiler {
         }
         inst.a = try place(arguments[0], indirectFlag: 1)
         inst.b = try place(arguments[1], indirectFlag: 2)
+        if inst.opcode == .assertFail {
+            // (message, file, line, function, charSize): the character size is always 1.
+            inst.c = try place(arguments[2], indirectFlag: 4)
+            inst.d = try place(arguments[3], indirectFlag: 8)
+        }
         if let result = results.first {
             if case .symbol(let name, let offset) = result, let s = symbol(name), s.space == .local {
                 inst.flags |= 4

@@ -81,4 +81,57 @@ extension Compiler {
         }
         try emit(inst, parsed)
     }
+
+    /// `cvt` to and from pairs of FP8 values:
+    /// `cvt.rn.satfinite{.relu}.e4m3x2/e5m2x2.f32 d, a, b` (`a` to the upper byte),
+    /// `cvt.rn.satfinite{.relu}.e4m3x2/e5m2x2.f16x2/bf16x2 d, a` and
+    /// `cvt.rn{.relu}.f16x2/bf16x2.e4m3x2/e5m2x2 d, a`.
+    mutating func lowerFP8Convert(_ parsed: ParsedInstruction, _ modifiers: ArraySlice<Substring>) throws(PTXError) {
+        let ops = parsed.operands
+        let unknown = PTXError(code: .unknownInstruction, line: parsed.line, message: "unknown instruction '\(parsed.opcode)'")
+        var rn = false
+        var satfinite = false
+        var relu = false
+        var types: [Substring] = []
+        for word in modifiers {
+            switch word {
+            case "rn": rn = true
+            case "satfinite": satfinite = true
+            case "relu": relu = true
+            default: types.append(word)
+            }
+        }
+        let formats: [Substring: UInt8] = ["e4m3x2": 0, "e5m2x2": 1]
+        guard rn, types.count == 2 else { throw unknown }
+        var inst = Instruction(opcode: .nop, type: .b16)
+        if let format = formats[types[0]] {
+            // To FP8 the PTX ISA requires .satfinite.
+            guard satfinite else { throw unknown }
+            inst.opcode = .cvtToFP8x2
+            inst.flags = format | (relu ? 2 : 0)
+            inst.d = try destination(ops.first ?? .list([]))
+            switch types[1] {
+            case "f32":
+                guard ops.count == 3 else { throw unknown }
+                inst.sourceType = .f32
+                inst.a = try source(ops[1], .f32)
+                inst.b = try source(ops[2], .f32)
+            case "f16x2", "bf16x2":
+                guard ops.count == 2 else { throw unknown }
+                inst.sourceType = types[1] == "f16x2" ? .f16x2 : .bf16x2
+                inst.a = try source(ops[1], .b32)
+            default: throw unknown
+            }
+        } else if let format = formats[types[1]], types[0] == "f16x2" || types[0] == "bf16x2" {
+            guard ops.count == 2, !satfinite else { throw unknown }
+            inst.opcode = .cvtFromFP8x2
+            inst.type = types[0] == "f16x2" ? .f16x2 : .bf16x2
+            inst.flags = format | (relu ? 2 : 0)
+            inst.d = try destination(ops[0])
+            inst.a = try source(ops[1], .b16)
+        } else {
+            throw unknown
+        }
+        try emit(inst, parsed)
+    }
 }

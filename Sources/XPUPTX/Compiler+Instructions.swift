@@ -100,10 +100,15 @@ extension Compiler {
             try lowerExtended(parsed, base, parts.dropFirst())
             return
         }
+        if base == "cvt", parts.contains(where: { $0.hasPrefix("e4m3") || $0.hasPrefix("e5m2") }) {
+            try lowerFP8Convert(parsed, parts.dropFirst())
+            return
+        }
         let ops = parsed.operands
-        // `.lo` is both a multiply half and a comparison; setp reads it as a comparison.
-        var m = try modifiers(parts.dropFirst().map { base == "setp" && $0 == "lo" ? "lo_" : $0 }[...], opcode: parsed.opcode)
-        if base == "setp", parts.contains("hi") { m.compare = .hi }
+        // `.lo` is both a multiply half and a comparison; setp and set read it as a comparison.
+        let compares = base == "setp" || base == "set"
+        var m = try modifiers(parts.dropFirst().map { compares && $0 == "lo" ? "lo_" : $0 }[...], opcode: parsed.opcode)
+        if compares, parts.contains("hi") { m.compare = .hi }
         let type = m.types.last ?? .b32
 
         func count(_ n: Int) throws(PTXError) {
@@ -278,6 +283,34 @@ extension Compiler {
                 default: inst.c = try source(ops[3], .pred)
                 }
             }
+        case "set":
+            // set.cmp{.bool}.dtype.stype d, a, b{, {!}c}
+            guard let cmp = m.compare, m.types.count == 2, ops.count == 3 || ops.count == 4 else { throw unknown() }
+            guard [.u32, .s32, .f32, .f16, .bf16].contains(m.types[0]), m.types[1] != .f16x2, m.types[1] != .bf16x2
+            else { throw unknown() }
+            inst.opcode = .set
+            inst.mode = cmp.rawValue
+            inst.type = m.types[0]
+            inst.sourceType = m.types[1]
+            inst.flags = 0
+            inst.d = try destination(ops[0])
+            inst.a = try source(ops[1], m.types[1])
+            inst.b = try source(ops[2], m.types[1])
+            if ops.count == 4 {
+                guard m.boolOp != 0 else { throw unknown() }
+                inst.flags = m.boolOp
+                switch ops[3] {
+                case .negated(let p): inst.c = try register(p); inst.flags |= 4
+                default: inst.c = try source(ops[3], .pred)
+                }
+            }
+        case "copysign":
+            try count(3)
+            guard m.types.count == 1, type == .f32 || type == .f64 else { throw unknown() }
+            inst.opcode = .fcopysign
+            inst.d = try destination(ops[0])
+            inst.a = try source(ops[1], type)
+            inst.b = try source(ops[2], type)
         case "selp":
             try count(4)
             inst.opcode = .selp

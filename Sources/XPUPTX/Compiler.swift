@@ -3,7 +3,9 @@
 /// Functions are laid out statically: each function gets its own registers in the kernel's register
 /// file, its parameters and `.local` variables get fixed slots in per-thread local memory, and a
 /// link register holds its return address. A call copies the arguments into the callee's slots,
-/// jumps, and copies the results back. That needs no call stack, so recursion is refused at load.
+/// jumps, and copies the results back. A call to a function that may already be running (the callee
+/// can reach the caller: recursion) first pushes the callee's registers and local slots on the
+/// thread's call stack and pops them after the call, so every activation keeps its own values.
 struct Compiler {
     /// Per-thread registers at fixed indices, filled in when a thread starts.
     enum Special: Int32, CaseIterable {
@@ -26,13 +28,18 @@ struct Compiler {
     ]
 
     /// Functions of the CUDA device runtime that PTX declares `.extern` and calls: `vprintf` (what
-    /// `printf` in a kernel compiles to).
-    static let providedFunctions: Set<String> = ["vprintf"]
+    /// `printf` in a kernel compiles to) and `__assertfail` (what a failed `assert` calls).
+    static let providedFunctions: Set<String> = ["vprintf", "__assertfail"]
 
     /// Local memory a thread may use (the CUDA limit), so a huge `.local` array fails the load.
     static let maximumLocalBytes = 512 * 1024
     /// Kernel parameter bytes (the CUDA limit since 12.1).
     static let maximumParameterBytes = 32764
+    /// The call stack of each thread of a kernel with recursive calls, in local memory after the
+    /// kernel's own local variables. A frame saves its registers at 8 bytes each plus its local
+    /// slots; a call that would run past the stack faults (an illegal address, as a stack
+    /// overflow does on a GPU).
+    static let callStackBytes = 32 * 1024
 
     /// Where a function parameter lives: a slot in local memory (`.param`) or a register (`.reg`).
     enum Slot {
@@ -51,6 +58,10 @@ struct Compiler {
         var linkRegister: Int32 = -1
         /// Code index of the first instruction, once lowered.
         var start = -1
+        /// The registers (link register included) and local bytes that belong to this function
+        /// alone: what a recursive call saves.
+        var ownRegisters: Range<Int32> = 0..<0
+        var ownLocal: Range<Int> = 0..<0
     }
 
     let module: ParsedModule
@@ -68,6 +79,11 @@ struct Compiler {
     var frames: [String: Frame] = [:]
     /// Call instructions whose target is patched once every function is laid out.
     var callSites: [(index: Int, callee: String)] = []
+    /// The functions with a body that each function calls.
+    var callGraph: [String: Set<String>] = [:]
+    /// The register holding the thread's call-stack offset in local memory, once a recursive
+    /// call needs one.
+    var stackPointer: Int32 = -1
     var sharedEnd = 0
     var localEnd = 0
     var externShared: [String] = []
@@ -119,8 +135,13 @@ struct Compiler {
         for name in order where name != entry.name {
             var frame = Frame(function: functions[name]!)
             frame.symbols = moduleSymbols
+            let firstRegister = Int32(initial.count)
+            let firstLocal = localEnd
             frame.linkRegister = newRegister()
-            frames[name] = try layout(frame)
+            frame = try layout(frame)
+            frame.ownRegisters = firstRegister..<Int32(initial.count)
+            frame.ownLocal = firstLocal..<localEnd
+            frames[name] = frame
         }
         let staticShared = (sharedEnd + 15) / 16 * 16
         for name in externShared {
@@ -134,6 +155,13 @@ struct Compiler {
         for site in callSites {
             code[site.index].offset = Int64(frames[site.callee]!.start)
         }
+        if stackPointer >= 0 {
+            // The call stack follows every local variable (call-result transfer slots included).
+            let base = (localEnd + 15) / 16 * 16
+            initial[Int(stackPointer)] = UInt64(base)
+            localEnd = base + Compiler.callStackBytes
+            for i in code.indices where code[i].opcode == .saveFrame { code[i].d2 = Int32(localEnd) }
+        }
         return PTXKernel(
             name: entry.name, parameters: parameters, parameterBufferSize: parameters.last.map { $0.offset + $0.size } ?? 0,
             staticSharedSize: sharedEnd, localSize: localEnd, declaredRegisters: entry.registers.count,
@@ -142,9 +170,9 @@ struct Compiler {
             usesDynamicShared: usesDynamicShared)
     }
 
-    /// The entry and every function it reaches, callers before callees; refuses recursion and
-    /// calls to functions without a body.
-    private func callOrder() throws(PTXError) -> [String] {
+    /// The entry and every function it reaches, callers before callees (records `callGraph`);
+    /// refuses calls to functions without a body.
+    private mutating func callOrder() throws(PTXError) -> [String] {
         var order: [String] = []
         var state: [String: Bool] = [:]  // false: on the current path, true: done
         var stack: [(name: String, callees: [(String, Int)], next: Int)] = [(entry.name, callees(of: entry), 0)]
@@ -159,10 +187,9 @@ struct Compiler {
             }
             let (callee, callLine) = stack[top].callees[stack[top].next]
             stack[top].next += 1
+            if functions[callee]?.hasBody == true { callGraph[stack[top].name, default: []].insert(callee) }
             switch state[callee] {
-            case .some(false):
-                throw PTXError(code: .unsupported, line: callLine, message: "recursive call to '\(callee)'")
-            case .some(true): continue
+            case .some: continue  // on the current path (recursion) or done: laid out once
             case .none:
                 guard let f = functions[callee] else {
                     throw PTXError(code: .unknownIdentifier, line: callLine, message: "call to unknown function '\(callee)'")
@@ -180,11 +207,24 @@ struct Compiler {
         return order
     }
 
+    /// Whether `callee` may be running when `caller` calls it: whether it can reach `caller`.
+    func isRecursive(_ callee: String, calledFrom caller: String) -> Bool {
+        var seen: Set<String> = [callee]
+        var pending = [callee]
+        while let f = pending.popLast() {
+            if f == caller { return true }
+            for g in callGraph[f] ?? [] where seen.insert(g).inserted { pending.append(g) }
+        }
+        return false
+    }
+
     private func callees(of f: ParsedFunction) -> [(String, Int)] {
         var result: [(String, Int)] = []
         for case .instruction(let inst) in f.body where inst.opcode == "call" || inst.opcode.hasPrefix("call.") {
-            // The callee is the first operand that is a plain name: `call (ret), f, (args);`.
+            // The callee is the first operand that is a plain name: `call (ret), f, (args);`. An
+            // indirect call (`call %rd, (args), prototype;`) has none: lowering refuses it.
             for op in inst.operands {
+                if case .register = op { break }
                 if case .symbol(let name, _) = op {
                     result.append((name, inst.line))
                     break
@@ -219,7 +259,7 @@ struct Compiler {
         }
     }
 
-    private mutating func allocateLocal(_ size: Int, alignment: Int, line: Int) throws(PTXError) -> Int {
+    mutating func allocateLocal(_ size: Int, alignment: Int, line: Int) throws(PTXError) -> Int {
         let offset = (localEnd + alignment - 1) / alignment * alignment
         localEnd = offset + size
         guard localEnd <= Compiler.maximumLocalBytes else {
@@ -342,6 +382,8 @@ struct Compiler {
             return r
         }
         if frames[current]?.registers[name] != nil { return try register(name) }
+        // The PTX constant for the number of lanes in a warp.
+        if name == "WARP_SZ" { return constant(32 &+ UInt64(bitPattern: offset)) }
         throw fail("unknown symbol '\(name)'", .unknownIdentifier)
     }
 

@@ -23,10 +23,21 @@ public enum Opcode: UInt8, Sendable {
     // Floating point (precision from `type`).
     case fadd, fsub, fmul, ffma, fdiv, fabs, fneg, fmin, fmax, frcp, fsqrt, frsqrt
     case fsin, fcos, fex2, flg2, ftanh
+    /// `copysign`: `b` with the sign of `a`.
+    case fcopysign
     // Comparison and selection.
     case setp, selp, slct
+    /// `set.cmp.dtype.stype`: the comparison as a value of `type` (an integer: all ones; a float:
+    /// 1.0), or 0; `flags` combines with the predicate `c` as setp's do.
+    case set
     // Conversion.
     case cvt, cvtaToGeneric, cvtaFromGeneric
+    /// Two values to a pair of FP8 bytes (`cvt.rn.satfinite{.relu}.e4m3x2/e5m2x2`): from `a` (upper
+    /// byte) and `b` (lower) of `sourceType` f32, or from the two halves of `a` (f16x2/bf16x2).
+    /// `flags` bit 0: e5m2 (else e4m3), bit 1: `.relu`.
+    case cvtToFP8x2
+    /// A pair of FP8 bytes in `a` to the two halves of `type` (f16x2/bf16x2); flags as above.
+    case cvtFromFP8x2
     // Memory.
     case ld, st, atom
     /// Copies `c` bytes of local memory from offset `a` to offset `b` (raw numbers, not registers):
@@ -44,6 +55,16 @@ public enum Opcode: UInt8, Sendable {
     /// holding them; the result (0, or -1 when the FIFO is full) goes to `d`, or (flags bit 2) to
     /// the local slot whose address `d` holds. See `DevicePrintf`.
     case printf
+    /// `call __assertfail, (message, file, line, function, charSize)`: reads `a` (message), `b`
+    /// (file), `c` (line) and `d` (function) as `printf` reads its operands (flags bits 0-3: the
+    /// operand is the local address of a `.param` slot), writes CUDA's assertion report to the
+    /// launch's output and stops the kernel with an assertion fault.
+    case assertFail
+    /// Pushes the registers `a..<b` and the local bytes `[c, c + offset)` of a function that may
+    /// already be running (a recursive call) on the thread's call stack.
+    case saveFrame
+    /// Pops what the matching `saveFrame` pushed.
+    case restoreFrame
     // Warp collectives: every lane of the warp that reaches one stops there, and the block runner
     // executes it for those lanes together (see `WarpCollective`).
     case shfl, vote, activemask, warpSync, redux, matchAny

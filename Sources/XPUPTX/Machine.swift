@@ -251,6 +251,10 @@ struct Machine {
                 Machine.unpack(inst, r, vectors!)
             case .printf:
                 try printf(inst, r)
+            case .assertFail:
+                try assertFail(inst, r)
+            case .saveFrame, .restoreFrame:
+                try moveFrame(inst, r)
             default:
                 r[Int(inst.d)] = Machine.compute(inst, r, vectors)
             }
@@ -288,6 +292,52 @@ struct Machine {
             p.storeBytes(of: UInt32(truncatingIfNeeded: status), as: UInt32.self)
         } else if inst.d >= 0 {
             r[Int(inst.d)] = truncate(status, 32)
+        }
+    }
+
+    /// `__assertfail(message, file, line, function, charSize)`: CUDA's report of a failed device
+    /// assertion, written where `printf` output goes, then the assertion fault that stops the
+    /// kernel (the context's sticky `CUDA_ERROR_ASSERT`).
+    mutating func assertFail(_ inst: Instruction, _ r: UnsafeMutablePointer<UInt64>) throws(PTXFault) {
+        func operand(_ register: Int32, indirect: Bool, size: Int) throws(PTXFault) -> UInt64 {
+            guard indirect else { return truncate(r[Int(register)], size * 8) }
+            let (p, _) = try resolve(r[Int(register)], size, .local, line: inst.line)
+            return size == 8 ? p.loadUnaligned(as: UInt64.self) : UInt64(p.loadUnaligned(as: UInt32.self))
+        }
+        let message = try deviceString(try operand(inst.a, indirect: inst.flags & 1 != 0, size: 8), line: inst.line)
+        let file = try deviceString(try operand(inst.b, indirect: inst.flags & 2 != 0, size: 8), line: inst.line)
+        let line = try operand(inst.c, indirect: inst.flags & 4 != 0, size: 4)
+        let function = try deviceString(try operand(inst.d, indirect: inst.flags & 8 != 0, size: 8), line: inst.line)
+        func special(_ s: Compiler.Special) -> UInt64 { r[Int(s.rawValue)] }
+        let report =
+            "\(String(decoding: file, as: UTF8.self)):\(line): \(String(decoding: function, as: UTF8.self)): "
+            + "block: [\(special(.ctaidX)),\(special(.ctaidY)),\(special(.ctaidZ))], "
+            + "thread: [\(special(.tidX)),\(special(.tidY)),\(special(.tidZ))] "
+            + "Assertion `\(String(decoding: message, as: UTF8.self))` failed.\n"
+        _ = output?.append(Array(report.utf8))
+        throw PTXFault(kind: .assertion, address: 0, line: Int(inst.line), kernel: "")
+    }
+
+    /// `saveFrame` pushes registers `a..<b` and `offset` local bytes at `c` on the call stack whose
+    /// top (a local offset) register `d` holds and whose end is `d2`; `restoreFrame` pops them.
+    mutating func moveFrame(_ inst: Instruction, _ r: UnsafeMutablePointer<UInt64>) throws(PTXFault) {
+        let registerBytes = Int(inst.b &- inst.a) &* 8
+        let localBytes = Int(inst.offset)
+        let size = registerBytes &+ (localBytes &+ 7) / 8 &* 8
+        let top = Int(truncatingIfNeeded: r[Int(inst.d)])
+        if inst.opcode == .saveFrame {
+            guard top &+ size <= Int(inst.d2), Int(inst.d2) <= localSize else {
+                throw PTXFault(kind: .illegalAddress, address: GenericWindow.localBase &+ UInt64(top), line: Int(inst.line), kernel: "")
+            }
+            let p = localBase + top
+            p.copyMemory(from: r + Int(inst.a), byteCount: registerBytes)
+            (p + registerBytes).copyMemory(from: localBase + Int(inst.c), byteCount: localBytes)
+            r[Int(inst.d)] = UInt64(top &+ size)
+        } else {
+            let p = localBase + (top &- size)
+            UnsafeMutableRawPointer(r + Int(inst.a)).copyMemory(from: p, byteCount: registerBytes)
+            (localBase + Int(inst.c)).copyMemory(from: p + registerBytes, byteCount: localBytes)
+            r[Int(inst.d)] = UInt64(top &- size)
         }
     }
 
@@ -513,7 +563,53 @@ struct Machine {
             }
             if inst.d2 >= 0 { r[Int(inst.d2)] = other ? 1 : 0 }
             return result ? 1 : 0
+        case .set:
+            var result = compare(CompareOp(rawValue: inst.mode)!, inst.sourceType, x, y)
+            if inst.flags & 3 != 0 {
+                var c = r[Int(inst.c)] & 1 != 0
+                if inst.flags & 4 != 0 { c = !c }
+                switch inst.flags & 3 {
+                case 1: result = result && c
+                case 2: result = result || c
+                default: result = result != c
+                }
+            }
+            guard result else { return 0 }
+            switch type {
+            case .f32: return bits(1)
+            case .f16: return 0x3C00
+            case .bf16: return 0x3F80
+            default: return truncate(~0, n)
+            }
         case .selp: return r[Int(inst.c)] & 1 != 0 ? x : y
+        case .fcopysign:
+            let sign: UInt64 = type == .f64 ? 1 << 63 : 1 << 31
+            return truncate((y & ~sign) | (x & sign), n)
+        case .cvtToFP8x2:
+            let format: FP8.Format = inst.flags & 1 != 0 ? .e5m2 : .e4m3
+            let relu = inst.flags & 2 != 0
+            let hi: Double
+            let lo: Double
+            if inst.sourceType == .f32 {
+                hi = Double(f32(x))
+                lo = Double(f32(y))
+            } else {
+                let element: ScalarType = inst.sourceType == .f16x2 ? .f16 : .bf16
+                hi = Double(FloatFormat.decode(x >> 16, element))
+                lo = Double(FloatFormat.decode(x & 0xFFFF, element))
+            }
+            return UInt64(FP8.encode(hi, format, relu: relu)) << 8 | UInt64(FP8.encode(lo, format, relu: relu))
+        case .cvtFromFP8x2:
+            let format: FP8.Format = inst.flags & 1 != 0 ? .e5m2 : .e4m3
+            let relu = inst.flags & 2 != 0
+            let element: ScalarType = type == .f16x2 ? .f16 : .bf16
+            func half(_ byte: UInt64) -> UInt64 {
+                var v = FP8.decode(UInt8(truncatingIfNeeded: byte), format)
+                if v.isNaN { return 0x7FFF }
+                if relu, v < 0 { v = 0 }
+                return FloatFormat.encode(v, element, .rn, sat: false)
+            }
+            return half(x >> 8) << 16 | half(x)
         case .cvt:
             let rounding = Rounding(rawValue: inst.mode)!
             if type == .f16x2 || type == .bf16x2 {
@@ -536,7 +632,7 @@ struct Machine {
             default: return x
             }
         case .bra, .ret, .exit, .barrier, .trap, .nop, .ld, .st, .atom, .call, .copyLocal, .shfl, .vote, .activemask,
-            .warpSync, .redux, .matchAny, .printf:
+            .warpSync, .redux, .matchAny, .printf, .assertFail, .saveFrame, .restoreFrame:
             return x
         }
     }

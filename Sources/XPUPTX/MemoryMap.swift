@@ -64,6 +64,8 @@ public struct PTXMemoryMap: Sendable {
 public struct PTXFault: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Kind: Sendable, Hashable {
         case illegalAddress, misalignedAddress, illegalInstruction, trap
+        /// A device-side `assert` failed (`__assertfail`).
+        case assertion
     }
     public var kind: Kind
     public var address: UInt64

@@ -36,7 +36,7 @@ public final class PTXKernel: Sendable {
 
     let code: [Instruction]
     /// Whether the kernel calls `vprintf` (device-side printf).
-    public var prints: Bool { code.contains { $0.opcode == .printf } }
+    public var prints: Bool { code.contains { $0.opcode == .printf || $0.opcode == .assertFail } }
     let vectorOperands: [Int32]
     let registerFileSize: Int
     let initialRegisters: [UInt64]

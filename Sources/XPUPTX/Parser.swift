@@ -293,15 +293,21 @@ struct Parser {
             if token.isPunct(";") { _ = advance(); continue }
             if token.kind == .identifier, next.isPunct(":") {
                 _ = advance(); _ = advance()
+                // `name: .callprototype (...) _ (...);` declares the signature of an indirect call.
+                if current.text == ".callprototype" {
+                    skipPastSemicolon()
+                    continue
+                }
                 function.body.append(.label(token.text, line: token.line))
                 continue
             }
             switch token.text {
-            case ".reg":
+            case let text where text == ".reg" || text.hasPrefix(".reg."):
+                // `.reg .b16 r;`, or with the type run on as inline assembly writes it: `.reg.b16 r;`.
                 _ = advance()
                 var vectorWidth = 1
                 if current.text == ".v2" || current.text == ".v4" { vectorWidth = current.text == ".v2" ? 2 : 4; _ = advance() }
-                let t = try identifier()
+                let t = token.text == ".reg" ? try identifier() : String(token.text.dropFirst(4))
                 guard let type = ScalarType(suffix: t.dropFirst()), vectorWidth == 1 else {
                     throw error("unsupported register type '\(t)'", .unsupported)
                 }

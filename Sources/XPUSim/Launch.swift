@@ -261,6 +261,7 @@ struct KernelRun {
         case .misalignedAddress: stream.sticky.set(CUDA_ERROR_MISALIGNED_ADDRESS)
         case .illegalInstruction: stream.sticky.set(CUDA_ERROR_ILLEGAL_INSTRUCTION)
         case .trap: stream.sticky.set(CUDA_ERROR_LAUNCH_FAILED)
+        case .assertion: stream.sticky.set(CUDA_ERROR_ASSERT)
         }
     }
 }

@@ -13,6 +13,7 @@ struct RuntimeProgramTests {
         "vector_add", "templates", "atomics", "clock_reads", "streams_pinned", "matmul_shared", "reduction", "scan",
         "constant_symbols", "dynamic_shared", "grid_stride", "struct_params", "errors", "warp_vote",
         "math_functions", "device_functions", "host_callbacks", "device_query", "launch_ex", "device_printf",
+        "recursion", "device_assert",
     ]
 
     /// nvcc's flags: the architecture list (PTX and SASS for 7.5) and a second SASS.
