@@ -34,16 +34,9 @@ extension Compiler {
                 "call to '\(calleeName)' passes \(arguments.count) arguments and \(results.count) results; it takes "
                     + "\(callee.parameters.count) and \(callee.returns.count)")
         }
-        let recursive = isRecursive(calleeName, calledFrom: current)
-        if recursive {
-            if stackPointer < 0 { stackPointer = newRegister() }
-            var save = Instruction(opcode: .saveFrame, type: .b64)
-            save.a = callee.ownRegisters.lowerBound
-            save.b = callee.ownRegisters.upperBound
-            save.c = Int32(callee.ownLocal.lowerBound)
-            save.offset = Int64(callee.ownLocal.count)
-            save.d = stackPointer
-            try emit(save, parsed)
+        if isRecursive(calleeName, calledFrom: current) {
+            try lowerRecursiveCall(to: callee, named: calleeName, results: results, arguments: arguments, parsed)
+            return
         }
         for (argument, slot) in zip(arguments, callee.parameters) {
             try move(from: argument, to: slot, parsed)
@@ -52,40 +45,81 @@ extension Compiler {
         call.d = callee.linkRegister
         callSites.append((code.count, calleeName))
         try emit(call, parsed)
-        guard recursive else {
-            for (result, slot) in zip(results, callee.returns) {
-                try move(from: slot, to: result, parsed)
-            }
-            return
-        }
-        // The results leave the callee's slots for transfer slots of their own before the caller's
-        // activation of the callee is restored (when the caller is the callee, the slots are the same).
-        var transfers: [Slot] = []
-        for slot in callee.returns.prefix(results.count) {
-            switch slot {
-            case .register(let r):
-                let offset = UInt64(try allocateLocal(8, alignment: 8, line: parsed.line))
-                var st = Instruction(opcode: .st, type: .b64)
-                st.space = .local
-                st.a = constant(offset)
-                st.b = r
-                try emit(st, parsed)
-                transfers.append(.local(offset: offset, size: 8))
-            case .local(let from, let size):
-                let offset = UInt64(try allocateLocal(size, alignment: 8, line: parsed.line))
-                try emit(copy(from: from, to: offset, size: size), parsed)
-                transfers.append(.local(offset: offset, size: size))
-            }
-        }
-        var restore = Instruction(opcode: .restoreFrame, type: .b64)
-        restore.a = callee.ownRegisters.lowerBound
-        restore.b = callee.ownRegisters.upperBound
-        restore.c = Int32(callee.ownLocal.lowerBound)
-        restore.offset = Int64(callee.ownLocal.count)
-        restore.d = stackPointer
-        try emit(restore, parsed)
-        for (result, slot) in zip(results, transfers) {
+        for (result, slot) in zip(results, callee.returns) {
             try move(from: slot, to: result, parsed)
+        }
+    }
+
+    /// A call to a function that may be running: its `.param` slots are written in the next call
+    /// level, its registers are saved in that level's save area, and the thread runs the callee in
+    /// that level. Values that pass through registers go through transfer registers of their own,
+    /// because the caller's registers may be the callee's (a function calling itself).
+    private mutating func lowerRecursiveCall(
+        to callee: Frame, named calleeName: String, results: [Operand], arguments: [Operand], _ parsed: ParsedInstruction
+    ) throws(PTXError) {
+        let next = UInt64(levelSize)
+        var registerArguments: [(transfer: Int32, parameter: Int32)] = []
+        for (argument, slot) in zip(arguments, callee.parameters) {
+            switch slot {
+            case .local(let offset, let size):
+                try move(from: argument, to: .local(offset: offset + next, size: size), parsed)
+            case .register(let r):
+                let transfer = newRegister()
+                try move(from: argument, to: .register(transfer), parsed)
+                registerArguments.append((transfer, r))
+            }
+        }
+        var save = Instruction(opcode: .saveFrame, type: .b64)
+        save.a = callee.ownRegisters.lowerBound
+        save.b = callee.ownRegisters.upperBound
+        save.offset = Int64(levelSize + registerSaveOffset)
+        try emit(save, parsed)
+        for (transfer, parameter) in registerArguments {
+            var mov = Instruction(opcode: .mov, type: .b64)
+            mov.a = transfer
+            mov.d = parameter
+            try emit(mov, parsed)
+        }
+        var enter = Instruction(opcode: .shiftFrame, type: .b64)
+        enter.d = frameShift
+        enter.offset = Int64(levelSize)
+        try emit(enter, parsed)
+        var call = Instruction(opcode: .call, type: .b64)
+        call.d = callee.linkRegister
+        callSites.append((code.count, calleeName))
+        try emit(call, parsed)
+        var leave = enter
+        leave.offset = -Int64(levelSize)
+        try emit(leave, parsed)
+        // Results: `.param` results of the caller are written now (local memory is not restored);
+        // results bound for registers wait in transfer registers until the callee's are restored.
+        var registerResults: [(transfer: Int32, result: Operand)] = []
+        for (result, slot) in zip(results, callee.returns) {
+            switch (slot, result) {
+            case (.local(let offset, let size), .symbol):
+                try move(from: .local(offset: offset + next, size: size), to: result, parsed)
+            case (.local(let offset, let size), _):
+                let transfer = newRegister()
+                var ld = Instruction(opcode: .ld, type: size >= 8 ? .b64 : size == 4 ? .b32 : size == 2 ? .b16 : .b8)
+                ld.space = .local
+                ld.a = constant(offset + next)
+                ld.d = transfer
+                try emit(ld, parsed)
+                registerResults.append((transfer, result))
+            case (.register(let r), _):
+                let transfer = newRegister()
+                var mov = Instruction(opcode: .mov, type: .b64)
+                mov.a = r
+                mov.d = transfer
+                try emit(mov, parsed)
+                registerResults.append((transfer, result))
+            }
+        }
+        var restore = save
+        restore.opcode = .restoreFrame
+        try emit(restore, parsed)
+        for (transfer, result) in registerResults {
+            try move(from: .register(transfer), to: result, parsed)
         }
     }
 

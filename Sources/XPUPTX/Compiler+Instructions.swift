@@ -351,6 +351,8 @@ extension Compiler {
             guard let space = m.space else { throw unknown() }
             inst.opcode = m.to ? .cvtaFromGeneric : .cvtaToGeneric
             inst.space = space
+            // Generic local addresses are absolute: they include the running call level.
+            if space == .local { inst.c = frameShift }
             inst.d = try destination(ops[0])
             inst.a = try source(ops[1], type)
         case "ld", "ldu", "st":

@@ -3,9 +3,14 @@
 /// Functions are laid out statically: each function gets its own registers in the kernel's register
 /// file, its parameters and `.local` variables get fixed slots in per-thread local memory, and a
 /// link register holds its return address. A call copies the arguments into the callee's slots,
-/// jumps, and copies the results back. A call to a function that may already be running (the callee
-/// can reach the caller: recursion) first pushes the callee's registers and local slots on the
-/// thread's call stack and pops them after the call, so every activation keeps its own values.
+/// jumps, and copies the results back.
+///
+/// Recursion: a call to a function that may already be running (the callee can reach the caller)
+/// moves the thread to a fresh call level, a copy of the whole local-memory layout further into
+/// the thread's local memory (`.local` addresses are relative to the running level; generic
+/// addresses of local memory are absolute, so a pointer to a caller's local variable stays valid
+/// in the callee), and saves the callee's registers in the new level's save area until the call
+/// returns.
 struct Compiler {
     /// Per-thread registers at fixed indices, filled in when a thread starts.
     enum Special: Int32, CaseIterable {
@@ -35,11 +40,11 @@ struct Compiler {
     static let maximumLocalBytes = 512 * 1024
     /// Kernel parameter bytes (the CUDA limit since 12.1).
     static let maximumParameterBytes = 32764
-    /// The call stack of each thread of a kernel with recursive calls, in local memory after the
-    /// kernel's own local variables. A frame saves its registers at 8 bytes each plus its local
-    /// slots; a call that would run past the stack faults (an illegal address, as a stack
-    /// overflow does on a GPU).
-    static let callStackBytes = 32 * 1024
+    /// The local memory of each thread of a kernel with recursive calls: as many call levels as
+    /// fit (at least `minimumCallLevels`). A recursive call past the last level faults (an illegal
+    /// address, as a stack overflow does on a GPU).
+    static let callStackBytes = 64 * 1024
+    static let minimumCallLevels = 16
 
     /// Where a function parameter lives: a slot in local memory (`.param`) or a register (`.reg`).
     enum Slot {
@@ -58,10 +63,9 @@ struct Compiler {
         var linkRegister: Int32 = -1
         /// Code index of the first instruction, once lowered.
         var start = -1
-        /// The registers (link register included) and local bytes that belong to this function
-        /// alone: what a recursive call saves.
+        /// The registers (link register included) that belong to this function alone: what a
+        /// recursive call saves.
         var ownRegisters: Range<Int32> = 0..<0
-        var ownLocal: Range<Int> = 0..<0
     }
 
     let module: ParsedModule
@@ -81,9 +85,12 @@ struct Compiler {
     var callSites: [(index: Int, callee: String)] = []
     /// The functions with a body that each function calls.
     var callGraph: [String: Set<String>] = [:]
-    /// The register holding the thread's call-stack offset in local memory, once a recursive
-    /// call needs one.
-    var stackPointer: Int32 = -1
+    /// Kernels with recursive calls: the register holding the running call level's offset in the
+    /// thread's local memory, the size of a level (the local layout, then the register save
+    /// area at `registerSaveOffset`); -1 and 0 otherwise.
+    var frameShift: Int32 = -1
+    var levelSize = 0
+    var registerSaveOffset = 0
     var sharedEnd = 0
     var localEnd = 0
     var externShared: [String] = []
@@ -136,12 +143,22 @@ struct Compiler {
             var frame = Frame(function: functions[name]!)
             frame.symbols = moduleSymbols
             let firstRegister = Int32(initial.count)
-            let firstLocal = localEnd
             frame.linkRegister = newRegister()
             frame = try layout(frame)
             frame.ownRegisters = firstRegister..<Int32(initial.count)
-            frame.ownLocal = firstLocal..<localEnd
             frames[name] = frame
+        }
+        // Call levels, when some call is recursive.
+        var savedRegisters = 0
+        for (caller, callees) in callGraph {
+            for callee in callees where isRecursive(callee, calledFrom: caller) {
+                savedRegisters = max(savedRegisters, frames[callee]!.ownRegisters.count)
+            }
+        }
+        if savedRegisters > 0 {
+            frameShift = newRegister()
+            registerSaveOffset = (localEnd + 15) / 16 * 16
+            levelSize = (registerSaveOffset + 8 * savedRegisters + 15) / 16 * 16
         }
         let staticShared = (sharedEnd + 15) / 16 * 16
         for name in externShared {
@@ -155,19 +172,15 @@ struct Compiler {
         for site in callSites {
             code[site.index].offset = Int64(frames[site.callee]!.start)
         }
-        if stackPointer >= 0 {
-            // The call stack follows every local variable (call-result transfer slots included).
-            let base = (localEnd + 15) / 16 * 16
-            initial[Int(stackPointer)] = UInt64(base)
-            localEnd = base + Compiler.callStackBytes
-            for i in code.indices where code[i].opcode == .saveFrame { code[i].d2 = Int32(localEnd) }
+        if frameShift >= 0 {
+            localEnd = levelSize * max(Compiler.minimumCallLevels, Compiler.callStackBytes / levelSize)
         }
         return PTXKernel(
             name: entry.name, parameters: parameters, parameterBufferSize: parameters.last.map { $0.offset + $0.size } ?? 0,
             staticSharedSize: sharedEnd, localSize: localEnd, declaredRegisters: entry.registers.count,
             maxThreadsPerBlock: entry.maxThreads.map { $0.0 * $0.1 * $0.2 } ?? 1024, line: entry.line, code: code,
             vectorOperands: vectorOperands, initialRegisters: initial, relocations: relocations,
-            usesDynamicShared: usesDynamicShared)
+            usesDynamicShared: usesDynamicShared, frameShiftRegister: frameShift)
     }
 
     /// The entry and every function it reaches, callers before callees (records `callGraph`);

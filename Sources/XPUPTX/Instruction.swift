@@ -60,11 +60,15 @@ public enum Opcode: UInt8, Sendable {
     /// operand is the local address of a `.param` slot), writes CUDA's assertion report to the
     /// launch's output and stops the kernel with an assertion fault.
     case assertFail
-    /// Pushes the registers `a..<b` and the local bytes `[c, c + offset)` of a function that may
-    /// already be running (a recursive call) on the thread's call stack.
+    /// Stores the registers `a..<b` (a function that may already be running: a recursive call)
+    /// at local offset `offset` of the running call level (the next level's save area).
     case saveFrame
-    /// Pops what the matching `saveFrame` pushed.
+    /// Loads them back from there.
     case restoreFrame
+    /// Moves the thread to the next call level (`offset` > 0, the level size) or back to the
+    /// previous one (`offset` < 0): register `d` holds the running level's offset in the thread's
+    /// local memory; `.local` addresses are relative to it.
+    case shiftFrame
     // Warp collectives: every lane of the warp that reaches one stops there, and the block runner
     // executes it for those lanes together (see `WarpCollective`).
     case shfl, vote, activemask, warpSync, redux, matchAny

@@ -150,7 +150,9 @@ public final class PTXLaunch: @unchecked Sendable {
                             while true {
                                 for thread in lanes where stops[thread] == nil {
                                     do throws(PTXFault) {
-                                        machine.localBase = local + thread * localSize
+                                        machine.enterThread(
+                                            local + thread * localSize, registers: registers + thread * registerCount,
+                                            frameShiftRegister: kernel.frameShiftRegister)
                                         (pcs[thread], stops[thread]) = try machine.run(
                                             pc: pcs[thread], registers: registers + thread * registerCount, steps: &steps)
                                     } catch {

@@ -57,7 +57,11 @@ struct Machine {
     let memory: PTXMemoryMap
     /// Where `printf` output goes; nil: it is discarded.
     let output: DeviceOutput?
+    /// The running thread's local memory, and the running call level within it (`localBase`,
+    /// which `.local` addresses are relative to, with `localAvailable` bytes from there on).
+    var localThreadBase: UnsafeMutableRawPointer
     var localBase: UnsafeMutableRawPointer
+    var localAvailable: Int
     // One-entry translation cache for global memory.
     var cacheBase: UInt64 = 1
     var cacheEnd: UInt64 = 0
@@ -78,7 +82,18 @@ struct Machine {
         self.localSize = localSize
         self.memory = memory
         self.output = output
+        self.localThreadBase = local
         self.localBase = local
+        self.localAvailable = localSize
+    }
+
+    /// Makes `thread`'s local memory current, at the call level its frame-shift register holds.
+    @inline(__always)
+    mutating func enterThread(_ threadLocal: UnsafeMutableRawPointer, registers r: UnsafeMutablePointer<UInt64>, frameShiftRegister: Int32) {
+        localThreadBase = threadLocal
+        let shift = frameShiftRegister >= 0 ? Int(truncatingIfNeeded: r[Int(frameShiftRegister)]) : 0
+        localBase = threadLocal + shift
+        localAvailable = localSize &- shift
     }
 
     // MARK: Memory
@@ -114,7 +129,7 @@ struct Machine {
             }
             return (shared + Int(address), false)
         case .local:
-            guard address &+ UInt64(size) <= UInt64(localSize) else {
+            guard address &+ UInt64(size) <= UInt64(localAvailable) else {
                 throw PTXFault(kind: .illegalAddress, address: address, line: Int(line), kernel: "")
             }
             return (localBase + Int(address), false)
@@ -128,7 +143,12 @@ struct Machine {
                 return try resolve(address &- GenericWindow.sharedBase, size, .shared, line: line)
             }
             if address &- GenericWindow.localBase < GenericWindow.windowSize {
-                return try resolve(address &- GenericWindow.localBase, size, .local, line: line)
+                // Absolute within the thread's local memory (every call level).
+                let offset = address &- GenericWindow.localBase
+                guard offset &+ UInt64(size) <= UInt64(localSize) else {
+                    throw PTXFault(kind: .illegalAddress, address: address, line: Int(line), kernel: "")
+                }
+                return (localThreadBase + Int(offset), false)
             }
             return try resolve(address, size, .global, line: line)
         }
@@ -232,7 +252,7 @@ struct Machine {
                 let from = UInt64(UInt32(bitPattern: inst.a))
                 let to = UInt64(UInt32(bitPattern: inst.b))
                 let size = Int(inst.c)
-                guard from &+ UInt64(size) <= UInt64(localSize), to &+ UInt64(size) <= UInt64(localSize) else {
+                guard from &+ UInt64(size) <= UInt64(localAvailable), to &+ UInt64(size) <= UInt64(localAvailable) else {
                     throw PTXFault(kind: .illegalAddress, address: to, line: Int(inst.line), kernel: "")
                 }
                 (localBase + Int(to)).copyMemory(from: localBase + Int(from), byteCount: size)
@@ -255,6 +275,14 @@ struct Machine {
                 try assertFail(inst, r)
             case .saveFrame, .restoreFrame:
                 try moveFrame(inst, r)
+            case .shiftFrame:
+                let shift = Int(truncatingIfNeeded: r[Int(inst.d)]) &+ Int(inst.offset)
+                guard shift >= 0, shift &+ Swift.abs(Int(inst.offset)) <= localSize else {
+                    throw PTXFault(kind: .illegalAddress, address: GenericWindow.localBase &+ UInt64(shift), line: Int(inst.line), kernel: "")
+                }
+                r[Int(inst.d)] = UInt64(shift)
+                localBase = localThreadBase + shift
+                localAvailable = localSize &- shift
             default:
                 r[Int(inst.d)] = Machine.compute(inst, r, vectors)
             }
@@ -318,26 +346,19 @@ struct Machine {
         throw PTXFault(kind: .assertion, address: 0, line: Int(inst.line), kernel: "")
     }
 
-    /// `saveFrame` pushes registers `a..<b` and `offset` local bytes at `c` on the call stack whose
-    /// top (a local offset) register `d` holds and whose end is `d2`; `restoreFrame` pops them.
+    /// `saveFrame` stores registers `a..<b` at local offset `offset` of the running call level;
+    /// `restoreFrame` loads them back.
     mutating func moveFrame(_ inst: Instruction, _ r: UnsafeMutablePointer<UInt64>) throws(PTXFault) {
-        let registerBytes = Int(inst.b &- inst.a) &* 8
-        let localBytes = Int(inst.offset)
-        let size = registerBytes &+ (localBytes &+ 7) / 8 &* 8
-        let top = Int(truncatingIfNeeded: r[Int(inst.d)])
+        let bytes = Int(inst.b &- inst.a) &* 8
+        let offset = Int(inst.offset)
+        guard offset &+ bytes <= localAvailable else {
+            throw PTXFault(kind: .illegalAddress, address: GenericWindow.localBase &+ UInt64(offset), line: Int(inst.line), kernel: "")
+        }
+        let saved = localBase + offset
         if inst.opcode == .saveFrame {
-            guard top &+ size <= Int(inst.d2), Int(inst.d2) <= localSize else {
-                throw PTXFault(kind: .illegalAddress, address: GenericWindow.localBase &+ UInt64(top), line: Int(inst.line), kernel: "")
-            }
-            let p = localBase + top
-            p.copyMemory(from: r + Int(inst.a), byteCount: registerBytes)
-            (p + registerBytes).copyMemory(from: localBase + Int(inst.c), byteCount: localBytes)
-            r[Int(inst.d)] = UInt64(top &+ size)
+            saved.copyMemory(from: r + Int(inst.a), byteCount: bytes)
         } else {
-            let p = localBase + (top &- size)
-            UnsafeMutableRawPointer(r + Int(inst.a)).copyMemory(from: p, byteCount: registerBytes)
-            (localBase + Int(inst.c)).copyMemory(from: p + registerBytes, byteCount: localBytes)
-            r[Int(inst.d)] = UInt64(top &- size)
+            UnsafeMutableRawPointer(r + Int(inst.a)).copyMemory(from: saved, byteCount: bytes)
         }
     }
 
@@ -622,17 +643,17 @@ struct Machine {
         case .cvtaToGeneric:
             switch inst.space {
             case .shared: return truncate(x, 32) &+ GenericWindow.sharedBase
-            case .local: return truncate(x, 32) &+ GenericWindow.localBase
+            case .local: return truncate(x, 32) &+ GenericWindow.localBase &+ (inst.c >= 0 ? r[Int(inst.c)] : 0)
             default: return x
             }
         case .cvtaFromGeneric:
             switch inst.space {
             case .shared: return truncate(x &- GenericWindow.sharedBase, n)
-            case .local: return truncate(x &- GenericWindow.localBase, n)
+            case .local: return truncate(x &- GenericWindow.localBase &- (inst.c >= 0 ? r[Int(inst.c)] : 0), n)
             default: return x
             }
         case .bra, .ret, .exit, .barrier, .trap, .nop, .ld, .st, .atom, .call, .copyLocal, .shfl, .vote, .activemask,
-            .warpSync, .redux, .matchAny, .printf, .assertFail, .saveFrame, .restoreFrame:
+            .warpSync, .redux, .matchAny, .printf, .assertFail, .saveFrame, .restoreFrame, .shiftFrame:
             return x
         }
     }

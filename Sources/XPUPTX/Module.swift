@@ -43,6 +43,9 @@ public final class PTXKernel: Sendable {
     /// Constant registers that receive the address of a module variable (index into `PTXModule.variables`) plus an offset.
     let relocations: [Relocation]
     let usesDynamicShared: Bool
+    /// The register holding the offset of the running call level in the thread's local memory
+    /// (kernels with recursive calls), or -1.
+    let frameShiftRegister: Int32
 
     struct Relocation: Sendable {
         var register: Int32
@@ -53,8 +56,9 @@ public final class PTXKernel: Sendable {
     init(
         name: String, parameters: [PTXParameter], parameterBufferSize: Int, staticSharedSize: Int, localSize: Int,
         declaredRegisters: Int, maxThreadsPerBlock: Int, line: Int, code: [Instruction], vectorOperands: [Int32],
-        initialRegisters: [UInt64], relocations: [Relocation], usesDynamicShared: Bool
+        initialRegisters: [UInt64], relocations: [Relocation], usesDynamicShared: Bool, frameShiftRegister: Int32 = -1
     ) {
+        self.frameShiftRegister = frameShiftRegister
         self.name = name
         self.parameters = parameters
         self.parameterBufferSize = parameterBufferSize

@@ -141,10 +141,89 @@ import Testing
     }
 
     @Test func recursionPastTheCallStackFaults() throws {
-        // Each fib frame saves 11 registers and 32 local bytes (120 bytes): the 32 KiB stack
-        // holds about 270 of them, so the first chain of calls, 5000 deep, overflows it.
+        // A call level here is the kernel's local layout plus fib's 11 saved registers (144
+        // bytes): 64 KiB hold about 450 levels, so the first chain of calls, 5000 deep, overflows.
         let (_, fault) = try Self.run(Self.fibonacci, n: 5000)
         #expect(fault?.kind == .illegalAddress)
+    }
+
+    /// numba's calling convention: the result goes through a pointer to the caller's local
+    /// memory (its `__local_depot`, made generic with `cvta.local`), and the return value is a status.
+    static let resultThroughPointer = header + """
+
+        .func (.param .b32 fibp_status) fibp(.param .b64 fibp_out, .param .b64 fibp_n)
+        {
+            .local .align 8 .b8 __local_depot0[16];
+            .reg .b64 %SP;
+            .reg .b64 %SPL;
+            .reg .pred %p<2>;
+            .reg .b32 %r<3>;
+            .reg .b64 %rd<10>;
+            mov.u64 %SPL, __local_depot0;
+            cvta.local.u64 %SP, %SPL;
+            ld.param.u64 %rd1, [fibp_out];
+            ld.param.u64 %rd2, [fibp_n];
+            setp.lt.u64 %p1, %rd2, 2;
+            @%p1 bra BASE;
+            add.u64 %rd3, %SP, 0;
+            add.s64 %rd4, %rd2, -1;
+            { // callseq 0, 0
+            .param .b64 param0;
+            st.param.b64 [param0+0], %rd3;
+            .param .b64 param1;
+            st.param.b64 [param1+0], %rd4;
+            .param .b32 retval0;
+            call.uni (retval0), fibp, (param0, param1);
+            ld.param.b32 %r1, [retval0+0];
+            } // callseq 0
+            add.u64 %rd5, %SP, 8;
+            add.s64 %rd6, %rd2, -2;
+            { // callseq 1, 0
+            .param .b64 param0;
+            st.param.b64 [param0+0], %rd5;
+            .param .b64 param1;
+            st.param.b64 [param1+0], %rd6;
+            .param .b32 retval0;
+            call.uni (retval0), fibp, (param0, param1);
+            ld.param.b32 %r2, [retval0+0];
+            } // callseq 1
+            ld.u64 %rd7, [%SP];
+            ld.u64 %rd8, [%SP+8];
+            add.s64 %rd2, %rd7, %rd8;
+        BASE:
+            st.u64 [%rd1], %rd2;
+            mov.u32 %r1, 0;
+            st.param.b32 [fibp_status+0], %r1;
+            ret;
+        }
+        .visible .entry k(.param .u64 k_out, .param .u64 k_n)
+        {
+            .reg .b32 %r<3>;
+            .reg .b64 %rd<8>;
+            ld.param.u64 %rd1, [k_out];
+            ld.param.u64 %rd2, [k_n];
+            mov.u32 %r1, %tid.x;
+            cvt.u64.u32 %rd3, %r1;
+            add.s64 %rd2, %rd2, %rd3;
+            mul.wide.u32 %rd5, %r1, 8;
+            add.s64 %rd6, %rd1, %rd5;
+            { // callseq 2, 0
+            .param .b64 param0;
+            st.param.b64 [param0+0], %rd6;
+            .param .b64 param1;
+            st.param.b64 [param1+0], %rd2;
+            .param .b32 retval0;
+            call.uni (retval0), fibp, (param0, param1);
+            ld.param.b32 %r2, [retval0+0];
+            } // callseq 2
+            ret;
+        }
+        """
+
+    @Test func resultsThroughPointersToTheCallersLocalMemory() throws {
+        let (values, fault) = try Self.run(Self.resultThroughPointer, n: 8, threads: 3)
+        #expect(fault == nil)
+        #expect(values == (8..<11).map { Self.fib(UInt64($0)) })
     }
 
     @Test func callsToUnknownFunctionsAndThroughRegistersFailTheLoad() throws {
