@@ -10,6 +10,8 @@ extension Compiler {
         var lo = false, hi = false, wide = false, sat = false
         /// `min.NaN`/`max.NaN`: a NaN operand gives NaN.
         var nan = false
+        /// `fma.relu`: a negative result becomes +0.
+        var relu = false
         var atomic: AtomicOp?
         var boolOp: UInt8 = 0
         var to = false
@@ -39,6 +41,7 @@ extension Compiler {
             case "wide": m.wide = true
             case "sat", "satfinite": m.sat = true
             case "NaN": m.nan = true
+            case "relu": m.relu = true
             case "to": m.to = true
             case "rn": m.rounding = .rn
             case "rz": m.rounding = .rz
@@ -134,13 +137,17 @@ extension Compiler {
             guard base == "min" || base == "max", type.isFloat else { throw unknown() }
             inst.flags |= 2
         }
+        if m.relu {
+            guard base == "fma", [.f16, .bf16, .f16x2, .bf16x2].contains(type) else { throw unknown() }
+            inst.flags |= 8
+        }
         inst.mode = m.rounding.rawValue
 
         switch base {
         case "mov":
             try count(2)
             if case .vector = ops[0] {
-                let v = try vector(ops[0], type)
+                let v = try vector(ops[0], type, destination: true)
                 inst.opcode = .unpack
                 inst.d = v.start
                 inst.vectorWidth = UInt8(v.count)
@@ -368,7 +375,7 @@ extension Compiler {
             // Call arguments and results are `.param` variables that live in local memory.
             if inst.space == .param, symbolSpace == .local { inst.space = .local }
             if m.vector > 1 {
-                let v = try vector(valueOperand, type)
+                let v = try vector(valueOperand, type, destination: base != "st")
                 guard v.count == m.vector else { throw fail("vector operand has \(v.count) elements, expected \(m.vector)") }
                 if base == "st" { inst.b = v.start } else { inst.d = v.start }
             } else if base == "st" {

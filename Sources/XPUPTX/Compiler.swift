@@ -430,7 +430,7 @@ struct Compiler {
         return (try symbolRegister(base, offset: 0), offset, symbol(base)?.space)
     }
 
-    mutating func vector(_ operand: Operand, _ type: ScalarType) throws(PTXError) -> (start: Int32, count: Int) {
+    mutating func vector(_ operand: Operand, _ type: ScalarType, destination: Bool = false) throws(PTXError) -> (start: Int32, count: Int) {
         guard case .vector(let names) = operand else {
             // A scalar immediate or register stored as a one-element vector.
             let r = try source(operand, type)
@@ -441,6 +441,11 @@ struct Compiler {
         let start = Int32(vectorOperands.count)
         for n in names {
             if n == "_" { vectorOperands.append(Special.sink.rawValue); continue }
+            if let first = n.utf8.first, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") {
+                guard !destination else { throw fail("a literal cannot be written ('\(n)')") }
+                vectorOperands.append(constant(try Parser.number(n, line: line).bits(as: type)))
+                continue
+            }
             vectorOperands.append(try register(n))
         }
         return (start, names.count)

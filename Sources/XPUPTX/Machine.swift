@@ -750,18 +750,22 @@ struct Machine {
             // Two independent halves in one 32-bit register.
             let element: ScalarType = inst.type == .f16x2 ? .f16 : .bf16
             let nan = inst.flags & 2 != 0
-            let lo = floatBinary(inst.opcode, element, x & 0xFFFF, y & 0xFFFF, z & 0xFFFF, sat: sat, nan: nan)
-            let hi = floatBinary(inst.opcode, element, (x >> 16) & 0xFFFF, (y >> 16) & 0xFFFF, (z >> 16) & 0xFFFF, sat: sat, nan: nan)
+            let relu = inst.flags & 8 != 0
+            let lo = floatBinary(inst.opcode, element, x & 0xFFFF, y & 0xFFFF, z & 0xFFFF, sat: sat, nan: nan, relu: relu)
+            let hi = floatBinary(
+                inst.opcode, element, (x >> 16) & 0xFFFF, (y >> 16) & 0xFFFF, (z >> 16) & 0xFFFF, sat: sat, nan: nan, relu: relu)
             return (hi << 16) | lo
         default:
-            return floatBinary(inst.opcode, inst.type, x, y, z, sat: sat, nan: inst.flags & 2 != 0, mode: inst.mode)
+            return floatBinary(
+                inst.opcode, inst.type, x, y, z, sat: sat, nan: inst.flags & 2 != 0, relu: inst.flags & 8 != 0, mode: inst.mode)
         }
     }
 
     /// f32, f16 and bf16 arithmetic. f32 is computed in single precision; 16-bit types in double
     /// (exact for their sums and products) and rounded once to the type.
     @inline(__always) static func floatBinary(
-        _ opcode: Opcode, _ type: ScalarType, _ x: UInt64, _ y: UInt64, _ z: UInt64, sat: Bool, nan: Bool, mode: UInt8 = 0
+        _ opcode: Opcode, _ type: ScalarType, _ x: UInt64, _ y: UInt64, _ z: UInt64, sat: Bool, nan: Bool, relu: Bool = false,
+        mode: UInt8 = 0
     ) -> UInt64 {
         if type != .f32 {
             let a = Double(FloatFormat.decode(x, type))
@@ -775,6 +779,11 @@ struct Machine {
             case .fmin: v = minimum(a, b, propagateNaN: nan)
             case .fmax: v = maximum(a, b, propagateNaN: nan)
             default: v = Double(FloatFormat.decode(z, type)).addingProduct(a, b)
+            }
+            if relu {
+                // `.relu`: negative results become +0; NaN becomes the canonical NaN.
+                if v.isNaN { return 0x7FFF }
+                if !(v > 0) { v = 0 }
             }
             return FloatFormat.encode(v, type, .rn, sat: sat)
         }

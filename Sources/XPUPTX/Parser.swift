@@ -372,8 +372,15 @@ struct Parser {
 
     private mutating func parseOperand() throws(PTXError) -> Operand {
         if accept("{") {
+            // Registers, `_`, or (in a packing `mov`) literals, kept as written.
             var names: [String] = []
-            repeat { names.append(try identifier()) } while accept(",")
+            repeat {
+                if current.kind == .number {
+                    names.append(advance().text)
+                } else {
+                    names.append(try identifier())
+                }
+            } while accept(",")
             try expect("}")
             return .vector(names)
         }

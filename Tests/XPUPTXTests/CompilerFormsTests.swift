@@ -93,6 +93,17 @@ import Testing
         }
     }
 
+    @Test func fusedMultiplyAddWithRelu() throws {
+        // bf16: 1.0 = 0x3F80, 2.0 = 0x4000, -3.0 = 0xC040; f16: 1.0 = 0x3C00, -3.0 = 0xC200.
+        let bf16 = try evaluate(
+            "fma.rn.relu.bf16", result: .h, operands: [.h, .h, .h],
+            cases: [[0x3F80, 0x4000, 0x3F80], [0x3F80, 0x4000, 0xC040], [0x7FC1, 0x3F80, 0x3F80]])
+        #expect(bf16 == [0x4040, 0, 0x7FFF])
+        let f16 = try evaluate("fma.rn.relu.f16", result: .h, operands: [.h, .h, .h], cases: [[0x3C00, 0x3C00, 0xC200]])
+        #expect(f16 == [0])
+        #expect(throws: PTXError.self) { try runSingleThread("fma.rn.relu.f32 %f1, %f2, %f3, %f4;", slots: 0) }
+    }
+
     @Test func copysignTakesTheSignOfTheFirstOperand() throws {
         let f64 = try evaluate(
             "copysign.f64", result: .fd, operands: [.fd, .fd],
@@ -136,8 +147,17 @@ import Testing
                 }
                 cvt.u64.u16 %rd2, %h1;
                 st.global.u64 [%rd0+8], %rd2;
-            """, slots: 2)
+                // cuda_bf16.hpp's __bfloat162char_rz: a byte and a literal packed into 16 bits.
+                { .reg.b8 myreg;
+                  mov.b16 %h2, 0xC000;
+                  cvt.rzi.s8.bf16 myreg, %h2;
+                  mov.b16 %h3, {myreg, 0};
+                }
+                cvt.u64.u16 %rd3, %h3;
+                st.global.u64 [%rd0+16], %rd3;
+            """, slots: 3)
         #expect(out[0] == 32)
+        #expect(out[2] == 0xFE)
         // p is 1.0, so r = 1.0 * 2^-10 (0x1400) + 1.0: one f16 ulp above 1.0.
         #expect(out[1] == 0x3C01)
     }
