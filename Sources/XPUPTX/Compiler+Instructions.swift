@@ -103,6 +103,11 @@ extension Compiler {
             try lowerExtended(parsed, base, parts.dropFirst())
             return
         }
+        if base == "tensormap" || base == "wgmma" || base == "setmaxnreg" {
+            // sm_90a-only families (tensor-map editing, warpgroup matrix operations, register
+            // reallocation): the simulated device has no tensor memory accelerator to model.
+            throw fail("'\(parsed.opcode)' (an sm_90a-only instruction) is not interpreted", .unsupported)
+        }
         if base == "cvt", parts.contains(where: { $0.hasPrefix("e4m3") || $0.hasPrefix("e5m2") }) {
             try lowerFP8Convert(parsed, parts.dropFirst())
             return

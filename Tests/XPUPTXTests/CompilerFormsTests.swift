@@ -104,6 +104,15 @@ import Testing
         #expect(throws: PTXError.self) { try runSingleThread("fma.rn.relu.f32 %f1, %f2, %f3, %f4;", slots: 0) }
     }
 
+    @Test func sm90aTensorMapEditingIsRefusedByName() {
+        #expect {
+            try runSingleThread("tensormap.replace.tile.global_address.global.b1024.b64 [%rd1], %rd2;", slots: 0)
+        } throws: { error in
+            guard let error = error as? PTXError else { return false }
+            return error.code == .unsupported && error.message.contains("tensormap.replace") && error.message.contains("sm_90a")
+        }
+    }
+
     @Test func copysignTakesTheSignOfTheFirstOperand() throws {
         let f64 = try evaluate(
             "copysign.f64", result: .fd, operands: [.fd, .fd],
