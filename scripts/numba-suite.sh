@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # numba-cuda's own test suites through the shim, against a simulated-device server from dist/.
 #
-#   scripts/numba-suite.sh [--quick] [--jobs N] [--test-timeout S] [--out DIR]
+#   scripts/numba-suite.sh [--quick | --only IDS.txt] [--jobs N] [--test-timeout S] [--out DIR]
 #
 # numba-cuda links with the driver's linker (cuLink*): the environment it runs in has no
 # nvJitLink, so cuda.core's Linker falls back to the driver (scripts/lib/numba-env.sh makes that
 # environment, .build-numba/venv, with pinned wheels). Every test of numba.cuda.tests.cudadrv and
-# numba.cuda.tests.cudapy runs (with --quick: the tests listed in Tests/numba/quick-tests.txt),
+# numba.cuda.tests.cudapy runs (with --quick: the tests listed in Tests/numba/quick-tests.txt;
+# with --only: those listed in IDS.txt, one id a line),
 # each worker process a client of one server (Tests/numba/run_suite.py).
 #
 # Writes DIR/results.tsv (one line per test: id, outcome, reason), DIR/counts.txt (counts per
@@ -20,16 +21,18 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 quick=0
+only_file=""
 jobs=2
 test_timeout=600
 out=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=1; shift ;;
+        --only) only_file=$(realpath "$2"); shift 2 ;;
         --jobs) jobs=$2; shift 2 ;;
         --test-timeout) test_timeout=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "numba-suite: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -61,6 +64,7 @@ done
 
 only=()
 [ $quick = 1 ] && only=(--only "$root/Tests/numba/quick-tests.txt")
+[ -n "$only_file" ] && only=(--only "$only_file")
 start=$(date +%s)
 # The tests' working directory is a scratch folder: some write files (caching tests).
 (cd "$out" && "$root/dist/bin/xpu-run" --server "unix:$socket_dir/server" -- \

@@ -55,11 +55,11 @@ CUresult cuEventRecordWithFlags_ptsz(CUevent hEvent, CUstream hStream, unsigned 
 /*
  * Page-locked host memory (what cudaMallocHost and cudaHostAlloc ask for): portable and
  * write-combined memory are what cuMemAllocHost gives; memory mapped into the device's address
- * space is not served.
+ * space is a coherent range (coherent.c).
  */
 CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags) {
     if (Flags & ~(HOST_ALLOC_PORTABLE | HOST_ALLOC_DEVICEMAP | HOST_ALLOC_WRITECOMBINED)) return CUDA_ERROR_INVALID_VALUE;
-    if (Flags & HOST_ALLOC_DEVICEMAP) return CUDA_ERROR_NOT_SUPPORTED;
+    if (Flags & HOST_ALLOC_DEVICEMAP) return xpu_coherent_host_alloc(pp, bytesize, Flags);
     return cuMemAllocHost_v2(pp, bytesize);
 }
 
@@ -71,8 +71,9 @@ CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags) {
 /*
  * Registered host memory: the ranges are recorded, so registering twice and unregistering what
  * was never registered fail as on a real driver. Copies from and to host memory need no page
- * locking here (the library copies it into its own buffers), so nothing else changes; mapping the
- * range into the device's address space and I/O memory are not served.
+ * locking here (the library copies it into its own buffers), so nothing else changes. A range
+ * mapped into the device's address space is also a coherent range (coherent.c); I/O memory is
+ * not served.
  */
 struct host_range {
     uintptr_t start, end;
@@ -86,7 +87,7 @@ static CUresult host_register(void *p, size_t bytesize, unsigned int Flags) {
     if (p == NULL || bytesize == 0) return CUDA_ERROR_INVALID_VALUE;
     if (Flags & ~(HOST_REGISTER_PORTABLE | HOST_REGISTER_DEVICEMAP | HOST_REGISTER_IOMEMORY | HOST_REGISTER_READ_ONLY))
         return CUDA_ERROR_INVALID_VALUE;
-    if (Flags & (HOST_REGISTER_DEVICEMAP | HOST_REGISTER_IOMEMORY)) return CUDA_ERROR_NOT_SUPPORTED;
+    if (Flags & HOST_REGISTER_IOMEMORY) return CUDA_ERROR_NOT_SUPPORTED;
     CUcontext current = NULL;
     CUresult result = cuCtxGetCurrent(&current);
     if (result != CUDA_SUCCESS) return result;
@@ -107,6 +108,13 @@ static CUresult host_register(void *p, size_t bytesize, unsigned int Flags) {
     range->next = host_ranges;
     host_ranges = range;
     pthread_mutex_unlock(&host_range_lock);
+    if (Flags & HOST_REGISTER_DEVICEMAP) {
+        CUresult mapped = xpu_coherent_register(p, bytesize, Flags);
+        if (mapped != CUDA_SUCCESS) {
+            cuMemHostUnregister(p);
+            return mapped;
+        }
+    }
     return CUDA_SUCCESS;
 }
 
@@ -129,6 +137,7 @@ CUresult cuMemHostUnregister(void *p) {
     pthread_mutex_unlock(&host_range_lock);
     if (found == NULL) return CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
     free(found);
+    xpu_coherent_unregister(p);  /* its device side, when it was mapped */
     return CUDA_SUCCESS;
 }
 
@@ -168,6 +177,29 @@ CUresult cuFuncSetCacheConfig(CUfunction hfunc, CUfunc_cache config) {
     if ((unsigned)config > CU_FUNC_CACHE_PREFER_EQUAL) return CUDA_ERROR_INVALID_VALUE;
     int ignored;
     return cuFuncGetAttribute(&ignored, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, hfunc);
+}
+
+/*
+ * Function attributes a program may set: the dynamic shared memory limit, the shared memory
+ * carveout (a hint) and the other hints are accepted for a valid function and change nothing the
+ * simulated device does; the read-only attributes are refused.
+ */
+CUresult cuFuncSetAttribute(CUfunction hfunc, CUfunction_attribute attrib, int value) {
+    if (attrib < CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES || (int)attrib > 16 /* NON_PORTABLE_CLUSTER_SIZE_ALLOWED */)
+        return CUDA_ERROR_INVALID_VALUE;
+    /* A carveout is a percentage, or -1 for no preference. */
+    int least = attrib == CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT ? -1 : 0;
+    if (value < least || (attrib == CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT && value > 100)) return CUDA_ERROR_INVALID_VALUE;
+    int ignored;
+    return cuFuncGetAttribute(&ignored, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, hfunc);
+}
+
+/* A kernel is its module's function here (library.c): its attributes are the function's. */
+CUresult cuKernelSetAttribute(CUfunction_attribute attrib, int val, CUkernel kernel, CUdevice dev) {
+    (void)dev;
+    CUfunction function = NULL;
+    CUresult result = cuKernelGetFunction(&function, kernel);
+    return result == CUDA_SUCCESS ? cuFuncSetAttribute(function, attrib, val) : result;
 }
 
 /*

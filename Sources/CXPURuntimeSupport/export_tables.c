@@ -245,6 +245,7 @@ static const void *const context_local_storage[4] = {
 
 void xpu_runtime_context_destroying(CUcontext ctx) {
     if (ctx == NULL) return;
+    xpu_coherent_context_destroying(ctx);
     pthread_mutex_lock(&primary_lock);
     for (int device = 0; device < TRACKED_DEVICES; device++) {
         if (primary_contexts[device] == ctx) primary_contexts[device] = NULL;

@@ -22,6 +22,9 @@ import XPUTransport
 
 @c @implementation public func cuMemFreeHost(_ p: UnsafeMutableRawPointer?) -> CUresult {
     if let refusal = requireContext() { return refusal }
+    // Mapped host memory (cuMemHostAlloc with DEVICEMAP) has a device side to free too.
+    let mapped = xpu_coherent_free_host(p)
+    if mapped != CUDA_ERROR_NOT_FOUND { return mapped }
     let known = HostMemory.withAllocations { $0.removeValue(forKey: UInt(bitPattern: p)) != nil }
     guard known else { return CUDA_ERROR_INVALID_VALUE }
     free(p)
@@ -92,6 +95,10 @@ enum Copies {
     static func toDevice(
         _ destination: CUdeviceptr, _ source: UnsafeRawPointer?, _ count: Int, stream: UInt64, asynchronous: Bool, on target: Target
     ) -> CUresult {
+        // Managed and mapped memory (coherent.c): the device sees the host's writes before the
+        // copy, and the host sees the device's state after a synchronous one.
+        xpu_coherent_push()
+        defer { if !asynchronous { xpu_coherent_pull() } }
         guard count > 0 else { return requireInitialized() ?? CUDA_SUCCESS }
         guard let source else { return CUDA_ERROR_INVALID_VALUE }
         // An asynchronous copy is fire-and-forget: its argument errors are found here.
@@ -156,6 +163,8 @@ enum Copies {
     static func toHost(
         _ destination: UnsafeMutableRawPointer?, _ source: CUdeviceptr, _ count: Int, stream: UInt64, asynchronous: Bool, on target: Target
     ) -> CUresult {
+        xpu_coherent_push()
+        defer { if !asynchronous { xpu_coherent_pull() } }
         guard count > 0 else { return requireInitialized() ?? CUDA_SUCCESS }
         guard let destination else { return CUDA_ERROR_INVALID_VALUE }
         let chunk = ProtocolLimits.copyChunkBytes
@@ -201,6 +210,11 @@ enum Copies {
 ) -> CUresult {
     guard let data else { return CUDA_ERROR_INVALID_VALUE }
     if let refusal = requireInitialized() { return refusal }
+    // Managed and mapped memory answer what they know; the rest is asked of the device side.
+    var translated = ptr
+    let coherent = xpu_coherent_pointer_attribute(data, attribute, ptr, &translated)
+    if coherent != CUDA_ERROR_NOT_FOUND { return coherent }
+    let ptr = translated
     // Host allocations of this process are answered here.
     let host: (base: UInt, size: Int)? = HostMemory.withAllocations { allocations in
         allocations.first { base, size in UInt(ptr) >= base && UInt(ptr) < base + UInt(size) }.map { ($0.key, $0.value) }

@@ -131,6 +131,8 @@ private func adoptModule(
     _ blockDimX: UInt32, _ blockDimY: UInt32, _ blockDimZ: UInt32, _ sharedMemBytes: UInt32, _ hStream: CUstream?,
     _ kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
 ) -> CUresult {
+    // Managed and mapped memory the kernel may read holds the host's writes first (coherent.c).
+    xpu_coherent_push()
     // A launch is fire-and-forget: everything the driver checks at the call is checked here,
     // under the same hold of the lock of the function's lane as the send. A handle that names no
     // lane goes where `Target` sends it (the current context's lane, which answers as CUDA does).

@@ -1,4 +1,5 @@
 import CXPUDriver
+import CXPURuntimeSupport
 import XPUProtocol
 
 // What a lane knows about its session, mirroring the server's checks so that fire-and-forget
@@ -39,6 +40,7 @@ extension Lane {
 
     func forgetAllocation(_ start: CUdeviceptr) {
         memory.remove(startingAt: start)
+        xpu_coherent_device_freed(start)
     }
 
     func forget(_ kind: HandleSets.Kind, _ id: UInt64) {

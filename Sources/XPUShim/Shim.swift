@@ -18,6 +18,26 @@ enum Shim {
     static func perform<R: CallRequest>(
         _ request: R, on target: Target, cached: Bool = false, _ onSuccess: (Lane, R.Reply) -> Void
     ) -> CUresult {
+        // Managed and mapped memory (coherent.c): the device sees the host's writes before
+        // device work, and after a synchronization the host sees what the device wrote. The
+        // lane's lock is not held here: pushes and pulls copy through it.
+        if deviceWorkCalls.contains(R.call) { xpu_coherent_push() }
+        let status = exchange(request, on: target, cached: cached, onSuccess)
+        if status == CUDA_SUCCESS, synchronizingCalls.contains(R.call) { xpu_coherent_pull() }
+        return status
+    }
+
+    /// Generated calls that write device memory the host may map (launches and copies are hand-written).
+    static let deviceWorkCalls: Set<CallID> = [.cuMemsetD8_v2, .cuMemsetD32_v2]
+
+    /// The calls after which the device's work so far is visible to the host.
+    static let synchronizingCalls: Set<CallID> = [
+        .cuCtxSynchronize, .cuStreamSynchronize, .cuEventSynchronize, .cuMemsetD8_v2, .cuMemsetD32_v2,
+    ]
+
+    private static func exchange<R: CallRequest>(
+        _ request: R, on target: Target, cached: Bool, _ onSuccess: (Lane, R.Reply) -> Void
+    ) -> CUresult {
         target.locked { lane throws(ShimFailure) in
             _ = try lane.channel()
             let encoded = request.encoded

@@ -184,12 +184,12 @@ func createContext(_ pctx: UnsafeMutablePointer<CUcontext?>?, _ flags: UInt32, _
 }
 
 @c @implementation public func cuCtxSynchronize() -> CUresult {
-    api { () throws(Failure) in
+    synchronized(api { () throws(Failure) in
         let context = try currentContext(allowBroken: true)
         context.synchronize()
         DevicePrintfOutput.flush(context: context.handle)
         try context.sticky.check()
-    }
+    })
 }
 
 // MARK: Primary contexts

@@ -12,7 +12,8 @@ enum CopyKind { case hostToDevice, deviceToHost, deviceToDevice }
 func copy(
     _ kind: CopyKind, dst: UInt64, src: UInt64, count: Int, stream hStream: CUstream?, synchronous: Bool
 ) -> CUresult {
-    api { () throws(Failure) in
+    beforeDeviceWork()
+    let status = api { () throws(Failure) in
         let (context, stream) = try resolveStream(hStream)
         guard count > 0 else { return }
         let target: HostPointer
@@ -44,10 +45,12 @@ func copy(
             try context.sticky.check()
         }
     }
+    return synchronous ? synchronized(status) : status
 }
 
 func memset(dst: UInt64, value: UInt32, elementSize: Int, count: Int, stream hStream: CUstream?, synchronous: Bool) -> CUresult {
-    api { () throws(Failure) in
+    beforeDeviceWork()
+    let status = api { () throws(Failure) in
         let (context, stream) = try resolveStream(hStream)
         guard count > 0 else { return }
         if elementSize == 4, dst % 4 != 0 { throw Failure(CUDA_ERROR_INVALID_VALUE) }
@@ -66,6 +69,7 @@ func memset(dst: UInt64, value: UInt32, elementSize: Int, count: Int, stream hSt
             try context.sticky.check()
         }
     }
+    return synchronous ? synchronized(status) : status
 }
 
 @c @implementation public func cuMemcpyHtoD_v2(_ dstDevice: CUdeviceptr, _ srcHost: UnsafeRawPointer?, _ ByteCount: Int) -> CUresult {

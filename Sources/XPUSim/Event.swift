@@ -60,12 +60,12 @@ func eventRecord(_ hEvent: CUevent?, _ hStream: CUstream?) -> CUresult {
 @c @implementation public func cuEventRecord_ptsz(_ hEvent: CUevent?, _ hStream: CUstream?) -> CUresult { eventRecord(hEvent, hStream) }
 
 @c @implementation public func cuEventSynchronize(_ hEvent: CUevent?) -> CUresult {
-    api { () throws(Failure) in
+    synchronized(api { () throws(Failure) in
         let event = try lookupEvent(hEvent)
         event.recorded.withLock { $0 }?.wait()
         DevicePrintfOutput.flush(context: event.contextHandle)
         if let context = driver.withLock({ $0.contexts[event.contextHandle] }) { try context.sticky.check() }
-    }
+    })
 }
 
 @c @implementation public func cuEventQuery(_ hEvent: CUevent?) -> CUresult {

@@ -169,7 +169,8 @@ func launchKernel(
     stream hStream: CUstream?, kernelParams: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
     extra: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
 ) -> CUresult {
-    api { () throws(Failure) in
+    beforeDeviceWork()
+    return api { () throws(Failure) in
         let status = try launchTarget(f, hStream)._withUnsafeGuaranteedRef { target in
             enqueueLaunch(
                 target, grid: grid, block: block, sharedMemBytes: sharedMemBytes, kernelParams: kernelParams, extra: extra)

@@ -168,6 +168,7 @@ func deviceRange(_ address: CUdeviceptr, _ count: Int, in context: Context) thro
     api { () throws(Failure) in
         let context = try currentContext()
         try context.device.memory.free(UInt64(dptr))
+        xpu_coherent_device_freed(dptr)
     }
 }
 
@@ -184,7 +185,10 @@ func deviceRange(_ address: CUdeviceptr, _ count: Int, in context: Context) thro
 }
 
 @c @implementation public func cuMemFreeHost(_ p: UnsafeMutableRawPointer?) -> CUresult {
-    api { () throws(Failure) in
+    // Mapped host memory (cuMemHostAlloc with DEVICEMAP) has a device side to free too.
+    let mapped = xpu_coherent_free_host(p)
+    if mapped != CUDA_ERROR_NOT_FOUND { return mapped }
+    return api { () throws(Failure) in
         _ = try currentContext()
         let removed = driver.withLock { $0.hostAllocations.removeValue(forKey: UInt(bitPattern: p)) }
         guard removed != nil else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
@@ -215,6 +219,14 @@ private func pointerFacts(_ address: UInt64) -> xpu_pointer_facts? {
     api { () throws(Failure) in
         try initializedRegistry()
         guard let data else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
+        // Managed and mapped memory answer what they know; the rest is asked of the device side.
+        var translated = ptr
+        let coherent = xpu_coherent_pointer_attribute(data, attribute, ptr, &translated)
+        guard coherent == CUDA_ERROR_NOT_FOUND else {
+            if coherent == CUDA_SUCCESS { return }
+            throw Failure(coherent)
+        }
+        let ptr = translated
         let address = UInt64(ptr)
         guard let facts = pointerFacts(address) else { throw Failure(CUDA_ERROR_INVALID_VALUE) }
         let (base, size, context, ordinal, isHost) = (facts.base, Int(facts.size), UInt(handle: facts.context), facts.device_ordinal, facts.is_host != 0)

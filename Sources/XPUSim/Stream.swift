@@ -242,12 +242,12 @@ func checkedStream(_ found: (Context, Stream)?, handle: UInt) throws(Failure) ->
 }
 
 func streamSynchronize(_ hStream: CUstream?) -> CUresult {
-    api { () throws(Failure) in
+    synchronized(api { () throws(Failure) in
         let (context, stream) = try resolveStream(hStream)
         stream.tail.wait()
         DevicePrintfOutput.flush(context: context.handle)
         try context.sticky.check()
-    }
+    })
 }
 
 func streamQuery(_ hStream: CUstream?) -> CUresult {

@@ -18,7 +18,7 @@ struct EndToEndTests {
         "Same output directly and through the server",
         arguments: [
             "device_query", "memory", "streams_events", "vector_add", "error_paths", "meminfo", "threads", "async_semantics", "bulk_copies",
-            "bulk_ordering", "illegal_address", "pointer_capture",
+            "bulk_ordering", "illegal_address", "pointer_capture", "coherent_memory",
         ])
     func differential(program: String) throws {
         let harness = try Harness.get()

@@ -25,6 +25,7 @@ struct Harness: Sendable {
         "meminfo", "threads", "fork_session", "unsupported", "async_semantics", "launch_storm", "bulk_copies", "slice_memory",
         "compute_share", "pool_hold", "illegal_address", "tenant_owner", "tenant_intruder", "tenant_worker", "metered_tenant",
         "multi_device", "bulk_ordering", "server_loss", "launch_allocations", "thread_names", "network_fault", "pointer_capture",
+        "coherent_memory",
     ]
 
     /// Built once per test process; a failure (missing dist, compile error) fails every test.

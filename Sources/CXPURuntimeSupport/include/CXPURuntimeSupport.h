@@ -52,6 +52,31 @@ struct xpu_pointer_facts {
 XPU_RUNTIME_INTERNAL CUresult xpu_pointer_attributes(unsigned int count, const CUpointer_attribute *attributes, void **data,
                                                      CUdeviceptr ptr, const struct xpu_pointer_facts *facts);
 
+/*
+ * Managed and mapped host memory (coherent.c, docs/coherent-memory.md). The libraries call
+ * xpu_coherent_push before device work that may read memory (launches, copies) and
+ * xpu_coherent_pull after each synchronization (context, stream, event, synchronous copy); both
+ * cost one load while no such memory exists.
+ */
+XPU_RUNTIME_INTERNAL void xpu_coherent_push(void);
+XPU_RUNTIME_INTERNAL void xpu_coherent_pull(void);
+/* cuMemHostAlloc(DEVICEMAP) and cuMemHostRegister(DEVICEMAP). */
+XPU_RUNTIME_INTERNAL CUresult xpu_coherent_host_alloc(void **pp, size_t bytesize, unsigned int flags);
+XPU_RUNTIME_INTERNAL CUresult xpu_coherent_register(void *p, size_t bytesize, unsigned int flags);
+/* CUDA_ERROR_NOT_FOUND when `p` is no such memory (the caller goes on its own way). */
+XPU_RUNTIME_INTERNAL CUresult xpu_coherent_free_host(void *p);
+XPU_RUNTIME_INTERNAL CUresult xpu_coherent_unregister(void *p);
+/* After cuMemFree of `dptr` succeeded: a managed range there is forgotten on the host. */
+XPU_RUNTIME_INTERNAL void xpu_coherent_device_freed(CUdeviceptr dptr);
+XPU_RUNTIME_INTERNAL void xpu_coherent_context_destroying(CUcontext ctx);
+/*
+ * The pointer attributes a coherent range answers (memory type, host and device pointer, managed,
+ * mapped, range); CUDA_ERROR_NOT_FOUND otherwise, with `*translated` the device address to ask
+ * the library about instead of `ptr`.
+ */
+XPU_RUNTIME_INTERNAL CUresult xpu_coherent_pointer_attribute(void *data, CUpointer_attribute attribute, CUdeviceptr ptr,
+                                                             CUdeviceptr *translated);
+
 /* Entries in an export table, size word included, or 0 for an unknown UUID (for tests). */
 XPU_RUNTIME_INTERNAL size_t xpu_runtime_export_table_entries(const CUuuid *id);
 
