@@ -485,6 +485,47 @@ CUresult cuStreamAttachMemAsync(CUstream hStream, CUdeviceptr dptr, size_t lengt
     return valid ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }
 
+/* Whether `[dptr, dptr + count)` lies inside one managed range. */
+static int inside_managed(CUdeviceptr dptr, size_t count) {
+    pthread_mutex_lock(&coherent_lock);
+    struct coherent_range *r = find_host((uintptr_t)dptr);
+    int inside = r != NULL && r->kind == KIND_MANAGED && count > 0 && count <= r->size - (dptr - r->device);
+    pthread_mutex_unlock(&coherent_lock);
+    return inside;
+}
+
+static int location_valid(CUmemLocation location) {
+    if (location.type == CU_MEM_LOCATION_TYPE_DEVICE) {
+        int count = 0;
+        return cuDeviceGetCount(&count) == CUDA_SUCCESS && location.id >= 0 && location.id < count;
+    }
+    return location.type >= CU_MEM_LOCATION_TYPE_HOST && location.type <= CU_MEM_LOCATION_TYPE_HOST_NUMA_CURRENT;
+}
+
+/* Advice is a hint about placement: accepted for managed memory, with no effect here. */
+CUresult cuMemAdvise_v2(CUdeviceptr devPtr, size_t count, CUmem_advise advice, CUmemLocation location) {
+    if (advice < CU_MEM_ADVISE_SET_READ_MOSTLY || advice > CU_MEM_ADVISE_UNSET_ACCESSED_BY) return CUDA_ERROR_INVALID_VALUE;
+    int needs_location = advice == CU_MEM_ADVISE_SET_PREFERRED_LOCATION || advice == CU_MEM_ADVISE_SET_ACCESSED_BY ||
+                         advice == CU_MEM_ADVISE_UNSET_ACCESSED_BY;
+    if (needs_location && !location_valid(location)) return CUDA_ERROR_INVALID_VALUE;
+    return inside_managed(devPtr, count) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+/*
+ * A prefetch moves nothing ahead of time: the range is pushed before the next device work and
+ * pulled at the next synchronization whatever its location.
+ */
+CUresult cuMemPrefetchAsync_v2(CUdeviceptr devPtr, size_t count, CUmemLocation location, unsigned int flags, CUstream hStream) {
+    (void)hStream;
+    if (flags != 0 || !location_valid(location)) return CUDA_ERROR_INVALID_VALUE;
+    return inside_managed(devPtr, count) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+CUresult cuMemPrefetchAsync_v2_ptsz(CUdeviceptr devPtr, size_t count, CUmemLocation location, unsigned int flags,
+                                    CUstream hStream) {
+    return cuMemPrefetchAsync_v2(devPtr, count, location, flags, hStream);
+}
+
 /*
  * The attributes a coherent range answers itself at `ptr` (host or device side); for the others
  * `*translated` is the device address to ask the library about (`ptr` when it is no coherent

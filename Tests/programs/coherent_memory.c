@@ -1,7 +1,8 @@
 /* Managed memory (cuMemAllocManaged) and mapped host memory (cuMemHostAlloc and
  * cuMemHostRegister with DEVICEMAP): the host writes, a kernel reads and writes, the host reads
  * after a synchronization; memsets and copies see and are seen by the host; pointer attributes,
- * host flags, device pointers; every free path; device memory accounting. */
+ * host flags, device pointers; advice and prefetch as hints; every free path; device memory
+ * accounting. */
 #include <stdint.h>
 #include "xpu_test.h"
 #include "vadd_ptx.h"
@@ -89,6 +90,22 @@ int main(void) {
     EXPECT_TRUE("managed pointer's context", owner == ctx);
     CHECK(cuMemGetInfo(&free_during, &total));
     EXPECT_TRUE("managed memory is charged to the device", free_before - free_during >= 3 * bytes);
+    CUmemLocation on_device, on_host;
+    memset(&on_device, 0, sizeof on_device);
+    memset(&on_host, 0, sizeof on_host);
+    on_device.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    on_host.type = CU_MEM_LOCATION_TYPE_HOST;
+    EXPECT("advise read mostly", cuMemAdvise(ma, bytes, CU_MEM_ADVISE_SET_READ_MOSTLY, on_device), CUDA_SUCCESS);
+    EXPECT("advise preferred host", cuMemAdvise(mb + 64, 64, CU_MEM_ADVISE_SET_PREFERRED_LOCATION, on_host), CUDA_SUCCESS);
+    EXPECT("prefetch to device", cuMemPrefetchAsync(mc, bytes, on_device, 0, NULL), CUDA_SUCCESS);
+    EXPECT_ERROR("prefetch past the end", cuMemPrefetchAsync(mc, bytes + 1, on_device, 0, NULL));
+    CUdeviceptr plain;
+    CHECK(cuMemAlloc(&plain, 256));
+    EXPECT_ERROR("advise on device memory", cuMemAdvise(plain, 256, CU_MEM_ADVISE_SET_READ_MOSTLY, on_device));
+    is_managed = 1;
+    CHECK(cuPointerGetAttribute(&is_managed, CU_POINTER_ATTRIBUTE_IS_MANAGED, plain));
+    EXPECT_TRUE("device memory is not managed", is_managed == 0);
+    CHECK(cuMemFree(plain));
     EXPECT_ERROR("managed zero bytes", cuMemAllocManaged(&ma, 0, CU_MEM_ATTACH_GLOBAL));
     EXPECT_ERROR("managed bad flags", cuMemAllocManaged(&ma, 16, 0));
     CHECK(cuMemFree(ma));
