@@ -222,9 +222,12 @@ private func enqueueLaunch(
         return CUDA_ERROR_INVALID_VALUE
     }
 
+    // The memory the kernel may touch is what the context has when the launch is queued: an
+    // allocation freed before the kernel runs stays alive for it (CUDA's cuMemFree waits for the
+    // work that uses it), and the launch holds it until done.
     let run = KernelRun(
         unownedFunction: target.unownedFunction, grid: grid, block: block, sharedMemBytes: sharedMemBytes,
-        parameters: consume bytes)
+        parameters: consume bytes, memory: target.context.device.memory.view(of: target.context.handle))
     target.unownedContext._withUnsafeGuaranteedRef { context in
         target.unownedStream._withUnsafeGuaranteedRef { stream in
             context.enqueue(on: stream, .launch(run), completion: nil)
@@ -242,6 +245,8 @@ struct KernelRun {
     let sharedMemBytes: UInt32
     /// nil for a kernel without parameters: no array to count references on per launch.
     let parameters: [UInt8]?
+    /// The context's allocations when the launch was queued.
+    let memory: PTXMemoryMap
 
     var function: Function { unownedFunction.takeUnretainedValue() }
 
@@ -252,7 +257,7 @@ struct KernelRun {
         let launch = PTXLaunch(
             kernel: function.kernel, grid: PTXDim3(Int(grid.0), Int(grid.1), Int(grid.2)),
             block: PTXDim3(Int(block.0), Int(block.1), Int(block.2)), dynamicSharedBytes: Int(sharedMemBytes),
-            parameters: parameters ?? [], memory: stream.device.memory.view(of: stream.contextHandle),
+            parameters: parameters ?? [], memory: memory,
             variableAddresses: function.variableAddresses, smCount: stream.device.smCount,
             output: function.prints ? DevicePrintfOutput.of(context: stream.contextHandle) : nil)
         guard let fault = BlockScheduler.shared.run(launch) else { return }
