@@ -180,6 +180,36 @@ CUresult cuFuncSetCacheConfig(CUfunction hfunc, CUfunc_cache config) {
 }
 
 /*
+ * Sharing memory and events with another process (CUDA IPC) is not served: a session's memory
+ * belongs to it alone (proto/SECURITY.md). The calls exist, so that cuGetProcAddress finds them
+ * and a program learns so from CUDA_ERROR_NOT_SUPPORTED rather than from a missing symbol.
+ */
+CUresult cuIpcGetMemHandle(CUipcMemHandle *pHandle, CUdeviceptr dptr) {
+    (void)dptr;
+    return pHandle == NULL ? CUDA_ERROR_INVALID_VALUE : CUDA_ERROR_NOT_SUPPORTED;
+}
+
+CUresult cuIpcOpenMemHandle_v2(CUdeviceptr *pdptr, CUipcMemHandle handle, unsigned int Flags) {
+    (void)handle, (void)Flags;
+    return pdptr == NULL ? CUDA_ERROR_INVALID_VALUE : CUDA_ERROR_NOT_SUPPORTED;
+}
+
+CUresult cuIpcCloseMemHandle(CUdeviceptr dptr) {
+    (void)dptr;
+    return CUDA_ERROR_NOT_SUPPORTED;
+}
+
+CUresult cuIpcGetEventHandle(CUipcEventHandle *pHandle, CUevent event) {
+    (void)event;
+    return pHandle == NULL ? CUDA_ERROR_INVALID_VALUE : CUDA_ERROR_NOT_SUPPORTED;
+}
+
+CUresult cuIpcOpenEventHandle(CUevent *phEvent, CUipcEventHandle handle) {
+    (void)handle;
+    return phEvent == NULL ? CUDA_ERROR_INVALID_VALUE : CUDA_ERROR_NOT_SUPPORTED;
+}
+
+/*
  * Function attributes a program may set: the dynamic shared memory limit, the shared memory
  * carveout (a hint) and the other hints are accepted for a valid function and change nothing the
  * simulated device does; the read-only attributes are refused.
