@@ -78,13 +78,15 @@ final class DeviceMemory: Sendable {
                 cursor = max(cursor, region.base + UInt64(DeviceMemory.charge(region.size)))
             }
             guard cursor + UInt64(charged) <= addressLimit else { throw Failure(CUDA_ERROR_OUT_OF_MEMORY) }
-            guard let pointer = calloc(1, size) else { throw Failure(CUDA_ERROR_OUT_OF_MEMORY) }
+            guard let pointer = calloc(1, charged) else { throw Failure(CUDA_ERROR_OUT_OF_MEMORY) }
             let allocation = Allocation(base: cursor, size: size, charged: charged, pointer: pointer, context: context)
             state.used += charged
             state.allocations[cursor] = allocation
-            let region = PTXMemoryRegion(base: cursor, size: size, pointer: pointer, owner: allocation)
-            state.map.insert(region)
-            state.views[context, default: PTXMemoryMap()].insert(region)
+            // Copies reach the bytes asked for; kernels reach the whole charged granule, as on a
+            // GPU, where a kernel that reads a little past the end of a small array does not fault.
+            state.map.insert(PTXMemoryRegion(base: cursor, size: size, pointer: pointer, owner: allocation))
+            let granule = PTXMemoryRegion(base: cursor, size: charged, pointer: pointer, owner: allocation)
+            state.views[context, default: PTXMemoryMap()].insert(granule)
             return allocation
         }
     }
