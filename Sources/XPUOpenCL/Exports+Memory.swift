@@ -11,24 +11,42 @@ import XPUProtocol
 
 let chunkBytes = ProtocolLimits.copyChunkBytes
 
+/// An enqueue's wait list: its events' server ids, and the user events not set yet that they
+/// wait for.
+struct WaitList {
+    var ids: [UInt64] = []
+    var userEvents: Set<UInt64> = []
+}
+
 extension ICDState {
     /// The server ids of a wait list's events; CL_INVALID_EVENT_WAIT_LIST for anything else.
-    func waitList(_ count: cl_uint, _ list: UnsafePointer<cl_event?>?) throws(ICDError) -> [UInt64] {
+    func waitList(_ count: cl_uint, _ list: UnsafePointer<cl_event?>?) throws(ICDError) -> WaitList {
         guard (count == 0) == (list == nil) else { throw ICDError(CL_INVALID_EVENT_WAIT_LIST) }
-        var ids: [UInt64] = []
+        var wait = WaitList()
         for handle in handleList(count, list) {
             guard let event = object(handle, .event) else { throw ICDError(CL_INVALID_EVENT_WAIT_LIST) }
-            ids.append(event.remote)
+            wait.ids.append(event.remote)
+            wait.userEvents.formUnion(event.userEvents)
         }
-        return ids
+        return wait
+    }
+
+    /// The user events not set yet that a command enqueued on `queueHandle` after
+    /// `count`/`list` would wait for (what a blocking call waits for on the client first).
+    func dependencies(_ queueHandle: OpaquePointer?, _ count: cl_uint, _ list: UnsafePointer<cl_event?>?) throws(ICDError) -> Set<UInt64> {
+        let queue = try require(queueHandle, .queue)
+        return ICD.userEvents.pending(queue.userEvents.union(try waitList(count, list).userEvents))
     }
 
     /// Runs an enqueue: `send` gets the id of the event to create (0 when the caller wants none)
-    /// and sends the command; on success the event is handed to the caller.
+    /// and sends the command; on success the event is handed to the caller. The command waits
+    /// for the user events its wait list and its queue's earlier commands wait for.
     mutating func enqueue(
-        _ queue: CLObject, _ command: Int32, _ event: UnsafeMutablePointer<cl_event?>?,
+        _ queue: CLObject, _ command: Int32, _ event: UnsafeMutablePointer<cl_event?>?, after wait: WaitList,
         _ send: (inout ICDState, UInt64) throws(ICDError) -> Void
     ) throws(ICDError) {
+        let dependencies = ICD.userEvents.pending(queue.userEvents.union(wait.userEvents))
+        defer { queue.userEvents = dependencies }
         guard let event else { return try send(&self, 0) }
         let id = try connected().mintEvent()
         try send(&self, id)
@@ -36,6 +54,7 @@ extension ICDState {
         object.queue = queue
         object.context = queue.context
         object.commandType = cl_uint(command)
+        object.userEvents = dependencies
         queue.references += 1
         queue.context?.references += 1
         event.pointee = object.opaque
@@ -157,13 +176,15 @@ extension ICDState {
     _ ptr: UnsafeMutableRawPointer?, _ num_events_in_wait_list: cl_uint, _ event_wait_list: UnsafePointer<cl_event?>?,
     _ event: UnsafeMutablePointer<cl_event?>?
 ) -> cl_int {
-    ICD.call { state throws(ICDError) in
+    ICD.blocking { state throws(ICDError) in
+        try state.dependencies(command_queue, num_events_in_wait_list, event_wait_list)
+    } _: { state throws(ICDError) in
         let (queue, buffer) = try state.bufferCommand(command_queue, buffer, offset: offset, size: size)
         guard let ptr, size > 0 else { throw ICDError(CL_INVALID_VALUE) }
         let wait = try state.waitList(num_events_in_wait_list, event_wait_list)
         // Every read completes before it returns (a non-blocking read that is already done is valid).
-        try state.enqueue(queue, CL_COMMAND_READ_BUFFER, event) { state, id throws(ICDError) in
-            try state.read(queue, buffer, offset: offset, size: size, into: ptr, wait: wait, event: id)
+        try state.enqueue(queue, CL_COMMAND_READ_BUFFER, event, after: wait) { state, id throws(ICDError) in
+            try state.read(queue, buffer, offset: offset, size: size, into: ptr, wait: wait.ids, event: id)
         }
     }
 }
@@ -173,13 +194,15 @@ extension ICDState {
     _ ptr: UnsafeRawPointer?, _ num_events_in_wait_list: cl_uint, _ event_wait_list: UnsafePointer<cl_event?>?,
     _ event: UnsafeMutablePointer<cl_event?>?
 ) -> cl_int {
-    ICD.call { state throws(ICDError) in
+    ICD.blocking { state throws(ICDError) in
+        blocking_write == 0 ? [] : try state.dependencies(command_queue, num_events_in_wait_list, event_wait_list)
+    } _: { state throws(ICDError) in
         let (queue, buffer) = try state.bufferCommand(command_queue, buffer, offset: offset, size: size)
         guard let ptr, size > 0 else { throw ICDError(CL_INVALID_VALUE) }
         let wait = try state.waitList(num_events_in_wait_list, event_wait_list)
         // The bytes are copied into the request, so the caller may reuse `ptr` at once either way.
-        try state.enqueue(queue, CL_COMMAND_WRITE_BUFFER, event) { state, id throws(ICDError) in
-            try state.write(queue, buffer, offset: offset, size: size, from: ptr, wait: wait, event: id, blocking: blocking_write != 0)
+        try state.enqueue(queue, CL_COMMAND_WRITE_BUFFER, event, after: wait) { state, id throws(ICDError) in
+            try state.write(queue, buffer, offset: offset, size: size, from: ptr, wait: wait.ids, event: id, blocking: blocking_write != 0)
         }
     }
 }
@@ -194,11 +217,11 @@ extension ICDState {
         let (_, destination) = try state.bufferCommand(command_queue, dst_buffer, offset: dst_offset, size: size)
         guard size > 0 else { throw ICDError(CL_INVALID_VALUE) }
         let wait = try state.waitList(num_events_in_wait_list, event_wait_list)
-        try state.enqueue(queue, CL_COMMAND_COPY_BUFFER, event) { state, id throws(ICDError) in
+        try state.enqueue(queue, CL_COMMAND_COPY_BUFFER, event, after: wait) { state, id throws(ICDError) in
             try state.post(
                 CLEnqueueCopyBufferRequest(
                     queue: queue.remote, source: source.remote, destination: destination.remote, sourceOffset: UInt64(src_offset),
-                    destinationOffset: UInt64(dst_offset), size: UInt64(size), waitList: wait, event: id))
+                    destinationOffset: UInt64(dst_offset), size: UInt64(size), waitList: wait.ids, event: id))
         }
     }
 }
@@ -214,11 +237,11 @@ extension ICDState {
         else { throw ICDError(CL_INVALID_VALUE) }
         let wait = try state.waitList(num_events_in_wait_list, event_wait_list)
         let bytes = Array(UnsafeRawBufferPointer(start: pattern, count: pattern_size))
-        try state.enqueue(queue, CL_COMMAND_FILL_BUFFER, event) { state, id throws(ICDError) in
+        try state.enqueue(queue, CL_COMMAND_FILL_BUFFER, event, after: wait) { state, id throws(ICDError) in
             try state.post(
                 CLEnqueueFillBufferRequest(
                     queue: queue.remote, buffer: buffer.remote, pattern: bytes, offset: UInt64(offset), size: UInt64(size),
-                    waitList: wait, event: id))
+                    waitList: wait.ids, event: id))
         }
     }
 }
@@ -229,7 +252,9 @@ extension ICDState {
     _ event: UnsafeMutablePointer<cl_event?>?, _ errcode_ret: UnsafeMutablePointer<cl_int>?
 ) -> UnsafeMutableRawPointer? {
     var mapped: UnsafeMutableRawPointer?
-    let status = ICD.call { state throws(ICDError) in
+    let status = ICD.blocking { state throws(ICDError) in
+        try state.dependencies(command_queue, num_events_in_wait_list, event_wait_list)
+    } _: { state throws(ICDError) in
         let (queue, buffer) = try state.bufferCommand(command_queue, buffer, offset: offset, size: size)
         guard size > 0 else { throw ICDError(CL_INVALID_VALUE) }
         let wait = try state.waitList(num_events_in_wait_list, event_wait_list)
@@ -237,11 +262,11 @@ extension ICDState {
         guard let region = buffer.hostPointer.map({ $0 + offset }) ?? malloc(size) else { throw ICDError(CL_OUT_OF_HOST_MEMORY) }
         let invalidates = map_flags & UInt64(CL_MAP_WRITE_INVALIDATE_REGION) != 0
         do throws(ICDError) {
-            try state.enqueue(queue, CL_COMMAND_MAP_BUFFER, event) { state, id throws(ICDError) in
+            try state.enqueue(queue, CL_COMMAND_MAP_BUFFER, event, after: wait) { state, id throws(ICDError) in
                 if invalidates {
-                    try state.post(CLEnqueueMarkerRequest(queue: queue.remote, barrier: 0, waitList: wait, event: id))
+                    try state.post(CLEnqueueMarkerRequest(queue: queue.remote, barrier: 0, waitList: wait.ids, event: id))
                 } else {
-                    try state.read(queue, buffer, offset: offset, size: size, into: region, wait: wait, event: id)
+                    try state.read(queue, buffer, offset: offset, size: size, into: region, wait: wait.ids, event: id)
                 }
             }
         } catch {
@@ -264,14 +289,58 @@ extension ICDState {
         let (queue, buffer) = try state.bufferCommand(command_queue, memobj, offset: 0, size: 0)
         guard let mapped_ptr, let mapping = buffer.mappings[mapped_ptr] else { throw ICDError(CL_INVALID_VALUE) }
         let wait = try state.waitList(num_events_in_wait_list, event_wait_list)
-        try state.enqueue(queue, CL_COMMAND_UNMAP_MEM_OBJECT, event) { state, id throws(ICDError) in
+        try state.enqueue(queue, CL_COMMAND_UNMAP_MEM_OBJECT, event, after: wait) { state, id throws(ICDError) in
             if mapping.writes {
-                try state.write(queue, buffer, offset: mapping.offset, size: mapping.size, from: mapped_ptr, wait: wait, event: id, blocking: false)
+                try state.write(queue, buffer, offset: mapping.offset, size: mapping.size, from: mapped_ptr, wait: wait.ids, event: id, blocking: false)
             } else {
-                try state.post(CLEnqueueMarkerRequest(queue: queue.remote, barrier: 0, waitList: wait, event: id))
+                try state.post(CLEnqueueMarkerRequest(queue: queue.remote, barrier: 0, waitList: wait.ids, event: id))
             }
         }
         buffer.mappings[mapped_ptr] = nil
         if mapping.allocated { free(mapped_ptr) }
+    }
+}
+
+/// The platform's image formats, so that a program can see the device's image support (images
+/// themselves are not served: clCreateImage and the image calls fail). An answer is the
+/// platform's array of cl_image_format, two cl_uint each.
+@c @implementation public func clGetSupportedImageFormats(
+    _ context: cl_context?, _ flags: cl_mem_flags, _ image_type: cl_mem_object_type, _ num_entries: cl_uint,
+    _ image_formats: OpaquePointer?, _ num_image_formats: UnsafeMutablePointer<cl_uint>?
+) -> cl_int {
+    ICD.call { state throws(ICDError) in
+        let context = try state.require(context, .context)
+        guard num_entries > 0 || image_formats == nil else { throw ICDError(CL_INVALID_VALUE) }
+        let formats = try state.exchange(
+            CLGetInfoRequest(query: Info.Query.imageFormats.rawValue, object: context.remote, device: flags, param: image_type)
+        ).value
+        let formatBytes = 2 * MemoryLayout<cl_uint>.size
+        guard formats.count % formatBytes == 0 else { throw ICDError.lost("image formats answered with \(formats.count) bytes") }
+        if let image_formats {
+            let count = min(formats.count, Int(num_entries) * formatBytes)
+            formats.withUnsafeBytes { UnsafeMutableRawPointer(image_formats).copyMemory(from: $0.baseAddress!, byteCount: count) }
+        }
+        num_image_formats?.pointee = cl_uint(formats.count / formatBytes)
+    }
+}
+
+/// Migration moves nothing: every buffer lives on the server's platform, which places it. The
+/// command orders like a marker after its wait list, and its event completes as the platform's.
+@c @implementation public func clEnqueueMigrateMemObjects(
+    _ command_queue: cl_command_queue?, _ num_mem_objects: cl_uint, _ mem_objects: UnsafePointer<cl_mem?>?,
+    _ flags: cl_mem_migration_flags, _ num_events_in_wait_list: cl_uint, _ event_wait_list: UnsafePointer<cl_event?>?,
+    _ event: UnsafeMutablePointer<cl_event?>?
+) -> cl_int {
+    ICD.call { state throws(ICDError) in
+        let queue = try state.require(command_queue, .queue)
+        guard num_mem_objects > 0, mem_objects != nil else { throw ICDError(CL_INVALID_VALUE) }
+        guard flags & ~UInt64(CL_MIGRATE_MEM_OBJECT_HOST | CL_MIGRATE_MEM_OBJECT_CONTENT_UNDEFINED) == 0 else { throw ICDError(CL_INVALID_VALUE) }
+        for handle in handleList(num_mem_objects, mem_objects) {
+            guard try state.require(handle, .buffer).context === queue.context else { throw ICDError(CL_INVALID_CONTEXT) }
+        }
+        let wait = try state.waitList(num_events_in_wait_list, event_wait_list)
+        try state.enqueue(queue, CL_COMMAND_MIGRATE_MEM_OBJECTS, event, after: wait) { state, id throws(ICDError) in
+            try state.post(CLEnqueueMarkerRequest(queue: queue.remote, barrier: 0, waitList: wait.ids, event: id))
+        }
     }
 }

@@ -63,6 +63,10 @@ final class CLObject {
     /// OpenCL 2.0+ program (-cl-std=CL2.x or CL3.x) without -cl-uniform-work-group-size.
     var nonUniformWorkGroups = false
     var commandType: cl_uint = 0
+    /// The user events not set yet (server ids) that an event's command waits for, directly or
+    /// through earlier commands; for a queue, those its enqueued commands wait for (a later
+    /// command of the queue, or clFinish, waits for them too). Pruned as they are set.
+    var userEvents: Set<UInt64> = []
 
     struct Mapping {
         var offset: Int
@@ -171,6 +175,7 @@ struct ICDState {
 
 enum ICD {
     static let state = Mutex(ICDState())
+    static let userEvents = UserEvents()
 
     /// Runs `body` under the lock and turns its error into the call's status.
     static func call(_ body: (inout ICDState) throws(ICDError) -> Void) -> cl_int {
@@ -182,6 +187,17 @@ enum ICD {
                 return error.status
             }
         }
+    }
+
+    /// For calls that block until commands complete: first waits, without the lock, for the user
+    /// events those commands depend on (`dependencies`, under the lock; its errors are left to
+    /// `body`, which checks everything again), then runs `body` under the lock (UserEvents says why).
+    static func blocking(
+        dependencies: (borrowing ICDState) throws(ICDError) -> Set<UInt64>, _ body: (inout ICDState) throws(ICDError) -> Void
+    ) -> cl_int {
+        let pending = state.withLock { state in (try? dependencies(state)) ?? [] }
+        userEvents.wait(for: pending)
+        return call(body)
     }
 
     /// For calls that return an object and set `errcode_ret`.

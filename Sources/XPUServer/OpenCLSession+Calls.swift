@@ -94,9 +94,11 @@ extension OpenCLSession {
             let request = try decode(CLCreateProgramWithSourceRequest.self, payload)
             let context = try pointer(request.context, .context)
             var status: cl_int = CL_SUCCESS
-            let program = request.source.withCString { text in
-                var strings: [UnsafePointer<CChar>?] = [text]
-                var lengths = [strlen(text)]
+            // The source's bytes with their length (it need not end in NUL), NUL-terminated too
+            // so that an empty source is an empty string rather than a length of 0.
+            let program = (request.source + [0]).withUnsafeBytes { bytes in
+                var strings: [UnsafePointer<CChar>?] = [bytes.baseAddress!.assumingMemoryBound(to: CChar.self)]
+                var lengths = [request.source.count]
                 return library.clCreateProgramWithSource!(context, 1, &strings, &lengths, &status)
             }
             try check(status)
@@ -268,6 +270,21 @@ extension OpenCLSession {
         }
     }
 
+    /// The platform's image formats for `flags` and `type` in a context: its cl_image_format
+    /// array (two cl_uint each), as clients see the device's image support (images themselves are
+    /// not served).
+    func imageFormats(context: OpaquePointer, flags: UInt64, type: cl_uint) throws(Failure) -> [UInt8] {
+        var count: cl_uint = 0
+        try check(library.clGetSupportedImageFormats!(context, flags, type, 0, nil, &count))
+        var formats = [UInt8](repeating: 0, count: Int(count) * 2 * MemoryLayout<cl_uint>.size)
+        guard count > 0 else { return formats }
+        let status = formats.withUnsafeMutableBytes { bytes in
+            library.clGetSupportedImageFormats!(context, flags, type, count, OpaquePointer(bytes.baseAddress), nil)
+        }
+        try check(status)
+        return formats
+    }
+
     /// clGet*Info answers the client does not keep itself (proto/opencl.api, CLGetInfo).
     func info(_ request: CLGetInfoRequest) throws(Failure) -> [UInt8] {
         let parameter = request.param
@@ -306,6 +323,8 @@ extension OpenCLSession {
         case 10:
             let kernel = try pointer(request.object, .kernel)
             answer = OpenCLPlatform.answer { library.clGetKernelArgInfo!(kernel, parameter >> 16, parameter & 0xFFFF, $0, $1, $2) }
+        case 11:
+            return try imageFormats(context: try pointer(request.object, .context), flags: request.device, type: parameter)
         default:
             throw Failure(CL_INVALID_VALUE)
         }

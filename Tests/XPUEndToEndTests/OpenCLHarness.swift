@@ -15,7 +15,9 @@ import Synchronization
 /// run, default 300).
 struct OpenCLHarness: Sendable {
     /// The C programs in Tests/opencl, by name without `.c`.
-    static let programNames = ["vector_add", "reduction", "matrix_multiply", "events_profiling", "error_cases"]
+    static let programNames = [
+        "vector_add", "reduction", "matrix_multiply", "events_profiling", "error_cases", "user_events", "program_calls",
+    ]
 
     /// Built once per test process; a failure (no PoCL, no headers, a compile error) fails every test.
     static let shared: Result<OpenCLHarness, E2EError> = Result { () throws(E2EError) in try OpenCLHarness() }
@@ -68,7 +70,7 @@ struct OpenCLHarness: Sendable {
         for name in Self.programNames {
             let output = work.appendingPathComponent(name).path
             let arguments = [
-                "-O1", "-Wall", "-Werror", sources.appendingPathComponent("\(name).c").path, "-l:libOpenCL.so.1", "-o", output,
+                "-O1", "-Wall", "-Werror", "-pthread", sources.appendingPathComponent("\(name).c").path, "-l:libOpenCL.so.1", "-o", output,
             ]
             let result = try Harness.runTool(cc, arguments, timeout: .seconds(120))
             guard result.status == .exited(0) else {

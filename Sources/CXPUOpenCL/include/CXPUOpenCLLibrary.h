@@ -22,6 +22,7 @@
     FN(clCreateBuffer) \
     FN(clReleaseMemObject) \
     FN(clGetMemObjectInfo) \
+    FN(clGetSupportedImageFormats) \
     FN(clEnqueueReadBuffer) \
     FN(clEnqueueWriteBuffer) \
     FN(clEnqueueCopyBuffer) \

@@ -609,21 +609,21 @@ public struct CLCreateProgramWithSourceRequest: CallRequest, Hashable {
     public typealias Reply = CLCreateProgramWithSourceReply
     public static var call: CallID { .cLCreateProgramWithSource }
     public var context: UInt64
-    public var source: String
+    public var source: [UInt8]
 
-    public init(context: UInt64, source: String) {
+    public init(context: UInt64, source: [UInt8]) {
         self.context = context
         self.source = source
     }
 
     public func encode(into writer: inout WireWriter) {
         writer.write(context)
-        writer.write(source)
+        writer.write(bytes: source)
     }
 
     public init(from reader: inout WireReader) throws(ProtocolError) {
         context = try reader.read()
-        source = try reader.readString()
+        source = try reader.readBytes()
     }
 }
 
