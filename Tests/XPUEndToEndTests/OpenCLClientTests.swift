@@ -32,6 +32,16 @@ struct OpenCLClientTests {
         #expect(remote.stdout.hasSuffix("PASS\n"), "\(program) remote:\n\(remote.stdout)\n\(remote.stderr)")
     }
 
+    @Test("Calls the ICD does not serve fail as documented", needsICD, arguments: OpenCLHarness.icdProgramNames)
+    func icdOnly(program: String) throws {
+        let harness = try OpenCLHarness.get()
+        let server = try harness.server()
+        defer { server.stop() }
+        let remote = try harness.runRemote(program, server: server)
+        #expect(remote.status == .exited(0), "\(program) remote:\n\(remote.stdout)\n\(remote.stderr)")
+        #expect(remote.stdout.hasSuffix("PASS\n"), "\(program) remote:\n\(remote.stdout)\n\(remote.stderr)")
+    }
+
     @Test("clinfo through the ICD lists the remote device, with the slice's memory when it has one", needsICD)
     func clinfo() throws {
         let harness = try OpenCLHarness.get()
