@@ -163,8 +163,8 @@ extension ICDState {
         case CL_MEM_MAP_COUNT: bytes = Info.bytes(of: cl_uint(buffer.mappings.count))
         case CL_MEM_REFERENCE_COUNT: bytes = Info.bytes(of: buffer.references)
         case CL_MEM_CONTEXT: bytes = Info.handles([buffer.context!])
-        case CL_MEM_ASSOCIATED_MEMOBJECT: bytes = Info.bytes(of: UInt(0))
-        case CL_MEM_OFFSET: bytes = Info.bytes(of: 0)
+        case CL_MEM_ASSOCIATED_MEMOBJECT: bytes = Info.bytes(of: UInt(bitPattern: buffer.buffer?.handle))
+        case CL_MEM_OFFSET: bytes = Info.bytes(of: buffer.offset)
         default: bytes = try Info.remote(&state, .buffer, buffer, param_name)
         }
         try Info.answer(bytes, param_value_size, param_value, param_value_size_ret)
@@ -341,6 +341,81 @@ extension ICDState {
         let wait = try state.waitList(num_events_in_wait_list, event_wait_list)
         try state.enqueue(queue, CL_COMMAND_MIGRATE_MEM_OBJECTS, event, after: wait) { state, id throws(ICDError) in
             try state.post(CLEnqueueMarkerRequest(queue: queue.remote, barrier: 0, waitList: wait.ids, event: id))
+        }
+    }
+}
+
+/// A sub-buffer: a buffer of its own on the server, over `origin..<origin + size` of `buffer`
+/// (the platform checks the origin's alignment and the flags). Its access flags default to the
+/// buffer's; its host pointer, if the buffer has one, is the buffer's at the origin.
+@c @implementation public func clCreateSubBuffer(
+    _ buffer: cl_mem?, _ flags: cl_mem_flags, _ buffer_create_type: cl_buffer_create_type, _ buffer_create_info: UnsafeRawPointer?,
+    _ errcode_ret: UnsafeMutablePointer<cl_int>?
+) -> cl_mem? {
+    ICD.create(errcode_ret) { state throws(ICDError) in
+        let parent = try state.require(buffer, .buffer)
+        guard parent.buffer == nil else { throw ICDError(CL_INVALID_MEM_OBJECT) }
+        guard buffer_create_type == cl_buffer_create_type(CL_BUFFER_CREATE_TYPE_REGION), let info = buffer_create_info else {
+            throw ICDError(CL_INVALID_VALUE)
+        }
+        // cl_buffer_region: origin, size.
+        let origin = info.loadUnaligned(as: Int.self)
+        let size = info.loadUnaligned(fromByteOffset: MemoryLayout<Int>.size, as: Int.self)
+        guard size > 0 else { throw ICDError(CL_INVALID_BUFFER_SIZE) }
+        guard origin >= 0, origin <= parent.size, size <= parent.size - origin else { throw ICDError(CL_INVALID_VALUE) }
+        let reply = try state.exchange(
+            CLCreateSubBufferRequest(buffer: parent.remote, flags: flags, origin: UInt64(origin), size: UInt64(size)))
+        guard let sub = state.adopt(.buffer, remote: reply.buffer) else { throw ICDError(CL_OUT_OF_HOST_MEMORY) }
+        let access = UInt64(CL_MEM_READ_WRITE | CL_MEM_WRITE_ONLY | CL_MEM_READ_ONLY)
+        let hostAccess = UInt64(CL_MEM_HOST_WRITE_ONLY | CL_MEM_HOST_READ_ONLY | CL_MEM_HOST_NO_ACCESS)
+        let inherited = UInt64(CL_MEM_USE_HOST_PTR | CL_MEM_ALLOC_HOST_PTR | CL_MEM_COPY_HOST_PTR)
+        sub.flags = (flags & access != 0 ? flags & access : parent.flags & access)
+            | (flags & hostAccess != 0 ? flags & hostAccess : parent.flags & hostAccess) | parent.flags & inherited
+        sub.buffer = parent
+        sub.context = parent.context
+        parent.references += 1
+        parent.context?.references += 1
+        sub.size = size
+        sub.offset = origin
+        sub.hostPointer = parent.hostPointer.map { $0 + origin }
+        return sub
+    }
+}
+
+/// A rectangular copy between two buffers, checked here for the ranges (the default pitches
+/// filled in) and sent fire-and-forget like clEnqueueCopyBuffer.
+@c @implementation public func clEnqueueCopyBufferRect(
+    _ command_queue: cl_command_queue?, _ src_buffer: cl_mem?, _ dst_buffer: cl_mem?, _ src_origin: UnsafePointer<Int>?,
+    _ dst_origin: UnsafePointer<Int>?, _ region: UnsafePointer<Int>?, _ src_row_pitch: Int, _ src_slice_pitch: Int,
+    _ dst_row_pitch: Int, _ dst_slice_pitch: Int, _ num_events_in_wait_list: cl_uint, _ event_wait_list: UnsafePointer<cl_event?>?,
+    _ event: UnsafeMutablePointer<cl_event?>?
+) -> cl_int {
+    ICD.call { state throws(ICDError) in
+        let (queue, source) = try state.bufferCommand(command_queue, src_buffer, offset: 0, size: 0)
+        let (_, destination) = try state.bufferCommand(command_queue, dst_buffer, offset: 0, size: 0)
+        guard let src_origin, let dst_origin, let region else { throw ICDError(CL_INVALID_VALUE) }
+        let extent = (0..<3).map { region[$0] }
+        guard extent.allSatisfy({ $0 > 0 }) else { throw ICDError(CL_INVALID_VALUE) }
+        /// The pitches with their defaults, and whether the rectangle fits in `size` bytes.
+        func layout(_ origin: UnsafePointer<Int>, _ row: Int, _ slice: Int, size: Int) throws(ICDError) -> (Int, Int) {
+            let rowPitch = row == 0 ? extent[0] : row
+            let slicePitch = slice == 0 ? extent[1] * rowPitch : slice
+            guard rowPitch >= extent[0], slicePitch >= extent[1] * rowPitch, slicePitch % rowPitch == 0 else { throw ICDError(CL_INVALID_VALUE) }
+            let first = origin[2] * slicePitch + origin[1] * rowPitch + origin[0]
+            let last = first + (extent[2] - 1) * slicePitch + (extent[1] - 1) * rowPitch + extent[0]
+            guard (0..<3).allSatisfy({ origin[$0] >= 0 }), last <= size else { throw ICDError(CL_INVALID_VALUE) }
+            return (rowPitch, slicePitch)
+        }
+        let (sourceRow, sourceSlice) = try layout(src_origin, src_row_pitch, src_slice_pitch, size: source.size)
+        let (destinationRow, destinationSlice) = try layout(dst_origin, dst_row_pitch, dst_slice_pitch, size: destination.size)
+        let wait = try state.waitList(num_events_in_wait_list, event_wait_list)
+        let values = { (pointer: UnsafePointer<Int>) in (0..<3).map { UInt64(pointer[$0]) } }
+        try state.enqueue(queue, CL_COMMAND_COPY_BUFFER_RECT, event, after: wait) { state, id throws(ICDError) in
+            try state.post(
+                CLEnqueueCopyBufferRectRequest(
+                    queue: queue.remote, source: source.remote, destination: destination.remote, sourceOrigin: values(src_origin),
+                    destinationOrigin: values(dst_origin), region: extent.map(UInt64.init),
+                    pitches: [sourceRow, sourceSlice, destinationRow, destinationSlice].map(UInt64.init), waitList: wait.ids, event: id))
         }
     }
 }

@@ -38,9 +38,11 @@ final class CLObject {
     /// The context of a queue, buffer, program, kernel or event; the device of a queue.
     var context: CLObject?
     var device: CLObject?
-    /// The program of a kernel; the queue of an event (nil for user events).
+    /// The program of a kernel; the queue of an event (nil for user events); the buffer a
+    /// sub-buffer is part of.
     var program: CLObject?
     var queue: CLObject?
+    var buffer: CLObject?
     /// A context's or program's devices.
     var devices: [CLObject] = []
     /// Info answers kept by the client: a platform's and device's (from the server, once), a
@@ -49,6 +51,8 @@ final class CLObject {
     /// A buffer's creation flags, size and host pointer (CL_MEM_USE_HOST_PTR).
     var flags: UInt64 = 0
     var size: Int = 0
+    /// A sub-buffer's origin in its buffer.
+    var offset: Int = 0
     var hostPointer: UnsafeMutableRawPointer?
     /// A buffer's mapped regions by the pointer handed out.
     var mappings: [UnsafeMutableRawPointer: Mapping] = [:]
@@ -169,7 +173,7 @@ struct ICDState {
         }
         for pointer in object.mappings.filter({ $0.value.allocated }).keys { free(pointer) }
         xpu_cl_object_free(object.handle)
-        for parent in [object.program, object.queue, object.context].compactMap({ $0 }) { release(parent) }
+        for parent in [object.program, object.queue, object.buffer, object.context].compactMap({ $0 }) { release(parent) }
     }
 }
 

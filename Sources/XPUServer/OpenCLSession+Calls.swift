@@ -204,6 +204,33 @@ extension OpenCLSession {
             let request = try decode(CLSetUserEventStatusRequest.self, payload)
             try check(library.clSetUserEventStatus!(try pointer(request.event, .event), request.status))
             return []
+        case .cLCreateSubBuffer:
+            // Not charged: its bytes are its buffer's, charged when that was made.
+            let request = try decode(CLCreateSubBufferRequest.self, payload)
+            let buffer = try object(request.buffer, .buffer)
+            var region = (Int(truncatingIfNeeded: request.origin), Int(truncatingIfNeeded: request.size))
+            var status: cl_int = CL_SUCCESS
+            let sub = library.clCreateSubBuffer!(buffer.pointer, request.flags, cl_buffer_create_type(CL_BUFFER_CREATE_TYPE_REGION), &region, &status)
+            try check(status)
+            return CLCreateSubBufferReply(buffer: try adopt(.buffer, sub, context: buffer.context)).encoded
+        case .cLEnqueueCopyBufferRect:
+            let request = try decode(CLEnqueueCopyBufferRectRequest.self, payload)
+            let queue = try pointer(request.queue, .queue)
+            let source = try pointer(request.source, .buffer)
+            let destination = try pointer(request.destination, .buffer)
+            guard [request.sourceOrigin, request.destinationOrigin, request.region].allSatisfy({ $0.count == 3 }), request.pitches.count == 4
+            else { throw Failure(CL_INVALID_VALUE) }
+            let wait = try waitList(request.waitList)
+            let sizes = { (values: [UInt64]) in values.map { Int(truncatingIfNeeded: $0) } }
+            let (sourceOrigin, destinationOrigin, region, pitches) = (
+                sizes(request.sourceOrigin), sizes(request.destinationOrigin), sizes(request.region), sizes(request.pitches)
+            )
+            try enqueue(event: request.event) { event in
+                library.clEnqueueCopyBufferRect!(
+                    queue, source, destination, sourceOrigin, destinationOrigin, region, pitches[0], pitches[1], pitches[2], pitches[3],
+                    cl_uint(wait.count), wait.isEmpty ? nil : wait, event)
+            }
+            return []
         default:
             // A CUDA call on an OpenCL server.
             throw Failure(CL_INVALID_OPERATION)

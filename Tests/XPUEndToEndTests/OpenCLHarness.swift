@@ -17,6 +17,7 @@ struct OpenCLHarness: Sendable {
     /// The C programs in Tests/opencl, by name without `.c`.
     static let programNames = [
         "vector_add", "reduction", "matrix_multiply", "events_profiling", "error_cases", "user_events", "program_calls",
+        "buffer_regions",
     ]
     /// Programs about what only the ICD does (a platform serves what they call), run through it alone.
     static let icdProgramNames = ["unserved_calls"]

@@ -48,6 +48,7 @@ typedef cl_ulong cl_mem_properties;
 // An image format is two cl_uint (channel order, channel data type); the library only copies
 // the platform's list, so the struct stays incomplete here.
 typedef struct _cl_image_format cl_image_format;
+typedef cl_uint cl_buffer_create_type;
 
 typedef struct _cl_platform_id *cl_platform_id;
 typedef struct _cl_device_id *cl_device_id;
@@ -88,6 +89,7 @@ typedef struct _cl_sampler *cl_sampler;
 #define CL_INVALID_EVENT -58
 #define CL_INVALID_OPERATION -59
 #define CL_INVALID_BUFFER_SIZE -61
+#define CL_MISALIGNED_SUB_BUFFER_OFFSET -13
 #define CL_INVALID_PROPERTY -64
 #define CL_PLATFORM_NOT_FOUND_KHR -1001
 
@@ -135,9 +137,15 @@ typedef struct _cl_sampler *cl_sampler;
 #define CL_QUEUE_PROPERTIES_ARRAY 0x1098
 
 #define CL_MEM_READ_WRITE (1 << 0)
+#define CL_MEM_WRITE_ONLY (1 << 1)
+#define CL_MEM_READ_ONLY (1 << 2)
 #define CL_MEM_USE_HOST_PTR (1 << 3)
 #define CL_MEM_ALLOC_HOST_PTR (1 << 4)
 #define CL_MEM_COPY_HOST_PTR (1 << 5)
+#define CL_MEM_HOST_WRITE_ONLY (1 << 7)
+#define CL_MEM_HOST_READ_ONLY (1 << 8)
+#define CL_MEM_HOST_NO_ACCESS (1 << 9)
+#define CL_BUFFER_CREATE_TYPE_REGION 0x1220
 #define CL_MEM_OBJECT_BUFFER 0x10F0
 #define CL_MEM_OBJECT_IMAGE2D 0x10F1
 #define CL_MEM_OBJECT_IMAGE1D_BUFFER 0x10F6
@@ -190,6 +198,7 @@ typedef struct _cl_sampler *cl_sampler;
 #define CL_COMMAND_MAP_BUFFER 0x11FB
 #define CL_COMMAND_UNMAP_MEM_OBJECT 0x11FD
 #define CL_COMMAND_MARKER 0x11FE
+#define CL_COMMAND_COPY_BUFFER_RECT 0x1203
 #define CL_COMMAND_USER 0x1204
 #define CL_COMMAND_BARRIER 0x1205
 #define CL_COMMAND_MIGRATE_MEM_OBJECTS 0x1206
@@ -241,6 +250,14 @@ cl_int clFlush(cl_command_queue command_queue);
 cl_int clFinish(cl_command_queue command_queue);
 
 cl_mem clCreateBuffer(cl_context context, cl_mem_flags flags, size_t size, void *host_ptr, cl_int *errcode_ret);
+// `buffer_create_info` points to a cl_buffer_region (origin, size: two size_t).
+cl_mem clCreateSubBuffer(
+    cl_mem buffer, cl_mem_flags flags, cl_buffer_create_type buffer_create_type, const void *buffer_create_info,
+    cl_int *errcode_ret);
+cl_int clEnqueueCopyBufferRect(
+    cl_command_queue command_queue, cl_mem src_buffer, cl_mem dst_buffer, const size_t *src_origin,
+    const size_t *dst_origin, const size_t *region, size_t src_row_pitch, size_t src_slice_pitch, size_t dst_row_pitch,
+    size_t dst_slice_pitch, cl_uint num_events_in_wait_list, const cl_event *event_wait_list, cl_event *event);
 cl_int clRetainMemObject(cl_mem memobj);
 cl_int clReleaseMemObject(cl_mem memobj);
 cl_int clGetSupportedImageFormats(

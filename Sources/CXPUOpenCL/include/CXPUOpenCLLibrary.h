@@ -26,6 +26,8 @@
     FN(clEnqueueReadBuffer) \
     FN(clEnqueueWriteBuffer) \
     FN(clEnqueueCopyBuffer) \
+    FN(clCreateSubBuffer) \
+    FN(clEnqueueCopyBufferRect) \
     FN(clEnqueueFillBuffer) \
     FN(clCreateProgramWithSource) \
     FN(clCreateProgramWithBinary) \

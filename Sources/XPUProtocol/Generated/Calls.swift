@@ -75,6 +75,8 @@ public enum CallID: UInt16, Hashable, Sendable, CaseIterable {
     case cLEnqueueMarker = 1019
     case cLCreateUserEvent = 1020
     case cLSetUserEventStatus = 1021
+    case cLCreateSubBuffer = 1022
+    case cLEnqueueCopyBufferRect = 1023
 }
 
 public struct KernelParameter: WireMessage, Hashable {
