@@ -147,5 +147,8 @@ run remote OCL_ICD_VENDORS="$work/xpu.icd" XPU_SERVER="$address"
 kill "$server_pid"
 wait "$server_pid" 2>/dev/null || true
 server_pid=""
+# A quick remote run against a stored whole direct run compares the tests it ran.
+ran_only=()
+[ "$remote_only" = 1 ] && [ "$quick" = 1 ] && ran_only=(--ran-only)
 python3 scripts/opencl-suite-results.py compare "$direct" "$out/remote.json" \
-    Tests/opencl/pyopencl-expected-failures.txt
+    Tests/opencl/pyopencl-expected-failures.txt "${ran_only[@]}"
