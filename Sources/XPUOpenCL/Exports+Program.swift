@@ -107,6 +107,64 @@ extension ICDState {
     return status
 }
 
+/// Compiles on the server like clBuildProgram (synchronously; the callback follows); each header
+/// travels as the program holding its source and the name the source includes it by.
+@c @implementation public func clCompileProgram(
+    _ program: cl_program?, _ num_devices: cl_uint, _ device_list: UnsafePointer<cl_device_id?>?, _ options: UnsafePointer<CChar>?,
+    _ num_input_headers: cl_uint, _ input_headers: UnsafePointer<cl_program?>?,
+    _ header_include_names: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+    _ pfn_notify: (@convention(c) (cl_program?, UnsafeMutableRawPointer?) -> Void)?, _ user_data: UnsafeMutableRawPointer?
+) -> cl_int {
+    var notify: (() -> Void)?
+    let status = ICD.call { state throws(ICDError) in
+        let program = try state.require(program, .program)
+        guard pfn_notify != nil || user_data == nil else { throw ICDError(CL_INVALID_VALUE) }
+        guard (num_input_headers == 0) == (input_headers == nil), (num_input_headers == 0) == (header_include_names == nil) else {
+            throw ICDError(CL_INVALID_VALUE)
+        }
+        let devices = try state.devices(num_devices, device_list, of: program)
+        var headers: [CLHeader] = []
+        for index in 0..<Int(num_input_headers) {
+            let header = try state.require(input_headers?[index], .program)
+            guard let name = header_include_names?[index] else { throw ICDError(CL_INVALID_VALUE) }
+            headers.append(CLHeader(program: header.remote, name: String(cString: name)))
+        }
+        if let pfn_notify { notify = { pfn_notify(program.opaque, user_data) } }
+        _ = try state.exchange(
+            CLCompileProgramRequest(
+                program: program.remote, devices: devices.map(\.remote), options: options.map { String(cString: $0) } ?? "",
+                headers: headers))
+    }
+    notify?()
+    return status
+}
+
+/// Links compiled programs into a new one on the server (synchronously; the callback follows).
+/// A failed link returns NULL with the error, and no program to ask for a log.
+@c @implementation public func clLinkProgram(
+    _ context: cl_context?, _ num_devices: cl_uint, _ device_list: UnsafePointer<cl_device_id?>?, _ options: UnsafePointer<CChar>?,
+    _ num_input_programs: cl_uint, _ input_programs: UnsafePointer<cl_program?>?,
+    _ pfn_notify: (@convention(c) (cl_program?, UnsafeMutableRawPointer?) -> Void)?, _ user_data: UnsafeMutableRawPointer?,
+    _ errcode_ret: UnsafeMutablePointer<cl_int>?
+) -> cl_program? {
+    var notify: ((cl_program?) -> Void)?
+    let linked = ICD.create(errcode_ret) { state throws(ICDError) in
+        let context = try state.require(context, .context)
+        guard pfn_notify != nil || user_data == nil, num_input_programs > 0, input_programs != nil else { throw ICDError(CL_INVALID_VALUE) }
+        let devices = try state.devices(num_devices, device_list, of: context)
+        var programs: [UInt64] = []
+        for handle in handleList(num_input_programs, input_programs) { programs.append(try state.require(handle, .program).remote) }
+        if let pfn_notify { notify = { pfn_notify($0, user_data) } }
+        let reply = try state.exchange(
+            CLLinkProgramRequest(
+                context: context.remote, devices: devices.map(\.remote), options: options.map { String(cString: $0) } ?? "",
+                programs: programs))
+        return try state.adoptProgram(context, remote: reply.program, devices: devices)
+    }
+    if linked != nil { notify?(linked) }
+    return linked
+}
+
 @c @implementation public func clGetProgramInfo(
     _ program: cl_program?, _ param_name: cl_program_info, _ param_value_size: Int, _ param_value: UnsafeMutableRawPointer?,
     _ param_value_size_ret: UnsafeMutablePointer<Int>?

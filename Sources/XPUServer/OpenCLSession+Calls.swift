@@ -125,6 +125,39 @@ extension OpenCLSession {
             for id in request.devices { devices.append(try device(id)) }
             try check(library.clBuildProgram!(program, cl_uint(devices.count), devices.isEmpty ? nil : devices, request.options, nil, nil))
             return []
+        case .cLCompileProgram:
+            let request = try decode(CLCompileProgramRequest.self, payload)
+            let program = try pointer(request.program, .program)
+            var devices: [cl_device_id?] = []
+            for id in request.devices { devices.append(try device(id)) }
+            var headers: [cl_program?] = []
+            for header in request.headers { headers.append(try pointer(header.program, .program)) }
+            let names = request.headers.map { strdup($0.name) }
+            defer { names.forEach { free($0) } }
+            var namePointers: [UnsafePointer<CChar>?] = names.map { UnsafePointer<CChar>($0) }
+            let status = namePointers.withUnsafeMutableBufferPointer { names in
+                library.clCompileProgram!(
+                    program, cl_uint(devices.count), devices.isEmpty ? nil : devices, request.options, cl_uint(headers.count),
+                    headers.isEmpty ? nil : headers, headers.isEmpty ? nil : names.baseAddress, nil, nil)
+            }
+            try check(status)
+            return []
+        case .cLLinkProgram:
+            let request = try decode(CLLinkProgramRequest.self, payload)
+            let context = try pointer(request.context, .context)
+            var devices: [cl_device_id?] = []
+            for id in request.devices { devices.append(try device(id)) }
+            var programs: [cl_program?] = []
+            for id in request.programs { programs.append(try pointer(id, .program)) }
+            var status: cl_int = CL_SUCCESS
+            let linked = library.clLinkProgram!(
+                context, cl_uint(devices.count), devices.isEmpty ? nil : devices, request.options, cl_uint(programs.count),
+                programs.isEmpty ? nil : programs, nil, nil, &status)
+            guard status == CL_SUCCESS else {
+                if let linked { _ = library.clReleaseProgram!(linked) }
+                throw Failure(status)
+            }
+            return CLLinkProgramReply(program: try adopt(.program, linked, context: request.context)).encoded
         case .cLGetInfo:
             return CLGetInfoReply(value: try info(try decode(CLGetInfoRequest.self, payload))).encoded
         case .cLCreateKernel:

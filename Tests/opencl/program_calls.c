@@ -2,7 +2,9 @@
  * (before the build: CL_INVALID_PROGRAM_EXECUTABLE; after: one kernel per function, by name,
  * each runnable), a program whose source is larger than any string field of the protocol
  * (64 KiB, mostly comments) built and run, clEnqueueMigrateMemObjects (its event's command
- * type, flags checked, the buffer's contents kept), clUnloadPlatformCompiler, and
+ * type, flags checked, the buffer's contents kept), separate compilation (clCompileProgram with
+ * an included header program, clLinkProgram of two compiled programs, the linked kernel run; a
+ * compile error and an unresolved function refused), clUnloadPlatformCompiler, and
  * clGetSupportedImageFormats when the device has images (the count, and the list's size). */
 #include "cl_test.h"
 
@@ -93,6 +95,51 @@ int main(void) {
     for (int i = 0; i < N; i++) right &= result[i] == -(twice_first ? i * 2 + 1 : (i + 1) * 2);
     EXPECT_TRUE("the buffer's contents after the migrations", right);
     CHECK(clReleaseMemObject(buffer));
+
+    /* Separate compilation: a function in one program, a header in another, a kernel using both. */
+    const char *helper_source = "int offset_of(int i) { return i + 40; }\n";
+    const char *header_source = "#define SCALE 2\n";
+    const char *main_source =
+        "#include \"scale.h\"\n"
+        "int offset_of(int i);\n"
+        "__kernel void combine(__global int *data) { int i = get_global_id(0); data[i] = offset_of(i) * SCALE; }\n";
+    cl_program helper = clCreateProgramWithSource(env.context, 1, &helper_source, NULL, &status);
+    CHECK(status);
+    cl_program header = clCreateProgramWithSource(env.context, 1, &header_source, NULL, &status);
+    CHECK(status);
+    cl_program main_program = clCreateProgramWithSource(env.context, 1, &main_source, NULL, &status);
+    CHECK(status);
+    CHECK(clCompileProgram(helper, 1, &env.device, "", 0, NULL, NULL, NULL, NULL));
+    const char *header_name = "scale.h";
+    CHECK(clCompileProgram(main_program, 1, &env.device, "", 1, &header, &header_name, NULL, NULL));
+    cl_program parts[2] = {helper, main_program};
+    cl_program linked = clLinkProgram(env.context, 1, &env.device, "", 2, parts, NULL, NULL, &status);
+    CHECK(status);
+    cl_kernel combine = cl_test_kernel(linked, "combine");
+    cl_mem out = cl_test_buffer(&env, CL_MEM_READ_WRITE, sizeof result, NULL);
+    CHECK(clSetKernelArg(combine, 0, sizeof(cl_mem), &out));
+    CHECK(clEnqueueNDRangeKernel(env.queue, combine, 1, NULL, &global, NULL, 0, NULL, NULL));
+    CHECK(clEnqueueReadBuffer(env.queue, out, CL_TRUE, 0, sizeof result, result, 0, NULL, NULL));
+    right = 1;
+    for (int i = 0; i < N; i++) right &= result[i] == (i + 40) * 2;
+    EXPECT_TRUE("the linked kernel ran with the other program's function and the header", right);
+    CHECK(clReleaseKernel(combine));
+    CHECK(clReleaseProgram(linked));
+    CHECK(clReleaseMemObject(out));
+    const char *broken_source = "__kernel void broken(__global int *data) { data[0] = undeclared; }\n";
+    cl_program broken = clCreateProgramWithSource(env.context, 1, &broken_source, NULL, &status);
+    CHECK(status);
+    EXPECT("clCompileProgram of a source with an error", clCompileProgram(broken, 1, &env.device, "", 0, NULL, NULL, NULL, NULL),
+           CL_COMPILE_PROGRAM_FAILURE);
+    cl_program alone = main_program;
+    cl_program unresolved = clLinkProgram(env.context, 1, &env.device, "", 1, &alone, NULL, NULL, &status);
+    printf("clLinkProgram with a function missing: %s\n", cl_error_name(status));
+    if (status != CL_LINK_PROGRAM_FAILURE) cl_test_failures++;
+    if (unresolved != NULL) CHECK(clReleaseProgram(unresolved));
+    CHECK(clReleaseProgram(broken));
+    CHECK(clReleaseProgram(helper));
+    CHECK(clReleaseProgram(header));
+    CHECK(clReleaseProgram(main_program));
 
     EXPECT("clUnloadPlatformCompiler", clUnloadPlatformCompiler(env.platform), CL_SUCCESS);
 

@@ -1,7 +1,8 @@
 /* Through the ICD only (a platform serves these): calls the library does not serve that return
  * an object give NULL and set errcode_ret to CL_INVALID_OPERATION, whether errcode_ret comes in
  * a register (clCreateImage, 6 parameters; clCreatePipe; clCreateSamplerWithProperties) or on
- * the stack (clLinkProgram, 9; clEnqueueMapImage, 12); clSVMAlloc, which has none, gives NULL. */
+ * the stack (clCreateImage2D, 8; clEnqueueMapImage, 12); clSVMAlloc, which has none, gives NULL. */
+#define CL_USE_DEPRECATED_OPENCL_1_1_APIS
 #include "cl_test.h"
 
 static void expect_refused(const char *call, void *object, cl_int status) {
@@ -23,8 +24,8 @@ int main(void) {
     cl_sampler sampler = clCreateSamplerWithProperties(env.context, NULL, &status);
     expect_refused("clCreateSamplerWithProperties", sampler, status);
     status = CL_SUCCESS;
-    cl_program linked = clLinkProgram(env.context, 1, &env.device, "", 0, NULL, NULL, NULL, &status);
-    expect_refused("clLinkProgram", linked, status);
+    cl_mem image2d = clCreateImage2D(env.context, CL_MEM_READ_ONLY, &format, 16, 16, 0, NULL, &status);
+    expect_refused("clCreateImage2D", image2d, status);
     status = CL_SUCCESS;
     size_t origin[3] = {0, 0, 0}, region[3] = {1, 1, 1}, pitch = 0;
     void *mapped = clEnqueueMapImage(env.queue, NULL, CL_TRUE, CL_MAP_READ, origin, region, &pitch, NULL, 0, NULL, NULL, &status);

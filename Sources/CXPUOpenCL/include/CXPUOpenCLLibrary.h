@@ -33,6 +33,8 @@
     FN(clCreateProgramWithBinary) \
     FN(clReleaseProgram) \
     FN(clBuildProgram) \
+    FN(clCompileProgram) \
+    FN(clLinkProgram) \
     FN(clGetProgramInfo) \
     FN(clGetProgramBuildInfo) \
     FN(clCreateKernel) \

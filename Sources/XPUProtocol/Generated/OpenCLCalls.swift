@@ -72,6 +72,26 @@ public struct CLBinary: WireMessage, Hashable {
     }
 }
 
+public struct CLHeader: WireMessage, Hashable {
+    public var program: UInt64
+    public var name: String
+
+    public init(program: UInt64, name: String) {
+        self.program = program
+        self.name = name
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(program)
+        writer.write(name)
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+        program = try reader.read()
+        name = try reader.readString()
+    }
+}
+
 // CLGetPlatform
 public struct CLGetPlatformReply: WireMessage, Hashable {
     public var info: [CLInfoValue]
@@ -1424,5 +1444,155 @@ public struct CLEnqueueCopyBufferRectRequest: CallRequest, Hashable {
         }
         waitList = waitListElements
         event = try reader.read()
+    }
+}
+
+// CLCompileProgram
+public struct CLCompileProgramReply: WireMessage, Hashable {
+
+    public init() {
+    }
+
+    public func encode(into writer: inout WireWriter) {
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+    }
+}
+
+public struct CLCompileProgramRequest: CallRequest, Hashable {
+    public typealias Reply = CLCompileProgramReply
+    public static var call: CallID { .cLCompileProgram }
+    public var program: UInt64
+    public var devices: [UInt64]
+    public var options: String
+    public var headers: [CLHeader]
+
+    public init(program: UInt64, devices: [UInt64], options: String, headers: [CLHeader]) {
+        self.program = program
+        self.devices = devices
+        self.options = options
+        self.headers = headers
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(program)
+        writer.write(UInt32(devices.count))
+        for element in devices {
+            writer.write(element)
+        }
+        writer.write(options)
+        writer.write(UInt32(headers.count))
+        for element in headers {
+            element.encode(into: &writer)
+        }
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+        program = try reader.read()
+        let devicesCount = Int(try reader.read(UInt32.self))
+        // Each element takes at least one byte, so a count beyond the payload is malformed.
+        guard devicesCount <= reader.remaining else {
+            throw ProtocolError(.malformed, "list of \(devicesCount) elements in \(reader.remaining) bytes")
+        }
+        var devicesElements: [UInt64] = []
+        devicesElements.reserveCapacity(devicesCount)
+        for _ in 0..<devicesCount {
+            let element: UInt64
+            element = try reader.read()
+            devicesElements.append(element)
+        }
+        devices = devicesElements
+        options = try reader.readString()
+        let headersCount = Int(try reader.read(UInt32.self))
+        // Each element takes at least one byte, so a count beyond the payload is malformed.
+        guard headersCount <= reader.remaining else {
+            throw ProtocolError(.malformed, "list of \(headersCount) elements in \(reader.remaining) bytes")
+        }
+        var headersElements: [CLHeader] = []
+        headersElements.reserveCapacity(headersCount)
+        for _ in 0..<headersCount {
+            let element: CLHeader
+            element = try CLHeader(from: &reader)
+            headersElements.append(element)
+        }
+        headers = headersElements
+    }
+}
+
+// CLLinkProgram
+public struct CLLinkProgramReply: WireMessage, Hashable {
+    public var program: UInt64
+
+    public init(program: UInt64) {
+        self.program = program
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(program)
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+        program = try reader.read()
+    }
+}
+
+public struct CLLinkProgramRequest: CallRequest, Hashable {
+    public typealias Reply = CLLinkProgramReply
+    public static var call: CallID { .cLLinkProgram }
+    public var context: UInt64
+    public var devices: [UInt64]
+    public var options: String
+    public var programs: [UInt64]
+
+    public init(context: UInt64, devices: [UInt64], options: String, programs: [UInt64]) {
+        self.context = context
+        self.devices = devices
+        self.options = options
+        self.programs = programs
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(context)
+        writer.write(UInt32(devices.count))
+        for element in devices {
+            writer.write(element)
+        }
+        writer.write(options)
+        writer.write(UInt32(programs.count))
+        for element in programs {
+            writer.write(element)
+        }
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+        context = try reader.read()
+        let devicesCount = Int(try reader.read(UInt32.self))
+        // Each element takes at least one byte, so a count beyond the payload is malformed.
+        guard devicesCount <= reader.remaining else {
+            throw ProtocolError(.malformed, "list of \(devicesCount) elements in \(reader.remaining) bytes")
+        }
+        var devicesElements: [UInt64] = []
+        devicesElements.reserveCapacity(devicesCount)
+        for _ in 0..<devicesCount {
+            let element: UInt64
+            element = try reader.read()
+            devicesElements.append(element)
+        }
+        devices = devicesElements
+        options = try reader.readString()
+        let programsCount = Int(try reader.read(UInt32.self))
+        // Each element takes at least one byte, so a count beyond the payload is malformed.
+        guard programsCount <= reader.remaining else {
+            throw ProtocolError(.malformed, "list of \(programsCount) elements in \(reader.remaining) bytes")
+        }
+        var programsElements: [UInt64] = []
+        programsElements.reserveCapacity(programsCount)
+        for _ in 0..<programsCount {
+            let element: UInt64
+            element = try reader.read()
+            programsElements.append(element)
+        }
+        programs = programsElements
     }
 }
