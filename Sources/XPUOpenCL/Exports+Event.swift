@@ -30,7 +30,10 @@ import XPUProtocol
         case CL_EVENT_CONTEXT: bytes = Info.handles([event.context!])
         case CL_EVENT_COMMAND_TYPE: bytes = Info.bytes(of: event.commandType)
         case CL_EVENT_REFERENCE_COUNT: bytes = Info.bytes(of: event.references)
-        default: bytes = try Info.remote(&state, .event, event, param_name)
+        default:
+            // A deferred read's data is in place before its event may say it is complete.
+            if Int32(param_name) == CL_EVENT_COMMAND_EXECUTION_STATUS { try state.completeDeferredReads() }
+            bytes = try Info.remote(&state, .event, event, param_name)
         }
         try Info.answer(bytes, param_value_size, param_value, param_value_size_ret)
     }

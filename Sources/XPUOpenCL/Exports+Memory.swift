@@ -176,13 +176,17 @@ extension ICDState {
     _ ptr: UnsafeMutableRawPointer?, _ num_events_in_wait_list: cl_uint, _ event_wait_list: UnsafePointer<cl_event?>?,
     _ event: UnsafeMutablePointer<cl_event?>?
 ) -> cl_int {
+    // A non-blocking read held back by a user event not set yet is deferred (DeferredReads.swift);
+    // every other read completes before it returns (a non-blocking read already done is valid).
     ICD.blocking { state throws(ICDError) in
-        try state.dependencies(command_queue, num_events_in_wait_list, event_wait_list)
+        blocking_read == 0 ? [] : try state.dependencies(command_queue, num_events_in_wait_list, event_wait_list)
     } _: { state throws(ICDError) in
         let (queue, buffer) = try state.bufferCommand(command_queue, buffer, offset: offset, size: size)
         guard let ptr, size > 0 else { throw ICDError(CL_INVALID_VALUE) }
         let wait = try state.waitList(num_events_in_wait_list, event_wait_list)
-        // Every read completes before it returns (a non-blocking read that is already done is valid).
+        if blocking_read == 0, !ICD.userEvents.pending(queue.userEvents.union(wait.userEvents)).isEmpty {
+            return try state.deferRead(queue, buffer, offset: offset, size: size, into: ptr, after: wait, event: event)
+        }
         try state.enqueue(queue, CL_COMMAND_READ_BUFFER, event, after: wait) { state, id throws(ICDError) in
             try state.read(queue, buffer, offset: offset, size: size, into: ptr, wait: wait.ids, event: id)
         }

@@ -99,6 +99,8 @@ struct ICDState {
     var platform: CLObject?
     var objects: [UInt: CLObject] = [:]
     var unsupportedSeen: Set<String> = []
+    /// Non-blocking reads held back by user events not set yet (DeferredReads.swift).
+    var deferredReads: [DeferredRead] = []
 
     /// The live object of `kind` that `handle` names, or nil.
     func object(_ handle: OpaquePointer?, _ kind: ObjectKind) -> CLObject? {
@@ -201,7 +203,10 @@ enum ICD {
     ) -> cl_int {
         let pending = state.withLock { state in (try? dependencies(state)) ?? [] }
         userEvents.wait(for: pending)
-        return call(body)
+        return call { state throws(ICDError) in
+            try state.completeDeferredReads()
+            try body(&state)
+        }
     }
 
     /// For calls that return an object and set `errcode_ret`.

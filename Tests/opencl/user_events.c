@@ -4,7 +4,9 @@
  * kernel, each returns once the main thread sets the status (a library that holds one lock
  * across a wait would never let clSetUserEventStatus through). Then event callbacks: on a
  * kernel held back by a user event, for CL_COMPLETE and CL_SUBMITTED, each called once with
- * its status.
+ * its status. Last, on one thread, as pyopencl's get_async does: a non-blocking read after a
+ * held-back kernel returns at once, a fill of the same buffer is queued after it, the user event
+ * is set, and waiting for the read's event gives the kernel's data (not the fill's).
  *
  * The waiter thread tells the main thread it is about to wait; the main thread then gives it
  * 100 ms to block inside the call before setting the status. The pause only makes it likely
@@ -186,6 +188,26 @@ int main(void) {
            submitted.status == CL_SUBMITTED ? "CL_SUBMITTED" : "another", submitted.event == run ? "yes" : "no");
     if (complete.calls != 1 || complete.status != CL_COMPLETE || submitted.calls != 1 || submitted.status != CL_SUBMITTED)
         cl_test_failures++;
+    CHECK(clReleaseEvent(run));
+    CHECK(clReleaseEvent(user));
+
+    /* One thread: the read cannot wait for a user event only this thread will set. */
+    user = user_event(&env);
+    run = held_kernel(&env, kernel, user);
+    cl_event read;
+    for (int i = 0; i < N; i++) result[i] = -7;
+    CHECK(clEnqueueReadBuffer(env.queue, buffer, CL_FALSE, 0, sizeof result, result, 0, NULL, &read));
+    int zero = 0;
+    CHECK(clEnqueueFillBuffer(env.queue, buffer, &zero, sizeof zero, 0, sizeof host, 0, NULL, NULL));
+    cl_int read_status = -1;
+    CHECK(clGetEventInfo(read, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof read_status, &read_status, NULL));
+    EXPECT_TRUE("a non-blocking read after a held-back kernel returns, not complete", read_status > CL_COMPLETE);
+    CHECK(clSetUserEventStatus(user, CL_COMPLETE));
+    CHECK(clWaitForEvents(1, &read));
+    sums = 1;
+    for (int i = 0; i < N; i++) sums &= result[i] == 5; /* five kernels have added 1 */
+    EXPECT_TRUE("  after the user event is set, the read has the kernel's data, not the later fill's", sums);
+    CHECK(clReleaseEvent(read));
     CHECK(clReleaseEvent(run));
     CHECK(clReleaseEvent(user));
 
