@@ -398,20 +398,9 @@ extension ICDState {
         let (queue, source) = try state.bufferCommand(command_queue, src_buffer, offset: 0, size: 0)
         let (_, destination) = try state.bufferCommand(command_queue, dst_buffer, offset: 0, size: 0)
         guard let src_origin, let dst_origin, let region else { throw ICDError(CL_INVALID_VALUE) }
-        let extent = (0..<3).map { region[$0] }
-        guard extent.allSatisfy({ $0 > 0 }) else { throw ICDError(CL_INVALID_VALUE) }
-        /// The pitches with their defaults, and whether the rectangle fits in `size` bytes.
-        func layout(_ origin: UnsafePointer<Int>, _ row: Int, _ slice: Int, size: Int) throws(ICDError) -> (Int, Int) {
-            let rowPitch = row == 0 ? extent[0] : row
-            let slicePitch = slice == 0 ? extent[1] * rowPitch : slice
-            guard rowPitch >= extent[0], slicePitch >= extent[1] * rowPitch, slicePitch % rowPitch == 0 else { throw ICDError(CL_INVALID_VALUE) }
-            let first = origin[2] * slicePitch + origin[1] * rowPitch + origin[0]
-            let last = first + (extent[2] - 1) * slicePitch + (extent[1] - 1) * rowPitch + extent[0]
-            guard (0..<3).allSatisfy({ origin[$0] >= 0 }), last <= size else { throw ICDError(CL_INVALID_VALUE) }
-            return (rowPitch, slicePitch)
-        }
-        let (sourceRow, sourceSlice) = try layout(src_origin, src_row_pitch, src_slice_pitch, size: source.size)
-        let (destinationRow, destinationSlice) = try layout(dst_origin, dst_row_pitch, dst_slice_pitch, size: destination.size)
+        let extent = try Rectangle.extent(region)
+        let (sourceRow, sourceSlice) = try Rectangle.layout(extent, src_origin, src_row_pitch, src_slice_pitch, size: source.size).pitches
+        let (destinationRow, destinationSlice) = try Rectangle.layout(extent, dst_origin, dst_row_pitch, dst_slice_pitch, size: destination.size).pitches
         let wait = try state.waitList(num_events_in_wait_list, event_wait_list)
         let values = { (pointer: UnsafePointer<Int>) in (0..<3).map { UInt64(pointer[$0]) } }
         try state.enqueue(queue, CL_COMMAND_COPY_BUFFER_RECT, event, after: wait) { state, id throws(ICDError) in
@@ -420,6 +409,95 @@ extension ICDState {
                     queue: queue.remote, source: source.remote, destination: destination.remote, sourceOrigin: values(src_origin),
                     destinationOrigin: values(dst_origin), region: extent.map(UInt64.init),
                     pitches: [sourceRow, sourceSlice, destinationRow, destinationSlice].map(UInt64.init), waitList: wait.ids, event: id))
+        }
+    }
+}
+
+/// A rectangle of bytes in a buffer or in host memory, as the *Rect calls describe it.
+enum Rectangle {
+    /// The region's three sizes, each at least 1.
+    static func extent(_ region: UnsafePointer<Int>) throws(ICDError) -> [Int] {
+        let extent = (0..<3).map { region[$0] }
+        guard extent.allSatisfy({ $0 > 0 }) else { throw ICDError(CL_INVALID_VALUE) }
+        return extent
+    }
+
+    /// The pitches with their defaults and the offset of the rectangle's first byte; when `size`
+    /// is given, its last byte must lie inside it.
+    static func layout(
+        _ extent: [Int], _ origin: UnsafePointer<Int>, _ row: Int, _ slice: Int, size: Int?
+    ) throws(ICDError) -> (pitches: (Int, Int), first: Int) {
+        let rowPitch = row == 0 ? extent[0] : row
+        let slicePitch = slice == 0 ? extent[1] * rowPitch : slice
+        guard rowPitch >= extent[0], slicePitch >= extent[1] * rowPitch, slicePitch % rowPitch == 0 else { throw ICDError(CL_INVALID_VALUE) }
+        guard (0..<3).allSatisfy({ origin[$0] >= 0 }) else { throw ICDError(CL_INVALID_VALUE) }
+        let first = origin[2] * slicePitch + origin[1] * rowPitch + origin[0]
+        let end = first + (extent[2] - 1) * slicePitch + (extent[1] - 1) * rowPitch + extent[0]
+        if let size, end > size { throw ICDError(CL_INVALID_VALUE) }
+        return ((rowPitch, slicePitch), first)
+    }
+
+    /// Each row's offset from the first byte, slice by slice.
+    static func rows(_ extent: [Int], _ pitches: (Int, Int)) -> [Int] {
+        (0..<extent[2]).flatMap { z in (0..<extent[1]).map { y in z * pitches.1 + y * pitches.0 } }
+    }
+}
+
+/// Reads the buffer's span from the rectangle's first byte to its last (one chunked read, which
+/// completes before the call returns, as every read here) and copies each row into host memory.
+@c @implementation public func clEnqueueReadBufferRect(
+    _ command_queue: cl_command_queue?, _ buffer: cl_mem?, _ blocking_read: cl_bool, _ buffer_origin: UnsafePointer<Int>?,
+    _ host_origin: UnsafePointer<Int>?, _ region: UnsafePointer<Int>?, _ buffer_row_pitch: Int, _ buffer_slice_pitch: Int,
+    _ host_row_pitch: Int, _ host_slice_pitch: Int, _ ptr: UnsafeMutableRawPointer?, _ num_events_in_wait_list: cl_uint,
+    _ event_wait_list: UnsafePointer<cl_event?>?, _ event: UnsafeMutablePointer<cl_event?>?
+) -> cl_int {
+    ICD.blocking { state throws(ICDError) in
+        try state.dependencies(command_queue, num_events_in_wait_list, event_wait_list)
+    } _: { state throws(ICDError) in
+        let (queue, buffer) = try state.bufferCommand(command_queue, buffer, offset: 0, size: 0)
+        guard let buffer_origin, let host_origin, let region, let ptr else { throw ICDError(CL_INVALID_VALUE) }
+        let extent = try Rectangle.extent(region)
+        let source = try Rectangle.layout(extent, buffer_origin, buffer_row_pitch, buffer_slice_pitch, size: buffer.size)
+        let target = try Rectangle.layout(extent, host_origin, host_row_pitch, host_slice_pitch, size: nil)
+        let wait = try state.waitList(num_events_in_wait_list, event_wait_list)
+        let sourceRows = Rectangle.rows(extent, source.pitches)
+        let span = sourceRows.last! + extent[0]
+        let bytes = UnsafeMutableRawPointer.allocate(byteCount: span, alignment: 16)
+        defer { bytes.deallocate() }
+        try state.enqueue(queue, CL_COMMAND_READ_BUFFER_RECT, event, after: wait) { state, id throws(ICDError) in
+            try state.read(queue, buffer, offset: source.first, size: span, into: bytes, wait: wait.ids, event: id)
+        }
+        for (sourceRow, targetRow) in zip(sourceRows, Rectangle.rows(extent, target.pitches)) {
+            (ptr + target.first + targetRow).copyMemory(from: bytes + sourceRow, byteCount: extent[0])
+        }
+    }
+}
+
+/// Writes each row of the rectangle as a write of its own (after the wait list), then a marker
+/// that carries the event: it completes once every row is written, on any queue.
+@c @implementation public func clEnqueueWriteBufferRect(
+    _ command_queue: cl_command_queue?, _ buffer: cl_mem?, _ blocking_write: cl_bool, _ buffer_origin: UnsafePointer<Int>?,
+    _ host_origin: UnsafePointer<Int>?, _ region: UnsafePointer<Int>?, _ buffer_row_pitch: Int, _ buffer_slice_pitch: Int,
+    _ host_row_pitch: Int, _ host_slice_pitch: Int, _ ptr: UnsafeRawPointer?, _ num_events_in_wait_list: cl_uint,
+    _ event_wait_list: UnsafePointer<cl_event?>?, _ event: UnsafeMutablePointer<cl_event?>?
+) -> cl_int {
+    ICD.blocking { state throws(ICDError) in
+        blocking_write == 0 ? [] : try state.dependencies(command_queue, num_events_in_wait_list, event_wait_list)
+    } _: { state throws(ICDError) in
+        let (queue, buffer) = try state.bufferCommand(command_queue, buffer, offset: 0, size: 0)
+        guard let buffer_origin, let host_origin, let region, let ptr else { throw ICDError(CL_INVALID_VALUE) }
+        let extent = try Rectangle.extent(region)
+        let target = try Rectangle.layout(extent, buffer_origin, buffer_row_pitch, buffer_slice_pitch, size: buffer.size)
+        let source = try Rectangle.layout(extent, host_origin, host_row_pitch, host_slice_pitch, size: nil)
+        let wait = try state.waitList(num_events_in_wait_list, event_wait_list)
+        let pairs = Array(zip(Rectangle.rows(extent, source.pitches), Rectangle.rows(extent, target.pitches)))
+        try state.enqueue(queue, CL_COMMAND_WRITE_BUFFER_RECT, event, after: wait) { state, id throws(ICDError) in
+            for (index, (sourceRow, targetRow)) in pairs.enumerated() {
+                try state.write(
+                    queue, buffer, offset: target.first + targetRow, size: extent[0], from: ptr + source.first + sourceRow, wait: wait.ids,
+                    event: 0, blocking: blocking_write != 0 && index == pairs.count - 1)
+            }
+            try state.post(CLEnqueueMarkerRequest(queue: queue.remote, barrier: 0, waitList: [], event: id))
         }
     }
 }

@@ -1,7 +1,8 @@
 /* Parts of buffers: sub-buffers (their info, reads and writes through them, a kernel on one
  * changing its buffer, a misaligned origin and a region past the end refused) and rectangular
  * copies between buffers (2-D with the default pitches, 3-D with explicit ones, a region past
- * the end refused), the results checked element by element. */
+ * the end refused), and rectangles written from and read into host memory (3-D, pitches on both
+ * sides), the results checked element by element. */
 #include "cl_test.h"
 
 enum { N = 4096 };
@@ -105,6 +106,28 @@ int main(void) {
            clEnqueueCopyBufferRect(env.queue, buffer, target, far_origin, cube_to, cube, 4 * sizeof(int), 16 * sizeof(int),
                                    4 * sizeof(int), 16 * sizeof(int), 0, NULL, NULL),
            CL_INVALID_VALUE);
+
+    /* Host rectangles: a 3x2x2 box of ints from a 5x4xN host array written to (1, 2, 1) of the
+     * 4x4xN target, then read back into (2, 1, 0) of a zeroed 6x3xN host array. */
+    static int box_source[5 * 4 * 4], box_back[6 * 3 * 4];
+    for (int i = 0; i < 5 * 4 * 4; i++) box_source[i] = 1000 + i;
+    size_t host_from[3] = {1 * sizeof(int), 1, 1}, buffer_at[3] = {1 * sizeof(int), 2, 1}, box[3] = {3 * sizeof(int), 2, 2};
+    CHECK(clEnqueueWriteBufferRect(env.queue, target, CL_TRUE, buffer_at, host_from, box, 4 * sizeof(int), 16 * sizeof(int),
+                                   5 * sizeof(int), 20 * sizeof(int), box_source, 0, NULL, NULL));
+    size_t host_to[3] = {2 * sizeof(int), 1, 0};
+    cl_event read_box;
+    CHECK(clEnqueueReadBufferRect(env.queue, target, CL_TRUE, buffer_at, host_to, box, 4 * sizeof(int), 16 * sizeof(int),
+                                  6 * sizeof(int), 18 * sizeof(int), box_back, 0, NULL, &read_box));
+    CHECK(clGetEventInfo(read_box, CL_EVENT_COMMAND_TYPE, sizeof type, &type, NULL));
+    EXPECT_TRUE("the event is CL_COMMAND_READ_BUFFER_RECT", type == CL_COMMAND_READ_BUFFER_RECT);
+    CHECK(clReleaseEvent(read_box));
+    right = 1;
+    for (int i = 0; i < 6 * 3 * 4; i++) {
+        int z = i / 18, y = (i / 6) % 3, x = i % 6, expected = 0;
+        if (z < 2 && y >= 1 && y < 3 && x >= 2 && x < 5) expected = 1000 + (z + 1) * 20 + (y - 1 + 1) * 5 + (x - 2 + 1);
+        right &= box_back[i] == expected;
+    }
+    EXPECT_TRUE("a 3-D box written from host memory and read back into another layout", right);
 
     CHECK(clReleaseMemObject(target));
     CHECK(clReleaseMemObject(buffer));

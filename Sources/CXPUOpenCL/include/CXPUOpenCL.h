@@ -198,6 +198,8 @@ typedef struct _cl_sampler *cl_sampler;
 #define CL_COMMAND_MAP_BUFFER 0x11FB
 #define CL_COMMAND_UNMAP_MEM_OBJECT 0x11FD
 #define CL_COMMAND_MARKER 0x11FE
+#define CL_COMMAND_READ_BUFFER_RECT 0x1201
+#define CL_COMMAND_WRITE_BUFFER_RECT 0x1202
 #define CL_COMMAND_COPY_BUFFER_RECT 0x1203
 #define CL_COMMAND_USER 0x1204
 #define CL_COMMAND_BARRIER 0x1205
@@ -258,6 +260,16 @@ cl_int clEnqueueCopyBufferRect(
     cl_command_queue command_queue, cl_mem src_buffer, cl_mem dst_buffer, const size_t *src_origin,
     const size_t *dst_origin, const size_t *region, size_t src_row_pitch, size_t src_slice_pitch, size_t dst_row_pitch,
     size_t dst_slice_pitch, cl_uint num_events_in_wait_list, const cl_event *event_wait_list, cl_event *event);
+cl_int clEnqueueReadBufferRect(
+    cl_command_queue command_queue, cl_mem buffer, cl_bool blocking_read, const size_t *buffer_origin,
+    const size_t *host_origin, const size_t *region, size_t buffer_row_pitch, size_t buffer_slice_pitch,
+    size_t host_row_pitch, size_t host_slice_pitch, void *ptr, cl_uint num_events_in_wait_list,
+    const cl_event *event_wait_list, cl_event *event);
+cl_int clEnqueueWriteBufferRect(
+    cl_command_queue command_queue, cl_mem buffer, cl_bool blocking_write, const size_t *buffer_origin,
+    const size_t *host_origin, const size_t *region, size_t buffer_row_pitch, size_t buffer_slice_pitch,
+    size_t host_row_pitch, size_t host_slice_pitch, const void *ptr, cl_uint num_events_in_wait_list,
+    const cl_event *event_wait_list, cl_event *event);
 cl_int clRetainMemObject(cl_mem memobj);
 cl_int clReleaseMemObject(cl_mem memobj);
 cl_int clGetSupportedImageFormats(
