@@ -58,7 +58,7 @@ let package = Package(
         // Linked -Bsymbolic: under the ICD loader, which exports the same cl* names, the dispatch
         // table must still point at this library's own functions.
         .target(
-            name: "XPUOpenCL", dependencies: ["CXPUOpenCL", "CXPUOpenCLICD", "XPUProtocol", "XPUTransport"],
+            name: "XPUOpenCL", dependencies: ["CXPUOpenCL", "CXPUOpenCLICD", "XPUProtocol", "XPUTiming", "XPUTransport"],
             linkerSettings: [.unsafeFlags(["-Xlinker", "-Bsymbolic"])]
         ),
         // epoll and eventfd: the server's connection lobby (many idle sockets, one thread) and

@@ -7,11 +7,13 @@
       parameters, the OpenCL device's parameter written as `ctx` (pyopencl names it after the device
       and platform, which differ between PoCL and the remote platform).
 
-  opencl-suite-results.py compare DIRECT.json REMOTE.json EXPECTED.txt
+  opencl-suite-results.py compare DIRECT.json REMOTE.json EXPECTED.txt [--ran-only]
       Every test that passed directly must pass remotely, except the ones EXPECTED.txt lists (one
       test id a line, then `#` and the reason; blank lines and lines starting with `#` are ignored).
       Also fails on a listed test that passed remotely (the list must say what is true) and on a
       listed line without a reason. Prints the comparison; exit status 1 when it fails.
+      With --ran-only after EXPECTED.txt, only the tests REMOTE.json has are compared (a part of
+      the suite run remotely against a whole direct run).
 """
 
 import json
@@ -73,11 +75,14 @@ def read_expected(path):
     return expected, problems
 
 
-def compare(direct_path, remote_path, expected_path):
+def compare(direct_path, remote_path, expected_path, ran_only=False):
     with open(direct_path) as f:
         direct = json.load(f)["tests"]
     with open(remote_path) as f:
         remote = json.load(f)["tests"]
+    if ran_only:
+        # A part of the suite run remotely against a whole direct run: the tests both have.
+        direct = {t: r for t, r in direct.items() if t in remote}
     expected, problems = read_expected(expected_path)
     passed_direct = [t for t, r in direct.items() if r == "passed"]
     passed_remote = [t for t in passed_direct if remote.get(t) == "passed"]
@@ -104,8 +109,8 @@ def main(argv):
     if len(argv) == 4 and argv[1] == "results":
         results(argv[2], argv[3])
         return 0
-    if len(argv) == 5 and argv[1] == "compare":
-        return compare(argv[2], argv[3], argv[4])
+    if len(argv) in (5, 6) and argv[1] == "compare" and argv[5:] in ([], ["--ran-only"]):
+        return compare(argv[2], argv[3], argv[4], ran_only=argv[5:] == ["--ran-only"])
     print(__doc__, file=sys.stderr)
     return 2
 

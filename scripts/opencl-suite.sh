@@ -5,11 +5,14 @@
 # that passes directly must pass remotely, except the ones Tests/opencl/pyopencl-expected-failures.txt
 # lists with a reason.
 #
-#   scripts/opencl-suite.sh [--quick] [--direct-only] [--out DIR]
+#   scripts/opencl-suite.sh [--quick] [--direct-only | --remote-only [--baseline FILE]] [--out DIR]
 #
 #   --quick        a representative part (QUICK_TESTS below: wrapper calls, events, copies, random
 #                  numbers, arrays, reductions) instead of the whole suite; scripts/test.sh runs this one
 #   --direct-only  the direct run only (no ICD needed)
+#   --remote-only  the remote run only, compared with the direct results in --baseline FILE
+#                  (default bench/opencl/pyopencl-direct.json, the whole suite's direct run; the
+#                  comparison is over the tests both runs have)
 #   --out DIR      where results go (default .build/opencl-suite/results): direct.json,
 #                  remote.json (outcome per test, counts, seconds), the JUnit XML and pytest logs
 #
@@ -25,13 +28,17 @@ root=$(pwd)
 
 quick=0
 direct_only=0
+remote_only=0
+baseline=""
 out=$root/.build/opencl-suite/results
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) quick=1 ;;
     --direct-only) direct_only=1 ;;
+    --remote-only) remote_only=1 ;;
+    --baseline) baseline=$2; shift ;;
     --out) out=$2; shift ;;
-    *) echo "usage: scripts/opencl-suite.sh [--quick] [--direct-only] [--out DIR]" >&2; exit 2 ;;
+    *) echo "usage: scripts/opencl-suite.sh [--quick] [--direct-only | --remote-only [--baseline FILE]] [--out DIR]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -107,7 +114,13 @@ run() {
     echo "opencl-suite: $name run took $((SECONDS - start)) s"
 }
 
-run direct OCL_ICD_VENDORS="$pocl_icd"
+direct=$out/direct.json
+if [ "$remote_only" = 1 ]; then
+    direct=${baseline:-$root/bench/opencl/pyopencl-direct.json}
+    [ -f "$direct" ] || { echo "opencl-suite: no direct results at $direct" >&2; exit 1; }
+else
+    run direct OCL_ICD_VENDORS="$pocl_icd"
+fi
 
 [ "$direct_only" = 0 ] || exit 0
 
@@ -134,5 +147,8 @@ run remote OCL_ICD_VENDORS="$work/xpu.icd" XPU_SERVER="$address"
 kill "$server_pid"
 wait "$server_pid" 2>/dev/null || true
 server_pid=""
-python3 scripts/opencl-suite-results.py compare "$out/direct.json" "$out/remote.json" \
-    Tests/opencl/pyopencl-expected-failures.txt
+# A quick remote run against a stored whole direct run compares the tests it ran.
+ran_only=()
+[ "$remote_only" = 1 ] && [ "$quick" = 1 ] && ran_only=(--ran-only)
+python3 scripts/opencl-suite-results.py compare "$direct" "$out/remote.json" \
+    Tests/opencl/pyopencl-expected-failures.txt "${ran_only[@]}"

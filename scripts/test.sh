@@ -12,7 +12,9 @@
 #      (scripts/check-frameworks.sh; their virtual environments come from scripts/lib/python-clients.sh)
 #   6. numba-cuda's own tests, a representative part, through the shim (scripts/numba-suite.sh
 #      --quick; the whole suite is scripts/numba-suite.sh, run on its own: it takes long)
-#   7. bounded fuzzing runs, when their scripts exist (XPU_FUZZ_SECONDS, default 30; 0 skips)
+#   7. pyopencl's own tests, a representative part, directly on PoCL and through the OpenCL ICD,
+#      compared (scripts/opencl-suite.sh --quick; the whole suite is scripts/opencl-suite.sh)
+#   8. bounded fuzzing runs, when their scripts exist (XPU_FUZZ_SECONDS, default 30; 0 skips)
 # Needs Swift 6.3; scripts/lib/prereqs.sh installs the rest (Debian packages, Python wheels)
 # when it is missing.
 set -euo pipefail
@@ -72,6 +74,9 @@ scripts/check-frameworks.sh cupy cuda-core
 
 step "numba-cuda through the shim on the driver linker, the quick part (scripts/numba-suite.sh --quick)"
 scripts/numba-suite.sh --quick
+
+step "pyopencl's own tests directly on PoCL and through the OpenCL ICD, the quick part (scripts/opencl-suite.sh --quick)"
+scripts/opencl-suite.sh --quick
 
 fuzz_seconds=${XPU_FUZZ_SECONDS:-30}
 if [ "$fuzz_seconds" != 0 ]; then

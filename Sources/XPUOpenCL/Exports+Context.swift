@@ -168,7 +168,9 @@ extension ICDState {
 }
 
 @c @implementation public func clFinish(_ command_queue: cl_command_queue?) -> cl_int {
-    ICD.call { state throws(ICDError) in
+    ICD.blocking { state throws(ICDError) in
+        try state.dependencies(command_queue, 0, nil)
+    } _: { state throws(ICDError) in
         let queue = try state.require(command_queue, .queue)
         _ = try state.exchange(CLFinishRequest(queue: queue.remote))
     }

@@ -23,6 +23,7 @@ extension ICDState {
         for facts in reply.devices {
             guard let device = adopt(.device, remote: facts.device) else { throw ICDError(CL_OUT_OF_HOST_MEMORY) }
             for value in facts.info { device.facts[value.param] = value.value }
+            DeviceFacts.serve(&device.facts)
             platform.devices.append(device)
         }
         self.platform = platform
@@ -136,4 +137,12 @@ func platformIDs(_ count: cl_uint, _ platforms: UnsafeMutablePointer<cl_platform
     _ platform: cl_platform_id?, _ func_name: UnsafePointer<CChar>?
 ) -> UnsafeMutableRawPointer? {
     xpu_cl_function(func_name)
+}
+
+/// The compiler is the server's platform's: nothing to unload here.
+@c @implementation public func clUnloadPlatformCompiler(_ platform: cl_platform_id?) -> cl_int {
+    ICD.call { state throws(ICDError) in
+        guard platform != nil else { throw ICDError(CL_INVALID_PLATFORM) }
+        _ = try state.requirePlatform(platform)
+    }
 }

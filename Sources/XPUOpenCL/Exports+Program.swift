@@ -47,8 +47,8 @@ extension ICDState {
                 ? Array(UnsafeBufferPointer(start: bytes, count: length))
                 : Array(UnsafeBufferPointer(start: bytes, count: strlen(string)))
         }
-        let text = String(decoding: source, as: UTF8.self)
-        let reply = try state.exchange(CLCreateProgramWithSourceRequest(context: context.remote, source: text))
+        guard source.count <= ProtocolLimits.maximumBulkBytes else { throw ICDError(CL_OUT_OF_RESOURCES) }
+        let reply = try state.exchange(CLCreateProgramWithSourceRequest(context: context.remote, source: source))
         let program = try state.adoptProgram(context, remote: reply.program, devices: context.devices)
         program.facts[cl_uint(CL_PROGRAM_SOURCE)] = source + [0]
         return program
@@ -107,6 +107,64 @@ extension ICDState {
     return status
 }
 
+/// Compiles on the server like clBuildProgram (synchronously; the callback follows); each header
+/// travels as the program holding its source and the name the source includes it by.
+@c @implementation public func clCompileProgram(
+    _ program: cl_program?, _ num_devices: cl_uint, _ device_list: UnsafePointer<cl_device_id?>?, _ options: UnsafePointer<CChar>?,
+    _ num_input_headers: cl_uint, _ input_headers: UnsafePointer<cl_program?>?,
+    _ header_include_names: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+    _ pfn_notify: (@convention(c) (cl_program?, UnsafeMutableRawPointer?) -> Void)?, _ user_data: UnsafeMutableRawPointer?
+) -> cl_int {
+    var notify: (() -> Void)?
+    let status = ICD.call { state throws(ICDError) in
+        let program = try state.require(program, .program)
+        guard pfn_notify != nil || user_data == nil else { throw ICDError(CL_INVALID_VALUE) }
+        guard (num_input_headers == 0) == (input_headers == nil), (num_input_headers == 0) == (header_include_names == nil) else {
+            throw ICDError(CL_INVALID_VALUE)
+        }
+        let devices = try state.devices(num_devices, device_list, of: program)
+        var headers: [CLHeader] = []
+        for index in 0..<Int(num_input_headers) {
+            let header = try state.require(input_headers?[index], .program)
+            guard let name = header_include_names?[index] else { throw ICDError(CL_INVALID_VALUE) }
+            headers.append(CLHeader(program: header.remote, name: String(cString: name)))
+        }
+        if let pfn_notify { notify = { pfn_notify(program.opaque, user_data) } }
+        _ = try state.exchange(
+            CLCompileProgramRequest(
+                program: program.remote, devices: devices.map(\.remote), options: options.map { String(cString: $0) } ?? "",
+                headers: headers))
+    }
+    notify?()
+    return status
+}
+
+/// Links compiled programs into a new one on the server (synchronously; the callback follows).
+/// A failed link returns NULL with the error, and no program to ask for a log.
+@c @implementation public func clLinkProgram(
+    _ context: cl_context?, _ num_devices: cl_uint, _ device_list: UnsafePointer<cl_device_id?>?, _ options: UnsafePointer<CChar>?,
+    _ num_input_programs: cl_uint, _ input_programs: UnsafePointer<cl_program?>?,
+    _ pfn_notify: (@convention(c) (cl_program?, UnsafeMutableRawPointer?) -> Void)?, _ user_data: UnsafeMutableRawPointer?,
+    _ errcode_ret: UnsafeMutablePointer<cl_int>?
+) -> cl_program? {
+    var notify: ((cl_program?) -> Void)?
+    let linked = ICD.create(errcode_ret) { state throws(ICDError) in
+        let context = try state.require(context, .context)
+        guard pfn_notify != nil || user_data == nil, num_input_programs > 0, input_programs != nil else { throw ICDError(CL_INVALID_VALUE) }
+        let devices = try state.devices(num_devices, device_list, of: context)
+        var programs: [UInt64] = []
+        for handle in handleList(num_input_programs, input_programs) { programs.append(try state.require(handle, .program).remote) }
+        if let pfn_notify { notify = { pfn_notify($0, user_data) } }
+        let reply = try state.exchange(
+            CLLinkProgramRequest(
+                context: context.remote, devices: devices.map(\.remote), options: options.map { String(cString: $0) } ?? "",
+                programs: programs))
+        return try state.adoptProgram(context, remote: reply.program, devices: devices)
+    }
+    if linked != nil { notify?(linked) }
+    return linked
+}
+
 @c @implementation public func clGetProgramInfo(
     _ program: cl_program?, _ param_name: cl_program_info, _ param_value_size: Int, _ param_value: UnsafeMutableRawPointer?,
     _ param_value_size_ret: UnsafeMutablePointer<Int>?
@@ -159,15 +217,10 @@ extension ICDState {
     }
 }
 
-@c @implementation public func clCreateKernel(
-    _ program: cl_program?, _ kernel_name: UnsafePointer<CChar>?, _ errcode_ret: UnsafeMutablePointer<cl_int>?
-) -> cl_kernel? {
-    ICD.create(errcode_ret) { state throws(ICDError) in
-        let program = try state.require(program, .program)
-        guard let kernel_name else { throw ICDError(CL_INVALID_VALUE) }
-        let name = String(cString: kernel_name)
-        let reply = try state.exchange(CLCreateKernelRequest(program: program.remote, name: name))
-        guard let kernel = state.adopt(.kernel, remote: reply.kernel) else { throw ICDError(CL_OUT_OF_HOST_MEMORY) }
+extension ICDState {
+    mutating func createKernel(_ program: CLObject, _ name: String) throws(ICDError) -> CLObject {
+        let reply = try exchange(CLCreateKernelRequest(program: program.remote, name: name))
+        guard let kernel = adopt(.kernel, remote: reply.kernel) else { throw ICDError(CL_OUT_OF_HOST_MEMORY) }
         kernel.program = program
         kernel.context = program.context
         program.references += 1
@@ -175,6 +228,41 @@ extension ICDState {
         kernel.name = name
         kernel.arguments = reply.arguments
         return kernel
+    }
+}
+
+@c @implementation public func clCreateKernel(
+    _ program: cl_program?, _ kernel_name: UnsafePointer<CChar>?, _ errcode_ret: UnsafeMutablePointer<cl_int>?
+) -> cl_kernel? {
+    ICD.create(errcode_ret) { state throws(ICDError) in
+        let program = try state.require(program, .program)
+        guard let kernel_name else { throw ICDError(CL_INVALID_VALUE) }
+        return try state.createKernel(program, String(cString: kernel_name))
+    }
+}
+
+/// One kernel per kernel function of the program, named by the program's CL_PROGRAM_KERNEL_NAMES
+/// (which fails with CL_INVALID_PROGRAM_EXECUTABLE until the program is built).
+@c @implementation public func clCreateKernelsInProgram(
+    _ program: cl_program?, _ num_kernels: cl_uint, _ kernels: UnsafeMutablePointer<cl_kernel?>?,
+    _ num_kernels_ret: UnsafeMutablePointer<cl_uint>?
+) -> cl_int {
+    ICD.call { state throws(ICDError) in
+        let program = try state.require(program, .program)
+        let list = try Info.remote(&state, .program, program, cl_uint(CL_PROGRAM_KERNEL_NAMES))
+        let names = String(decoding: list.prefix { $0 != 0 }, as: UTF8.self).split(separator: ";").map(String.init)
+        if let kernels {
+            guard num_kernels >= names.count else { throw ICDError(CL_INVALID_VALUE) }
+            var created: [CLObject] = []
+            do throws(ICDError) {
+                for name in names { created.append(try state.createKernel(program, name)) }
+            } catch {
+                for kernel in created { state.release(kernel) }
+                throw error
+            }
+            for (index, kernel) in created.enumerated() { kernels[index] = kernel.opaque }
+        }
+        num_kernels_ret?.pointee = cl_uint(names.count)
     }
 }
 
@@ -281,11 +369,11 @@ extension ICDState {
             }
         }
         let wait = try state.waitList(num_events_in_wait_list, event_wait_list)
-        try state.enqueue(queue, CL_COMMAND_NDRANGE_KERNEL, event) { state, id throws(ICDError) in
+        try state.enqueue(queue, CL_COMMAND_NDRANGE_KERNEL, event, after: wait) { state, id throws(ICDError) in
             try state.post(
                 CLEnqueueNDRangeKernelRequest(
                     queue: queue.remote, kernel: kernel.remote, offset: list(global_work_offset), global: list(global_work_size),
-                    local: list(local_work_size), waitList: wait, event: id))
+                    local: list(local_work_size), waitList: wait.ids, event: id))
         }
     }
 }

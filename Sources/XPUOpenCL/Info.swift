@@ -29,6 +29,8 @@ enum Info {
     /// The queries the server answers (proto/opencl.api, CLGetInfo).
     enum Query: UInt32 {
         case program = 1, programBuild, kernel, kernelWorkGroup, event, eventProfiling, buffer, queue, context, kernelArgument
+        /// A context's image formats (device: the cl_mem_flags, param: the image type).
+        case imageFormats
     }
 
     /// Asks the server.

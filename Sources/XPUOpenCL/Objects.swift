@@ -38,9 +38,11 @@ final class CLObject {
     /// The context of a queue, buffer, program, kernel or event; the device of a queue.
     var context: CLObject?
     var device: CLObject?
-    /// The program of a kernel; the queue of an event (nil for user events).
+    /// The program of a kernel; the queue of an event (nil for user events); the buffer a
+    /// sub-buffer is part of.
     var program: CLObject?
     var queue: CLObject?
+    var buffer: CLObject?
     /// A context's or program's devices.
     var devices: [CLObject] = []
     /// Info answers kept by the client: a platform's and device's (from the server, once), a
@@ -49,6 +51,8 @@ final class CLObject {
     /// A buffer's creation flags, size and host pointer (CL_MEM_USE_HOST_PTR).
     var flags: UInt64 = 0
     var size: Int = 0
+    /// A sub-buffer's origin in its buffer.
+    var offset: Int = 0
     var hostPointer: UnsafeMutableRawPointer?
     /// A buffer's mapped regions by the pointer handed out.
     var mappings: [UnsafeMutableRawPointer: Mapping] = [:]
@@ -63,6 +67,10 @@ final class CLObject {
     /// OpenCL 2.0+ program (-cl-std=CL2.x or CL3.x) without -cl-uniform-work-group-size.
     var nonUniformWorkGroups = false
     var commandType: cl_uint = 0
+    /// The user events not set yet (server ids) that an event's command waits for, directly or
+    /// through earlier commands; for a queue, those its enqueued commands wait for (a later
+    /// command of the queue, or clFinish, waits for them too). Pruned as they are set.
+    var userEvents: Set<UInt64> = []
 
     struct Mapping {
         var offset: Int
@@ -91,6 +99,8 @@ struct ICDState {
     var platform: CLObject?
     var objects: [UInt: CLObject] = [:]
     var unsupportedSeen: Set<String> = []
+    /// Non-blocking reads held back by user events not set yet (DeferredReads.swift).
+    var deferredReads: [DeferredRead] = []
 
     /// The live object of `kind` that `handle` names, or nil.
     func object(_ handle: OpaquePointer?, _ kind: ObjectKind) -> CLObject? {
@@ -165,12 +175,13 @@ struct ICDState {
         }
         for pointer in object.mappings.filter({ $0.value.allocated }).keys { free(pointer) }
         xpu_cl_object_free(object.handle)
-        for parent in [object.program, object.queue, object.context].compactMap({ $0 }) { release(parent) }
+        for parent in [object.program, object.queue, object.buffer, object.context].compactMap({ $0 }) { release(parent) }
     }
 }
 
 enum ICD {
     static let state = Mutex(ICDState())
+    static let userEvents = UserEvents()
 
     /// Runs `body` under the lock and turns its error into the call's status.
     static func call(_ body: (inout ICDState) throws(ICDError) -> Void) -> cl_int {
@@ -181,6 +192,20 @@ enum ICD {
             } catch {
                 return error.status
             }
+        }
+    }
+
+    /// For calls that block until commands complete: first waits, without the lock, for the user
+    /// events those commands depend on (`dependencies`, under the lock; its errors are left to
+    /// `body`, which checks everything again), then runs `body` under the lock (UserEvents says why).
+    static func blocking(
+        dependencies: (borrowing ICDState) throws(ICDError) -> Set<UInt64>, _ body: (inout ICDState) throws(ICDError) -> Void
+    ) -> cl_int {
+        let pending = state.withLock { state in (try? dependencies(state)) ?? [] }
+        userEvents.wait(for: pending)
+        return call { state throws(ICDError) in
+            try state.completeDeferredReads()
+            try body(&state)
         }
     }
 

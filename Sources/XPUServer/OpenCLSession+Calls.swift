@@ -94,9 +94,11 @@ extension OpenCLSession {
             let request = try decode(CLCreateProgramWithSourceRequest.self, payload)
             let context = try pointer(request.context, .context)
             var status: cl_int = CL_SUCCESS
-            let program = request.source.withCString { text in
-                var strings: [UnsafePointer<CChar>?] = [text]
-                var lengths = [strlen(text)]
+            // The source's bytes with their length (it need not end in NUL), NUL-terminated too
+            // so that an empty source is an empty string rather than a length of 0.
+            let program = (request.source + [0]).withUnsafeBytes { bytes in
+                var strings: [UnsafePointer<CChar>?] = [bytes.baseAddress!.assumingMemoryBound(to: CChar.self)]
+                var lengths = [request.source.count]
                 return library.clCreateProgramWithSource!(context, 1, &strings, &lengths, &status)
             }
             try check(status)
@@ -123,6 +125,39 @@ extension OpenCLSession {
             for id in request.devices { devices.append(try device(id)) }
             try check(library.clBuildProgram!(program, cl_uint(devices.count), devices.isEmpty ? nil : devices, request.options, nil, nil))
             return []
+        case .cLCompileProgram:
+            let request = try decode(CLCompileProgramRequest.self, payload)
+            let program = try pointer(request.program, .program)
+            var devices: [cl_device_id?] = []
+            for id in request.devices { devices.append(try device(id)) }
+            var headers: [cl_program?] = []
+            for header in request.headers { headers.append(try pointer(header.program, .program)) }
+            let names = request.headers.map { strdup($0.name) }
+            defer { names.forEach { free($0) } }
+            var namePointers: [UnsafePointer<CChar>?] = names.map { UnsafePointer<CChar>($0) }
+            let status = namePointers.withUnsafeMutableBufferPointer { names in
+                library.clCompileProgram!(
+                    program, cl_uint(devices.count), devices.isEmpty ? nil : devices, request.options, cl_uint(headers.count),
+                    headers.isEmpty ? nil : headers, headers.isEmpty ? nil : names.baseAddress, nil, nil)
+            }
+            try check(status)
+            return []
+        case .cLLinkProgram:
+            let request = try decode(CLLinkProgramRequest.self, payload)
+            let context = try pointer(request.context, .context)
+            var devices: [cl_device_id?] = []
+            for id in request.devices { devices.append(try device(id)) }
+            var programs: [cl_program?] = []
+            for id in request.programs { programs.append(try pointer(id, .program)) }
+            var status: cl_int = CL_SUCCESS
+            let linked = library.clLinkProgram!(
+                context, cl_uint(devices.count), devices.isEmpty ? nil : devices, request.options, cl_uint(programs.count),
+                programs.isEmpty ? nil : programs, nil, nil, &status)
+            guard status == CL_SUCCESS else {
+                if let linked { _ = library.clReleaseProgram!(linked) }
+                throw Failure(status)
+            }
+            return CLLinkProgramReply(program: try adopt(.program, linked, context: request.context)).encoded
         case .cLGetInfo:
             return CLGetInfoReply(value: try info(try decode(CLGetInfoRequest.self, payload))).encoded
         case .cLCreateKernel:
@@ -202,6 +237,33 @@ extension OpenCLSession {
             let request = try decode(CLSetUserEventStatusRequest.self, payload)
             try check(library.clSetUserEventStatus!(try pointer(request.event, .event), request.status))
             return []
+        case .cLCreateSubBuffer:
+            // Not charged: its bytes are its buffer's, charged when that was made.
+            let request = try decode(CLCreateSubBufferRequest.self, payload)
+            let buffer = try object(request.buffer, .buffer)
+            var region = (Int(truncatingIfNeeded: request.origin), Int(truncatingIfNeeded: request.size))
+            var status: cl_int = CL_SUCCESS
+            let sub = library.clCreateSubBuffer!(buffer.pointer, request.flags, cl_buffer_create_type(CL_BUFFER_CREATE_TYPE_REGION), &region, &status)
+            try check(status)
+            return CLCreateSubBufferReply(buffer: try adopt(.buffer, sub, context: buffer.context)).encoded
+        case .cLEnqueueCopyBufferRect:
+            let request = try decode(CLEnqueueCopyBufferRectRequest.self, payload)
+            let queue = try pointer(request.queue, .queue)
+            let source = try pointer(request.source, .buffer)
+            let destination = try pointer(request.destination, .buffer)
+            guard [request.sourceOrigin, request.destinationOrigin, request.region].allSatisfy({ $0.count == 3 }), request.pitches.count == 4
+            else { throw Failure(CL_INVALID_VALUE) }
+            let wait = try waitList(request.waitList)
+            let sizes = { (values: [UInt64]) in values.map { Int(truncatingIfNeeded: $0) } }
+            let (sourceOrigin, destinationOrigin, region, pitches) = (
+                sizes(request.sourceOrigin), sizes(request.destinationOrigin), sizes(request.region), sizes(request.pitches)
+            )
+            try enqueue(event: request.event) { event in
+                library.clEnqueueCopyBufferRect!(
+                    queue, source, destination, sourceOrigin, destinationOrigin, region, pitches[0], pitches[1], pitches[2], pitches[3],
+                    cl_uint(wait.count), wait.isEmpty ? nil : wait, event)
+            }
+            return []
         default:
             // A CUDA call on an OpenCL server.
             throw Failure(CL_INVALID_OPERATION)
@@ -268,6 +330,21 @@ extension OpenCLSession {
         }
     }
 
+    /// The platform's image formats for `flags` and `type` in a context: its cl_image_format
+    /// array (two cl_uint each), as clients see the device's image support (images themselves are
+    /// not served).
+    func imageFormats(context: OpaquePointer, flags: UInt64, type: cl_uint) throws(Failure) -> [UInt8] {
+        var count: cl_uint = 0
+        try check(library.clGetSupportedImageFormats!(context, flags, type, 0, nil, &count))
+        var formats = [UInt8](repeating: 0, count: Int(count) * 2 * MemoryLayout<cl_uint>.size)
+        guard count > 0 else { return formats }
+        let status = formats.withUnsafeMutableBytes { bytes in
+            library.clGetSupportedImageFormats!(context, flags, type, count, OpaquePointer(bytes.baseAddress), nil)
+        }
+        try check(status)
+        return formats
+    }
+
     /// clGet*Info answers the client does not keep itself (proto/opencl.api, CLGetInfo).
     func info(_ request: CLGetInfoRequest) throws(Failure) -> [UInt8] {
         let parameter = request.param
@@ -306,6 +383,8 @@ extension OpenCLSession {
         case 10:
             let kernel = try pointer(request.object, .kernel)
             answer = OpenCLPlatform.answer { library.clGetKernelArgInfo!(kernel, parameter >> 16, parameter & 0xFFFF, $0, $1, $2) }
+        case 11:
+            return try imageFormats(context: try pointer(request.object, .context), flags: request.device, type: parameter)
         default:
             throw Failure(CL_INVALID_VALUE)
         }

@@ -18,6 +18,8 @@
 #      -Werror) and a prototype that differs from Khronos' declaration of the same name all fail.
 #   2. The dispatch table: a struct built from our slot list must have exactly the size of
 #      Khronos' cl_icd_dispatch, and each slot the offset of Khronos' slot of that name.
+#   3. Each OBJECT slot's parameter count, whose last parameter must be Khronos' errcode_ret
+#      (the stub sets it).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -64,7 +66,7 @@ check() {
         echo 'struct xpu_cl_dispatch {'
         echo '#define SERVED(name) void *name;'
         echo '#define STATUS(name) void *name;'
-        echo '#define OBJECT(name) void *name;'
+        echo '#define OBJECT(name, parameters) void *name;'
         echo '#define NOTHING(name) void *name;'
         echo '#include "xpu_cl_slots.def"'
         echo '#undef SERVED'
@@ -76,9 +78,18 @@ check() {
         echo '#define SLOT(name) _Static_assert(offsetof(struct xpu_cl_dispatch, name) == offsetof(cl_icd_dispatch, name), "dispatch slot " #name " is out of place");'
         echo '#define SERVED(name) SLOT(name)'
         echo '#define STATUS(name) SLOT(name)'
-        echo '#define OBJECT(name) SLOT(name)'
+        echo '#define OBJECT(name, parameters) SLOT(name)'
         echo '#define NOTHING(name) SLOT(name)'
         echo '#include "xpu_cl_slots.def"'
+        # 3. An OBJECT stub's parameter count, errcode_ret last: a call with that many arguments,
+        #    the last a cl_int *, must compile against Khronos' prototype (in sizeof: never made).
+        #    The Direct3D and DX9 calls have no prototype outside Windows' headers.
+        sed -n 's/^OBJECT(\([A-Za-z0-9_]*\), \([0-9]*\))$/\1 \2/p' "$slots" | grep -vE 'D3D|DX9' |
+            while read -r name parameters; do
+                [[ $parameters == 0 ]] && continue
+                arguments=$(printf '0, %.0s' $(seq 2 "$parameters"))
+                echo "_Static_assert(sizeof($name(${arguments}(cl_int *)0)) > 0, \"$name: errcode_ret is not parameter $parameters of $parameters\");"
+            done
     } > "$work/check.c"
     if ! "$CC" -std=c11 -fsyntax-only -Werror -Wno-deprecated-declarations -I"$INCLUDE" -I"$work" "$work/check.c" 2> "$work/check.log"; then
         echo "check-opencl-abi: FAIL: $(basename "$header") or the dispatch slots disagree with Khronos' headers:"
@@ -103,6 +114,7 @@ i = next(n for n, l in enumerate(lines) if l.startswith("SERVED(clGetPlatformInf
 lines[i], lines[i + 1] = lines[i + 1], lines[i]
 open(sys.argv[2], "w").write("\n".join(lines) + "\n")
 PY
+    sed 's/^OBJECT(clCreateImage2D, 8)$/OBJECT(clCreateImage2D, 7)/' "$SLOTS" > "$WORK/arity.def"
     for case in constant typedef prototype; do
         cmp -s "$HEADER" "$WORK/$case.h" && { echo "check-opencl-abi: self-test could not break the $case"; broken=1; continue; }
         cp "$(dirname "$HEADER")/CXPUOpenCLLibrary.h" "$WORK/" 2>/dev/null || true
@@ -113,6 +125,10 @@ PY
     done
     if check "$HEADER" "$WORK/slots.def" "$WORK/self-slots" > /dev/null; then
         echo "check-opencl-abi: self-test FAIL: swapped dispatch slots were not caught"
+        broken=1
+    fi
+    if cmp -s "$SLOTS" "$WORK/arity.def" || check "$HEADER" "$WORK/arity.def" "$WORK/self-arity" > /dev/null; then
+        echo "check-opencl-abi: self-test FAIL: a wrong errcode_ret position was not caught"
         broken=1
     fi
     [[ $broken == 0 ]] || exit 1

@@ -32,6 +32,16 @@ struct OpenCLClientTests {
         #expect(remote.stdout.hasSuffix("PASS\n"), "\(program) remote:\n\(remote.stdout)\n\(remote.stderr)")
     }
 
+    @Test("Calls the ICD does not serve fail as documented", needsICD, arguments: OpenCLHarness.icdProgramNames)
+    func icdOnly(program: String) throws {
+        let harness = try OpenCLHarness.get()
+        let server = try harness.server()
+        defer { server.stop() }
+        let remote = try harness.runRemote(program, server: server)
+        #expect(remote.status == .exited(0), "\(program) remote:\n\(remote.stdout)\n\(remote.stderr)")
+        #expect(remote.stdout.hasSuffix("PASS\n"), "\(program) remote:\n\(remote.stdout)\n\(remote.stderr)")
+    }
+
     @Test("clinfo through the ICD lists the remote device, with the slice's memory when it has one", needsICD)
     func clinfo() throws {
         let harness = try OpenCLHarness.get()
@@ -53,6 +63,15 @@ struct OpenCLClientTests {
         #expect(
             wholeInfo.deviceValues("CL_DEVICE_TYPE") == ClinfoRaw(direct.stdout).deviceValues("CL_DEVICE_TYPE"),
             "the remote device has PoCL's type")
+        // Extensions: the kernel-language ones of PoCL's list only; no SVM.
+        let pocl = Set(ClinfoRaw(direct.stdout).deviceValues("CL_DEVICE_EXTENSIONS").first?.split(separator: " ").map(String.init) ?? [])
+        let remote = Set(wholeInfo.deviceValues("CL_DEVICE_EXTENSIONS").first?.split(separator: " ").map(String.init) ?? [])
+        #expect(remote.isSubset(of: pocl), "remote extensions \(remote) beyond PoCL's \(pocl)")
+        #expect(remote.isDisjoint(with: ["cl_khr_3d_image_writes", "cl_khr_command_buffer", "cl_khr_spir", "cl_khr_il_program"]))
+        #expect(pocl.contains("cl_khr_fp64") == remote.contains("cl_khr_fp64"), "cl_khr_fp64 is kernel language: kept")
+        // clinfo --raw prints SVM capabilities as flag names, none when they are 0.
+        #expect(!ClinfoRaw(direct.stdout).deviceValues("CL_DEVICE_SVM_CAPABILITIES").isEmpty, "PoCL reports SVM")
+        #expect(wholeInfo.deviceValues("CL_DEVICE_SVM_CAPABILITIES").isEmpty, "clinfo --raw:\n\(whole.stdout)")
 
         // A slice of 256 MiB: the device's global memory is the slice, and no allocation may exceed it.
         let slice: UInt64 = 256 << 20

@@ -102,7 +102,7 @@ struct OpenCLSessionTests {
         let context = try #require(call(session, CLCreateContextRequest(devices: [1])).1).context
         let queue = try #require(call(session, CLCreateCommandQueueRequest(context: context, device: 1, properties: 0)).1).queue
         let buffer = try #require(call(session, CLCreateBufferRequest(context: context, flags: 1, size: 256, contents: [])).1).buffer
-        let program = try #require(call(session, CLCreateProgramWithSourceRequest(context: context, source: source)).1).program
+        let program = try #require(call(session, CLCreateProgramWithSourceRequest(context: context, source: Array(source.utf8))).1).program
         #expect(call(session, CLBuildProgramRequest(program: program, devices: [1], options: "")).0 == 0)
         let kernel = try #require(call(session, CLCreateKernelRequest(program: program, name: "spin")).1).kernel
         let bufferArgument = withUnsafeBytes(of: buffer) { Array($0) }

@@ -45,6 +45,10 @@ typedef cl_uint cl_command_type;
 typedef cl_uint cl_profiling_info;
 typedef cl_bitfield cl_mem_migration_flags;
 typedef cl_ulong cl_mem_properties;
+// An image format is two cl_uint (channel order, channel data type); the library only copies
+// the platform's list, so the struct stays incomplete here.
+typedef struct _cl_image_format cl_image_format;
+typedef cl_uint cl_buffer_create_type;
 
 typedef struct _cl_platform_id *cl_platform_id;
 typedef struct _cl_device_id *cl_device_id;
@@ -85,6 +89,7 @@ typedef struct _cl_sampler *cl_sampler;
 #define CL_INVALID_EVENT -58
 #define CL_INVALID_OPERATION -59
 #define CL_INVALID_BUFFER_SIZE -61
+#define CL_MISALIGNED_SUB_BUFFER_OFFSET -13
 #define CL_INVALID_PROPERTY -64
 #define CL_PLATFORM_NOT_FOUND_KHR -1001
 
@@ -108,10 +113,14 @@ typedef struct _cl_sampler *cl_sampler;
 
 #define CL_DEVICE_TYPE 0x1000
 #define CL_DEVICE_MAX_MEM_ALLOC_SIZE 0x1010
+#define CL_DEVICE_IMAGE_SUPPORT 0x1016
 #define CL_DEVICE_GLOBAL_MEM_SIZE 0x101F
+#define CL_DEVICE_EXTENSIONS 0x1030
 #define CL_DEVICE_PLATFORM 0x1031
 #define CL_DEVICE_PARENT_DEVICE 0x1042
 #define CL_DEVICE_REFERENCE_COUNT 0x1047
+#define CL_DEVICE_SVM_CAPABILITIES 0x1053
+#define CL_DEVICE_EXTENSIONS_WITH_VERSION 0x1060
 
 #define CL_CONTEXT_REFERENCE_COUNT 0x1080
 #define CL_CONTEXT_DEVICES 0x1081
@@ -128,10 +137,18 @@ typedef struct _cl_sampler *cl_sampler;
 #define CL_QUEUE_PROPERTIES_ARRAY 0x1098
 
 #define CL_MEM_READ_WRITE (1 << 0)
+#define CL_MEM_WRITE_ONLY (1 << 1)
+#define CL_MEM_READ_ONLY (1 << 2)
 #define CL_MEM_USE_HOST_PTR (1 << 3)
 #define CL_MEM_ALLOC_HOST_PTR (1 << 4)
 #define CL_MEM_COPY_HOST_PTR (1 << 5)
+#define CL_MEM_HOST_WRITE_ONLY (1 << 7)
+#define CL_MEM_HOST_READ_ONLY (1 << 8)
+#define CL_MEM_HOST_NO_ACCESS (1 << 9)
+#define CL_BUFFER_CREATE_TYPE_REGION 0x1220
 #define CL_MEM_OBJECT_BUFFER 0x10F0
+#define CL_MEM_OBJECT_IMAGE2D 0x10F1
+#define CL_MEM_OBJECT_IMAGE1D_BUFFER 0x10F6
 #define CL_MEM_TYPE 0x1100
 #define CL_MEM_FLAGS 0x1101
 #define CL_MEM_SIZE 0x1102
@@ -146,6 +163,9 @@ typedef struct _cl_sampler *cl_sampler;
 #define CL_MAP_WRITE (1 << 1)
 #define CL_MAP_WRITE_INVALIDATE_REGION (1 << 2)
 
+#define CL_MIGRATE_MEM_OBJECT_HOST (1 << 0)
+#define CL_MIGRATE_MEM_OBJECT_CONTENT_UNDEFINED (1 << 1)
+
 #define CL_PROGRAM_REFERENCE_COUNT 0x1160
 #define CL_PROGRAM_CONTEXT 0x1161
 #define CL_PROGRAM_NUM_DEVICES 0x1162
@@ -153,6 +173,8 @@ typedef struct _cl_sampler *cl_sampler;
 #define CL_PROGRAM_SOURCE 0x1164
 #define CL_PROGRAM_BINARY_SIZES 0x1165
 #define CL_PROGRAM_BINARIES 0x1166
+#define CL_PROGRAM_NUM_KERNELS 0x1167
+#define CL_PROGRAM_KERNEL_NAMES 0x1168
 #define CL_PROGRAM_BUILD_STATUS 0x1181
 
 #define CL_KERNEL_FUNCTION_NAME 0x1190
@@ -167,6 +189,8 @@ typedef struct _cl_sampler *cl_sampler;
 #define CL_EVENT_COMMAND_EXECUTION_STATUS 0x11D3
 #define CL_EVENT_CONTEXT 0x11D4
 #define CL_COMPLETE 0x0
+#define CL_RUNNING 0x1
+#define CL_SUBMITTED 0x2
 #define CL_COMMAND_NDRANGE_KERNEL 0x11F0
 #define CL_COMMAND_READ_BUFFER 0x11F3
 #define CL_COMMAND_WRITE_BUFFER 0x11F4
@@ -174,8 +198,12 @@ typedef struct _cl_sampler *cl_sampler;
 #define CL_COMMAND_MAP_BUFFER 0x11FB
 #define CL_COMMAND_UNMAP_MEM_OBJECT 0x11FD
 #define CL_COMMAND_MARKER 0x11FE
+#define CL_COMMAND_READ_BUFFER_RECT 0x1201
+#define CL_COMMAND_WRITE_BUFFER_RECT 0x1202
+#define CL_COMMAND_COPY_BUFFER_RECT 0x1203
 #define CL_COMMAND_USER 0x1204
 #define CL_COMMAND_BARRIER 0x1205
+#define CL_COMMAND_MIGRATE_MEM_OBJECTS 0x1206
 #define CL_COMMAND_FILL_BUFFER 0x1207
 #define CL_PROFILING_COMMAND_QUEUED 0x1280
 #define CL_PROFILING_COMMAND_START 0x1282
@@ -224,8 +252,32 @@ cl_int clFlush(cl_command_queue command_queue);
 cl_int clFinish(cl_command_queue command_queue);
 
 cl_mem clCreateBuffer(cl_context context, cl_mem_flags flags, size_t size, void *host_ptr, cl_int *errcode_ret);
+// `buffer_create_info` points to a cl_buffer_region (origin, size: two size_t).
+cl_mem clCreateSubBuffer(
+    cl_mem buffer, cl_mem_flags flags, cl_buffer_create_type buffer_create_type, const void *buffer_create_info,
+    cl_int *errcode_ret);
+cl_int clEnqueueCopyBufferRect(
+    cl_command_queue command_queue, cl_mem src_buffer, cl_mem dst_buffer, const size_t *src_origin,
+    const size_t *dst_origin, const size_t *region, size_t src_row_pitch, size_t src_slice_pitch, size_t dst_row_pitch,
+    size_t dst_slice_pitch, cl_uint num_events_in_wait_list, const cl_event *event_wait_list, cl_event *event);
+cl_int clEnqueueReadBufferRect(
+    cl_command_queue command_queue, cl_mem buffer, cl_bool blocking_read, const size_t *buffer_origin,
+    const size_t *host_origin, const size_t *region, size_t buffer_row_pitch, size_t buffer_slice_pitch,
+    size_t host_row_pitch, size_t host_slice_pitch, void *ptr, cl_uint num_events_in_wait_list,
+    const cl_event *event_wait_list, cl_event *event);
+cl_int clEnqueueWriteBufferRect(
+    cl_command_queue command_queue, cl_mem buffer, cl_bool blocking_write, const size_t *buffer_origin,
+    const size_t *host_origin, const size_t *region, size_t buffer_row_pitch, size_t buffer_slice_pitch,
+    size_t host_row_pitch, size_t host_slice_pitch, const void *ptr, cl_uint num_events_in_wait_list,
+    const cl_event *event_wait_list, cl_event *event);
 cl_int clRetainMemObject(cl_mem memobj);
 cl_int clReleaseMemObject(cl_mem memobj);
+cl_int clGetSupportedImageFormats(
+    cl_context context, cl_mem_flags flags, cl_mem_object_type image_type, cl_uint num_entries,
+    cl_image_format *image_formats, cl_uint *num_image_formats);
+cl_int clEnqueueMigrateMemObjects(
+    cl_command_queue command_queue, cl_uint num_mem_objects, const cl_mem *mem_objects, cl_mem_migration_flags flags,
+    cl_uint num_events_in_wait_list, const cl_event *event_wait_list, cl_event *event);
 cl_int clGetMemObjectInfo(
     cl_mem memobj, cl_mem_info param_name, size_t param_value_size, void *param_value, size_t *param_value_size_ret);
 cl_int clEnqueueReadBuffer(
@@ -258,6 +310,14 @@ cl_int clReleaseProgram(cl_program program);
 cl_int clBuildProgram(
     cl_program program, cl_uint num_devices, const cl_device_id *device_list, const char *options,
     void (*pfn_notify)(cl_program program, void *user_data), void *user_data);
+cl_int clCompileProgram(
+    cl_program program, cl_uint num_devices, const cl_device_id *device_list, const char *options,
+    cl_uint num_input_headers, const cl_program *input_headers, const char **header_include_names,
+    void (*pfn_notify)(cl_program program, void *user_data), void *user_data);
+cl_program clLinkProgram(
+    cl_context context, cl_uint num_devices, const cl_device_id *device_list, const char *options,
+    cl_uint num_input_programs, const cl_program *input_programs, void (*pfn_notify)(cl_program program, void *user_data),
+    void *user_data, cl_int *errcode_ret);
 cl_int clGetProgramInfo(
     cl_program program, cl_program_info param_name, size_t param_value_size, void *param_value,
     size_t *param_value_size_ret);
@@ -266,6 +326,8 @@ cl_int clGetProgramBuildInfo(
     void *param_value, size_t *param_value_size_ret);
 
 cl_kernel clCreateKernel(cl_program program, const char *kernel_name, cl_int *errcode_ret);
+cl_int clCreateKernelsInProgram(cl_program program, cl_uint num_kernels, cl_kernel *kernels, cl_uint *num_kernels_ret);
+cl_int clUnloadPlatformCompiler(cl_platform_id platform);
 cl_int clRetainKernel(cl_kernel kernel);
 cl_int clReleaseKernel(cl_kernel kernel);
 cl_int clSetKernelArg(cl_kernel kernel, cl_uint arg_index, size_t arg_size, const void *arg_value);
@@ -294,6 +356,9 @@ cl_int clRetainEvent(cl_event event);
 cl_int clReleaseEvent(cl_event event);
 cl_event clCreateUserEvent(cl_context context, cl_int *errcode_ret);
 cl_int clSetUserEventStatus(cl_event event, cl_int execution_status);
+cl_int clSetEventCallback(
+    cl_event event, cl_int command_exec_callback_type,
+    void (*pfn_notify)(cl_event event, cl_int event_command_status, void *user_data), void *user_data);
 cl_int clEnqueueMarkerWithWaitList(
     cl_command_queue command_queue, cl_uint num_events_in_wait_list, const cl_event *event_wait_list,
     cl_event *event);

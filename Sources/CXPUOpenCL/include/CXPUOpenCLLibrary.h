@@ -22,14 +22,19 @@
     FN(clCreateBuffer) \
     FN(clReleaseMemObject) \
     FN(clGetMemObjectInfo) \
+    FN(clGetSupportedImageFormats) \
     FN(clEnqueueReadBuffer) \
     FN(clEnqueueWriteBuffer) \
     FN(clEnqueueCopyBuffer) \
+    FN(clCreateSubBuffer) \
+    FN(clEnqueueCopyBufferRect) \
     FN(clEnqueueFillBuffer) \
     FN(clCreateProgramWithSource) \
     FN(clCreateProgramWithBinary) \
     FN(clReleaseProgram) \
     FN(clBuildProgram) \
+    FN(clCompileProgram) \
+    FN(clLinkProgram) \
     FN(clGetProgramInfo) \
     FN(clGetProgramBuildInfo) \
     FN(clCreateKernel) \

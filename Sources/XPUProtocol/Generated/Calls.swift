@@ -75,6 +75,10 @@ public enum CallID: UInt16, Hashable, Sendable, CaseIterable {
     case cLEnqueueMarker = 1019
     case cLCreateUserEvent = 1020
     case cLSetUserEventStatus = 1021
+    case cLCreateSubBuffer = 1022
+    case cLEnqueueCopyBufferRect = 1023
+    case cLCompileProgram = 1024
+    case cLLinkProgram = 1025
 }
 
 public struct KernelParameter: WireMessage, Hashable {

@@ -72,6 +72,26 @@ public struct CLBinary: WireMessage, Hashable {
     }
 }
 
+public struct CLHeader: WireMessage, Hashable {
+    public var program: UInt64
+    public var name: String
+
+    public init(program: UInt64, name: String) {
+        self.program = program
+        self.name = name
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(program)
+        writer.write(name)
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+        program = try reader.read()
+        name = try reader.readString()
+    }
+}
+
 // CLGetPlatform
 public struct CLGetPlatformReply: WireMessage, Hashable {
     public var info: [CLInfoValue]
@@ -609,21 +629,21 @@ public struct CLCreateProgramWithSourceRequest: CallRequest, Hashable {
     public typealias Reply = CLCreateProgramWithSourceReply
     public static var call: CallID { .cLCreateProgramWithSource }
     public var context: UInt64
-    public var source: String
+    public var source: [UInt8]
 
-    public init(context: UInt64, source: String) {
+    public init(context: UInt64, source: [UInt8]) {
         self.context = context
         self.source = source
     }
 
     public func encode(into writer: inout WireWriter) {
         writer.write(context)
-        writer.write(source)
+        writer.write(bytes: source)
     }
 
     public init(from reader: inout WireReader) throws(ProtocolError) {
         context = try reader.read()
-        source = try reader.readString()
+        source = try reader.readBytes()
     }
 }
 
@@ -1239,5 +1259,340 @@ public struct CLSetUserEventStatusRequest: CallRequest, Hashable {
     public init(from reader: inout WireReader) throws(ProtocolError) {
         event = try reader.read()
         status = try reader.read()
+    }
+}
+
+// CLCreateSubBuffer
+public struct CLCreateSubBufferReply: WireMessage, Hashable {
+    public var buffer: UInt64
+
+    public init(buffer: UInt64) {
+        self.buffer = buffer
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(buffer)
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+        buffer = try reader.read()
+    }
+}
+
+public struct CLCreateSubBufferRequest: CallRequest, Hashable {
+    public typealias Reply = CLCreateSubBufferReply
+    public static var call: CallID { .cLCreateSubBuffer }
+    public var buffer: UInt64
+    public var flags: UInt64
+    public var origin: UInt64
+    public var size: UInt64
+
+    public init(buffer: UInt64, flags: UInt64, origin: UInt64, size: UInt64) {
+        self.buffer = buffer
+        self.flags = flags
+        self.origin = origin
+        self.size = size
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(buffer)
+        writer.write(flags)
+        writer.write(origin)
+        writer.write(size)
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+        buffer = try reader.read()
+        flags = try reader.read()
+        origin = try reader.read()
+        size = try reader.read()
+    }
+}
+
+// CLEnqueueCopyBufferRect
+public struct CLEnqueueCopyBufferRectReply: WireMessage, Hashable {
+
+    public init() {
+    }
+
+    public func encode(into writer: inout WireWriter) {
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+    }
+}
+
+public struct CLEnqueueCopyBufferRectRequest: CallRequest, Hashable {
+    public typealias Reply = CLEnqueueCopyBufferRectReply
+    public static var call: CallID { .cLEnqueueCopyBufferRect }
+    public var queue: UInt64
+    public var source: UInt64
+    public var destination: UInt64
+    public var sourceOrigin: [UInt64]
+    public var destinationOrigin: [UInt64]
+    public var region: [UInt64]
+    public var pitches: [UInt64]
+    public var waitList: [UInt64]
+    public var event: UInt64
+
+    public init(queue: UInt64, source: UInt64, destination: UInt64, sourceOrigin: [UInt64], destinationOrigin: [UInt64], region: [UInt64], pitches: [UInt64], waitList: [UInt64], event: UInt64) {
+        self.queue = queue
+        self.source = source
+        self.destination = destination
+        self.sourceOrigin = sourceOrigin
+        self.destinationOrigin = destinationOrigin
+        self.region = region
+        self.pitches = pitches
+        self.waitList = waitList
+        self.event = event
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(queue)
+        writer.write(source)
+        writer.write(destination)
+        writer.write(UInt32(sourceOrigin.count))
+        for element in sourceOrigin {
+            writer.write(element)
+        }
+        writer.write(UInt32(destinationOrigin.count))
+        for element in destinationOrigin {
+            writer.write(element)
+        }
+        writer.write(UInt32(region.count))
+        for element in region {
+            writer.write(element)
+        }
+        writer.write(UInt32(pitches.count))
+        for element in pitches {
+            writer.write(element)
+        }
+        writer.write(UInt32(waitList.count))
+        for element in waitList {
+            writer.write(element)
+        }
+        writer.write(event)
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+        queue = try reader.read()
+        source = try reader.read()
+        destination = try reader.read()
+        let sourceOriginCount = Int(try reader.read(UInt32.self))
+        // Each element takes at least one byte, so a count beyond the payload is malformed.
+        guard sourceOriginCount <= reader.remaining else {
+            throw ProtocolError(.malformed, "list of \(sourceOriginCount) elements in \(reader.remaining) bytes")
+        }
+        var sourceOriginElements: [UInt64] = []
+        sourceOriginElements.reserveCapacity(sourceOriginCount)
+        for _ in 0..<sourceOriginCount {
+            let element: UInt64
+            element = try reader.read()
+            sourceOriginElements.append(element)
+        }
+        sourceOrigin = sourceOriginElements
+        let destinationOriginCount = Int(try reader.read(UInt32.self))
+        // Each element takes at least one byte, so a count beyond the payload is malformed.
+        guard destinationOriginCount <= reader.remaining else {
+            throw ProtocolError(.malformed, "list of \(destinationOriginCount) elements in \(reader.remaining) bytes")
+        }
+        var destinationOriginElements: [UInt64] = []
+        destinationOriginElements.reserveCapacity(destinationOriginCount)
+        for _ in 0..<destinationOriginCount {
+            let element: UInt64
+            element = try reader.read()
+            destinationOriginElements.append(element)
+        }
+        destinationOrigin = destinationOriginElements
+        let regionCount = Int(try reader.read(UInt32.self))
+        // Each element takes at least one byte, so a count beyond the payload is malformed.
+        guard regionCount <= reader.remaining else {
+            throw ProtocolError(.malformed, "list of \(regionCount) elements in \(reader.remaining) bytes")
+        }
+        var regionElements: [UInt64] = []
+        regionElements.reserveCapacity(regionCount)
+        for _ in 0..<regionCount {
+            let element: UInt64
+            element = try reader.read()
+            regionElements.append(element)
+        }
+        region = regionElements
+        let pitchesCount = Int(try reader.read(UInt32.self))
+        // Each element takes at least one byte, so a count beyond the payload is malformed.
+        guard pitchesCount <= reader.remaining else {
+            throw ProtocolError(.malformed, "list of \(pitchesCount) elements in \(reader.remaining) bytes")
+        }
+        var pitchesElements: [UInt64] = []
+        pitchesElements.reserveCapacity(pitchesCount)
+        for _ in 0..<pitchesCount {
+            let element: UInt64
+            element = try reader.read()
+            pitchesElements.append(element)
+        }
+        pitches = pitchesElements
+        let waitListCount = Int(try reader.read(UInt32.self))
+        // Each element takes at least one byte, so a count beyond the payload is malformed.
+        guard waitListCount <= reader.remaining else {
+            throw ProtocolError(.malformed, "list of \(waitListCount) elements in \(reader.remaining) bytes")
+        }
+        var waitListElements: [UInt64] = []
+        waitListElements.reserveCapacity(waitListCount)
+        for _ in 0..<waitListCount {
+            let element: UInt64
+            element = try reader.read()
+            waitListElements.append(element)
+        }
+        waitList = waitListElements
+        event = try reader.read()
+    }
+}
+
+// CLCompileProgram
+public struct CLCompileProgramReply: WireMessage, Hashable {
+
+    public init() {
+    }
+
+    public func encode(into writer: inout WireWriter) {
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+    }
+}
+
+public struct CLCompileProgramRequest: CallRequest, Hashable {
+    public typealias Reply = CLCompileProgramReply
+    public static var call: CallID { .cLCompileProgram }
+    public var program: UInt64
+    public var devices: [UInt64]
+    public var options: String
+    public var headers: [CLHeader]
+
+    public init(program: UInt64, devices: [UInt64], options: String, headers: [CLHeader]) {
+        self.program = program
+        self.devices = devices
+        self.options = options
+        self.headers = headers
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(program)
+        writer.write(UInt32(devices.count))
+        for element in devices {
+            writer.write(element)
+        }
+        writer.write(options)
+        writer.write(UInt32(headers.count))
+        for element in headers {
+            element.encode(into: &writer)
+        }
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+        program = try reader.read()
+        let devicesCount = Int(try reader.read(UInt32.self))
+        // Each element takes at least one byte, so a count beyond the payload is malformed.
+        guard devicesCount <= reader.remaining else {
+            throw ProtocolError(.malformed, "list of \(devicesCount) elements in \(reader.remaining) bytes")
+        }
+        var devicesElements: [UInt64] = []
+        devicesElements.reserveCapacity(devicesCount)
+        for _ in 0..<devicesCount {
+            let element: UInt64
+            element = try reader.read()
+            devicesElements.append(element)
+        }
+        devices = devicesElements
+        options = try reader.readString()
+        let headersCount = Int(try reader.read(UInt32.self))
+        // Each element takes at least one byte, so a count beyond the payload is malformed.
+        guard headersCount <= reader.remaining else {
+            throw ProtocolError(.malformed, "list of \(headersCount) elements in \(reader.remaining) bytes")
+        }
+        var headersElements: [CLHeader] = []
+        headersElements.reserveCapacity(headersCount)
+        for _ in 0..<headersCount {
+            let element: CLHeader
+            element = try CLHeader(from: &reader)
+            headersElements.append(element)
+        }
+        headers = headersElements
+    }
+}
+
+// CLLinkProgram
+public struct CLLinkProgramReply: WireMessage, Hashable {
+    public var program: UInt64
+
+    public init(program: UInt64) {
+        self.program = program
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(program)
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+        program = try reader.read()
+    }
+}
+
+public struct CLLinkProgramRequest: CallRequest, Hashable {
+    public typealias Reply = CLLinkProgramReply
+    public static var call: CallID { .cLLinkProgram }
+    public var context: UInt64
+    public var devices: [UInt64]
+    public var options: String
+    public var programs: [UInt64]
+
+    public init(context: UInt64, devices: [UInt64], options: String, programs: [UInt64]) {
+        self.context = context
+        self.devices = devices
+        self.options = options
+        self.programs = programs
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(context)
+        writer.write(UInt32(devices.count))
+        for element in devices {
+            writer.write(element)
+        }
+        writer.write(options)
+        writer.write(UInt32(programs.count))
+        for element in programs {
+            writer.write(element)
+        }
+    }
+
+    public init(from reader: inout WireReader) throws(ProtocolError) {
+        context = try reader.read()
+        let devicesCount = Int(try reader.read(UInt32.self))
+        // Each element takes at least one byte, so a count beyond the payload is malformed.
+        guard devicesCount <= reader.remaining else {
+            throw ProtocolError(.malformed, "list of \(devicesCount) elements in \(reader.remaining) bytes")
+        }
+        var devicesElements: [UInt64] = []
+        devicesElements.reserveCapacity(devicesCount)
+        for _ in 0..<devicesCount {
+            let element: UInt64
+            element = try reader.read()
+            devicesElements.append(element)
+        }
+        devices = devicesElements
+        options = try reader.readString()
+        let programsCount = Int(try reader.read(UInt32.self))
+        // Each element takes at least one byte, so a count beyond the payload is malformed.
+        guard programsCount <= reader.remaining else {
+            throw ProtocolError(.malformed, "list of \(programsCount) elements in \(reader.remaining) bytes")
+        }
+        var programsElements: [UInt64] = []
+        programsElements.reserveCapacity(programsCount)
+        for _ in 0..<programsCount {
+            let element: UInt64
+            element = try reader.read()
+            programsElements.append(element)
+        }
+        programs = programsElements
     }
 }
