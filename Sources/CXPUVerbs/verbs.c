@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <infiniband/verbs.h>
@@ -160,9 +159,6 @@ struct xpu_rdma_connection {
     uint32_t peer_landing_rkey;
     int qp_created;
     volatile int disconnected;
-    /// An eventfd that xpu_rdma_disconnect makes readable: a waiter sleeps with no timeout and
-    /// still wakes when another thread disconnects. -1 until made.
-    int wake;
 };
 
 /// Waits for the next event on `channel`; it must be `expected`. 0, or -1 with the reason.
@@ -194,7 +190,6 @@ static int expect_event(
 /// Protection domain, completion queue, queue pair, registered slots, receives posted.
 static int setup_resources(xpu_rdma_connection *c, char *error, size_t error_size) {
     size_t region = (size_t)c->slot_count * c->slot_bytes;
-    if ((c->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) FAIL("eventfd: %s", strerror(errno));
     if (!(c->pd = rdma.alloc_pd(c->id->verbs))) FAIL("ibv_alloc_pd: %s", strerror(errno));
     if (!(c->completions = rdma.create_comp_channel(c->id->verbs))) FAIL("ibv_create_comp_channel: %s", strerror(errno));
     if (!(c->cq = rdma.create_cq(c->id->verbs, (int)(2 * c->slot_count + c->bulk_count + 4), NULL, c->completions, 0)))
@@ -249,7 +244,6 @@ static void release(xpu_rdma_connection *c) {
     if (c->pd) rdma.dealloc_pd(c->pd);
     if (c->id) rdma.destroy_id(c->id);
     if (c->channel) rdma.destroy_event_channel(c->channel);
-    if (c->wake >= 0) close(c->wake);
     free(c->send_region);
     free(c->receive_region);
     free(c->staging_region);
@@ -370,7 +364,6 @@ xpu_rdma_connection *xpu_rdma_accept(
             rdma.destroy_id(id);
             return NULL;
         }
-        c->wake = -1;
         c->slot_count = slot_count;
         c->slot_bytes = slot_bytes;
         c->bulk_count = bulk_count;
@@ -406,7 +399,6 @@ xpu_rdma_connection *xpu_rdma_connect(
     struct addrinfo *address = NULL;
     xpu_rdma_connection *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    c->wake = -1;
     c->slot_count = slot_count;
     c->slot_bytes = slot_bytes;
     c->bulk_count = bulk_count;
@@ -537,10 +529,8 @@ int xpu_rdma_wait(
     }
     count = drain(c, out, capacity, error, error_size);
     if (count != 0) return count;
-    // The eventfd is never drained: once disconnected, every wait returns at once.
-    struct pollfd fds[3] = {
-        {.fd = c->completions->fd, .events = POLLIN}, {.fd = c->channel->fd, .events = POLLIN}, {.fd = c->wake, .events = POLLIN}};
-    int ready = poll(fds, 3, timeout_ms);
+    struct pollfd fds[2] = {{.fd = c->completions->fd, .events = POLLIN}, {.fd = c->channel->fd, .events = POLLIN}};
+    int ready = poll(fds, 2, timeout_ms);
     if (ready < 0 && errno != EINTR) {
         if (error && error_size) snprintf(error, error_size, "poll: %s", strerror(errno));
         return -1;
@@ -568,9 +558,6 @@ void xpu_rdma_disconnect(xpu_rdma_connection *c) {
     if (!c) return;
     c->disconnected = 1;
     rdma.disconnect(c->id);
-    // Wakes a thread waiting in xpu_rdma_wait (it then returns -2).
-    uint64_t one = 1;
-    if (c->wake >= 0) (void)!write(c->wake, &one, sizeof one);
 }
 
 void xpu_rdma_close(xpu_rdma_connection *c) {

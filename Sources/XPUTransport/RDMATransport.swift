@@ -67,9 +67,8 @@ public protocol VerbsQueuePair: AnyObject, Sendable {
     /// `remoteAddress` (in the region of `rkey`). A SEND posted after it is delivered after the
     /// written bytes are in place (reliable-connected ordering).
     func postWrite(stagingSlot: Int, length: Int, remoteAddress: UInt64, rkey: UInt32) throws(TransportError)
-    /// The completions that are ready, waiting up to `timeoutMilliseconds` for the first (a
-    /// negative timeout: no limit); empty on timeout. Throws `.closed` once the peer has
-    /// disconnected, or `disconnect` was called, and nothing is left.
+    /// The completions that are ready, waiting up to `timeoutMilliseconds` for the first; empty
+    /// on timeout. Throws `.closed` once the peer has disconnected and nothing is left.
     func waitForCompletions(timeoutMilliseconds: Int32) throws(TransportError) -> [VerbsCompletion]
     /// Disconnects; wakes a thread in `waitForCompletions`. Safe from any thread.
     func disconnect()
@@ -245,9 +244,7 @@ public final class RDMATransport: Transport, @unchecked Sendable {
             if closedFlag.isSet { throw TransportError(.closed, "the connection is shut down") }
             let completions: [VerbsCompletion]
             do {
-                // No timeout: a completion, the peer's disconnection or our own `shutdown`
-                // (which disconnects) ends the wait, so an idle connection never wakes.
-                completions = try queuePair.waitForCompletions(timeoutMilliseconds: -1)
+                completions = try queuePair.waitForCompletions(timeoutMilliseconds: 100)
             } catch {
                 failure = error
                 throw error

@@ -164,11 +164,7 @@ final class FakeQueuePair: VerbsQueuePair, @unchecked Sendable {
         let result: [VerbsCompletion]? = link.locked {
             let deadline = Date(timeIntervalSinceNow: Double(timeoutMilliseconds) / 1000)
             while completions.isEmpty && !link.disconnected {
-                if timeoutMilliseconds < 0 {
-                    link.condition.wait()
-                } else if !link.condition.wait(until: deadline) {
-                    break
-                }
+                if !link.condition.wait(until: deadline) { break }
             }
             if !completions.isEmpty {
                 let ready = completions

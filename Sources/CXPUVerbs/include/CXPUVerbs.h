@@ -71,9 +71,8 @@ typedef struct xpu_rdma_completion {
     int32_t status;
 } xpu_rdma_completion;
 
-/// Up to `capacity` completions into `out`: the count (0 after `timeout_ms` with none; -1 waits
-/// with no timeout), -2 when the peer disconnected or xpu_rdma_disconnect was called, -1 on
-/// error (reason in `error`).
+/// Up to `capacity` completions into `out`: the count (0 after `timeout_ms` with none), -2 when
+/// the peer disconnected, -1 on error (reason in `error`).
 int xpu_rdma_wait(
     xpu_rdma_connection *connection, xpu_rdma_completion *out, int capacity, int timeout_ms, char *error,
     size_t error_size);
