@@ -97,7 +97,7 @@ let package = Package(
         .target(name: "XPUSim", dependencies: ["CXPUClock", "CXPUDriver", "CXPURuntimeSupport", "XPUPTX"], swiftSettings: launchPathSettings),
         // Admission: slice requests, server limits, the access policy and the ledger of what each
         // device granted. Shared by the server and the pool directory. No IO.
-        .target(name: "XPUAdmission", dependencies: ["CXPUDriver"]),
+        .target(name: "XPUAdmission", dependencies: ["CXPUDriver", "XPUTiming"]),
         // Timed waits on the monotonic clock, shared by the server's scheduler and the pool directory.
         .target(name: "XPUTiming"),
         // A clock the tests move, for what waits on XPUTiming's conditions (tests only).

@@ -26,10 +26,11 @@ public final class DeviceLedger: Sendable {
     /// The slice of each session that holds one, by session id: what pool heartbeats list, so
     /// that the directory can choose sessions to preempt.
     private let slices = Mutex<[UInt64: Slice]>([:])
-    /// Counts every slice admitted or given back: the pool announcer beats at once when it moves,
-    /// so a request waiting in the directory's queue learns of freed capacity, and a preempting
-    /// one of a new low-priority slice, without waiting for the next beat.
-    public let changes = Atomic<UInt64>(0)
+    /// Counts every slice admitted or given back: the pool announcer sleeps on it and beats at
+    /// once when it moves, so a request waiting in the directory's queue learns of freed
+    /// capacity, and a preempting one of a new low-priority slice, without waiting for the next
+    /// beat.
+    public let changes = LedgerChanges()
     /// Pool grant tokens of slices admitted lately, with when: heartbeats report them so that the
     /// directory drops its reservation exactly when the grant is counted here.
     private let recentGrants = Mutex<[(token: String, at: ContinuousClock.Instant)]>([])
@@ -78,7 +79,7 @@ public final class DeviceLedger: Sendable {
         if case .success = result, let slice {
             slices.withLock { $0[session] = slice }
             if let token = slice.grant { recentGrants.withLock { $0.append((token, .now)) } }
-            changes.add(1, ordering: .relaxed)
+            changes.record()
         }
         return result
     }
@@ -123,6 +124,6 @@ public final class DeviceLedger: Sendable {
             granted[slice.device] = device
         }
         // Counted once the capacity is back, so a heartbeat it triggers reports it.
-        if tenancy.slice != nil { changes.add(1, ordering: .relaxed) }
+        if tenancy.slice != nil { changes.record() }
     }
 }

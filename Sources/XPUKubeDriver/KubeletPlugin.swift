@@ -11,13 +11,16 @@ import XPUKubeletAPI
 ///   (kubelets 1.34 and later) and `dra/v1beta1` (kubelets 1.32 and 1.33);
 /// - `<kubelet>/plugins_registry/<driver>-reg.sock` serves `pluginregistration` Registration.
 ///   The kubelet watches that directory, calls GetInfo, and connects to dra.sock. A kubelet that
-///   restarts (or an operator) may delete the socket: the plugin checks every `watchInterval`
-///   that its socket is still the one it created (same inode and change time) and, when not, creates a new one, so
-///   the kubelet registers it again.
+///   restarts (or an operator) may delete the socket: the plugin watches the directory (inotify)
+///   and, at each change, checks that its socket is still the one it created (same inode and
+///   change time); when not, it creates a new one, so the kubelet registers it again. Nothing
+///   wakes it while the directory is unchanged; only where inotify cannot be used does it look
+///   every `watchInterval` instead.
 public struct KubeletPlugin: Service {
     public struct Settings: Sendable {
         public var driver: String
         public var kubeletDirectory: String
+        /// How often the registration socket is looked at where inotify cannot be used.
         public var watchInterval: Duration
 
         public init(driver: String, kubeletDirectory: String = "/var/lib/kubelet", watchInterval: Duration = .seconds(1)) {
@@ -78,10 +81,20 @@ public struct KubeletPlugin: Service {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await registration.serve() }
                 _ = try await registration.transport.listeningAddress
+                // Watched before the socket is first looked at: a change after the look is an event.
+                let watch = DirectoryWatch(directory: (settings.registrationSocket as NSString).deletingLastPathComponent)
                 let created = Self.inode(settings.registrationSocket)
                 logger.info("registration socket \(settings.registrationSocket) ready")
-                while !Task.isCancelled && !Task.isShuttingDownGracefully, let now = Self.inode(settings.registrationSocket), now == created {
-                    try? await Task.sleep(for: settings.watchInterval)
+                await withGracefulShutdownHandler {
+                    while !Task.isCancelled && !Task.isShuttingDownGracefully, let now = Self.inode(settings.registrationSocket), now == created {
+                        if let watch {
+                            await watch.nextChange()
+                        } else {
+                            try? await Task.sleep(for: settings.watchInterval)
+                        }
+                    }
+                } onGracefulShutdown: {
+                    watch?.cancel()
                 }
                 registration.beginGracefulShutdown()
             }

@@ -59,8 +59,8 @@ extension Directory {
         case nothingFits(String)
     }
 
-    /// How often a waiting request looks whether its client is still there (a pass that places
-    /// it wakes it at once).
+    /// How often a waiting request looks whether its client is still there when nothing tells it
+    /// that the client hung up (`clientWatched` false; a pass that places it wakes it at once).
     static let clientPoll: Duration = .milliseconds(50)
 
     /// What a waiting request found when it looked at the queue.
@@ -75,9 +75,12 @@ extension Directory {
     /// client that asks for two devices gets two (it may share one only when nothing else fits).
     /// Waits up to `wait` for capacity; `clientLeft` tells whether the asker hung up meanwhile.
     /// Only servers of `api`'s family are offered; with none registered it fails at once.
+    /// With `clientWatched`, the caller wakes the waiters (`notifyWaiters`) when its client hangs
+    /// up, and a waiting request sleeps until it is placed or its wait ends; without, it also
+    /// looks at its client every `clientPoll`.
     public func place(
         slice text: String, count: UInt32 = 1, client: String, wait: Duration = .zero, zone: String = "", api: APIFamily = .cuda,
-        clientLeft: () -> Bool = { false }
+        clientLeft: () -> Bool = { false }, clientWatched: Bool = false
     ) -> (CUresult, PoolPlaceReply) {
         sweep()
         let request: SliceRequest
@@ -172,8 +175,9 @@ extension Directory {
                     let limit = wait > .zero ? ", up to \(Self.seconds(wait))" : ", for the room it preempted"
                     logger.info("waiting: '\(text)' for \(client)\(limit) (\(state.withLock { $0.queue.entries.count }) in the queue)")
                 }
-                // Until a pass may have placed it, its wait ends, or it is time to look at its client.
-                changes.wait(after: seen, until: min(deadline, now + Self.clientPoll), on: clock)
+                // Until a pass may have placed it, its client hung up, or its wait ends (or, with no
+                // one to tell of a hang-up, it is time to look at its client).
+                changes.wait(after: seen, until: clientWatched ? deadline : min(deadline, now + Self.clientPoll), on: clock)
             }
         }
     }

@@ -116,10 +116,16 @@ public final class DirectoryServer: Service, @unchecked Sendable {
                         reply = answer.encoded
                         break
                     }
+                    // A client that hangs up while its request waits wakes the queue's waiters, and
+                    // each looks whether its own client left: no waiter polls its socket.
+                    let watch = (channel.transport as? SocketTransport).flatMap { socket in
+                        HangupWatch.watch(socket.descriptor) { [directory = self.directory] in directory.notifyWaiters() }
+                    }
+                    defer { watch.map(HangupWatch.forget) }
                     let (result, answer) = directory.place(
                         slice: request.slice, count: request.count, client: request.client,
                         wait: .milliseconds(Int(request.waitMilliseconds)), zone: request.zone, api: api,
-                        clientLeft: { Self.hungUp(channel.transport) })
+                        clientLeft: { Self.hungUp(channel.transport) }, clientWatched: watch != nil)
                     status = result
                     reply = answer.encoded
                 case .list:

@@ -168,12 +168,21 @@ public struct RemoteServerCommand: AsyncParsableCommand {
 
     public init() {}
 
+    /// Whether this is a session process `--tenant-processes` started (`serveSessionProcess`).
+    public var isSessionProcess: Bool { serveSession }
+
+    /// A session process's whole life, on the calling thread; its exit status. It runs no Swift
+    /// concurrency, so libdispatch never starts its worker pool there, nor the pool's monitor,
+    /// a timer that would wake the idle process every second.
+    public func serveSessionProcess() -> Int32 {
+        bootstrapStandardErrorLogging(level: logLevel)
+        return TenantWorker.run(driverPath: driver ?? Self.defaultDriverPath(for: device.kind), logger: Logger(label: "xpu-remote-server"))
+    }
+
     public func run() async throws {
+        if serveSession { Foundation.exit(serveSessionProcess()) }
         bootstrapStandardErrorLogging(level: logLevel)
         let logger = Logger(label: "xpu-remote-server")
-        if serveSession {
-            Foundation.exit(TenantWorker.run(driverPath: driver ?? Self.defaultDriverPath(for: device.kind), logger: logger))
-        }
         let unixPath = listen.hasPrefix("unix:") ? String(listen.dropFirst("unix:".count)) : nil
         let rdma = listen.hasPrefix("rdma://")
         let endpoint: Endpoint? =

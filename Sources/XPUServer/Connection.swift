@@ -33,6 +33,8 @@ final class Connection: @unchecked Sendable {
 
     /// What crossed this connection (logged when the session is released).
     let traffic = ConnectionTraffic()
+    /// Told after each call served (a tenant process reports its usage then); set before serving.
+    var callServed: (() -> Void)?
     /// Device printf output was dropped for a client that does not take it (logged once).
     private var droppedDeviceOutput = false
 
@@ -139,6 +141,7 @@ final class Connection: @unchecked Sendable {
             client: handOff.client, clientCUDAVersion: handOff.clientCUDAVersion, tenant: handOff.tenant, slice: slice,
             features: features, metered: handOff.metered, turns: control)
         control.startReporting(handOff.metered ? session.usage : nil)
+        if handOff.metered { callServed = { control.callServed() } }
         defer {
             session.harvestDeviceTime()
             control.stopReporting()
@@ -413,6 +416,7 @@ final class Connection: @unchecked Sendable {
             }
             if header.flags.contains(.noReply) {
                 if outcome.status != CUDA_SUCCESS, latched == nil { latched = outcome.status }
+                callServed?()
                 continue
             }
             session.harvestDeviceTime()
@@ -439,6 +443,7 @@ final class Connection: @unchecked Sendable {
                 bulkBytes: outcome.bulk.count, nanoseconds: monotonicNanoseconds() - sendStart,
                 delivery: channel.transport.deliveryRate())
             if outcome.flags.contains(.compressed) { traffic.compressedChunksSent += 1 }
+            callServed?()
         }
     }
 }

@@ -20,6 +20,11 @@ import XPUTransport
 ///
 /// It also beats as soon as a slice is admitted or given back (a request may wait for it in the
 /// directory's queue), and carries out the preemptions a directory orders in its reply.
+///
+/// The beat is the one thing that wakes it: between beats its thread sleeps on the ledger's
+/// changes until the next beat is due. The periodic beat itself is the registration (a directory
+/// drops a server whose beats stop, and a restarted directory learns of it only so), so it runs
+/// only where `--pool` names directories, every `interval` (one second), never faster.
 public final class PoolAnnouncer: Service, @unchecked Sendable {
     let directories: [Endpoint]
     let advertise: String
@@ -29,8 +34,6 @@ public final class PoolAnnouncer: Service, @unchecked Sendable {
     let server: RemoteServer
     let logger: Logger
     private let stopping = Atomic<Bool>(false)
-    /// How often the loop looks whether a slice was admitted or given back since the last beat.
-    static let changeCheck = 0.05
 
     public init(
         directories: [Endpoint], advertise: String, labels: [String], interval: Duration = .seconds(1),
@@ -49,6 +52,7 @@ public final class PoolAnnouncer: Service, @unchecked Sendable {
         Thread.start(named: "xpu-heartbeat") { [self] in beatLoop() }
         try? await gracefulShutdown()
         stopping.store(true, ordering: .relaxed)
+        server.devices.ledger.changes.wakeWaiters()
     }
 
     /// This server as a heartbeat describes it now, with the devices' busy time over `window`.
@@ -79,6 +83,11 @@ public final class PoolAnnouncer: Service, @unchecked Sendable {
             slices: slices)
     }
 
+    static func nanoseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
+    }
+
     /// Ends the sessions a directory's reply names.
     private func carryOut(_ reply: PoolHeartbeatReply, from directory: Endpoint) {
         for order in reply.preemptions {
@@ -95,7 +104,7 @@ public final class PoolAnnouncer: Service, @unchecked Sendable {
         var sequence: UInt32 = 0
         var window = DeviceBusyWindow(now: monotonicNanoseconds())
         while !stopping.load(ordering: .relaxed) {
-            let changes = server.devices.ledger.changes.load(ordering: .relaxed)
+            let changes = server.devices.ledger.changes.current
             let payload = heartbeat(window: &window).encoded
             sequence &+= 1
             for (index, directory) in directories.enumerated() {
@@ -141,12 +150,8 @@ public final class PoolAnnouncer: Service, @unchecked Sendable {
                 }
             }
             // Until the next beat is due, or a slice was admitted or given back since this one was built.
-            let due = ContinuousClock.now + interval
-            while ContinuousClock.now < due, !stopping.load(ordering: .relaxed),
-                server.devices.ledger.changes.load(ordering: .relaxed) == changes
-            {
-                Thread.sleep(forTimeInterval: Self.changeCheck)
-            }
+            let due = monotonicNanoseconds() + Self.nanoseconds(interval)
+            server.devices.ledger.changes.wait(after: changes, until: due) { stopping.load(ordering: .relaxed) }
         }
         for channel in channels { channel?.transport.shutdown() }
     }

@@ -15,7 +15,11 @@
 ///   stops spinning (waits are long here: a thinking client, a long synchronization);
 /// - while it does not spin, every `probeInterval`-th wait spins the full `limit` again as a
 ///   probe, and a caught probe restores the budget. A blocked wait cannot tell how soon its data
-///   came (its wake-up adds the very delay spinning avoids), so only a spin can show it pays.
+///   came (its wake-up adds the very delay spinning avoids), so only a spin can show it pays;
+/// - a wait on a crowded machine (more runnable threads than CPUs, which the transport asks
+///   `RunQueue` before it spins) blocks at once and leaves the budget as it was: spinning there
+///   takes a CPU from a thread that needs one, often the peer, and a blocked reader's wake-up
+///   finds a CPU awake anyway.
 public struct BusyPoll: Sendable, Hashable {
     public struct Settings: Sendable, Hashable {
         /// The longest spin, in nanoseconds; 0 turns spinning off.
@@ -54,6 +58,9 @@ public struct BusyPoll: Sendable, Hashable {
         case caught
         /// The spin ran out (or there was none) and the reader blocked until data came.
         case blocked
+        /// The reader blocked without spinning: the machine had more runnable threads than CPUs
+        /// (`RunQueue`). The budget stays as it was, so spinning resumes once CPUs are free.
+        case crowded
     }
 
     public let settings: Settings
@@ -65,6 +72,8 @@ public struct BusyPoll: Sendable, Hashable {
     public private(set) var waits: UInt64 = 0
     public private(set) var caught: UInt64 = 0
     public private(set) var spunNanoseconds: UInt64 = 0
+    /// Waits that did not spin because the machine was crowded.
+    public private(set) var crowded: UInt64 = 0
 
     public init(_ settings: Settings) {
         self.settings = settings
@@ -94,6 +103,8 @@ public struct BusyPoll: Sendable, Hashable {
             caught &+= 1
             budget = settings.limit
             waitsWithoutSpin = 0
+        case .crowded:
+            crowded &+= 1
         case .blocked:
             guard spun > 0 else { return }  // nothing learned: the wait did not spin
             let halved = budget / 2

@@ -19,9 +19,9 @@ import Synchronization
 /// neither change its parent's set nor rely on its parent's thread, which it does not have: a
 /// registration made before a fork is inert in the child, and the child's first registration
 /// starts a watch of its own.
-final class HangupWatch: Sendable {
+public final class HangupWatch: Sendable {
     /// One watched socket, until its action has run or it is forgotten.
-    struct Registration: Sendable {
+    public struct Registration: Sendable {
         fileprivate let watch: HangupWatch
         fileprivate let id: UInt64
         fileprivate let descriptor: Int32
@@ -68,7 +68,7 @@ final class HangupWatch: Sendable {
     /// Runs `action` once, on the watch's thread, when the peer of `descriptor` hangs up (or the
     /// socket is shut down from this side). Nil when this process cannot watch sockets (no
     /// epoll instance or thread could be made): the caller then checks the peer itself.
-    static func watch(_ descriptor: Int32, onHangup action: @escaping @Sendable () -> Void) -> Registration? {
+    public static func watch(_ descriptor: Int32, onHangup action: @escaping @Sendable () -> Void) -> Registration? {
         let watch = current.withLock { current -> HangupWatch? in
             if let watch = current, watch.owner == getpid() { return watch }
             current = HangupWatch()
@@ -81,7 +81,7 @@ final class HangupWatch: Sendable {
     /// Stops watching: once this returns, the action has run or never will, except when the
     /// watch's thread took it just before (the action must tolerate running late; the shared-
     /// memory transport's holds its transport weakly). Call it before the descriptor is closed.
-    static func forget(_ registration: Registration) {
+    public static func forget(_ registration: Registration) {
         let watch = registration.watch
         // A forked child: the set and its entries are the parent's.
         guard watch.owner == getpid() else { return }

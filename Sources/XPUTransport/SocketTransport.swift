@@ -187,6 +187,12 @@ extension SocketTransport {
             return nil
         }
         let start = monotonicNanoseconds()
+        // More runnable threads than CPUs: a spin would take a CPU another thread waits for (on
+        // a busy machine, often the peer), and blocking costs no idle wake-up there.
+        guard !RunQueue.isCrowded(now: start) else {
+            pollState.finish(.crowded, spun: 0)
+            return nil
+        }
         var now = start
         repeat {
             if let received = try attempt() {
