@@ -1,4 +1,5 @@
 import CXPUDriver
+import XPUTiming
 import Synchronization
 
 /// The slices granted on each device of this server, and the sessions each device serves: a
@@ -30,7 +31,7 @@ public final class DeviceLedger: Sendable {
     /// once when it moves, so a request waiting in the directory's queue learns of freed
     /// capacity, and a preempting one of a new low-priority slice, without waiting for the next
     /// beat.
-    public let changes = LedgerChanges()
+    public let changes = ChangeCount()
     /// Pool grant tokens of slices admitted lately, with when: heartbeats report them so that the
     /// directory drops its reservation exactly when the grant is counted here.
     private let recentGrants = Mutex<[(token: String, at: ContinuousClock.Instant)]>([])
@@ -79,7 +80,7 @@ public final class DeviceLedger: Sendable {
         if case .success = result, let slice {
             slices.withLock { $0[session] = slice }
             if let token = slice.grant { recentGrants.withLock { $0.append((token, .now)) } }
-            changes.record()
+            changes.notify()
         }
         return result
     }
@@ -124,6 +125,6 @@ public final class DeviceLedger: Sendable {
             granted[slice.device] = device
         }
         // Counted once the capacity is back, so a heartbeat it triggers reports it.
-        if tenancy.slice != nil { changes.record() }
+        if tenancy.slice != nil { changes.notify() }
     }
 }

@@ -4,6 +4,7 @@ import Logging
 import Synchronization
 import XPUPlacement
 import XPUProtocol
+import XPUTiming
 
 /// The pool's directory: soft state rebuilt from server heartbeats, and placement of slices on it.
 ///
@@ -30,16 +31,16 @@ public final class Directory: Sendable {
     let logger: Logger
     let state = Mutex(State())
     /// Signalled when a pass over the queue may have decided a waiting request.
-    let changes = ChangeSignal()
+    let changes = ChangeCount()
     /// Signalled when the inventory's membership changes (`inventoryGeneration`): a server
     /// registered or dropped, or its labels or devices' memory changed.
-    let membership = ChangeSignal()
+    let membership = ChangeCount()
     /// Where this directory's inventory generations start: random, so that a watcher that knew
     /// another (or an earlier) directory never takes this one's generation for its own.
     let generationBase = UInt64.random(in: 1...UInt64(UInt32.max)) << 32
     /// Signalled when something may lapse sooner than the sweeper expects (a server registered,
     /// a reservation made) and when the sweeper is to stop.
-    let lapses = ChangeSignal()
+    let lapses = ChangeCount()
 
     struct ServerEntry {
         var heartbeat: PoolHeartbeat

@@ -32,37 +32,17 @@ public struct SystemDirectoryClock: DirectoryClock {
     }
 }
 
-/// Changes counted, and a condition to wait for the next one on: a waiter notes the count before
-/// it looks at the state and sleeps only if nothing changed since, so that it cannot sleep through
-/// a change made while it looked.
-final class ChangeSignal: @unchecked Sendable {
-    private let condition = MonotonicCondition()
-    /// Guarded by `condition`.
-    private var count: UInt64 = 0
-
-    var current: UInt64 {
-        condition.lock()
-        defer { condition.unlock() }
-        return count
-    }
-
-    func notify() {
-        condition.lock()
-        count &+= 1
-        condition.broadcast()
-        condition.unlock()
-    }
-
+/// The directory's waits for its change counts run on its clock.
+extension ChangeCount {
     /// Waits for a change after `seen` (a value of `current`), or until `deadline` on `clock`
     /// (nil: for a change only).
     func wait(after seen: UInt64, until deadline: ContinuousClock.Instant?, on clock: any DirectoryClock) {
-        condition.lock()
-        defer { condition.unlock() }
-        guard count == seen else { return }
-        if let deadline {
-            _ = clock.wait(on: condition, until: deadline)
-        } else {
-            clock.wait(on: condition)
+        sleepOnce(after: seen) { condition in
+            if let deadline {
+                _ = clock.wait(on: condition, until: deadline)
+            } else {
+                clock.wait(on: condition)
+            }
         }
     }
 }

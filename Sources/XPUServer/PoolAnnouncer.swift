@@ -5,6 +5,7 @@ import ServiceLifecycle
 import Synchronization
 import XPUAdmission
 import XPUProtocol
+import XPUTiming
 import XPUTransport
 
 #if canImport(Glibc)

@@ -21,19 +21,28 @@ enum Shim {
         // Managed and mapped memory (coherent.c): the device sees the host's writes before
         // device work, and after a synchronization the host sees what the device wrote. The
         // lane's lock is not held here: pushes and pulls copy through it.
-        if deviceWorkCalls.contains(R.call) { xpu_coherent_push() }
+        if writesDeviceMemory(R.call) { xpu_coherent_push() }
         let status = exchange(request, on: target, cached: cached, onSuccess)
-        if status == CUDA_SUCCESS, synchronizingCalls.contains(R.call) { xpu_coherent_pull() }
+        if status == CUDA_SUCCESS, synchronizes(R.call) { xpu_coherent_pull() }
         return status
     }
 
-    /// Generated calls that write device memory the host may map (launches and copies are hand-written).
-    static let deviceWorkCalls: Set<CallID> = [.cuMemsetD8_v2, .cuMemsetD32_v2]
+    /// Generated calls that write device memory the host may map (launches and copies are
+    /// hand-written). A switch, not a set: every call of the program asks.
+    static func writesDeviceMemory(_ call: CallID) -> Bool {
+        switch call {
+        case .cuMemsetD8_v2, .cuMemsetD32_v2: true
+        default: false
+        }
+    }
 
     /// The calls after which the device's work so far is visible to the host.
-    static let synchronizingCalls: Set<CallID> = [
-        .cuCtxSynchronize, .cuStreamSynchronize, .cuEventSynchronize, .cuMemsetD8_v2, .cuMemsetD32_v2,
-    ]
+    static func synchronizes(_ call: CallID) -> Bool {
+        switch call {
+        case .cuCtxSynchronize, .cuStreamSynchronize, .cuEventSynchronize, .cuMemsetD8_v2, .cuMemsetD32_v2: true
+        default: false
+        }
+    }
 
     private static func exchange<R: CallRequest>(
         _ request: R, on target: Target, cached: Bool, _ onSuccess: (Lane, R.Reply) -> Void
