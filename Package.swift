@@ -217,7 +217,7 @@ let package = Package(
         .testTarget(name: "XPUProtocolTests", dependencies: ["XPUProtocol", "XPUTransport", "XPUCodegen"]),
         .testTarget(name: "XPUPTXTests", dependencies: ["XPUPTX"]),
         .testTarget(name: "XPUSimTests", dependencies: ["XPUSim", "CXPUDriver", "CXPURuntimeSupport"]),
-        .testTarget(name: "XPUEndToEndTests", dependencies: ["CXPUDriver", "XPUProtocol", "XPUTransport", "XPUKube"]),
+        .testTarget(name: "XPUEndToEndTests", dependencies: ["CXPUDriver", "XPUProtocol", "XPUTiming", "XPUTransport", "XPUKube"]),
         .testTarget(name: "XPUPlacementTests", dependencies: ["XPUPlacement"]),
         .testTarget(
             name: "XPUPoolTests",

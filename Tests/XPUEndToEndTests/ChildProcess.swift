@@ -1,5 +1,7 @@
 import Foundation
 import Synchronization
+import XPUTiming
+import XPUTransport
 
 #if canImport(Glibc)
     import Glibc
@@ -41,35 +43,19 @@ struct ProgramOutput: Sendable {
 /// with a condition to wait for the next change on, so that waiting for output or for the end
 /// blocks until it happens instead of looking on a period.
 final class ChildEvents: @unchecked Sendable {
-    private let condition = NSCondition()
-    /// Guarded by `condition`.
-    private var count: UInt64 = 0
+    private let changes = ChangeCount()
 
-    var current: UInt64 {
-        condition.lock()
-        defer { condition.unlock() }
-        return count
-    }
+    var current: UInt64 { changes.current }
 
-    func notify() {
-        condition.lock()
-        count &+= 1
-        condition.broadcast()
-        condition.unlock()
-    }
+    func notify() { changes.notify() }
 
     /// Waits for a change after `seen` (a value of `current`) or until `deadline`; false when
     /// the deadline came first.
     func wait(after seen: UInt64, until deadline: ContinuousClock.Instant) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        while count == seen {
-            let left = deadline - ContinuousClock.now
-            guard left > .zero else { return false }
-            let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) * 1e-18
-            _ = condition.wait(until: Date(timeIntervalSinceNow: seconds))
-        }
-        return true
+        let left = deadline - ContinuousClock.now
+        guard left > .zero else { return changes.current != seen }
+        let nanoseconds = UInt64(left.components.seconds) * 1_000_000_000 + UInt64(left.components.attoseconds / 1_000_000_000)
+        return changes.wait(after: seen, until: monotonicNanoseconds() + nanoseconds, unless: { false }) != seen
     }
 
     /// Waits until `condition` holds (looked at after every change) or `deadline` passes; the
